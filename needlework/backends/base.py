@@ -1,0 +1,48 @@
+"""One small interface between benchmarks and models: a batch of requests in, completions out.
+
+A backend knows no benchmark. A request is either a plain prompt (text continued as is) or chat
+messages (rendered with the model's chat template, or sent as chat to a server). Greedy by default.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass
+class Request:
+    prompt: str | None = None                       # raw text (no chat template)
+    messages: list[dict[str, str]] | None = None    # chat turns, rendered by the backend
+    max_new_tokens: int = 100
+    stop: list[str] = field(default_factory=list)   # cut the completion at the first of these
+    temperature: float = 0.0
+
+    def __post_init__(self):
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("a Request needs exactly one of prompt or messages")
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, requests: list[Request]) -> list[Completion]: ...
+
+    def context_length(self) -> int | None:
+        """Maximum prompt + completion tokens, when known."""
+        ...
+
+    def count_prompt_tokens(self, request: Request) -> int | None:
+        """Tokens the prompt occupies as the model sees it, when the backend can tell without generating."""
+        ...
+
+
+class BackendError(RuntimeError):
+    """The model or server cannot be used (unreachable, missing, context too short); says which and why."""

