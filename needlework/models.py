@@ -97,6 +97,31 @@ def ensure_bundled(name: str) -> Path:
     return target
 
 
+def bundled_tokenizer_dir(name: str) -> Path:
+    """Only the tokenizer of a bundled model (seconds, not the whole conversion): for counting tokens."""
+    full = cache_dir() / "models" / name
+    if (full / "tokenizer_config.json").exists():
+        return full
+    target = cache_dir() / "tokenizers" / name
+    if (target / "tokenizer_config.json").exists():
+        return target
+    from transformers import AutoTokenizer
+
+    gguf = gguf_path(name)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        tok.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def _convert(gguf: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
