@@ -1,0 +1,53 @@
+"""Scored samples -> per-bucket, per-axis and overall accuracies with 95% Wilson intervals.
+
+Rule for prompts over the model's context: they are not sent, not scored and not counted in `n`; each
+bucket reports them as `n_over_context` (and the overall block sums them), so a short-context model shows
+as "unmeasured", never as silently dropped or as wrong. `overall` pools every scored sample (its Wilson
+interval is over the pooled count); `mean_over_buckets` is the unweighted mean of bucket accuracies, which
+equals the pooled accuracy when buckets hold equally many scored samples (the default designs).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .metrics import wilson
+
+
+def _stats(rows: list[dict], metrics: tuple[str, ...]) -> dict[str, Any]:
+    scored = [r for r in rows if not r["over_context"]]
+    out: dict[str, Any] = {"n": len(scored), "n_over_context": len(rows) - len(scored), "metrics": {}}
+    for m in metrics:
+        k = sum(r["scores"].get(m, 0.0) for r in scored)
+        n = len(scored)
+        lo, hi = wilson(k, n)
+        out["metrics"][m] = {"accuracy": round(k / n, 6) if n else None, "correct": k, "n": n,
+                             "ci95": [round(lo, 6), round(hi, 6)]}
+    return out
+
+
+def _group(rows: list[dict], key) -> list[tuple[Any, list[dict]]]:
+    groups: dict[Any, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(key(r), []).append(r)
+    return list(groups.items())
+
+
+def _sort_key(v: Any):
+    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
+
+
+def aggregate(rows: list[dict], metrics: tuple[str, ...], axes: tuple[str, ...]) -> dict[str, Any]:
+    """rows: {axes, scores, over_context}; returns buckets (item order), by_axis (sorted values), overall."""
+    buckets = []
+    for label, grp in _group(rows, lambda r: r["bucket"]):
+        buckets.append({"label": label, "axes": grp[0]["axes"], **_stats(grp, metrics)})
+    by_axis = {}
+    for ax in axes:
+        groups = _group(rows, lambda r: r["axes"].get(ax))
+        groups.sort(key=lambda g: _sort_key(g[0]))
+        by_axis[ax] = [{"value": v, **_stats(grp, metrics)} for v, grp in groups]
+    overall = _stats(rows, metrics)
+    for m in metrics:
+        accs = [b["metrics"][m]["accuracy"] for b in buckets if b["metrics"][m]["accuracy"] is not None]
+        overall["metrics"][m]["mean_over_buckets"] = round(sum(accs) / len(accs), 6) if accs else None
+    return {"primary_metric": metrics[0], "overall": overall, "buckets": buckets, "by_axis": by_axis}

@@ -1,0 +1,128 @@
+"""`general`: MMLU, HellaSwag, GSM8K (5-shot), TriviaQA, NQ-Open (0-shot) through lm-evaluation-harness.
+
+The harness drives the model itself (its built-in `hf` model type, `pretrained=<local folder>`), so this
+benchmark bypasses the runner's request cache; instead each task's result is saved as it finishes
+(`<run>/general/<task>.json`) and a re-run skips finished tasks, and the harness's own sqlite request
+cache (`use_cache`) keeps a crashed task's finished requests.
+
+Offline use: the harness's stock task YAMLs download datasets from the Hugging Face hub, which is off
+here. Point `general.include_path` at a folder of task YAMLs whose datasets are local files, e.g.
+
+    task: nq_open_local
+    include: <copy of lm_eval's nq_open.yaml settings, or write them out>
+    dataset_path: json
+    dataset_kwargs: {data_files: {validation: /data/nq_open/validation.jsonl}}
+
+and list those task names in `general.tasks` (or a pre-populated HF datasets cache under HF_HOME works
+with the stock names). Few-shot counts follow the paper (A.2): GSM8K 5, everything else 0.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import BackendError
+from ..config import ConfigError
+from ..io import write_json
+from .metrics import wilson
+from .registry import Benchmark
+
+PAPER_TASKS = ["mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open"]
+PRIMARY = ("acc,none", "exact_match,strict-match", "exact_match,remove_whitespace", "exact_match,none",
+           "exact_match,flexible-extract", "acc_norm,none")
+
+
+@dataclass
+class GeneralSettings:
+    tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS))
+    num_fewshot: dict[str, int] = field(default_factory=lambda: {"gsm8k": 5})   # tasks not listed: 0-shot
+    include_path: str | None = None        # folder of local task YAMLs (offline copies of the datasets)
+    limit: int | None = None               # examples per task (smoke runs)
+    batch_size: int = 1
+    device: str = "cpu"
+    model_args: str = ""                   # extra harness model args, e.g. "dtype=float32"
+
+
+def _primary(metrics: dict[str, Any]) -> str | None:
+    for m in PRIMARY:
+        if isinstance(metrics.get(m), (int, float)):
+            return m
+    for m, v in metrics.items():
+        if isinstance(v, (int, float)) and "stderr" not in m and m != "alias":
+            return m
+    return None
+
+
+def _n_samples(res: dict, task: str) -> int:
+    ns = res.get("n-samples", {})
+    if task in ns:
+        return int(ns[task].get("effective", ns[task].get("original", 0)))
+    subs = res.get("group_subtasks", {}).get(task, [])
+    return sum(_n_samples(res, s) for s in subs)
+
+
+def evaluate_task(task: str, s: GeneralSettings, model_path: str, cache_db: Path) -> dict:
+    """One harness task -> {metrics (as the harness reports them), primary, n}."""
+    try:
+        import lm_eval
+        from lm_eval.tasks import TaskManager
+    except ImportError as e:
+        raise ConfigError(f"general: lm-evaluation-harness is not installed ({e}); pip install 'needlework[eval]'")
+    if not Path(model_path).exists():
+        raise BackendError(f"general: lm-eval's hf model needs a local model folder; {model_path!r} does not exist")
+    tm = TaskManager(include_path=s.include_path) if s.include_path else TaskManager()
+    if task not in tm.all_tasks:
+        raise ConfigError(f"general: lm-eval knows no task {task!r}"
+                          + (f" (include_path={s.include_path})" if s.include_path else ""))
+    args = f"pretrained={model_path}" + (f",{s.model_args}" if s.model_args else "")
+    try:
+        res = lm_eval.simple_evaluate(model="hf", model_args=args, tasks=[task], num_fewshot=s.num_fewshot.get(task, 0),
+                                      batch_size=s.batch_size, device=s.device, limit=s.limit, task_manager=tm,
+                                      use_cache=str(cache_db), log_samples=False, random_seed=0,
+                                      numpy_random_seed=1234, torch_random_seed=1234, fewshot_random_seed=1234)
+    except (ConnectionError, OSError) as e:
+        raise ConfigError(f"general: task {task!r} could not load its data or model offline ({e}); give it local "
+                          "files through general.include_path (see needlework/evals/general.py)") from None
+    metrics = {k: v for k, v in res["results"].get(task, {}).items() if isinstance(v, (int, float, str))}
+    return {"metrics": metrics, "primary": _primary(metrics), "n": _n_samples(res, task),
+            "num_fewshot": s.num_fewshot.get(task, 0)}
+
+
+def run_general(s: GeneralSettings, cfg: Any, out: Path) -> dict:
+    """Every task in turn, each saved as it finishes; shaped like the other benchmarks' results."""
+    from ..models import resolve_model_path
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = resolve_model_path(cfg.model)
+    buckets = []
+    for task in s.tasks:
+        done = out / f"{task}.json"
+        if done.exists():
+            r = json.loads(done.read_text())
+        else:
+            r = evaluate_task(task, s, model_path, out / "lm_eval_cache")
+            write_json(done, r)
+        v, n = r["metrics"].get(r["primary"]), r["n"]
+        lo, hi = wilson(v * n, n) if (v is not None and n) else (0.0, 1.0)
+        buckets.append({"label": f"task={task}", "axes": {"task": task}, "n": n, "n_over_context": 0,
+                        "metrics": {"score": {"accuracy": v, "correct": (v * n if v is not None else None), "n": n,
+                                              "ci95": [round(lo, 6), round(hi, 6)], "harness_metric": r["primary"]}},
+                        "harness": r})
+    return {"primary_metric": "score", "buckets": buckets, "by_axis": {"task": [
+            {"value": b["axes"]["task"], **{k: b[k] for k in ("n", "n_over_context", "metrics")}} for b in buckets]},
+            "overall": _overall(buckets),
+            "describe": {"data_source": "lm-evaluation-harness tasks" + (f" from {s.include_path}" if s.include_path
+                                                                          else " (stock definitions)"),
+                         "num_fewshot": {t: s.num_fewshot.get(t, 0) for t in s.tasks}}}
+
+
+def _overall(buckets: list[dict]) -> dict:
+    accs = [b["metrics"]["score"]["accuracy"] for b in buckets if b["metrics"]["score"]["accuracy"] is not None]
+    return {"n": sum(b["n"] for b in buckets), "n_over_context": 0,
+            "metrics": {"score": {"mean_over_buckets": round(sum(accs) / len(accs), 6) if accs else None}}}
+
+
+BENCHMARK = Benchmark(name="general", section="general", build=None, score=None, metrics=lambda s: ("score",),
+                      axes=("task",), kind="lm_eval",
+                      describe=lambda s: {"data_source": "lm-evaluation-harness"})

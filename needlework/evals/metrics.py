@@ -1,0 +1,92 @@
+"""Scoring functions, each reproducing its benchmark's published rule (REFERENCE.md §3, §4), plus intervals.
+
+- SQuAD normalisation and best-subspan exact match (Liu et al.): only the first line of the output is
+  scored, so a model cannot win by copying the documents back.
+- FLenQA answer extraction (Levy et al.): the last of "true"/"false" wins, after "not true" -> "false";
+  unlike their code we really do remove punctuation (theirs was a no-op by mistake, REFERENCE §4).
+- Wilson score interval for a proportion, and Newcombe's interval for a difference of two proportions.
+"""
+from __future__ import annotations
+
+import math
+import re
+import string
+
+_PUNCT = set(string.punctuation)   # ASCII punctuation only, as SQuAD's evaluation script does
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+Z95 = 1.959963984540054
+
+
+def normalize_squad(text: str) -> str:
+    """Lowercase, drop ASCII punctuation, replace the words a/an/the by a space, collapse whitespace."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def first_line(text: str) -> str:
+    """Everything up to the first newline (Liu et al. score only this), stripped."""
+    return text.split("\n")[0].strip()
+
+
+def best_subspan_em(prediction: str, answers: list[str]) -> float:
+    """1.0 if any normalised gold answer is a substring of the normalised first line of the prediction."""
+    pred = normalize_squad(first_line(prediction))
+    for ans in answers:
+        gold = normalize_squad(ans)
+        if gold and gold in pred:
+            return 1.0
+    return 0.0
+
+
+def normalize_flenqa(text: str) -> str:
+    """FLenQA's normalisation: lowercase, remove punctuation, remove articles, collapse whitespace.
+
+    Unicode punctuation such as the curly quote ’ in their CoT prompt is removed too: a model that
+    echoes "’true’" must still count as "true"."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT and not _is_unicode_punct(ch))
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def _is_unicode_punct(ch: str) -> bool:
+    import unicodedata
+    return ord(ch) > 127 and unicodedata.category(ch).startswith("P")
+
+
+def flenqa_answer(output: str) -> str:
+    """'true', 'false' or 'other': whichever of the two words occurs last after "not true" -> "false"."""
+    text = normalize_flenqa(output).replace("not true", "false")
+    t, f = text.rfind("true"), text.rfind("false")
+    if t == f:   # both -1: neither word appears (a refusal or an off-topic answer)
+        return "other"
+    return "true" if t > f else "false"
+
+
+def flenqa_correct(output: str, label: str) -> float:
+    return 1.0 if flenqa_answer(output) == str(label).strip().lower() else 0.0
+
+
+def wilson(k: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval for k successes in n trials; (0, 1) when n is 0 (nothing is known)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def newcombe_diff(k1: float, n1: int, k2: float, n2: int, z: float = Z95) -> tuple[float, float, float]:
+    """Difference p2 - p1 with Newcombe's hybrid score interval (method 10), built from two Wilson intervals.
+
+    It treats the runs as independent; for paired runs (same items) it is conservative."""
+    p1 = k1 / n1 if n1 else 0.0
+    p2 = k2 / n2 if n2 else 0.0
+    l1, u1 = wilson(k1, n1, z)
+    l2, u2 = wilson(k2, n2, z)
+    d = p2 - p1
+    lo = d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
+    hi = d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
+    return d, max(-1.0, lo), min(1.0, hi)

@@ -1,0 +1,210 @@
+"""`needlework eval`: build every selected benchmark's items, fetch completions through the cache, score.
+
+Order of work: all benchmarks are built first (a missing data file or bad setting fails before any model
+call), then misses are sent in batches; each completion is appended to `cache.jsonl` the moment its batch
+returns. Scoring reads only the cache, so a re-run of a finished run needs no model at all and writes
+byte-identical samples.jsonl and identical results (provenance timestamps aside).
+Outputs in `out`: results.json, samples.jsonl, cache.jsonl, config.yaml.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import Backend, BackendError, Request
+from ..config import ConfigError, to_yaml
+from ..io import atomic_open, write_json, write_jsonl
+from ..provenance import config_hash, provenance
+from .aggregate import aggregate
+from .cache import CompletionCache, prompt_hash, request_key
+from .flenqa import FLenQASettings
+from .general import GeneralSettings
+from .kv_retrieval import KVRetrievalSettings
+from .mdqa import MDQASettings
+from .registry import Benchmark, Item, get_benchmark
+
+OVER_CONTEXT_RULE = ("prompts whose tokens plus max_new_tokens exceed the model's context are not sent and not "
+                     "scored; they are excluded from n and accuracy and reported per bucket as n_over_context")
+
+
+@dataclass
+class EvalConfig:
+    model: str = ""                                   # local HF folder, bundled model name, or server model name
+    backend: dict[str, Any] = field(default_factory=dict)   # needlework.backends.BackendConfig settings (kind, url, ...)
+    benchmarks: list[str] = field(default_factory=lambda: ["kv-retrieval"])
+    seed: int = 0
+    out: str = "runs/eval"
+    batch_size: int = 8
+    limit: int | None = None                          # first N items of each benchmark (smoke runs)
+    kv_retrieval: KVRetrievalSettings = field(default_factory=KVRetrievalSettings)
+    mdqa: MDQASettings = field(default_factory=MDQASettings)
+    flenqa: FLenQASettings = field(default_factory=FLenQASettings)
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+
+    def validate(self) -> None:
+        if not self.benchmarks:
+            raise ConfigError("benchmarks: choose at least one")
+        for b in self.benchmarks:
+            get_benchmark(b)
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.model:
+            raise ConfigError("model: name the model to evaluate (a local folder, bundled name or server model)")
+
+
+def model_identity(cfg: EvalConfig) -> str:
+    """What the cache keys on besides the request: the model and every backend setting that shapes outputs."""
+    return f"{cfg.model}#{config_hash(cfg.backend)}"
+
+
+def make_backend_for(cfg: EvalConfig) -> Backend:
+    try:
+        from ..backends import BackendConfig, make_backend
+    except ImportError as e:   # the backends package is optional at import time for pure-scoring runs
+        raise BackendError(f"needlework.backends cannot be imported ({e})") from None
+    from ..config import from_dict
+    settings = dict(cfg.backend)
+    import dataclasses
+    names = {f.name for f in dataclasses.fields(BackendConfig)}
+    if "model" in names and not settings.get("model"):
+        settings["model"] = cfg.model
+    return make_backend(from_dict(BackendConfig, settings, "backend"))
+
+
+class _LazyBackend:
+    """Creates the backend only when some request is not cached (a finished run needs no model or server)."""
+
+    def __init__(self, cfg: EvalConfig, backend: Backend | None):
+        self.cfg, self._b = cfg, backend
+
+    def get(self) -> Backend:
+        if self._b is None:
+            self._b = make_backend_for(self.cfg)
+        return self._b
+
+    @property
+    def name(self) -> str | None:
+        return getattr(self._b, "name", None) if self._b is not None else None
+
+
+def _fill(bench: Benchmark, items: list[Item], keys: list[str], cache: CompletionCache, lazy: _LazyBackend,
+          batch_size: int) -> None:
+    from tqdm import tqdm
+
+    from ..backends.base import ContextTooLong, overflowing
+    todo = [i for i, k in enumerate(keys) if k not in cache]
+    if not todo:
+        return
+    backend = lazy.get()
+    bar = tqdm(total=len(todo), desc=f"{bench.name}: generating", unit="prompt", mininterval=2)
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        reqs = [items[i].request for i in batch]
+        over = set(overflowing(backend, reqs))
+        for j in sorted(over):
+            cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": True,
+                                       "prompt_tokens": backend.count_prompt_tokens(reqs[j])})
+        send = [j for j in range(len(batch)) if j not in over]
+        while send:
+            try:
+                outs = backend.generate([reqs[j] for j in send])
+            except ContextTooLong as e:   # the backend knew better than our count: record those, retry the rest
+                bad = {send[i] for i in e.indices}
+                if not bad:
+                    raise
+                for j in sorted(bad):
+                    cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": True,
+                                               "prompt_tokens": None})
+                send = [j for j in send if j not in bad]
+                continue
+            for j, out in zip(send, outs):
+                cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": False, "text": out.text,
+                                           "prompt_tokens": out.prompt_tokens,
+                                           "completion_tokens": out.completion_tokens,
+                                           "finish_reason": out.finish_reason})
+            send = []
+        bar.update(len(batch))
+    bar.close()
+
+
+def _score(bench: Benchmark, items: list[Item], keys: list[str], cache: CompletionCache) -> list[dict]:
+    rows = []
+    for item, key in zip(items, keys):
+        c = cache.get(key)
+        over = bool(c.get("over_context"))
+        parsed, scores = (None, {}) if over else bench.score(item, c["text"])
+        rows.append({"benchmark": bench.name, "item_id": item.id, "bucket": item.bucket, "axes": item.axes,
+                     "prompt_hash": prompt_hash(item.request), "over_context": over,
+                     "prompt_tokens": c.get("prompt_tokens"), "output": None if over else c["text"],
+                     "parsed": parsed, "scores": scores})
+    return rows
+
+
+def _build_all(cfg: EvalConfig) -> dict[str, tuple[Benchmark, Any, list[Item]]]:
+    built = {}
+    for name in cfg.benchmarks:
+        bench = get_benchmark(name)
+        settings = getattr(cfg, bench.section)
+        if bench.kind != "generate":
+            built[bench.name] = (bench, settings, [])
+            continue
+        items = bench.build(settings, cfg.seed)
+        if cfg.limit is not None:
+            items = items[:cfg.limit]
+        ids = [it.id for it in items]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"{bench.name}: item ids are not unique (a settings list repeats a value?)")
+        built[bench.name] = (bench, settings, items)
+    return built
+
+
+def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
+    """Run (or resume) an evaluation; returns the run directory holding results.json and samples.jsonl."""
+    cfg.validate()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / "config.yaml") as f:
+        f.write(to_yaml(cfg))
+    built = _build_all(cfg)
+    cache = CompletionCache(out / "cache.jsonl")
+    lazy = _LazyBackend(cfg, backend)
+    ident = model_identity(cfg)
+    results, samples = {}, []
+    for name, (bench, settings, items) in built.items():
+        if bench.kind == "lm_eval":
+            from .general import run_general
+            results[name] = run_general(settings, cfg, out / "general")
+            continue
+        keys = [request_key(name, it.id, it.request, ident) for it in items]
+        try:
+            _fill(bench, items, keys, cache, lazy, cfg.batch_size)
+        except BackendError as e:
+            raise BackendError(f"{name}: {e} ({len(cache)} completions are kept in {out / 'cache.jsonl'}; "
+                               "re-run the same command to resume)") from e
+        rows = _score(bench, items, keys, cache)
+        samples.extend(rows)
+        res = aggregate(rows, bench.metrics(settings), bench.axes)
+        res["describe"] = bench.describe(settings)
+        results[name] = res
+        _warn_over_context(name, res)
+    write_jsonl(out / "samples.jsonl", samples)
+    write_json(out / "results.json", {
+        "benchmarks": results, "over_context_rule": OVER_CONTEXT_RULE,
+        "provenance": provenance(cfg, model=cfg.model, backend=lazy.name or cfg.backend.get("kind"),
+                                 seeds=[cfg.seed], model_identity=ident)})
+    return out
+
+
+def _warn_over_context(name: str, res: dict) -> None:
+    ov = res["overall"]
+    if ov["n_over_context"]:
+        total = ov["n"] + ov["n_over_context"]
+        msg = (f"WARNING {name}: {ov['n_over_context']} of {total} prompts exceed the model's context and are "
+               "excluded from accuracy (n_over_context per bucket in results.json)")
+        if ov["n"] == 0:
+            msg += "; the model's context is too short for every prompt of this benchmark"
+        print(msg, file=sys.stderr)
+
+
