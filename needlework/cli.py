@@ -42,6 +42,61 @@ def cmd_validate(args) -> int:
     return 0 if report.ok else 1
 
 
+# ---------------------------------------------------------------- eval / compare (evals)  [evals block]
+def cmd_eval(args) -> int:
+    from .backends.base import BackendError
+    from .config import load_config
+    from .evals.runner import EvalConfig, run_eval
+    overrides = list(args.overrides)
+    if args.model is not None:
+        overrides.append(f"model={args.model}")
+    if args.benchmarks is not None:
+        overrides.append("benchmarks=[" + ",".join(b.strip() for b in args.benchmarks.split(",") if b.strip()) + "]")
+    for flag, key in (("backend", "backend.kind"), ("base_url", "backend.base_url"), ("out", "out"),
+                      ("seed", "seed"), ("limit", "limit"), ("batch_size", "batch_size")):
+        v = getattr(args, flag)
+        if v is not None:
+            overrides.append(f"{key}={v}")
+    cfg = load_config(EvalConfig, args.config, overrides)
+    try:
+        out = run_eval(cfg)
+    except BackendError as e:
+        print(f"needlework: error: {e}", file=sys.stderr)
+        return 3
+    print(f"results: {out / 'results.json'}\nsamples: {out / 'samples.jsonl'}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .evals.compare import compare
+    table, pngs = compare(args.run_a, args.run_b, args.out)
+    print(table)
+    for p in pngs:
+        print(f"plot: {p}")
+    return 0
+
+
+def _add_eval_parsers(sub) -> None:
+    p = sub.add_parser("eval", help="run benchmarks (kv-retrieval, mdqa, flenqa, flenqa-cot, general); resumable")
+    _add_config_args(p)
+    p.add_argument("--model", help="local HF folder, bundled model name, or the server's model name")
+    p.add_argument("--benchmarks", help="comma-separated: kv-retrieval,mdqa,flenqa,flenqa-cot,general")
+    p.add_argument("--backend", help="backend kind (sets backend.kind), e.g. hf or openai")
+    p.add_argument("--base-url", help="OpenAI-compatible server URL (sets backend.base_url)")
+    p.add_argument("--out", help="run directory (results.json, samples.jsonl, cache.jsonl)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--limit", type=int, help="first N items of each benchmark (smoke runs)")
+    p.add_argument("--batch-size", type=int)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compare", help="per-bucket differences of two eval runs, with intervals and PNG plots")
+    p.add_argument("run_a")
+    p.add_argument("run_b")
+    p.add_argument("--out", help="folder for compare.json and the plots (default RUN_B/compare)")
+    p.set_defaults(func=cmd_compare)
+# ---------------------------------------------------------------- [end evals block]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="needlework", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -71,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="also re-count tokens with this tokenizer")
     p.add_argument("--chat-template", action="store_true")
     p.set_defaults(func=cmd_validate)
+    _add_eval_parsers(sub)   # evals
     return parser
 
 

@@ -32,6 +32,7 @@ RELATIONS = ("older", "taller", "richer", "faster", "heavier", "stronger", "loud
 TRAITS = ("big", "kind", "red", "quiet", "young", "round", "furry", "rough", "smart", "green", "cold", "nice",
           "blue", "white", "careful", "rich")
 DATASETS = ("PIR", "MonoRel", "Simplified RuleTaker")
+MAX_MISSES, MIN_GAP = 200, 4   # padding stops within MIN_GAP tokens of its budget (or after MAX_MISSES overshoots)
 
 
 @dataclass
@@ -109,29 +110,36 @@ def padding_sentences(base: Base, padding: str, budget: int, count: Callable[[st
     rng = np.random.default_rng([seed, DATASETS.index(base.dataset), base.sample_id, budget,
                                  0 if padding == "books" else 1])
     out, used = [], 0
+    misses = 0   # a candidate that overshoots is skipped, so the text ends close to the budget, not short of it
     if padding == "books":
         sents = essay_sentences(essays)
         i = int(rng.integers(len(sents)))
-        for _ in range(len(sents)):
+        while misses < MAX_MISSES and budget - used >= MIN_GAP:
             s = sents[i % len(sents)]
+            i += 1
             t = count(" " + s)
             if used + t > budget:
-                break
+                misses += 1
+                continue
             out.append(s)
             used += t
-            i += 1
         return out
     other_id = int(rng.integers(10**6, 10**9))   # "same": key sentences of unrelated samples of this dataset
-    while True:
+    while misses < MAX_MISSES and budget - used >= MIN_GAP:
         other = base_sample(base.dataset, seed, other_id)
         other_id += 1
         if set(other.entities) & set(base.entities):
             continue
-        t = count(" " + " ".join(other.facts))
-        if used + t > budget:
-            return out
-        out.extend(other.facts)
+        facts = list(other.facts)
+        t = count(" " + " ".join(facts))
+        if used + t > budget:   # near the end one sentence of a pair may still fit
+            facts, t = facts[:1], count(" " + facts[0])
+            if used + t > budget:
+                misses += 1
+                continue
+        out.extend(facts)
         used += t
+    return out
 
 
 def place(facts: list[str], pad: list[str], dispersion: str, rng: np.random.Generator) -> str:

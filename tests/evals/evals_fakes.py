@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-import pytest
 
 from needlework.backends.base import BackendError, Completion, Request
 
@@ -64,6 +63,3 @@ class UnreachableBackend(FakeBackend):
         raise BackendError("server http://127.0.0.1:9/v1 is unreachable (connection refused)")
 
 
-@pytest.fixture
-def fake_backend():
-    return FakeBackend

@@ -1,0 +1,135 @@
+"""The runner: results schema, resume after a crash (identical results), over-context, bad input."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from needlework.backends.base import BackendError
+from needlework.config import ConfigError, load_config
+from needlework.evals.runner import EvalConfig, run_eval
+
+from evals_fakes import FakeBackend, UnreachableBackend
+
+SMALL = ["kv_retrieval.n=4", "kv_retrieval.num_dicts=[8]", "kv_retrieval.positions=[1,4,8]",
+         "mdqa.n=5", "mdqa.k=5", "mdqa.positions=[1,3,5]",
+         "flenqa.n_base=2", "flenqa.lengths=[250]", "flenqa.dispersions=[first,last]", "flenqa.paddings=[books]"]
+
+
+def _cfg(out, *extra) -> EvalConfig:
+    return load_config(EvalConfig, None, [f"out={out}", "model=fake-model", "batch_size=4",
+                                          "benchmarks=[kv-retrieval,mdqa,flenqa]", *SMALL, *extra])
+
+
+def _results(run) -> dict:
+    return json.loads((run / "results.json").read_text())["benchmarks"]
+
+
+def test_results_schema_and_samples(tmp_path):
+    run = run_eval(_cfg(tmp_path / "r"), backend=FakeBackend())
+    res = _results(run)
+    assert set(res) == {"kv-retrieval", "mdqa", "flenqa"}
+    kv = res["kv-retrieval"]
+    assert kv["primary_metric"] == "value_acc"
+    assert [b["label"] for b in kv["buckets"]] == [f"length=8,position={p}" for p in (1, 4, 8)]
+    b = kv["buckets"][0]
+    assert b["n"] == 4 and b["n_over_context"] == 0
+    m = b["metrics"]["value_acc"]
+    assert 0 <= m["ci95"][0] <= m["accuracy"] <= m["ci95"][1] <= 1
+    # The fake backend always names the right dictionary, so value+dict accuracy equals value accuracy.
+    assert b["metrics"]["value_dict_acc"]["accuracy"] == m["accuracy"]
+    assert [v["value"] for v in kv["by_axis"]["position"]] == [1, 4, 8]
+    assert "mean_over_buckets" in kv["overall"]["metrics"]["value_acc"]
+    assert res["flenqa"]["describe"]["data_source"].startswith("generated offline")
+    full = json.loads((run / "results.json").read_text())
+    prov = full["provenance"]
+    assert prov["model"] == "fake-model" and prov["seeds"] == [0] and "git" in prov and "versions" in prov
+    assert "n_over_context" in full["over_context_rule"]
+    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 12 + 15 + 12
+    assert {"benchmark", "item_id", "bucket", "prompt_hash", "output", "parsed", "scores"} <= set(rows[0])
+    md = [r for r in rows if r["benchmark"] == "mdqa"]
+    # The fake answers line one with the first document's title; only gold-at-1 rows can be right.
+    assert all(r["scores"]["best_subspan_em"] in (0.0, 1.0) for r in md)
+    assert sum(r["scores"]["best_subspan_em"] for r in md if r["axes"]["position"] != 1) <= 2
+
+
+def test_resume_after_crash_gives_identical_results(tmp_path):
+    clean = run_eval(_cfg(tmp_path / "clean"), backend=FakeBackend())
+    crashed = tmp_path / "crashed"
+    with pytest.raises(KeyboardInterrupt):   # Ctrl-C after 10 completions, mid-benchmark
+        run_eval(_cfg(crashed), backend=FakeBackend(fail_after=10))
+    kept = (crashed / "cache.jsonl").read_text().splitlines()
+    assert 0 < len(kept) <= 10
+    with open(crashed / "cache.jsonl", "a") as f:   # and a line the crash cut short
+        f.write('{"key": "abc", "text": "trunc')
+    second = FakeBackend()
+    run_eval(_cfg(crashed), backend=second)
+    assert second.calls == 39 - len(kept)   # only the missing completions were requested
+    assert _results(crashed) == _results(clean)
+    assert (crashed / "samples.jsonl").read_bytes() == (clean / "samples.jsonl").read_bytes()
+    # A finished run re-scores from the cache alone: no backend is created at all.
+    third = FakeBackend(fail_after=0, exc=AssertionError)
+    run_eval(_cfg(crashed), backend=third)
+    assert third.calls == 0 and _results(crashed) == _results(clean)
+
+
+def test_over_context_counted_not_scored(tmp_path):
+    run = run_eval(_cfg(tmp_path / "r", "benchmarks=[kv-retrieval,mdqa]"), backend=FakeBackend(context=500))
+    res = _results(run)
+    kv = res["kv-retrieval"]["overall"]
+    assert kv["n_over_context"] == 0 and kv["n"] == 12       # 8 dictionaries fit in 500 words
+    md = res["mdqa"]
+    assert md["overall"]["n_over_context"] > 0
+    for b in md["buckets"]:
+        assert b["n"] + b["n_over_context"] == 5
+    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+    over = [r for r in rows if r["over_context"]]
+    assert over and all(r["output"] is None and r["scores"] == {} for r in over)
+
+
+def test_context_too_short_for_everything(tmp_path, capsys):
+    run = run_eval(_cfg(tmp_path / "r", "benchmarks=[kv-retrieval]"), backend=FakeBackend(context=50))
+    kv = _results(run)["kv-retrieval"]
+    assert kv["overall"]["n"] == 0 and kv["overall"]["n_over_context"] == 12
+    assert kv["overall"]["metrics"]["value_acc"]["accuracy"] is None
+    assert "context is too short for every prompt" in capsys.readouterr().err
+
+
+def test_unreachable_backend_keeps_cache(tmp_path):
+    out = tmp_path / "r"
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(_cfg(out, "benchmarks=[kv-retrieval]"), backend=FakeBackend(fail_after=5))
+    n = len((out / "cache.jsonl").read_text().splitlines())
+    with pytest.raises(BackendError, match=r"unreachable.*completions are kept.*re-run"):
+        run_eval(_cfg(out, "benchmarks=[kv-retrieval]"), backend=UnreachableBackend())
+    assert len((out / "cache.jsonl").read_text().splitlines()) == n
+
+
+def test_bad_config_and_data(tmp_path):
+    with pytest.raises(ConfigError, match="unknown benchmark 'nope'"):
+        _cfg(tmp_path / "r", "benchmarks=[nope]")
+    with pytest.raises(ConfigError, match="unknown setting mdqa.kk"):
+        _cfg(tmp_path / "r", "mdqa.kk=3")
+    with pytest.raises(ConfigError, match="does not exist"):
+        run_eval(_cfg(tmp_path / "r", "benchmarks=[mdqa]", "mdqa.nq_file=/missing.jsonl.gz"), backend=FakeBackend())
+
+
+def test_cli_eval_and_compare(tmp_path, monkeypatch, capsys):
+    from needlework import cli
+    from needlework.evals import runner
+    monkeypatch.setattr(runner, "make_backend_for", lambda cfg: FakeBackend(frac=0.3 if "a" in cfg.out[-1] else 0.8))
+    for name in ("run_a", "run_b"):
+        rc = cli.main(["eval", "--model", "fake", "--benchmarks", "kv-retrieval,flenqa", "--out", str(tmp_path / name),
+                       *SMALL])
+        assert rc == 0
+    assert cli.main(["eval", "--model", "fake", "--benchmarks", "bogus", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown benchmark 'bogus'" in capsys.readouterr().err
+    rc = cli.main(["compare", str(tmp_path / "run_a"), str(tmp_path / "run_b")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "kv-retrieval" in out and "position=4" in out and "B-A" in out
+    pngs = sorted(p.name for p in (tmp_path / "run_b" / "compare").glob("*.png"))
+    assert pngs == ["flenqa_position.png", "kv-retrieval_position.png"]
+    cmp = json.loads((tmp_path / "run_b" / "compare" / "compare.json").read_text())
+    row = cmp["kv-retrieval"]["rows"][0]
+    assert row["ci95"][0] <= row["diff"] <= row["ci95"][1]
