@@ -80,10 +80,11 @@ def gold_passage(rec: dict) -> dict:
     return rec["ctxs"][0]
 
 
-def nq_split(split: str, path: str | None = None) -> list[dict]:
+@lru_cache(maxsize=8)
+def nq_split(split: str, path: str | None = None) -> tuple[dict, ...]:
     if split not in ("train", "eval"):
         raise ConfigError(f"NQ split must be 'train' or 'eval', got {split!r}")
-    return [r for r in load_nq(path) if nq_split_of(r["question"]) == split]
+    return tuple(r for r in load_nq(path) if nq_split_of(r["question"]) == split)
 
 
 @lru_cache(maxsize=2)

@@ -150,4 +150,4 @@ def generate(cfg: MultiSubkeyKVConfig, rng: np.random.Generator, count_tokens: T
         answer=ANSWER.format(subkeys=subkeys, key=key_repr(gold), value=gold_value, dict=pos),
         meta={"gold_key": list(gold), "question_subkeys": list(asked), "gold_value": gold_value,
               "gold_dict": pos, "num_dict": n, "depth": depth_of(prompt, pos), "n_tokens": tokens,
-              "template": cfg.template, "common_subkeys": common})
+              "template": cfg.template, "common_subkeys": common, "n_common": cfg.n_common})

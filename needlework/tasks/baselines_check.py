@@ -1,0 +1,34 @@
+"""Invariants of the baseline datasets, for `needlework validate`."""
+from __future__ import annotations
+
+from ..text import contains_any_answer
+from . import mdqa_train, niah
+
+
+def check_niah(prompt: str, answer: str, meta: dict) -> None:
+    from .inspect import Invalid
+    needle = meta.get("needle", answer)
+    if prompt.count(needle) != 1:
+        raise Invalid(f"the needle occurs {prompt.count(needle)} times in the prompt (must be exactly once)")
+    if not prompt.startswith("<context>\n") or "\n</context>\n\n" not in prompt:
+        raise Invalid("prompt does not follow the needle-in-a-haystack frame")
+    if answer != needle:
+        raise Invalid("the answer is not the needle sentence")
+
+
+def check_mdqa_train(prompt: str, answer: str, meta: dict) -> None:
+    from .inspect import Invalid
+    if not prompt.startswith(mdqa_train.INSTRUCTION + "\n\n") or not prompt.endswith("\nAnswer:"):
+        raise Invalid("prompt does not follow Liu et al.'s qa prompt")
+    answers = meta.get("answers")
+    if answers and not contains_any_answer(answer, answers):
+        raise Invalid("the target sentence contains no gold answer")
+    docs = [ln for ln in prompt.split("\n") if ln.startswith("Document [")]
+    if answers:
+        holders = [i for i, d in enumerate(docs, 1) if contains_any_answer(d.split(") ", 1)[-1], answers)]
+        gold = meta.get("gold_document")
+        if gold is not None and (gold not in holders or len(holders) != 1):
+            raise Invalid(f"documents containing an answer: {holders}; expected only the gold one [{gold}]")
+
+
+BASELINE_CHECKS = {niah.NAME: check_niah, mdqa_train.NAME: check_mdqa_train}

@@ -1,0 +1,153 @@
+"""Writing a dataset file: config -> samples -> rows in one shape -> JSONL or Parquet, atomically.
+
+Rows carry no timestamps and are serialised canonically, so the same config and seed give the same bytes,
+and `--shard K/N` outputs concatenate (in K order) to exactly the serial file.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..config import ConfigError, from_dict
+from ..io import atomic_open, atomic_path, dumps
+from ..provenance import config_hash, save_provenance, to_jsonable
+from .base import Sample, Task, generate_sample, get_task
+from .formats import SHAPES, to_row
+from .tokens import TokenCounter, make_counter
+
+SELF_CHECK_SAMPLES = 16
+SELF_CHECK_SEED = 2**31 - 1   # a stream of its own, so the check does not depend on the shard being written
+
+
+@dataclass
+class GenerateConfig:
+    task: str = "simple_kv"
+    n: int = 350
+    seed: int = 0
+    out: str = "data/simple_kv.jsonl"          # .jsonl or .parquet
+    format: str = "messages"                   # messages | prompt_completion | openai
+    system: str | None = None                  # system message (openai rows default to the authors' one)
+    tokenizer: str | None = None               # bundled name, HF name/path, tiktoken:<enc>, or .model file
+    chat_template: bool = False                # count tokens as the chat template renders the prompt
+    params: dict[str, Any] = field(default_factory=dict)   # the task's own settings (see `needlework generate --help`)
+    verify_every: int = 64                     # fully re-tokenise every k-th sample as a guard; 0 = never
+
+    def validate(self) -> None:
+        if self.n < 1:
+            raise ConfigError(f"n must be >= 1, got {self.n}")
+        if self.format not in SHAPES:
+            raise ConfigError(f"format must be one of {', '.join(SHAPES)}, got {self.format!r}")
+        if not (self.out.endswith(".jsonl") or self.out.endswith(".parquet")):
+            raise ConfigError(f"out must end in .jsonl or .parquet, got {self.out!r}")
+        if self.verify_every < 0:
+            raise ConfigError(f"verify_every must be >= 0, got {self.verify_every}")
+        self.task_config()
+
+    def task_config(self) -> Any:
+        task = get_task(self.task)
+        cfg = from_dict(task.config_cls, self.params, "params")
+        cfg.validate()
+        return cfg
+
+    def data_hash(self) -> str:
+        """Hash of everything that shapes a sample's content (not n, seed, output path or row shape)."""
+        return config_hash({"task": get_task(self.task).name, "params": to_jsonable(self.task_config()),
+                            "tokenizer": self.tokenizer, "chat_template": self.chat_template, "system": self.system})
+
+
+def parse_shard(shard: str | None, n: int) -> range:
+    if shard is None:
+        return range(n)
+    try:
+        k, total = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise ConfigError(f"shard must look like K/N with 0 <= K < N, got {shard!r}") from None
+    if not 0 <= k < total:
+        raise ConfigError(f"shard {shard}: need 0 <= K < N")
+    return range(k * n // total, (k + 1) * n // total)
+
+
+class Generator:
+    """Samples of one config, with an exact token counter whose shortcut was verified for this tokenizer."""
+
+    def __init__(self, cfg: GenerateConfig):
+        cfg.validate()
+        self.cfg = cfg
+        self.task: Task = get_task(cfg.task)
+        self.task_cfg = cfg.task_config()
+        self.hash = cfg.data_hash()
+        system = cfg.system
+        if system is None and cfg.format == "openai":
+            from .formats import OPENAI_SYSTEM
+            system = OPENAI_SYSTEM
+        self.counter: TokenCounter | None = make_counter(cfg.tokenizer, cfg.chat_template, system)
+        self.mismatched_in_check = 0
+        if self.counter is not None:
+            probe = [self.sample(i, seed=SELF_CHECK_SEED, verify=False).prompt for i in range(SELF_CHECK_SAMPLES)]
+            self.mismatched_in_check = len(self.counter.self_check(probe))
+
+    def sample(self, index: int, seed: int | None = None, verify: bool = True) -> Sample:
+        seed = self.cfg.seed if seed is None else seed
+        task_cfg = _resolve_sweeps(self.task_cfg, index)
+        s = generate_sample(self.task, task_cfg, seed, index, self.counter)
+        if self.counter is not None and s.meta.get("n_tokens") is None:
+            s.meta["n_tokens"] = self.counter(s.prompt)
+        if verify and self.counter is not None and self.cfg.verify_every and index % self.cfg.verify_every == 0:
+            exact = self.counter.full_count(s.prompt)
+            if exact != s.meta["n_tokens"]:   # the self-check passed, yet a count is off: never write it
+                raise RuntimeError(f"sample {index}: counted {s.meta['n_tokens']} tokens but the tokenizer gives "
+                                   f"{exact}; please report this tokenizer ({self.cfg.tokenizer})")
+        s.meta.update(config_hash=self.hash, tokenizer=self.cfg.tokenizer)
+        return s
+
+    def rows(self, indices: range) -> Iterator[dict]:
+        for i in indices:
+            yield to_row(self.sample(i), self.cfg.format, self.cfg.system)
+
+
+def _resolve_sweeps(task_cfg: Any, index: int) -> Any:
+    """A list of gold positions/depths is swept: sample i takes element i mod len."""
+    changes = {}
+    for name in ("gold_position", "gold_depth"):
+        v = getattr(task_cfg, name, None)
+        if isinstance(v, list):
+            changes[name] = v[index % len(v)]
+    return dataclasses.replace(task_cfg, **changes) if changes else task_cfg
+
+
+def generate_file(cfg: GenerateConfig, shard: str | None = None, progress: bool = True) -> Path:
+    """Write the dataset (or one shard of it) atomically, with a provenance file beside it."""
+    from tqdm import tqdm
+
+    gen = Generator(cfg)
+    indices = parse_shard(shard, cfg.n)
+    first = next(iter(gen.rows(range(indices.start, indices.start + 1))), None) if len(indices) else None
+    out = Path(cfg.out)
+    bar = tqdm(total=len(indices), desc=f"generate {cfg.task}", unit="sample", disable=not progress, leave=False)
+
+    def rows() -> Iterator[dict]:
+        if first is not None:   # sample 0 was generated before any file was opened: bad settings fail early
+            bar.update(1)
+            yield first
+        for row in gen.rows(range(indices.start + 1, indices.stop)):
+            bar.update(1)
+            yield row
+
+    if out.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        table = pa.Table.from_pylist(list(rows()))
+        with atomic_path(out) as tmp:
+            pq.write_table(table, tmp)
+    else:
+        with atomic_open(out) as f:
+            for row in rows():
+                f.write(dumps(row) + "\n")
+    bar.close()
+    save_provenance(str(out) + ".provenance.json", cfg, task_config=gen.task_cfg, data_hash=gen.hash,
+                    shard=shard, indices=[indices.start, indices.stop],
+                    token_counting=None if gen.counter is None else gen.counter.mode,
+                    self_check_mismatches=gen.mismatched_in_check)
+    return out

@@ -1,0 +1,141 @@
+"""Exact token counts without re-tokenising every candidate prompt.
+
+Byte-level BPE and SentencePiece tokenizers split text into pre-tokens before merging and never merge
+across a pre-token boundary. One boundary is safe in all of them whatever surrounds it: in front of a
+single space that sits between two non-space characters (every byte-level regex lets a word take at most
+one leading space and never lets a token run on past a space; SentencePiece starts a piece at each "▁").
+Newline runs are context-dependent ("}\n\n" is one pre-token before a space but two before a letter in
+GPT-2's regex; cl100k glues them to punctuation), so they stay inside pieces. A prompt is cut at the safe
+boundaries (PIECE_SPLIT), each distinct piece is tokenised once after a fixed anchor (so it is seen
+mid-text; the anchor's tokens are subtracted) and cached, and a count is a sum of cached numbers.
+That claim is checked per tokenizer (`self_check`) against full tokenisation; where it fails the counter
+falls back to full tokenisation, which is always exact.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..config import ConfigError
+
+PIECE_SPLIT = re.compile(r"(?<=[^ \n])(?= [^ \n])")
+ANCHOR = "a"   # a piece starts with " " + non-space, so a letter before it is always a boundary
+SELF_CHECK_EDGE_CASES = ("x", " a  b\n\n c", "Dictionary [1] {1: 2}\nDictionary [2] {3: 4}\n\nAbove", "\n\n\n ")
+
+
+@dataclass
+class LoadedTokenizer:
+    """A uniform view of HF, tiktoken and SentencePiece tokenizers: encode without specials + chat wrap."""
+    name: str
+    encode: Callable[[str], list[int]]          # no special tokens added
+    n_added_special: int                        # tokens the model's tokenizer adds around a plain prompt (BOS...)
+    wrap_chat: Callable[[str, str | None], str] | None   # (user prompt, system) -> text as the model sees it
+
+
+def load_tokenizer(spec: str) -> LoadedTokenizer:
+    """`spec`: a bundled model name, an HF name/path, `tiktoken:<encoding>`, or a SentencePiece `.model` file."""
+    if spec.startswith("tiktoken:"):
+        try:
+            import tiktoken
+            enc = tiktoken.get_encoding(spec.split(":", 1)[1])
+        except Exception as e:  # tiktoken downloads encodings on first use; offline that fails
+            raise ConfigError(f"tokenizer {spec!r} could not be loaded: {e}") from None
+        return from_tiktoken(enc, spec)
+    if spec.endswith(".model") and Path(spec).is_file():
+        import sentencepiece as spm
+        return from_sentencepiece(spm.SentencePieceProcessor(model_file=spec), spec)
+    from ..models import bundled_tokenizer_dir, is_bundled
+    path = str(bundled_tokenizer_dir(spec)) if is_bundled(spec) else spec
+    try:
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(path)
+    except Exception as e:
+        raise ConfigError(f"unknown tokenizer {spec!r}: not a bundled model, a local folder, a cached Hugging Face "
+                          f"name, tiktoken:<encoding> or a .model file ({type(e).__name__})") from None
+    return from_hf(tok, spec)
+
+
+def from_hf(tok, name: str) -> LoadedTokenizer:
+    def encode(text: str) -> list[int]:
+        return tok(text, add_special_tokens=False)["input_ids"]
+
+    n_added = len(tok("x", add_special_tokens=True)["input_ids"]) - len(encode("x"))
+    wrap = None
+    if getattr(tok, "chat_template", None):
+        def wrap(prompt: str, system: str | None) -> str:
+            msgs = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+            return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    return LoadedTokenizer(name, encode, n_added, wrap)
+
+
+def from_tiktoken(enc, name: str) -> LoadedTokenizer:
+    return LoadedTokenizer(name, lambda t: enc.encode(t, disallowed_special=()), 0, None)
+
+
+def from_sentencepiece(sp, name: str) -> LoadedTokenizer:
+    # Matches a Llama-style tokenizer: BOS added in front of a plain prompt.
+    return LoadedTokenizer(name, lambda t: sp.encode(t), 1 if sp.bos_id() >= 0 else 0, None)
+
+
+class TokenCounter:
+    """`counter(prompt)` = tokens of the prompt as the model sees it (chat template and specials included)."""
+
+    def __init__(self, tok: LoadedTokenizer, chat_template: bool = False, system: str | None = None):
+        if chat_template and tok.wrap_chat is None:
+            raise ConfigError(f"chat_template is on but tokenizer {tok.name!r} has no chat template")
+        self.tok, self.chat_template, self.system = tok, chat_template, system
+        self.mode = "pieces"
+        self._cache: dict[str, int] = {}
+        self._anchor = len(tok.encode(ANCHOR))
+        if chat_template:
+            marker = "\x00PROMPT\x00"   # render the template once; prompts are spliced in between
+            self._pre, self._post = tok.wrap_chat(marker, system).split(marker)
+        else:
+            self._pre = self._post = ""
+
+    def text(self, prompt: str) -> str:
+        """The exact string the model's tokenizer sees for this user prompt."""
+        return self._pre + prompt + self._post
+
+    def full_count(self, prompt: str) -> int:
+        specials = 0 if self.chat_template else self.tok.n_added_special
+        return len(self.tok.encode(self.text(prompt))) + specials
+
+    def _piece(self, piece: str) -> int:
+        n = len(self.tok.encode(ANCHOR + piece)) - self._anchor
+        self._cache[piece] = n
+        return n
+
+    def piece_count(self, prompt: str) -> int:
+        pieces = PIECE_SPLIT.split(self.text(prompt))
+        if not pieces:
+            return self.full_count(prompt)
+        cache = self._cache
+        total = len(self.tok.encode(pieces[0]))   # the first piece is tokenised as the start of text
+        for p in pieces[1:]:
+            n = cache.get(p)
+            total += n if n is not None else self._piece(p)
+        return total + (0 if self.chat_template else self.tok.n_added_special)
+
+    def __call__(self, prompt: str) -> int:
+        return self.piece_count(prompt) if self.mode == "pieces" else self.full_count(prompt)
+
+    def self_check(self, prompts: Iterable[str]) -> list[str]:
+        """Compare piece counts with full tokenisation; on any mismatch switch to full mode for good."""
+        bad = []
+        for p in list(SELF_CHECK_EDGE_CASES) + list(prompts):
+            if self.piece_count(p) != self.full_count(p):
+                bad.append(p)
+        if bad:
+            self.mode = "full"
+        return bad
+
+
+def make_counter(spec: str | None, chat_template: bool = False, system: str | None = None) -> TokenCounter | None:
+    if spec is None:
+        if chat_template:
+            raise ConfigError("chat_template needs a tokenizer; set tokenizer")
+        return None
+    return TokenCounter(load_tokenizer(spec), chat_template, system)
