@@ -39,6 +39,7 @@ class GeneralSettings:
     tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS))
     num_fewshot: dict[str, int] = field(default_factory=lambda: {"gsm8k": 5})   # tasks not listed: 0-shot
     include_path: str | None = None        # folder of local task YAMLs (offline copies of the datasets)
+    include_defaults: bool = True          # also index the harness's stock tasks (slow: thousands of YAMLs)
     limit: int | None = None               # examples per task (smoke runs)
     batch_size: int = 1
     device: str = "cpu"
@@ -63,16 +64,29 @@ def _n_samples(res: dict, task: str) -> int:
     return sum(_n_samples(res, s) for s in subs)
 
 
+_TASK_MANAGERS: dict = {}
+
+
+def _task_manager(include_path: str | None, include_defaults: bool):
+    """Indexing the harness's task folders takes seconds; do it once per (include_path, defaults)."""
+    from lm_eval.tasks import TaskManager
+    key = (include_path, include_defaults)
+    if key not in _TASK_MANAGERS:
+        if not include_defaults and not include_path:
+            raise ConfigError("general.include_defaults=false needs general.include_path")
+        _TASK_MANAGERS[key] = TaskManager(include_path=include_path, include_defaults=include_defaults)
+    return _TASK_MANAGERS[key]
+
+
 def evaluate_task(task: str, s: GeneralSettings, model_path: str, cache_db: Path) -> dict:
     """One harness task -> {metrics (as the harness reports them), primary, n}."""
     try:
         import lm_eval
-        from lm_eval.tasks import TaskManager
     except ImportError as e:
         raise ConfigError(f"general: lm-evaluation-harness is not installed ({e}); pip install 'needlework[eval]'")
     if not Path(model_path).exists():
         raise BackendError(f"general: lm-eval's hf model needs a local model folder; {model_path!r} does not exist")
-    tm = TaskManager(include_path=s.include_path) if s.include_path else TaskManager()
+    tm = _task_manager(s.include_path, s.include_defaults)
     if task not in tm.all_tasks:
         raise ConfigError(f"general: lm-eval knows no task {task!r}"
                           + (f" (include_path={s.include_path})" if s.include_path else ""))
