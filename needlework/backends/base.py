@@ -46,3 +46,28 @@ class Backend(Protocol):
 
 class BackendError(RuntimeError):
     """The model or server cannot be used (unreachable, missing, context too short); says which and why."""
+
+
+class ContextTooLong(BackendError):
+    """Some requests do not fit the model's context; `indices` says which (positions in the batch)."""
+
+    def __init__(self, message: str, indices: list[int] | tuple[int, ...] = ()):
+        super().__init__(message)
+        self.indices = list(indices)
+
+
+def fits(backend: Backend, request: Request) -> bool:
+    """False when prompt + max_new_tokens is known to exceed the context; True when it fits or is unknown.
+
+    Benchmarks call this (or `overflowing`) first, to count and report too-long samples instead of
+    letting a backend truncate them silently or fail the whole batch."""
+    limit = backend.context_length()
+    if limit is None:
+        return True
+    n = backend.count_prompt_tokens(request)
+    return n is None or n + request.max_new_tokens <= limit
+
+
+def overflowing(backend: Backend, requests: list[Request]) -> list[int]:
+    """Indices of the requests that do not fit the backend's context (see `fits`)."""
+    return [i for i, r in enumerate(requests) if not fits(backend, r)]

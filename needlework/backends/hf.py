@@ -1,0 +1,194 @@
+"""Local generation with transformers: batched, left-padded, greedy, stopping at stop strings.
+
+Requests are sorted by prompt length so each batch holds prompts of similar length (little padding,
+little wasted compute), generated, and put back in the caller's order. Left padding keeps every
+prompt's last token at the same position, which is what lets a batch decode in lockstep.
+"""
+from __future__ import annotations
+
+import contextlib
+from itertools import groupby
+from pathlib import Path
+
+from .base import BackendError, Completion, ContextTooLong, Request
+from .render import ChatTemplateMode, Renderer, cut_at_stop
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def pick_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype == "fp32":
+        return torch.float32
+    if dtype == "bf16":
+        return torch.bfloat16
+    if dtype != "auto":
+        raise BackendError(f"dtype must be auto, bf16 or fp32, not {dtype!r}")
+    # bf16 halves memory and is what large checkpoints are trained in; on CPU fp32 is the safe default.
+    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+class _StopOnStrings:
+    """A StoppingCriteria that marks each row done once its generated text holds a stop string.
+
+    Only the tail of the generated tokens is decoded each step: a stop string that just appeared
+    spans at most ~4 tokens per character (byte-level BPE can split one character into bytes)."""
+
+    def __init__(self, tokenizer, stops: list[str], prompt_len: int):
+        self.tokenizer, self.stops, self.prompt_len = tokenizer, [s for s in stops if s], prompt_len
+        self.tail = 4 * max((len(s) for s in self.stops), default=1) + 4
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        gen = input_ids[:, self.prompt_len:]
+        tails = self.tokenizer.batch_decode(gen[:, -self.tail:], skip_special_tokens=True)
+        return torch.tensor([any(s in t for s in self.stops) for t in tails], device=input_ids.device)
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, model: str | Path | None = None, *, model_obj=None, tokenizer=None,
+                 chat_template: ChatTemplateMode = "auto", system_prompt: str | None = None,
+                 batch_size: int = 8, dtype: str = "auto", device: str = "auto",
+                 context_length: int | None = None, progress: bool = True, seed: int = 0):
+        """Load `model` (a folder or bundled model name), or wrap an already loaded `model_obj` + `tokenizer`
+        (e.g. straight after training, without a save/load round trip)."""
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from ..models import ModelNotAvailable, resolve_model_path
+
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        if model_obj is None:
+            if model is None:
+                raise BackendError("HFBackend needs a model name/path or a loaded model")
+            try:
+                path = resolve_model_path(str(model))
+                tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
+                model_obj = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)
+            except (OSError, ValueError, ModelNotAvailable) as e:
+                raise BackendError(f"cannot load model {model!r}: {e}") from None
+        elif tokenizer is None:
+            raise BackendError("a loaded model needs its tokenizer too")
+        self.model = model_obj.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.renderer = Renderer(tokenizer, chat_template, system_prompt)
+        self.batch_size = max(1, int(batch_size))
+        self.progress, self.seed = progress, seed
+        # A model handed over in fp32 but asked to run in bf16 runs under autocast rather than being copied.
+        param_dtype = next(self.model.parameters()).dtype
+        self._autocast = self.dtype == torch.bfloat16 and param_dtype != torch.bfloat16
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.eos_ids = self._eos_ids()
+        self._context = context_length or self._config_context()
+
+    def _eos_ids(self) -> list[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = [] if ids is None else ([ids] if isinstance(ids, int) else list(ids))
+        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in ids:
+            ids.append(self.tokenizer.eos_token_id)
+        return ids
+
+    def _config_context(self) -> int | None:
+        cfg = self.model.config
+        cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        return getattr(cfg, "max_position_embeddings", None)
+
+    # -- the Backend interface -------------------------------------------------------------
+    def context_length(self) -> int | None:
+        return self._context
+
+    def count_prompt_tokens(self, request: Request) -> int:
+        return self.renderer.count(request)
+
+    def render(self, request: Request) -> str:
+        """The exact text the model is given for this request (chat template applied or not)."""
+        return self.renderer.text(request)
+
+    def generate(self, requests: list[Request]) -> list[Completion]:
+        ids = [self.renderer.token_ids(r) for r in requests]
+        self._check_context(requests, ids)
+        # Requests with equal generation settings can share a batch; within them, similar lengths.
+        def settings(i):
+            r = requests[i]
+            return (r.max_new_tokens, tuple(r.stop), r.temperature)
+
+        order = sorted(range(len(requests)), key=lambda i: (settings(i), -len(ids[i])))
+        batches = []
+        for _, group in groupby(order, key=settings):
+            group = list(group)
+            batches += [group[k:k + self.batch_size] for k in range(0, len(group), self.batch_size)]
+        out: list[Completion | None] = [None] * len(requests)
+        from tqdm.auto import tqdm
+
+        for batch in tqdm(batches, desc="generate", unit="batch", disable=not self.progress or len(batches) < 2):
+            for i, c in zip(batch, self._generate_batch([ids[i] for i in batch], requests[batch[0]])):
+                out[i] = c
+        return out  # type: ignore[return-value]
+
+    # -- internals ---------------------------------------------------------------------------
+    def _check_context(self, requests: list[Request], ids: list[list[int]]) -> None:
+        if self._context is None:
+            return
+        bad = [i for i, (r, x) in enumerate(zip(requests, ids)) if len(x) + r.max_new_tokens > self._context]
+        if bad:
+            i = bad[0]
+            raise ContextTooLong(
+                f"{len(bad)} of {len(requests)} requests exceed the model's context of {self._context} tokens "
+                f"(e.g. request {i}: {len(ids[i])} prompt + {requests[i].max_new_tokens} new tokens); "
+                "drop them first with needlework.backends.overflowing() or use a longer-context model", bad)
+
+    def _generate_batch(self, batch_ids: list[list[int]], req: Request) -> list[Completion]:
+        import torch
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        width = max(len(x) for x in batch_ids)
+        input_ids = torch.full((len(batch_ids), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch_ids), width), dtype=torch.long)
+        for row, x in enumerate(batch_ids):
+            input_ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
+            mask[row, width - len(x):] = 1
+        sample = req.temperature > 0
+        # A fresh config: the checkpoint's own defaults (top_p, temperature, ...) must not leak in.
+        gen_cfg = GenerationConfig(max_new_tokens=req.max_new_tokens, do_sample=sample,
+                                   temperature=req.temperature if sample else None, top_p=None, top_k=None,
+                                   pad_token_id=self.pad_id, eos_token_id=self.eos_ids)
+        stops = StoppingCriteriaList([_StopOnStrings(self.tokenizer, req.stop, width)] if req.stop else [])
+        if sample:
+            torch.manual_seed(self.seed)  # reproducible sampling, batch by batch
+        autocast = (torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
+                    if self._autocast else contextlib.nullcontext())
+        with torch.inference_mode(), autocast:
+            out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
+                                      generation_config=gen_cfg, stopping_criteria=stops)
+        return [self._completion(row[width:].tolist(), len(x), req) for row, x in zip(out.cpu(), batch_ids)]
+
+    def _completion(self, gen: list[int], prompt_tokens: int, req: Request) -> Completion:
+        n, finish = len(gen), "length"
+        for k, t in enumerate(gen):
+            if t in self.eos_ids:
+                n, finish = k + 1, "stop"
+                break
+        else:
+            # Rows that finished early (stop string) are filled with padding while the others go on.
+            while n and gen[n - 1] == self.pad_id:
+                n -= 1
+        text = self.tokenizer.decode(gen[:n], skip_special_tokens=True)
+        text, hit = cut_at_stop(text, req.stop)
+        if hit:
+            finish = "stop"
+        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=n, finish_reason=finish)

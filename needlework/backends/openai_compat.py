@@ -1,0 +1,223 @@
+"""Any OpenAI-compatible server (OpenAI, vLLM, SGLang, llama.cpp, TGI) through the official SDK.
+
+Chat messages go to /chat/completions, raw prompts to /completions (the server applies its own
+chat template to messages). Requests run on a bounded thread pool; 429, 5xx, timeouts and dropped
+connections are retried with exponential backoff (honouring Retry-After), anything else fails at
+once with a message naming the server. The API key is read from an environment variable and never
+logged; local servers accept any key, so a placeholder is used when the variable is unset.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from .base import BackendError, Completion, ContextTooLong, Request
+from .render import ChatTemplateMode, Renderer, cut_at_stop, load_tokenizer
+
+log = logging.getLogger(__name__)
+MAX_STOP = 4  # the OpenAI API accepts at most 4 stop strings; the rest are applied locally
+_CONTEXT_WORDS = ("context length", "context window", "maximum context", "too many tokens", "exceed")
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 chat_template: ChatTemplateMode = "auto", system_prompt: str | None = None,
+                 concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 5, backoff_s: float = 1.0,
+                 backoff_max_s: float = 30.0, context_length: int | None = None, tokenizer: str | None = None,
+                 progress: bool = True):
+        import openai
+
+        key = os.environ.get(api_key_env)
+        if not key:
+            if base_url is None:  # the real OpenAI API: a key is required, say which variable holds it
+                raise BackendError(f"no API key: set the environment variable {api_key_env}")
+            key = "EMPTY"  # local servers (vLLM, llama.cpp) ignore the key but the SDK wants one
+        self.model, self.base_url = model, (base_url or "https://api.openai.com/v1").rstrip("/")
+        self.mode, self.system_prompt = chat_template, system_prompt
+        self.concurrency, self.max_retries = max(1, concurrency), max(0, max_retries)
+        self.backoff_s, self.backoff_max_s, self.timeout_s = backoff_s, backoff_max_s, timeout_s
+        self.progress = progress
+        # SDK retries are off: ours are bounded, logged and end in an error that names the server.
+        self.client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout_s, max_retries=0)
+        self._key, self.api_key_env = key, api_key_env
+        self._context = context_length
+        self._renderer = Renderer(load_tokenizer(tokenizer), chat_template, system_prompt) if tokenizer else None
+        self._probed = False
+        self._lock = threading.Lock()
+
+    # -- the Backend interface -------------------------------------------------------------
+    def context_length(self) -> int | None:
+        self._probe()
+        return self._context
+
+    def count_prompt_tokens(self, request: Request) -> int | None:
+        """Exact only with a local copy of the model's tokenizer (`tokenizer=`); otherwise unknown."""
+        return self._renderer.count(request) if self._renderer else None
+
+    def generate(self, requests: list[Request]) -> list[Completion]:
+        self._probe()
+        if not requests:
+            return []
+        from tqdm.auto import tqdm
+
+        out: list[Completion | None] = [None] * len(requests)
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool, \
+                tqdm(total=len(requests), desc="generate", unit="req",
+                     disable=not self.progress or len(requests) < 2) as bar:
+            futures = {pool.submit(self._one, r, i): i for i, r in enumerate(requests)}
+            try:
+                for fut in futures:  # in submission order: the first failure raised is deterministic
+                    out[futures[fut]] = fut.result()
+                    bar.update(1)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        return out  # type: ignore[return-value]
+
+    # -- one request -------------------------------------------------------------------------
+    def _messages(self, request: Request) -> list[dict] | None:
+        if self.mode == "off":
+            return None  # plain text for every request, joined by the renderer rules below
+        if request.messages is None and self.mode != "on":
+            return None
+        msgs = list(request.messages) if request.messages is not None else [{"role": "user", "content": request.prompt}]
+        if self.system_prompt and not any(m.get("role") == "system" for m in msgs):
+            msgs = [{"role": "system", "content": self.system_prompt}] + msgs
+        return msgs
+
+    def _one(self, request: Request, index: int) -> Completion:
+        common = dict(model=self.model, max_tokens=request.max_new_tokens, temperature=request.temperature)
+        if request.stop:
+            common["stop"] = list(request.stop[:MAX_STOP])
+        msgs = self._messages(request)
+        if msgs is not None:
+            resp = self._call(lambda: self.client.chat.completions.create(messages=msgs, **common), index)
+            choice = resp.choices[0]
+            text = choice.message.content or ""
+        else:
+            prompt = request.prompt if request.messages is None else \
+                "\n\n".join(m["content"] for m in request.messages)
+            resp = self._call(lambda: self.client.completions.create(prompt=prompt, **common), index)
+            choice = resp.choices[0]
+            text = choice.text or ""
+        text, hit = cut_at_stop(text, request.stop)
+        usage = getattr(resp, "usage", None)
+        return Completion(text=text, prompt_tokens=getattr(usage, "prompt_tokens", None),
+                          completion_tokens=getattr(usage, "completion_tokens", None),
+                          finish_reason="stop" if hit else choice.finish_reason)
+
+    def _call(self, fn, index: int):
+        import openai
+
+        last: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            try:
+                return fn()
+            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as e:
+                last = e
+                if attempt == self.max_retries:
+                    break
+                delay = self._delay(attempt, e)
+                log.warning("%s from %s; retry %d/%d in %.1fs", _describe(e), self.base_url,
+                            attempt + 1, self.max_retries, delay)
+                time.sleep(delay)
+            except openai.APIStatusError as e:
+                raise self._status_error(e, index) from None
+        if isinstance(last, openai.APIConnectionError):
+            raise BackendError(f"cannot reach the server at {self.base_url} ({_describe(last)}) after "
+                               f"{self.max_retries + 1} attempts; is it running and is base_url right?") from None
+        raise BackendError(f"{self.base_url} kept failing ({_describe(last)}) after "
+                           f"{self.max_retries + 1} attempts") from None
+
+    def _delay(self, attempt: int, err: Exception) -> float:
+        response = getattr(err, "response", None)
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        try:
+            wait = float(retry_after) if retry_after is not None else self.backoff_s * 2 ** attempt
+        except ValueError:
+            wait = self.backoff_s * 2 ** attempt
+        # A little jitter so that many threads hitting one limit do not retry in lockstep.
+        return min(self.backoff_max_s, wait) * (1 + 0.1 * random.random())
+
+    def _status_error(self, e, index: int) -> BackendError:
+        msg = _describe(e)
+        if e.status_code == 401 or e.status_code == 403:
+            return BackendError(f"{self.base_url} refused the API key (from ${self.api_key_env}): {msg}")
+        if e.status_code == 404:
+            return BackendError(f"{self.base_url}: model {self.model!r} or endpoint not found: {msg}")
+        if e.status_code in (400, 413, 422) and any(w in msg.lower() for w in _CONTEXT_WORDS):
+            return ContextTooLong(f"request {index} does not fit the context of {self.model!r} at "
+                                  f"{self.base_url}: {msg}", [index])
+        return BackendError(f"{self.base_url} rejected request {index}: {msg}")
+
+    # -- what the server says about itself ---------------------------------------------------
+    def _probe(self) -> None:
+        """Once: check the server answers, warn if it does not list our model, learn its context length."""
+        with self._lock:
+            if self._probed:
+                return
+            models = self._get_json("/models", required=True)
+            entries = models.get("data", []) if isinstance(models, dict) else []
+            ids = [m.get("id") for m in entries if isinstance(m, dict)]
+            if ids and self.model not in ids:
+                log.warning("%s does not list model %r (it lists %s)", self.base_url, self.model, ", ".join(map(str, ids[:5])))
+            if self._context is None:
+                self._context = _context_from_models(entries, self.model) or self._context_from_props()
+            self._probed = True
+
+    def _context_from_props(self) -> int | None:
+        root = self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url
+        props = self._get_json("/props", root=root)
+        settings = props.get("default_generation_settings", {}) if isinstance(props, dict) else {}
+        n = settings.get("n_ctx") if isinstance(settings, dict) else None
+        return n if isinstance(n, int) and n > 0 else None
+
+    def _get_json(self, path: str, root: str | None = None, required: bool = False):
+        url = (root or self.base_url) + path
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._key}"})
+        try:
+            with urllib.request.urlopen(req, timeout=min(self.timeout_s, 30)) as r:
+                return json.loads(r.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            if required and e.code in (401, 403):
+                raise BackendError(f"{self.base_url} refused the API key from ${self.api_key_env} "
+                                   f"({e.code} {e.reason})") from None
+            return None  # an optional endpoint this server does not have
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            if required:
+                reason = getattr(e, "reason", e)
+                raise BackendError(f"cannot reach the server at {self.base_url} ({reason}); "
+                                   "is it running and is base_url right?") from None
+            return None
+        except ValueError:
+            return None
+
+
+def _context_from_models(entries: list, model: str) -> int | None:
+    """vLLM says max_model_len; llama.cpp puts n_ctx / n_ctx_train under meta; others say context_length."""
+    chosen = [m for m in entries if isinstance(m, dict) and m.get("id") == model] or \
+             (entries if len(entries) == 1 else [])
+    for m in chosen:
+        meta = m.get("meta") if isinstance(m.get("meta"), dict) else {}
+        for v in (m.get("max_model_len"), meta.get("n_ctx"), m.get("context_length"), meta.get("n_ctx_train")):
+            if isinstance(v, int) and v > 0:
+                return v
+    return None
+
+
+def _describe(e: Exception) -> str:
+    status = getattr(e, "status_code", None)
+    body = getattr(e, "body", None)
+    body = body.get("message") if isinstance(body, dict) else None  # the server's own words, without SDK prefix
+    body = body or getattr(e, "message", None) or str(e) or type(e).__name__
+    return f"HTTP {status}: {body}" if status else f"{type(e).__name__}: {body}"

@@ -1,0 +1,112 @@
+"""The hf backend on tiny random models: batching, padding, stop strings, templates, context checks."""
+from __future__ import annotations
+
+import pytest
+
+from needlework.backends import (BackendError, ContextTooLong, Request, fits, make_backend, overflowing)
+from needlework.backends.hf import HFBackend
+from needlework.config import ConfigError
+
+PROMPTS = ["The cat", "Once upon a time in a land far away there lived", "1 2 3 4 5 6",
+           "A much longer prompt that goes on and on about nothing in particular, just to be long enough", "Hi"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return HFBackend(str(tiny_model_dir), batch_size=2, progress=False)
+
+
+def test_batched_left_padded_output_equals_one_by_one_in_original_order(tiny, tiny_model_dir):
+    reqs = [Request(prompt=p, max_new_tokens=8) for p in PROMPTS]
+    batched = tiny.generate(reqs)
+    single = HFBackend(str(tiny_model_dir), batch_size=1, progress=False)
+    one_by_one = [single.generate([r])[0] for r in reqs]
+    assert [c.text for c in batched] == [c.text for c in one_by_one]
+    assert [c.prompt_tokens for c in batched] == [tiny.count_prompt_tokens(r) for r in reqs]
+    assert all(c.completion_tokens <= 8 for c in batched)
+
+
+def test_greedy_is_deterministic(tiny):
+    reqs = [Request(prompt=p, max_new_tokens=6) for p in PROMPTS[:3]]
+    assert [c.text for c in tiny.generate(reqs)] == [c.text for c in tiny.generate(reqs)]
+
+
+def test_sampling_is_seeded(tiny_model_dir):
+    a = HFBackend(str(tiny_model_dir), progress=False, seed=1)
+    reqs = [Request(prompt="The cat", max_new_tokens=6, temperature=1.0)]
+    assert a.generate(reqs)[0].text == a.generate(reqs)[0].text
+
+
+def test_stop_string_stops_early_and_is_cut(tiny):
+    free = tiny.generate([Request(prompt=PROMPTS[1], max_new_tokens=20)])[0]
+    assert free.completion_tokens == 20 and len(free.text) > 6
+    stop = free.text[4:6]  # some text the model is known to produce
+    cut = tiny.generate([Request(prompt=PROMPTS[1], max_new_tokens=20, stop=[stop])])[0]
+    assert cut.text == free.text[:free.text.index(stop)]
+    assert cut.finish_reason == "stop" and cut.completion_tokens < 20
+
+
+def test_mixed_settings_in_one_call_keep_order(tiny):
+    reqs = [Request(prompt=p, max_new_tokens=n) for p, n in zip(PROMPTS, [3, 5, 3, 5, 3])]
+    out = tiny.generate(reqs)
+    assert [c.completion_tokens for c in out] == [3, 5, 3, 5, 3]
+    assert out[1].text == tiny.generate([reqs[1]])[0].text
+
+
+def test_chat_messages_use_the_template_and_raw_prompts_stay_raw(tiny):
+    chat = Request(messages=[{"role": "user", "content": "Hello"}])
+    text = tiny.render(chat)
+    assert "<|im_start|>user\nHello<|im_end|>" in text and text.endswith("<|im_start|>assistant\n")
+    assert tiny.render(Request(prompt="Hello")) == "Hello"
+    ids = tiny.renderer.token_ids(chat)
+    assert ids == tiny.tokenizer(text, add_special_tokens=False)["input_ids"]  # no doubled special tokens
+    assert tiny.count_prompt_tokens(chat) == len(ids)
+
+
+def test_chat_template_on_wraps_prompts_and_adds_system_prompt(tiny_model_dir):
+    b = HFBackend(str(tiny_model_dir), chat_template="on", system_prompt="Be brief.", progress=False)
+    text = b.render(Request(prompt="Hello"))
+    assert "<|im_start|>system\nBe brief.<|im_end|>" in text and "<|im_start|>user\nHello" in text
+
+
+def test_chat_template_off_and_missing_template(tiny_model_dir, tiny_model_no_template_dir):
+    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    off = HFBackend(str(tiny_model_dir), chat_template="off", progress=False)
+    assert off.render(Request(messages=msgs)) == "S\n\nU"
+    plain = HFBackend(str(tiny_model_no_template_dir), progress=False)
+    assert plain.render(Request(messages=msgs)) == "S\n\nU"
+    with pytest.raises(BackendError, match="no chat template"):
+        HFBackend(str(tiny_model_no_template_dir), chat_template="on", progress=False)
+
+
+def test_too_long_requests_are_reported_not_truncated(tiny_model_dir):
+    b = HFBackend(str(tiny_model_dir), context_length=20, progress=False)
+    assert b.context_length() == 20
+    reqs = [Request(prompt="short", max_new_tokens=5), Request(prompt="word " * 30, max_new_tokens=5),
+            Request(prompt="a b c d e f g h i j", max_new_tokens=15)]
+    assert overflowing(b, reqs) == [1, 2] and fits(b, reqs[0])
+    with pytest.raises(ContextTooLong, match="2 of 3 requests exceed the model's context of 20") as e:
+        b.generate(reqs)
+    assert e.value.indices == [1, 2]
+    assert b.generate([reqs[0]])[0].completion_tokens <= 5
+
+
+def test_context_length_comes_from_the_model_config(tiny):
+    assert tiny.context_length() == 4096
+
+
+def test_make_backend_hf_and_config_errors(tiny_model_dir):
+    b = make_backend({"kind": "hf", "model": str(tiny_model_dir), "progress": False, "batch_size": 3})
+    assert isinstance(b, HFBackend) and b.batch_size == 3
+    with pytest.raises(ConfigError, match="unknown setting backend.batchsize"):
+        make_backend({"kind": "hf", "batchsize": 3})
+    with pytest.raises(ConfigError, match="batch_size must be at least 1"):
+        make_backend({"kind": "hf", "batch_size": 0})
+    with pytest.raises(BackendError, match="cannot load model"):
+        make_backend({"kind": "hf", "model": "/no/such/model"})
+
+
+def test_bf16_runs(tiny_model_dir):
+    b = HFBackend(str(tiny_model_dir), dtype="bf16", progress=False)
+    [c] = b.generate([Request(prompt="The cat", max_new_tokens=4)])
+    assert c.completion_tokens == 4
