@@ -1,0 +1,8 @@
+"""Fine-tuning on the synthetic data: answer-only loss, parameter policies, Trainer glue, OpenAI jobs, loss maps.
+
+Importing this package is cheap (no torch); the heavy parts load when a run starts.
+"""
+from .config import LoraSettings, OpenAISettings, TrainConfig
+from .run import run_training
+
+__all__ = ["LoraSettings", "OpenAISettings", "TrainConfig", "run_training"]

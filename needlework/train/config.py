@@ -1,0 +1,116 @@
+"""TrainConfig: everything one fine-tuning run depends on, loaded strictly from YAML + overrides.
+
+Settings left `None` are filled by the recipe in `resolved()`: `paper` is the authors' recipe (A.1:
+answer-only loss, attention layers, global batch 16, 2 epochs, lr 5e-6); `small` suits a small model on
+CPU, where lr 5e-6 would barely move a 135M model in the few hundred steps a CPU run can afford.
+The resolved config (not the raw one) is what gets saved and hashed, so two runs that mean the same
+thing share a hash.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..config import ConfigError
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] | None = None   # None: the model's attention projections (q/k/v/o)
+
+
+@dataclass
+class OpenAISettings:
+    model: str = "gpt-3.5-turbo-0125"
+    base_url: str | None = None               # None: the SDK's default (or OPENAI_BASE_URL)
+    n_epochs: int | None = None               # None: the service chooses; the paper used 2 with its recipe
+    suffix: str | None = "needlework"
+    token_limit: int = 16385                  # per-example limit of the fine-tunable model (prompt + answer)
+    poll_seconds: float = 30.0
+    timeout_seconds: float = 6 * 3600.0
+    tokenizer: str = "tiktoken:cl100k_base"   # how tokens are counted for the limit check
+
+
+# The paper's recipe (Xiong et al., A.1) and a CPU-friendly one; keys are TrainConfig fields.
+RECIPES: dict[str, dict] = {
+    "paper": {"params": "attention", "global_batch": 16, "batch_size": 1, "epochs": 2.0,
+              "lr": 5e-6, "lr_scheduler": "linear", "warmup_ratio": 0.0},
+    "small": {"params": "attention", "global_batch": 8, "batch_size": 4, "epochs": 2.0,
+              "lr": None, "lr_scheduler": "linear", "warmup_ratio": 0.05},
+}
+SMALL_LR = {"attention": 1e-4, "lora": 3e-4, "full": 5e-5}   # lr of the `small` recipe by parameter policy
+
+
+@dataclass
+class TrainConfig:
+    model: str = "smollm2-135m-instruct"      # HF name, local folder or bundled model name
+    data: list[str] = field(default_factory=list)   # JSONL files (messages / prompt_completion / openai rows)
+    out: str = "runs/train"
+    backend: Literal["hf", "openai"] = "hf"
+    recipe: Literal["paper", "small"] = "small"
+    params: Literal["attention", "lora", "full"] | None = None
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    template: Literal["auto", "chat", "plain"] = "auto"   # auto: the chat template when the tokenizer has one
+    max_length: int = 4096                    # longer samples are an error, never silently truncated
+    global_batch: int | None = None           # batch_size x grad_accum x processes
+    batch_size: int | None = None             # per device
+    epochs: float | None = None
+    max_steps: int | None = None              # overrides epochs when set
+    lr: float | None = None
+    lr_scheduler: str | None = None
+    warmup_ratio: float | None = None
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    save: Literal["merged", "adapter"] = "merged"   # adapter only makes sense with params=lora
+    save_steps: int = 50
+    save_total_limit: int = 2
+    logging_steps: int = 1
+    resume: bool = False                      # continue from the last checkpoint in `out`
+    overwrite: bool = False                   # discard an existing `out`
+    progress: bool = True
+    num_threads: int | None = None            # torch CPU threads (None: torch's default)
+    openai: OpenAISettings = field(default_factory=OpenAISettings)
+
+    def validate(self) -> None:
+        if not self.data:
+            raise ConfigError("data: give at least one training file")
+        if self.max_length < 8:
+            raise ConfigError(f"max_length must be >= 8, got {self.max_length}")
+        for name in ("global_batch", "batch_size", "max_steps", "save_steps", "logging_steps"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ConfigError(f"{name} must be >= 1, got {v}")
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.save == "adapter" and self.resolved().params != "lora":
+            raise ConfigError("save=adapter needs params=lora (attention/full runs save the whole model)")
+        if self.resume and self.overwrite:
+            raise ConfigError("resume and overwrite are both set; choose one")
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every recipe-dependent setting filled in."""
+        recipe = RECIPES[self.recipe]
+        out = dataclasses.replace(self, lora=dataclasses.replace(self.lora), openai=dataclasses.replace(self.openai))
+        for key, default in recipe.items():
+            if getattr(out, key) is None:
+                setattr(out, key, default)
+        if out.lr is None:
+            out.lr = SMALL_LR[out.params]
+        if out.global_batch % out.batch_size:
+            out.batch_size = 1   # keep the global batch exact: accumulate single samples instead
+        return out
+
+    def grad_accum(self, world_size: int) -> int:
+        """Accumulation steps that make batch_size x steps x processes equal the global batch."""
+        per_step = self.batch_size * world_size
+        if self.global_batch % per_step:
+            raise ConfigError(f"global_batch={self.global_batch} is not a multiple of batch_size={self.batch_size} "
+                              f"x {world_size} processes")
+        return self.global_batch // per_step

@@ -1,0 +1,145 @@
+"""run_training(cfg) -> output folder: the training stage's one entry point (CLI and pipeline call it).
+
+Output folder: model (safetensors, merged or adapter) + tokenizer, train_config.yaml, provenance.json,
+train_log.jsonl, loss_curve.png, samples_seen/rank*.json, and train_done.json last (the completion mark).
+A finished folder with the same resolved config is skipped; an interrupted one resumes from its last
+checkpoint under checkpoints/ when `resume` is set (the pipeline always sets it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..config import ConfigError, to_yaml
+from ..io import atomic_open, write_json
+from ..provenance import config_hash, save_provenance
+from .config import TrainConfig
+
+DONE = "train_done.json"
+
+
+def _world() -> tuple[int, int]:
+    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+
+
+def _last_checkpoint(ckpt_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+    return get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+
+
+def prepare_output(cfg: TrainConfig, digest: str) -> tuple[Path, str | None, bool]:
+    """(out dir, checkpoint to resume from, already done?) after checking what `out` holds."""
+    out = Path(cfg.out)
+    done = out / DONE
+    if done.exists() and not cfg.overwrite:
+        prev = json.loads(done.read_text()).get("config_hash")
+        if prev == digest:
+            return out, None, True
+        raise ConfigError(f"out: {out} holds a finished run with a different config (hash {prev}, now {digest}); "
+                          "choose another out or pass overwrite=true")
+    world, rank = _world()
+    if cfg.overwrite and out.exists() and rank == 0:
+        shutil.rmtree(out)
+    last = None if cfg.overwrite else _last_checkpoint(out / "checkpoints")
+    if last and not cfg.resume:
+        raise ConfigError(f"out: {out} holds checkpoints of an interrupted run ({Path(last).name}); pass --resume "
+                          "to continue it or --overwrite to start again")
+    return out, last, False
+
+
+def run_training(cfg: TrainConfig) -> Path:
+    cfg.validate()
+    cfg = cfg.resolved()
+    if cfg.backend == "openai":
+        from .openai_ft import run_openai
+        return run_openai(cfg)
+    digest = config_hash(_identity(cfg))
+    out, last, done = prepare_output(cfg, digest)
+    if done:
+        print(f"needlework train: {out} is already trained with this config; skipping")
+        return out
+    return _train_hf(cfg, out, last, digest)
+
+
+def _identity(cfg: TrainConfig) -> dict:
+    """Settings that change the result; bookkeeping (resume, progress, out) does not change the hash."""
+    from ..provenance import to_jsonable
+    d = to_jsonable(cfg)
+    for k in ("resume", "overwrite", "progress", "out", "save_steps", "save_total_limit", "num_threads", "openai"):
+        d.pop(k, None)
+    return d
+
+
+def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Path:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..models import resolve_model_path
+    from .callbacks import JsonlLogCallback, LossCurveCallback, ProgressCallback, TokenCounter, plot_loss_curve
+    from .data import EncodedDataset, LeftPadCollator, pad_id, read_rows
+    from .params import apply_policy, describe
+    from .trainer import AnswerOnlyTrainer, training_arguments
+
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    world, rank = _world()
+    main = rank == 0
+    path = resolve_model_path(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    dataset = EncodedDataset(read_rows(cfg.data), tokenizer, cfg.template, cfg.max_length)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = apply_policy(model, cfg.params, cfg.lora)
+    if cfg.gradient_checkpointing and cfg.params != "full":
+        model.enable_input_require_grads()   # frozen embeddings: checkpointed blocks still need an input grad
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"needlework train: {len(dataset)} samples, {dataset.num_tokens():,} tokens, {world} process(es)")
+        print(describe(model, cfg.params))
+        with atomic_open(out / "train_config.yaml") as f:
+            f.write(to_yaml(cfg))
+    counter = TokenCounter()
+    log_path, png_path = out / "train_log.jsonl", out / "loss_curve.png"
+    trainer = AnswerOnlyTrainer(
+        model=model, args=training_arguments(cfg, out / "checkpoints", world), train_dataset=dataset,
+        data_collator=LeftPadCollator(pad_id(tokenizer)), processing_class=tokenizer, counter=counter,
+        callbacks=[JsonlLogCallback(log_path, counter, world), ProgressCallback(cfg.progress),
+                   LossCurveCallback(log_path, png_path)])
+    from transformers.trainer_callback import PrinterCallback
+    trainer.remove_callback(PrinterCallback)   # it prints raw log dicts; our progress bar shows the loss
+    if last and main:
+        print(f"needlework train: resuming from {last}")
+    result = trainer.train(resume_from_checkpoint=last)
+    write_json(out / "samples_seen" / f"rank{rank}.json", trainer.seen_samples)
+    _save_final(cfg, trainer, tokenizer, out)
+    if main:
+        plot_loss_curve(log_path, png_path)
+        save_provenance(out / "provenance.json", cfg, config_hash=digest, model_path=str(path),
+                        samples=len(dataset), tokens=dataset.num_tokens(), world_size=world,
+                        global_step=result.global_step, train_loss=result.training_loss)
+        write_json(out / DONE, {"config_hash": digest, "global_step": result.global_step})
+    trainer.accelerator.wait_for_everyone()
+    return out
+
+
+def _save_final(cfg: TrainConfig, trainer, tokenizer, out: Path) -> None:
+    """Write the model into a temporary folder, then move each file into `out` (no half-written weights)."""
+    tmp = out / ".final.tmp"
+    main = trainer.is_world_process_zero()
+    if main and tmp.exists():
+        shutil.rmtree(tmp)
+    trainer.accelerator.wait_for_everyone()
+    if cfg.params == "lora" and cfg.save == "merged":
+        if main:
+            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            merged.save_pretrained(tmp, safe_serialization=True)
+    else:
+        trainer.save_model(str(tmp))      # all ranks: gathers FSDP/DeepSpeed shards where needed
+    if main:
+        tokenizer.save_pretrained(tmp)
+        (tmp / "training_args.bin").unlink(missing_ok=True)   # a pickle; the YAML config is the record
+        for f in tmp.iterdir():
+            os.replace(f, out / f.name)
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
