@@ -85,7 +85,7 @@ def _add_eval_parsers(sub) -> None:
     p.add_argument("--base-url", help="OpenAI-compatible server URL (sets backend.base_url)")
     p.add_argument("--out", help="run directory (results.json, samples.jsonl, cache.jsonl)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--limit", type=int, help="first N items of each benchmark (smoke runs)")
+    p.add_argument("--limit", type=int, help="first N items of each bucket (smoke runs)")
     p.add_argument("--batch-size", type=int)
     p.set_defaults(func=cmd_eval)
 

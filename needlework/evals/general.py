@@ -9,12 +9,14 @@ Offline use: the harness's stock task YAMLs download datasets from the Hugging F
 here. Point `general.include_path` at a folder of task YAMLs whose datasets are local files, e.g.
 
     task: nq_open_local
-    include: <copy of lm_eval's nq_open.yaml settings, or write them out>
     dataset_path: json
     dataset_kwargs: {data_files: {validation: /data/nq_open/validation.jsonl}}
+    validation_split: validation
+    # ...then the prompt, target and metric keys copied from the harness's own nq_open.yaml
 
-and list those task names in `general.tasks` (or a pre-populated HF datasets cache under HF_HOME works
-with the stock names). Few-shot counts follow the paper (A.2): GSM8K 5, everything else 0.
+and list those task names in `general.tasks` (`general.include_defaults=false` skips indexing the stock
+tasks). A pre-populated HF datasets cache (HF_HOME) also works with the stock task names.
+Few-shot counts follow the paper (A.2): GSM8K 5, everything else 0.
 """
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ class EvalConfig:
     seed: int = 0
     out: str = "runs/eval"
     batch_size: int = 8
-    limit: int | None = None                          # first N items of each benchmark (smoke runs)
+    limit: int | None = None                          # first N items of each bucket (smoke runs: every bucket shows)
     kv_retrieval: KVRetrievalSettings = field(default_factory=KVRetrievalSettings)
     mdqa: MDQASettings = field(default_factory=MDQASettings)
     flenqa: FLenQASettings = field(default_factory=FLenQASettings)
@@ -52,6 +52,12 @@ class EvalConfig:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.model:
             raise ConfigError("model: name the model to evaluate (a local folder, bundled name or server model)")
+        try:   # a misspelt backend setting should fail now, not after the benchmarks are built
+            from ..backends import BackendConfig
+        except ImportError:
+            return
+        from ..config import from_dict
+        from_dict(BackendConfig, {**self.backend, "model": self.backend.get("model") or self.model}, "backend")
 
 
 def model_identity(cfg: EvalConfig) -> str:
@@ -65,11 +71,7 @@ def make_backend_for(cfg: EvalConfig) -> Backend:
     except ImportError as e:   # the backends package is optional at import time for pure-scoring runs
         raise BackendError(f"needlework.backends cannot be imported ({e})") from None
     from ..config import from_dict
-    settings = dict(cfg.backend)
-    import dataclasses
-    names = {f.name for f in dataclasses.fields(BackendConfig)}
-    if "model" in names and not settings.get("model"):
-        settings["model"] = cfg.model
+    settings = {**cfg.backend, "model": cfg.backend.get("model") or cfg.model}
     return make_backend(from_dict(BackendConfig, settings, "backend"))
 
 
@@ -152,7 +154,13 @@ def _build_all(cfg: EvalConfig) -> dict[str, tuple[Benchmark, Any, list[Item]]]:
             continue
         items = bench.build(settings, cfg.seed)
         if cfg.limit is not None:
-            items = items[:cfg.limit]
+            seen: dict[str, int] = {}
+            kept = []
+            for it in items:
+                seen[it.bucket] = seen.get(it.bucket, 0) + 1
+                if seen[it.bucket] <= cfg.limit:
+                    kept.append(it)
+            items = kept
         ids = [it.id for it in items]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"{bench.name}: item ids are not unique (a settings list repeats a value?)")

@@ -133,3 +133,9 @@ def test_cli_eval_and_compare(tmp_path, monkeypatch, capsys):
     cmp = json.loads((tmp_path / "run_b" / "compare" / "compare.json").read_text())
     row = cmp["kv-retrieval"]["rows"][0]
     assert row["ci95"][0] <= row["diff"] <= row["ci95"][1]
+
+
+def test_limit_is_per_bucket(tmp_path):
+    run = run_eval(_cfg(tmp_path / "r", "benchmarks=[kv-retrieval]", "limit=1"), backend=FakeBackend())
+    kv = _results(run)["kv-retrieval"]
+    assert [b["n"] for b in kv["buckets"]] == [1, 1, 1]
