@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend, BackendError, Request
+from ..backends.base import Backend, BackendError
 from ..config import ConfigError, to_yaml
 from ..io import atomic_open, write_json, write_jsonl
 from ..provenance import config_hash, provenance
