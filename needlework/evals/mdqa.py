@@ -18,12 +18,10 @@ import numpy as np
 
 from ..backends.base import Request
 from ..config import ConfigError
+from ..tasks.mdqa_train import mdqa_prompt as render_prompt   # one prompt for training data and the benchmark
 from .metrics import best_subspan_em, first_line, normalize_squad
 from .registry import Benchmark, Item
 
-INSTRUCTION = ("Write a high-quality answer for the given question using only the provided search results "
-               "(some of which might be irrelevant).")
-DOCUMENT = "Document [{i}](Title: {title}) {text}"
 
 
 @dataclass
@@ -45,11 +43,6 @@ class MDQASettings:
             raise ConfigError(f"mdqa.n must be >= 1, got {self.n}")
         if not self.positions or any(p < 1 for p in self.positions):
             raise ConfigError(f"mdqa.positions must be 1-based document positions, got {self.positions}")
-
-
-def render_prompt(question: str, documents: list[dict]) -> str:
-    results = "\n".join(DOCUMENT.format(i=i, title=d["title"], text=d["text"]) for i, d in enumerate(documents, 1))
-    return f"{INSTRUCTION}\n\n{results}\n\nQuestion: {question}\nAnswer:"
 
 
 def _qhash(question: str) -> str:

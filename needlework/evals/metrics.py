@@ -12,16 +12,12 @@ import math
 import re
 import string
 
+from ..text import normalize_answer
+
 _PUNCT = set(string.punctuation)   # ASCII punctuation only, as SQuAD's evaluation script does
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 Z95 = 1.959963984540054
-
-
-def normalize_squad(text: str) -> str:
-    """Lowercase, drop ASCII punctuation, replace the words a/an/the by a space, collapse whitespace."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
+normalize_squad = normalize_answer   # the one SQuAD normalisation (needlework.text), shared with data generation
 
 
 def first_line(text: str) -> str:

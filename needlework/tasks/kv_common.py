@@ -82,8 +82,13 @@ class KVCommon:
         return self.num_dict if self.num_dict is not None else DEFAULT_NUM_DICT
 
 
+_NAMES = [f"Dictionary [{i}] " for i in range(1, 1025)]
+
+
 def render_dicts(bodies: list[str]) -> str:
-    return "\n".join([f"Dictionary [{i}] {body}" for i, body in enumerate(bodies, 1)])
+    if len(bodies) > len(_NAMES):
+        _NAMES.extend(f"Dictionary [{i}] " for i in range(len(_NAMES) + 1, len(bodies) + 1))
+    return "\n".join(map(str.__add__, _NAMES, bodies))
 
 
 def build_prompt(bodies: list[str], tail: str) -> str:

@@ -87,22 +87,29 @@ def _keys(rng: np.random.Generator, cfg: MultiSubkeyKVConfig, count: int, gold: 
     return [tuple(r) for r in rows]
 
 
-def _dictionary(rng, cfg, length: int, gold, common, gold_value: int) -> tuple[list, list]:
-    keys = _keys(rng, cfg, length, gold, common)
-    if len(set(keys)) < length:   # two equal tuples in one dictionary: keep the first of each, redraw the rest
-        seen, out = set(), []
-        for k in keys:
-            for _ in range(MAX_REDRAWS):   # a repeat has probability ~1e-8 at 3-4 digits; 64 in a row is impossible in practice
-                if k not in seen:
-                    break
-                k = _keys(rng, cfg, 1, gold, common)[0]
-            else:
-                raise ConfigError(f"could not draw {length} distinct keys for one dictionary; widen digits")
-            seen.add(k)
-            out.append(k)
-        keys = out
-    values = draw(rng, length, *cfg.digits, exclude=gold_value).tolist()
-    return keys, values
+def _dictionaries(rng, cfg, lens: list[int], gold, common, gold_value: int) -> list[tuple[list, list]]:
+    """Dictionaries of the given lengths, all keys and values drawn in one vectorised batch."""
+    total = sum(lens)
+    keys = _keys(rng, cfg, total, gold, common)
+    values = draw(rng, total, *cfg.digits, exclude=gold_value).tolist()
+    out, start = [], 0
+    for length in lens:
+        ks = keys[start:start + length]
+        if len(set(ks)) < length:   # two equal tuples in one dictionary: redraw the later ones
+            seen, fixed = set(), []
+            for k in ks:
+                for _ in range(MAX_REDRAWS):   # a repeat has probability ~1e-8 at 3-4 digits
+                    if k not in seen:
+                        break
+                    k = _keys(rng, cfg, 1, gold, common)[0]
+                else:
+                    raise ConfigError(f"could not draw {length} distinct keys for one dictionary; widen digits")
+                seen.add(k)
+                fixed.append(k)
+            ks = fixed
+        out.append((ks, values[start:start + length]))
+        start += length
+    return out
 
 
 def _distractor_block(cfg, gold, common, gold_value):
@@ -110,7 +117,7 @@ def _distractor_block(cfg, gold, common, gold_value):
 
     def make(rng: np.random.Generator, count: int) -> list[str]:
         lens = rng.integers(l_min, l_max + 1, size=count).tolist()
-        return [body(*_dictionary(rng, cfg, n, gold, common, gold_value)) for n in lens]
+        return [body(k, v) for k, v in _dictionaries(rng, cfg, lens, gold, common, gold_value)]
 
     return make
 
@@ -136,7 +143,7 @@ def generate(cfg: MultiSubkeyKVConfig, rng: np.random.Generator, count_tokens: T
     gold = tuple(unique_within(rng, draw(rng, cfg.n_keys, r_min, r_max).tolist(), r_min, r_max, set()))
     gold_value = int(draw(rng, 1, r_min, r_max)[0])
     common = [gold[i] for i in sorted(rng.choice(cfg.n_keys, size=cfg.n_common, replace=False).tolist())]
-    keys, values = _dictionary(rng, cfg, gold_len - 1, gold, common, gold_value)
+    keys, values = _dictionaries(rng, cfg, [gold_len - 1], gold, common, gold_value)[0]
     slot = int(rng.integers(gold_len))
     keys.insert(slot, gold)
     values.insert(slot, gold_value)

@@ -7,6 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+
 def class_size(digits: int) -> int:
     return 9 * 10 ** (digits - 1)
 
@@ -20,7 +23,7 @@ def n_digits(x: int) -> int:
 
 
 def _digit_count(x: np.ndarray) -> np.ndarray:
-    return np.floor(np.log10(np.maximum(x, 1))).astype(np.int64) + 1
+    return np.searchsorted(_POW10, x, side="right")
 
 
 def draw(rng: np.random.Generator, n: int, r_min: int, r_max: int,
@@ -28,7 +31,7 @@ def draw(rng: np.random.Generator, n: int, r_min: int, r_max: int,
     """n numbers, none in `exclude`: each class is drawn as many numbers smaller as it has exclusions,
     then shifted past every excluded number at or below the draw (in increasing order)."""
     digits = rng.integers(r_min, r_max + 1, size=n)
-    lo = 10 ** (digits - 1)
+    lo = _POW10[digits - 1]
     size = 9 * lo
     if exclude is None:
         return lo + rng.integers(0, size)

@@ -32,6 +32,17 @@ def question(key: int, template: bool) -> str:
     return q + TEMPLATE_INTRO + TEMPLATE.format(key=key) if template else q
 
 
+def _dedupe_keys(rng, nums: np.ndarray, lens: list[int], r_min: int, r_max: int, gold_key: int) -> np.ndarray:
+    nums = nums.copy()
+    start = 0
+    for n in lens:
+        keys = nums[start:start + 2 * n:2].tolist()
+        if len(set(keys)) < n:   # replace the repeat, never redraw the block
+            nums[start:start + 2 * n:2] = unique_within(rng, keys, r_min, r_max, {gold_key})
+        start += 2 * n
+    return nums
+
+
 class _BodyFormats(dict):
     """'%d: %d, %d: %d' patterns by dictionary length: one %-format renders a whole dictionary."""
     def __missing__(self, n: int) -> str:
@@ -51,19 +62,21 @@ def _distractor_block(cfg: SimpleKVConfig, gold_key: int, gold_value: int):
     (l_min, l_max), (r_min, r_max) = cfg.dict_len, cfg.digits
 
     def make(rng: np.random.Generator, count: int) -> list[str]:
-        lens = rng.integers(l_min, l_max + 1, size=count).tolist()
-        total = sum(lens)
+        if count == 0:
+            return []
+        lens = rng.integers(l_min, l_max + 1, size=count)
+        total = int(lens.sum())
         # Keys and values interleaved in one vectorised draw: keys avoid the gold key, values the gold value.
-        nums = draw(rng, 2 * total, r_min, r_max, exclude=np.tile([gold_key, gold_value], total)).tolist()
-        out, start = [], 0
-        for n in lens:
-            end = start + 2 * n
-            pairs = nums[start:end]
-            if len(set(pairs[::2])) < n:   # rare repeat inside one dictionary: replace it, never redraw the block
-                pairs[::2] = unique_within(rng, pairs[::2], r_min, r_max, {gold_key})
-            out.append(_BODY[n] % tuple(pairs))
-            start = end
-        return out
+        exclude = np.empty(2 * total, dtype=np.int64)
+        exclude[0::2], exclude[1::2] = gold_key, gold_value
+        nums = draw(rng, 2 * total, r_min, r_max, exclude=exclude)
+        tagged = np.sort(np.repeat(np.arange(count), lens) * 10**r_max + nums[0::2])   # (dictionary, key)
+        if (tagged[1:] == tagged[:-1]).any():   # rare: a key repeats inside a dictionary
+            nums = _dedupe_keys(rng, nums, lens.tolist(), r_min, r_max, gold_key)
+        lens = lens.tolist()
+        # One %-format over the whole block, split back into dictionaries (C-speed rendering).
+        text = "\x00".join([_BODY[n] for n in lens]) % tuple(nums.tolist())
+        return text.split("\x00")
 
     return make
 

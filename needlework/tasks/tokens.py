@@ -87,7 +87,9 @@ class TokenCounter:
             raise ConfigError(f"chat_template is on but tokenizer {tok.name!r} has no chat template")
         self.tok, self.chat_template, self.system = tok, chat_template, system
         self.mode = "pieces"
-        self._cache: dict[str, int] = {}
+        self._cache: dict[str, int] = {}         # piece -> tokens, for pieces cut by PIECE_SPLIT
+        self._space_cache: dict[str, int] = {}   # word -> tokens of " " + word (fast path)
+        self._first_cache: dict[str, int] = {}
         self._anchor = len(tok.encode(ANCHOR))
         if chat_template:
             marker = "\x00PROMPT\x00"   # render the template once; prompts are spliced in between
@@ -104,20 +106,40 @@ class TokenCounter:
         return len(self.tok.encode(self.text(prompt))) + specials
 
     def _piece(self, piece: str) -> int:
-        n = len(self.tok.encode(ANCHOR + piece)) - self._anchor
-        self._cache[piece] = n
+        return len(self.tok.encode(ANCHOR + piece)) - self._anchor
+
+    def _first(self, piece: str) -> int:
+        n = self._first_cache.get(piece)
+        if n is None:   # the first piece is tokenised as the start of the text
+            n = self._first_cache[piece] = len(self.tok.encode(piece))
         return n
 
     def piece_count(self, prompt: str) -> int:
-        pieces = PIECE_SPLIT.split(self.text(prompt))
-        if not pieces:
+        text = self.text(prompt)
+        specials = 0 if self.chat_template else self.tok.n_added_special
+        if not text:
             return self.full_count(prompt)
-        cache = self._cache
-        total = len(self.tok.encode(pieces[0]))   # the first piece is tokenised as the start of text
-        for p in pieces[1:]:
-            n = cache.get(p)
-            total += n if n is not None else self._piece(p)
-        return total + (0 if self.chat_template else self.tok.n_added_special)
+        if "  " in text or " \n" in text or "\n " in text or text[0] == " " or text[-1] == " ":
+            pieces = PIECE_SPLIT.split(text)   # general case: cut only at the safe boundaries
+            rest = pieces[1:]
+            cache = self._cache
+            for p in rest:
+                if p not in cache:
+                    cache[p] = self._piece(p)
+            return self._first(pieces[0]) + sum(map(cache.__getitem__, rest)) + specials
+        # Fast path: every space sits between two non-space characters, so str.split(" ") cuts exactly at
+        # the safe boundaries; pieces are keyed without their leading space.
+        parts = text.split(" ")
+        rest = parts[1:]
+        cache = self._space_cache
+        try:
+            body = sum(map(cache.__getitem__, rest))
+        except KeyError:
+            for p in rest:
+                if p not in cache:
+                    cache[p] = self._piece(" " + p)
+            body = sum(map(cache.__getitem__, rest))
+        return self._first(parts[0]) + body + specials
 
     def __call__(self, prompt: str) -> int:
         return self.piece_count(prompt) if self.mode == "pieces" else self.full_count(prompt)
