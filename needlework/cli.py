@@ -97,6 +97,88 @@ def _add_eval_parsers(sub) -> None:
 # ---------------------------------------------------------------- [end evals block]
 
 
+# ---------------------------------------------------------------- train / models / loss-map [train block]
+def cmd_train(args) -> int:
+    import json
+    from .config import load_config
+    from .train import TrainConfig, run_training
+    overrides = list(args.overrides)
+    if args.data:
+        overrides.append(f"data={json.dumps(args.data)}")
+    for flag in ("model", "out", "recipe", "params", "backend", "seed", "max_length", "max_steps", "lr", "save"):
+        v = getattr(args, flag)
+        if v is not None:
+            overrides.append(f"{flag}={json.dumps(v)}")
+    for flag in ("resume", "overwrite", "bf16", "gradient_checkpointing"):
+        if getattr(args, flag):
+            overrides.append(f"{flag}=true")
+    cfg = load_config(TrainConfig, args.config, overrides)
+    out = run_training(cfg)
+    print(f"model: {out}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models import BUNDLED, cache_dir
+    for m in BUNDLED.values():
+        ready = (cache_dir() / "models" / m.name / "model.safetensors").exists()
+        print(f"{m.name:24s} {'converted' if ready else 'not yet converted':18s} ctx {m.context_length:>6}  "
+              f"{m.description}  [pip: {m.package}]")
+    if args.prepare:
+        from .models import ensure_bundled
+        for name in args.prepare:
+            print(f"{name}: {ensure_bundled(name)}")
+    return 0
+
+
+def cmd_loss_map(args) -> int:
+    import json
+    from .config import load_config
+    from .train.loss_map import LossMapConfig, build_loss_map
+    overrides = list(args.overrides)
+    for flag in ("model", "data", "out", "n"):
+        v = getattr(args, flag)
+        if v is not None:
+            overrides.append(f"{flag}={json.dumps(v)}")
+    summary = build_loss_map(load_config(LossMapConfig, args.config, overrides))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _add_train_parsers(sub) -> None:
+    p = sub.add_parser("train", help="fine-tune on generated data (answer-only loss); also under accelerate launch")
+    _add_config_args(p)
+    p.add_argument("--model", help="HF name, local folder or bundled model name (see `needlework models`)")
+    p.add_argument("--data", nargs="+", help="training JSONL files (messages / prompt_completion / openai rows)")
+    p.add_argument("--out", help="output model folder")
+    p.add_argument("--recipe", choices=["paper", "small"], help="paper: batch 16, 2 epochs, lr 5e-6, attention")
+    p.add_argument("--params", choices=["attention", "lora", "full"])
+    p.add_argument("--backend", choices=["hf", "openai"])
+    p.add_argument("--save", choices=["merged", "adapter"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true", help="discard what --out holds and start again")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU avx512_bf16 or GPU)")
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("models", help="list bundled offline models (and convert them with --prepare)")
+    p.add_argument("--prepare", nargs="*", help="convert these bundled models now")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("loss-map", help="token-level loss of answer tokens, with and without answer template")
+    _add_config_args(p)
+    p.add_argument("--model")
+    p.add_argument("--data")
+    p.add_argument("--out", help="output folder (loss_map.html, loss_map.png, loss_map.json)")
+    p.add_argument("--n", type=int, help="samples to render")
+    p.set_defaults(func=cmd_loss_map)
+# ---------------------------------------------------------------- [end train block]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="needlework", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -127,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat-template", action="store_true")
     p.set_defaults(func=cmd_validate)
     _add_eval_parsers(sub)   # evals
+    _add_train_parsers(sub)  # train, models, loss-map
     return parser
 
 

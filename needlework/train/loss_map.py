@@ -1,0 +1,142 @@
+"""Token-level loss map of the answer (paper Fig. 4): each target token coloured by its loss, green -> red.
+
+Every sample is scored twice, with and without the answer template in the prompt, and drawn side by side.
+The paper's point is that without the template the model spends its loss on the *format* of the answer;
+the summary separates mean loss on format tokens from value tokens (the gold key, value and dictionary
+digits, located with the sample's meta). Output: loss_map.html (self-contained), loss_map.png, loss_map.json.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import atomic_open, write_json
+from .data import read_rows
+from .masking import encode
+
+
+@dataclass
+class LossMapConfig:
+    model: str = "smollm2-135m-instruct"
+    data: str = ""
+    out: str = "runs/loss_map"
+    n: int = 3                       # samples to render
+    template: str = "auto"           # chat template: auto | chat | plain (the answer template is the variant)
+    max_length: int = 8192
+
+    def validate(self) -> None:
+        from ..config import ConfigError
+        if not self.data:
+            raise ConfigError("data: give a JSONL file of samples")
+        if self.n < 1:
+            raise ConfigError(f"n must be >= 1, got {self.n}")
+
+
+def prompt_variants(prompt: str, meta: dict) -> dict[str, str]:
+    """{'with template': ..., 'without template': ...} as far as they can be derived from this prompt."""
+    from ..tasks.kv_common import TEMPLATE_INTRO
+    if TEMPLATE_INTRO in prompt:
+        return {"with template": prompt, "without template": prompt.split(TEMPLATE_INTRO)[0]}
+    out = {"without template": prompt}
+    if meta.get("task", "simple_kv") == "simple_kv" and "gold_key" in meta:
+        from ..tasks.simple_kv import TEMPLATE
+        out = {"with template": prompt + TEMPLATE_INTRO + TEMPLATE.format(key=meta["gold_key"]), **out}
+    return out
+
+
+def value_spans(answer: str, meta: dict) -> list[tuple[int, int]]:
+    """Character spans of the gold key, value and dictionary number inside the answer."""
+    spans = []
+    for key in ("gold_key", "gold_value", "gold_dict"):
+        v = meta.get(key)
+        for s in (v if isinstance(v, (list, tuple)) else [v]):
+            if s is None:
+                continue
+            spans += [m.span() for m in re.finditer(rf"(?<!\d){re.escape(str(s))}(?!\d)", answer)]
+    return spans
+
+
+def score(model, tokenizer, system, prompt, answer, meta, template, max_length) -> list[dict]:
+    """[{text, loss, value}] for each answer token."""
+    from .loss import token_losses
+    enc = encode(tokenizer, prompt, answer, system, template=template, max_length=max_length)
+    losses = token_losses(model, enc.input_ids, enc.labels)
+    spans, tokens, prev = value_spans(answer, meta), [], ""
+    for i in range(enc.answer_start, enc.answer_end):
+        text = tokenizer.decode(enc.input_ids[enc.answer_start:i + 1])
+        a, b = len(prev), len(text)
+        tokens.append({"text": text[a:], "loss": losses[i],
+                       "value": any(a < e and s < b for s, e in spans)})
+        prev = text
+    return tokens
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(sum(xs) / len(xs), 4) if xs else None
+
+
+def build_loss_map(cfg: LossMapConfig) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..models import resolve_model_path
+    path = resolve_model_path(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    samples = []
+    for r in read_rows([cfg.data])[:cfg.n]:
+        variants = {name: score(model, tokenizer, r["system"], p, r["answer"], r["meta"], cfg.template,
+                                cfg.max_length) for name, p in prompt_variants(r["prompt"], r["meta"]).items()}
+        samples.append({"where": r["where"], "variants": variants})
+    summary = {}
+    for name in ("with template", "without template"):
+        toks = [t for s in samples for t in s["variants"].get(name, [])]
+        if toks:
+            summary[name] = {"mean_loss": _mean([t["loss"] for t in toks]),
+                             "format_tokens_mean_loss": _mean([t["loss"] for t in toks if not t["value"]]),
+                             "value_tokens_mean_loss": _mean([t["loss"] for t in toks if t["value"]]),
+                             "tokens": len(toks)}
+    out = Path(cfg.out)
+    vmax = max([t["loss"] for s in samples for v in s["variants"].values() for t in v] + [1.0])
+    with atomic_open(out / "loss_map.html") as f:
+        f.write(render_html(samples, summary, vmax, cfg.model))
+    from .loss_map_png import render_png
+    render_png(samples, vmax, out / "loss_map.png", title=f"answer-token loss: {cfg.model}")
+    result = {"model": cfg.model, "data": cfg.data, "samples": len(samples), "summary": summary,
+              "html": str(out / "loss_map.html"), "png": str(out / "loss_map.png")}
+    write_json(out / "loss_map.json", {**result, "tokens": samples})
+    return result
+
+
+def colour(loss: float, vmax: float) -> str:
+    """Green (0) -> yellow -> red (vmax), as a CSS hex colour."""
+    import matplotlib
+    r, g, b, _ = matplotlib.colormaps["RdYlGn_r"](min(max(loss / vmax, 0.0), 1.0))
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
+def render_html(samples: list[dict], summary: dict, vmax: float, model: str) -> str:
+    rows = []
+    for s in samples:
+        cells = []
+        for name in ("with template", "without template"):
+            toks = s["variants"].get(name)
+            body = "".join(
+                f'<span class="t{" v" if t["value"] else ""}" style="background:{colour(t["loss"], vmax)}" '
+                f'title="{t["loss"]:.3f}">{html.escape(t["text"])}</span>' for t in toks) if toks else "<i>n/a</i>"
+            cells.append(f"<td>{body}</td>")
+        rows.append(f"<tr><th>{html.escape(s['where'])}</th>{''.join(cells)}</tr>")
+    summ = "".join(f"<tr><td>{html.escape(k)}</td><td>{v['format_tokens_mean_loss']}</td>"
+                   f"<td>{v['value_tokens_mean_loss']}</td><td>{v['mean_loss']}</td></tr>" for k, v in summary.items())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>loss map: {html.escape(model)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{border:1px solid #ccc;padding:.4em;vertical-align:top}}
+table{{border-collapse:collapse}} .t{{font-family:monospace;white-space:pre;padding:1px 0}} .v{{font-weight:bold;
+text-decoration:underline}}</style></head><body><h2>Answer-token loss: {html.escape(model)}</h2>
+<p>Green = low loss, red = high (scale 0 to {vmax:.2f}); bold underlined = value tokens (gold key, value,
+dictionary). Hover a token for its loss.</p>
+<table><tr><th>variant</th><th>format tokens</th><th>value tokens</th><th>all</th></tr>{summ}</table><br>
+<table><tr><th>sample</th><th>with answer template</th><th>without answer template</th></tr>{''.join(rows)}</table>
+</body></html>
+"""
