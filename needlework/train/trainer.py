@@ -48,7 +48,13 @@ class AnswerOnlyTrainer(Trainer):
 
 def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int) -> TrainingArguments:
     """TrainingArguments from a resolved TrainConfig. Randomness comes from cfg.seed only."""
+    import torch
+    cpu = not torch.cuda.is_available()
     return TrainingArguments(
+        # Without a GPU, several processes (torchrun / accelerate) must be told to use gloo on CPU explicitly,
+        # otherwise each process silently trains alone on the full data.
+        use_cpu=cpu,
+        ddp_backend="gloo" if cpu and world_size > 1 else None,
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum(world_size),
@@ -72,5 +78,6 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int) 
         disable_tqdm=True,                      # our ProgressCallback shows loss and ETA instead
         remove_unused_columns=False,            # the collator's sample_index must reach compute_loss
         dataloader_num_workers=0,
+        dataloader_pin_memory=False,
         ddp_find_unused_parameters=False,
     )
