@@ -179,6 +179,36 @@ def _add_train_parsers(sub) -> None:
 # ---------------------------------------------------------------- [end train block]
 
 
+# ---------------------------------------------------------------- run (pipeline)  [pipeline block]
+def cmd_run(args) -> int:
+    from .pipeline import load_preset, load_run_config, plan_text, run
+    from .pipeline.presets import DEFAULT
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
+        overrides.insert(0, config)   # `needlework run key=value`: no config file, just overrides
+        config = None
+    if args.preset or config is None:
+        cfg = load_preset(args.preset or DEFAULT, overrides, config)
+    else:
+        cfg = load_run_config(config, overrides)
+    if args.dry_run:
+        print(plan_text(cfg))
+        return 0
+    run(cfg)
+    return 0
+
+
+def _add_run_parser(sub) -> None:
+    p = sub.add_parser("run", help="generate -> evaluate base -> fine-tune -> evaluate -> report, from one config "
+                                   "(default: the cpu-demo preset); finished stages are skipped, unfinished resume")
+    p.add_argument("config", nargs="?", help="run config YAML (applied on top of --preset when both are given)")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.lr=2e-4 eval.kv_retrieval.n=20")
+    p.add_argument("--preset", help="a preset in configs/: cpu-demo, mistral-7b, gpt-3.5, mistral-7b-v0.2-24k")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved plan with token and time estimates")
+    p.set_defaults(func=cmd_run)
+# ---------------------------------------------------------------- [end pipeline block]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="needlework", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -210,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
     _add_eval_parsers(sub)   # evals
     _add_train_parsers(sub)  # train, models, loss-map
+    _add_run_parser(sub)     # run (pipeline)
     return parser
 
 

@@ -36,3 +36,9 @@ then
   CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
     .venv/bin/python -m pip install -q -c constraints.txt "llama-cpp-python[server]==$llama_version"
 fi
+# ---- [pipeline block] headless Chromium renders report.html in tests/report (skipped when present)
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || \
+    echo "setup.sh: could not install chromium; tests/report/test_report.py will skip its browser check" >&2
+fi
+# ---- [end pipeline block]

@@ -1,0 +1,140 @@
+"""RunConfig: one YAML describes a whole experiment (data -> base eval -> fine-tune -> eval -> report).
+
+Its sections are the very dataclasses the separate commands use (GenerateConfig, TrainConfig,
+EvalConfig, BackendConfig), so a setting means the same thing in `needlework run` as in `generate`,
+`train` or `eval`. The pipeline owns the fields that tie stages together (output paths, the data files a
+model trains on, the model an evaluation reads, per-seed seeds); setting one of those in a run config
+is an error that names it, because the pipeline would silently overwrite it.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError, _deep_update, from_dict, load_yaml, parse_overrides, _set_dotted
+from ..evals.runner import EvalConfig
+from ..tasks.dataset import GenerateConfig
+from ..train.config import TrainConfig
+
+# Fields the pipeline fills in per stage: a run config must not set them.
+OWNED = {"data": ("out", "seed"), "train": ("data", "out", "seed", "resume", "overwrite"),
+         "eval": ("model", "out", "backend")}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class ReportSection:
+    title: str | None = None            # default: "needlework run <name>"
+    loss_map: bool = True               # token-level loss map of the first fine-tuned model (needs train.loss_map)
+    loss_map_n: int = 4                 # samples rendered in the loss map
+
+
+@dataclass
+class EstimateSection:
+    """Throughputs the dry-run plan turns token counts into times with (measure yours and set them)."""
+    train_tokens_per_s: float = 250.0   # SmolLM2-135M, bf16 autocast, 2 CPU cores
+    eval_tokens_per_s: float = 600.0    # prefill-dominated greedy decoding, same machine
+    sample_for_tokens: int = 8          # samples/items tokenised per stage to estimate token counts
+
+
+@dataclass
+class RunConfig:
+    name: str = "cpu-demo"
+    root: str = "runs"                  # outputs under <root>/<name>/
+    seeds: list[int] = field(default_factory=lambda: [0])   # one data + training run per seed
+    arm: str = "ft"                     # name of the fine-tuned model trained on `data`
+    data: GenerateConfig = field(default_factory=GenerateConfig)
+    # More fine-tuned models, each trained on `data` with these settings changed (deep-merged), e.g.
+    # {kv-no-template: {params: {template: false}}, niah: {task: niah, params: {...}}}; an arm that
+    # changes `task` starts from empty params.
+    arms: dict[str, dict] = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    backend: dict[str, Any] = field(default_factory=dict)   # BackendConfig for every evaluation
+    report: ReportSection = field(default_factory=ReportSection)
+    estimate: EstimateSection = field(default_factory=EstimateSection)
+
+    # ------------------------------------------------------------------ derived, per-stage configs
+    def arm_names(self) -> list[str]:
+        return [self.arm, *self.arms]
+
+    def data_for(self, arm: str, seed: int, out: str = "train.jsonl") -> GenerateConfig:
+        base = dataclasses.asdict(self.data)
+        if arm != self.arm:
+            over = copy.deepcopy(self.arms[arm])
+            if over.get("task", base["task"]) != base["task"]:
+                base["params"] = {}   # another task's settings do not carry over (niah has no dictionaries)
+            _deep_update(base, over)
+        base.update(seed=seed, out=out)
+        if base.get("tokenizer") is None and self.train.backend == "hf":
+            base["tokenizer"] = self.train.model   # exact token counts with the model that will train on it
+        return from_dict(GenerateConfig, base, f"arms.{arm}" if arm != self.arm else "data")
+
+    def train_for(self, data_files: list[str], seed: int, out: str) -> TrainConfig:
+        return dataclasses.replace(self.train, data=list(data_files), seed=seed, out=out, resume=True)
+
+    def eval_for(self, model: str, out: str) -> EvalConfig:
+        return dataclasses.replace(self.eval, model=model, out=out, backend=dict(self.backend))
+
+    def base_model(self) -> str:
+        """The model before fine-tuning, as the evaluation backend names it."""
+        return self.train.openai.model if self.train.backend == "openai" else self.train.model
+
+    # ------------------------------------------------------------------ validation (before any work)
+    def validate(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigError(f"name: {self.name!r} must be a plain folder name (letters, digits, _ . -)")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds: give one or more distinct seeds, got {self.seeds}")
+        for a in self.arm_names():
+            if not _NAME.match(a):
+                raise ConfigError(f"arms: {a!r} must be a plain name (letters, digits, _ . -)")
+        if self.arm in self.arms:
+            raise ConfigError(f"arms.{self.arm}: the main arm's name is taken by `arm`")
+        for a, over in self.arms.items():
+            if not isinstance(over, dict):
+                raise ConfigError(f"arms.{a}: expected a mapping of data settings")
+            for k in OWNED["data"]:
+                if k in over:
+                    raise ConfigError(f"arms.{a}.{k} is set by the pipeline; remove it")
+        for a in self.arm_names():
+            self.data_for(a, self.seeds[0]).validate()
+        self.train_for(["<generated>"], self.seeds[0], "<stage>").validate()
+        self.eval_for(self.base_model(), "<stage>").validate()
+        if self.train.backend == "openai" and self.backend.get("kind", "hf") != "openai":
+            raise ConfigError("backend.kind must be openai when train.backend is openai (the fine-tuned model "
+                              "lives on the service)")
+        if self.report.loss_map_n < 1:
+            raise ConfigError(f"report.loss_map_n must be >= 1, got {self.report.loss_map_n}")
+        for k in ("train_tokens_per_s", "eval_tokens_per_s"):
+            if getattr(self.estimate, k) <= 0:
+                raise ConfigError(f"estimate.{k} must be positive")
+
+
+def _reject_owned(raw: dict) -> None:
+    for section, keys in OWNED.items():
+        sec = raw.get(section)
+        if isinstance(sec, dict):
+            for k in keys:
+                if k in sec:
+                    raise ConfigError(f"{section}.{k} is set by the pipeline for each stage; remove it"
+                                      + (" (use `seeds`)" if k == "seed" else "")
+                                      + (" (use the top-level `backend` section)" if k == "backend" else ""))
+
+
+def load_run_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                    base: dict | None = None) -> RunConfig:
+    """Preset/base dict <- YAML file <- key=value overrides, checked strictly; every section validated."""
+    data: dict = copy.deepcopy(base or {})
+    if path is not None:
+        _deep_update(data, load_yaml(path))
+    for key, value in parse_overrides(overrides):
+        _set_dotted(data, key, value)
+    _reject_owned(data)
+    cfg = from_dict(RunConfig, data)
+    cfg.validate()
+    return cfg

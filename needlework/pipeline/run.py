@@ -1,0 +1,142 @@
+"""`needlework run`: every stage of a RunConfig in order, skipping finished ones, resuming unfinished ones.
+
+Run root `<root>/<name>/`: run_config.yaml and provenance.json (the resolved config of the latest run),
+`<stage>/<label>-<key>/` folders, and report.html / report.md copied from the latest report stage.
+
+Under `accelerate launch` (WORLD_SIZE > 1) every process walks the same plan: training runs on all of them
+(the Trainer shards it), every other stage on rank 0 only while the others wait for its done marker.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..config import to_yaml
+from ..io import atomic_open, atomic_path
+from ..provenance import save_provenance
+from .config import RunConfig
+from .plan import build_stages, manifest
+from .stages import Stage, execute, is_done, status
+
+FAILED = ".failed"
+
+
+def run_root(cfg: RunConfig) -> Path:
+    return Path(cfg.root) / cfg.name
+
+
+def report_stage(cfg: RunConfig, root: Path, stages: list[Stage]) -> Stage:
+    from ..provenance import to_jsonable
+
+    def run(folder: Path) -> None:
+        from ..report.build import write_report
+        write_report(root, manifest(cfg, root, stages), folder)
+
+    return Stage("report", "report", {"inputs": {f"{s.kind}/{s.label}": s.key for s in stages},
+                                      "report": to_jsonable(cfg.report), "name": cfg.name},
+                 ["report.html", "report.md", "report.json"], run, deps=list(stages))
+
+
+def all_stages(cfg: RunConfig) -> tuple[Path, list[Stage]]:
+    root = run_root(cfg)
+    stages = build_stages(cfg, root)
+    return root, stages + [report_stage(cfg, root, stages)]
+
+
+def _world() -> tuple[int, int]:
+    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+
+
+def _wait_for(stage: Stage, root: Path, poll_s: float = 5.0) -> None:
+    """Non-zero ranks: wait until rank 0 has finished `stage` (or given up)."""
+    folder = stage.folder(root)
+    while not is_done(stage, folder):
+        if (root / FAILED).exists():
+            raise RuntimeError(f"rank 0 failed ({(root / FAILED).read_text().strip()}); stopping")
+        time.sleep(poll_s)
+
+
+def _free_accelerator_memory() -> None:
+    """Training and evaluation each load a model; drop the previous one before the next stage loads its own."""
+    import gc
+    gc.collect()
+    try:
+        import torch
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
+    """Execute the run; returns the run root (report.html and report.md are there when it returns)."""
+    root, stages = all_stages(cfg)
+    world, rank = _world()
+    main = rank == 0
+    if main:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / FAILED).unlink(missing_ok=True)
+        with atomic_open(root / "run_config.yaml") as f:
+            f.write(to_yaml(cfg))
+        save_provenance(root / "provenance.json", cfg, stages={f"{s.kind}/{s.label}": s.key for s in stages})
+        log(f"needlework run {cfg.name}: {len(stages)} stages under {root}")
+    try:
+        for i, st in enumerate(stages, 1):
+            if main:
+                log(f"[{i}/{len(stages)}] {st.title} ({st.key})")
+            if st.kind == "train" or main:
+                execute(st, root, log if main else (lambda _: None), mark=main)
+                _free_accelerator_memory()
+            else:
+                _wait_for(st, root)
+    except Exception as e:
+        if main and world > 1:
+            (root / FAILED).write_text(f"{type(e).__name__}: {e}\n")
+        raise
+    if main:
+        report = stages[-1].folder(root)
+        for name in ("report.html", "report.md"):
+            with atomic_path(root / name) as tmp:
+                shutil.copyfile(report / name, tmp)
+        log(f"report: {root / 'report.html'}\n        {root / 'report.md'}")
+    return root
+
+
+def plan_text(cfg: RunConfig) -> str:
+    """The resolved plan: every stage with its key, status, token count and estimated time."""
+    from .estimate import data_tokens, eval_estimate, fmt_seconds, fmt_tokens, train_estimate
+    root, stages = all_stages(cfg)
+    data = {a: data_tokens(cfg, a, cfg.seeds[0]) for a in cfg.arm_names()}
+    ev = eval_estimate(cfg)
+    lines = [f"needlework run {cfg.name} (dry run): {len(stages)} stages under {root}",
+             f"{'stage':10s} {'label':16s} {'status':8s} {'tokens':>9s} {'est. time':>10s}  key"]
+    total_s = 0.0
+    for st in stages:
+        tok, secs, exact = None, None, True
+        arm = st.info.get("arm")
+        if st.kind == "generate":
+            d = data[arm]
+            tok, exact = d["tokens"], d["exact"]
+            secs = st.info["n"] / 40.0
+        elif st.kind == "train":
+            t = train_estimate(cfg, data[arm], cfg.data_for(arm, st.info["seed"]).n)
+            tok, secs, exact = t["tokens"], t["seconds"], data[arm]["exact"]
+        elif st.kind == "eval":
+            tok, secs, exact = ev["tokens"], ev["seconds"], ev["exact"]
+        st_status = status(st, st.folder(root))
+        if st_status != "done" and secs:
+            total_s += secs
+        lines.append(f"{st.kind:10s} {st.label:16s} {st_status:8s} {fmt_tokens(tok, exact):>9s} "
+                     f"{fmt_seconds(secs) if secs is not None else '-':>10s}  {st.key}")
+    for name, b in ev["benchmarks"].items():
+        lines.append(f"  eval per model: {name}: {b['items']} prompts, {fmt_tokens(b['tokens'], ev['exact'])} tokens")
+    lines += [f"  {n}" for n in ev["notes"]]
+    for a, d in data.items():
+        if d.get("note"):
+            lines.append(f"  data {a}: {d['note']}")
+    lines.append(f"estimated time for unfinished stages: {fmt_seconds(total_s)} (at {cfg.estimate.train_tokens_per_s:g} "
+                 f"train / {cfg.estimate.eval_tokens_per_s:g} eval tokens/s; set estimate.* for your hardware)")
+    return "\n".join(lines)

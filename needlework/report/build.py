@@ -1,0 +1,106 @@
+"""write_report: stage outputs -> report.json, plots/*.png, report.html, report.md in the report stage folder.
+
+Section order follows the question a reader asks: did fine-tuning help (summary, per-benchmark tables and
+plots), what did it cost elsewhere (general benchmarks), how did training go (loss curve, loss map), and
+what exactly was run (data card, stages, provenance).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..io import atomic_open, atomic_path, write_json
+from . import html as html_r
+from . import markdown as md_r
+from . import plots, tables
+from .collect import collect
+
+
+def _summary(rep: dict[str, Any]) -> list[str]:
+    lines = []
+    for name, bench in rep["benchmarks"].items():
+        if name == "general" or "base" not in bench["overall"]:
+            continue
+        base = bench["overall"]["base"]
+        for arm, ch in bench["change"].items():
+            ft = bench["overall"][arm]
+            lines.append(f"{name} ({bench['primary_metric']}, all items): base {tables.cell_text(base)} -> "
+                         f"{arm} {tables.cell_text(ft)}; change {tables.change_text(ch['overall'])}")
+    return lines
+
+
+def _write_png(folder: Path, name: str, png: bytes) -> None:
+    with atomic_path(folder / "plots" / f"{name}.png", suffix=".png") as tmp:
+        tmp.write_bytes(png)
+
+
+def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str, Any]:
+    root, folder = Path(root), Path(folder)
+    rep = collect(root, manifest)
+    write_json(folder / "report.json", rep)
+    rel = folder.relative_to(root)
+    h_sections: list[tuple[str, list]] = []
+    m_sections: list[tuple[str, list]] = []
+
+    def add(heading: str, blocks: list[tuple[str, Any]]) -> None:
+        """blocks may hold ('png', (name, bytes, alt)): embedded in HTML, saved and linked in Markdown."""
+        h, m = [], []
+        for kind, payload in blocks:
+            if kind == "png":
+                name, png, alt = payload
+                _write_png(folder, name, png)
+                h.append(("img", (png, alt)))
+                m.append(("img", (f"{rel}/plots/{name}.png", alt)))
+            elif kind == "file-png":
+                path, alt = payload
+                h.append(("img", ((root / path).read_bytes(), alt)))
+                m.append(("img", (path, alt)))
+            else:
+                h.append((kind, payload))
+                m.append((kind, payload))
+        h_sections.append((heading, h))
+        m_sections.append((heading, m))
+
+    models = rep["models"]
+    add("summary", [("p", line) for line in _summary(rep)] or [("p", "no before/after comparison in this run")])
+    for name, bench in rep["benchmarks"].items():
+        if name == "general":
+            continue
+        blocks: list[tuple[str, Any]] = [("p", f"data: {bench['describe'].get('data_source', '')}")]
+        for axis in bench["axes"]:
+            blocks.append(("png", (f"{name}-by-{axis}", plots.accuracy_by_axis(name, bench, axis, models),
+                                   f"{name} accuracy by {axis}")))
+        blocks += [("table", t) for t in tables.benchmark_tables(name, bench, models)]
+        add(name, blocks)
+    if "general" in rep["benchmarks"]:
+        add("general benchmarks", [("table", tables.table1(rep["benchmarks"]["general"], models))])
+    train_blocks: list[tuple[str, Any]] = []
+    curve = plots.training_loss(rep["training"])
+    if curve:
+        train_blocks.append(("png", ("training-loss", curve, "training loss curve")))
+    train_blocks.append(("table", tables.training_table(rep["training"])))
+    add("training", train_blocks)
+    if rep["loss_maps"]:
+        lm_blocks: list[tuple[str, Any]] = []
+        for lm in rep["loss_maps"]:
+            lm_blocks.append(("p", f"{lm['role']} ({lm['model']}): " + "; ".join(
+                f"{k}: mean loss {tables.num(v.get('mean_loss'))}, value tokens "
+                f"{tables.num(v.get('value_tokens_mean_loss'))}, format tokens "
+                f"{tables.num(v.get('format_tokens_mean_loss'))}" for k, v in (lm.get("summary") or {}).items())))
+            lm_blocks.append(("file-png", (lm["png"], f"token-level loss map, {lm['role']}")))
+        add("token-level loss map", lm_blocks)
+    else:
+        add("token-level loss map", [("p", "not produced in this run (report.loss_map is off, the training backend "
+                                           "is not hf, or needlework.train.loss_map is unavailable)")])
+    add("data card", [("table", tables.data_table(rep["data"]))])
+    prov = rep["provenance"]
+    add("provenance", [("table", tables.timing_table(rep["stage_seconds"], rep["stage_keys"])),
+                       ("pre", {k: prov.get(k) for k in ("config_hash", "git", "created", "python", "platform",
+                                                          "versions", "argv")}),
+                       ("p", f"resolved config: {root / 'run_config.yaml'}; evaluation results: "
+                             + ", ".join(f"{m}: {', '.join(v)}" for m, v in rep["sources"].items()))])
+    with atomic_open(folder / "report.html") as f:
+        f.write(html_r.render(rep["title"], h_sections))
+    with atomic_open(folder / "report.md") as f:
+        f.write(md_r.render(rep["title"], m_sections))
+    return rep

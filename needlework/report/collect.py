@@ -1,0 +1,162 @@
+"""Stage outputs -> one report dictionary (saved as report.json). Reads files only; runs nothing.
+
+Every number in report.html / report.md comes from this dictionary, and every number in it is either
+copied from a stage output (results.json, train_log.jsonl, train.jsonl meta, loss_map.json) or is a
+mean/std/difference of such numbers computed here, so a test can check the report against the stages.
+Single-seed cells carry the evaluation's own 95% Wilson interval; multi-seed cells carry mean ± std
+across seeds (and the per-seed values). Changes vs the base model carry Newcombe's 95% interval for a
+difference of proportions, from counts pooled over seeds.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from ..evals.metrics import newcombe_diff
+from ..io import read_jsonl
+
+
+def _load(root: Path, rel: str, name: str) -> Any:
+    return json.loads((root / rel / name).read_text())
+
+
+def _cell(stats: list[dict]) -> dict[str, Any]:
+    """One table cell from the same metric block of one or more evaluations (one per seed)."""
+    accs = [s["accuracy"] for s in stats if s.get("accuracy") is not None]
+    cell = {"accuracy": round(statistics.fmean(accs), 6) if accs else None, "values": accs, "seeds": len(stats),
+            "correct": sum(s.get("correct") or 0 for s in stats), "n": sum(s.get("n") or 0 for s in stats)}
+    if len(stats) == 1:
+        cell["ci95"] = stats[0].get("ci95")
+        cell["std"] = None
+    else:
+        cell["ci95"] = None
+        cell["std"] = round(statistics.stdev(accs), 6) if len(accs) > 1 else None
+    return cell
+
+
+def _change(base: dict, ft: dict) -> dict[str, Any] | None:
+    if not base["n"] or not ft["n"] or base["accuracy"] is None or ft["accuracy"] is None:
+        return None
+    d, lo, hi = newcombe_diff(base["correct"], base["n"], ft["correct"], ft["n"])
+    return {"delta": round(ft["accuracy"] - base["accuracy"], 6), "ci95": [round(lo, 6), round(hi, 6)],
+            "pooled_delta": round(d, 6)}
+
+
+def _benchmark(name: str, runs: dict[str, list[dict]]) -> dict[str, Any]:
+    """runs: model -> [benchmarks[name] of each seed's results.json]."""
+    first = next(iter(runs.values()))[0]
+    metric = first["primary_metric"]
+    out: dict[str, Any] = {"primary_metric": metric, "describe": first.get("describe", {}), "axes": {},
+                           "overall": {}, "change": {}}
+    for model, results in runs.items():
+        out["overall"][model] = _cell([r["overall"]["metrics"][metric] for r in results])
+        out["overall"][model]["mean_over_buckets"] = [r["overall"]["metrics"][metric].get("mean_over_buckets")
+                                                      for r in results]
+        out["overall"][model]["n_over_context"] = sum(r["overall"].get("n_over_context", 0) for r in results)
+    for axis in first.get("by_axis", {}):
+        values = [row["value"] for row in first["by_axis"][axis]]
+        rows = []
+        for v in values:
+            cells = {}
+            for model, results in runs.items():
+                blocks = [next((row for row in r["by_axis"][axis] if row["value"] == v), None) for r in results]
+                if all(b is not None for b in blocks):
+                    cells[model] = _cell([b["metrics"][metric] for b in blocks])
+            rows.append({"value": v, "cells": cells})
+        out["axes"][axis] = rows
+    if "base" in runs:
+        for model in runs:
+            if model == "base":
+                continue
+            ch = {"overall": _change(out["overall"]["base"], out["overall"][model])}
+            for axis, rows in out["axes"].items():
+                ch[axis] = [{"value": r["value"], **(_change(r["cells"]["base"], r["cells"][model]) or {})}
+                            if "base" in r["cells"] and model in r["cells"] else {"value": r["value"]} for r in rows]
+            out["change"][model] = ch
+    return out
+
+
+def _general(name: str, runs: dict[str, list[dict]]) -> dict[str, Any]:
+    """The paper's Table 1 shape: a row per model, a column per task, value and change vs base."""
+    bench = _benchmark(name, runs)
+    tasks = [row["value"] for row in bench["axes"].get("task", [])]
+    table = {}
+    for model in runs:
+        table[model] = {}
+        for row in bench["axes"].get("task", []):
+            cell = row["cells"].get(model)
+            base = row["cells"].get("base")
+            if cell is None:
+                continue
+            delta = (round(cell["accuracy"] - base["accuracy"], 6)
+                     if model != "base" and base and None not in (cell["accuracy"], base["accuracy"]) else None)
+            table[model][row["value"]] = {"value": cell["accuracy"], "std": cell["std"], "delta": delta}
+    bench["table1"] = {"tasks": tasks, "rows": table}
+    return bench
+
+
+def _training(root: Path, stage: dict) -> dict[str, Any]:
+    model = root / stage["folder"] / "model"
+    log = model / "train_log.jsonl"
+    rows = [r for r in read_jsonl(log, skip_truncated_tail=True) if r.get("loss") is not None] if log.exists() else []
+    done = json.loads((model / "train_done.json").read_text())
+    prov = json.loads((model / "provenance.json").read_text()) if (model / "provenance.json").exists() else {}
+    return {"arm": stage["info"]["arm"], "seed": stage["info"]["seed"], "steps": [r["step"] for r in rows],
+            "loss": [r["loss"] for r in rows], "final_loss": rows[-1]["loss"] if rows else None,
+            "global_step": done.get("global_step"), "train_loss": prov.get("train_loss"),
+            "tokens": prov.get("tokens"), "fine_tuned_model": done.get("fine_tuned_model"),
+            "seconds": _seconds(root / stage["folder"])}
+
+
+def _seconds(folder: Path) -> float | None:
+    try:
+        return json.loads((folder / "done.json").read_text()).get("seconds")
+    except (OSError, ValueError):
+        return None
+
+
+def _data_card(root: Path, stage: dict) -> dict[str, Any]:
+    folder = root / stage["folder"]
+    prov = json.loads((folder / "train.jsonl.provenance.json").read_text())
+    toks = [r.get("meta", {}).get("n_tokens") for r in read_jsonl(folder / "train.jsonl")]
+    known = [t for t in toks if t is not None]
+    cfg = prov.get("config", {})
+    return {"arm": stage["info"]["arm"], "seed": stage["info"]["seed"], "task": cfg.get("task"), "n": len(toks),
+            "format": cfg.get("format"), "tokenizer": cfg.get("tokenizer"), "chat_template": cfg.get("chat_template"),
+            "params": prov.get("task_config"), "data_hash": prov.get("data_hash"),
+            "tokens": {"min": min(known), "mean": round(statistics.fmean(known), 1), "max": max(known),
+                       "total": sum(known)} if known else None}
+
+
+def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    root = Path(root)
+    stages = manifest["stages"]
+    evals = [s for s in stages if s["kind"] == "eval"]
+    results = {s["folder"]: _load(root, s["folder"], "results.json") for s in evals}
+    models = ["base"] + list(manifest["arms"])
+    by_bench: dict[str, dict[str, list[dict]]] = {}
+    sources: dict[str, list[str]] = {}
+    for model in models:
+        mine = [s for s in evals if (s["label"] == "base" if model == "base" else s["info"].get("arm") == model)]
+        mine.sort(key=lambda s: s["info"].get("seed", -1))
+        sources[model] = [str(Path(s["folder"]) / "results.json") for s in mine]
+        for s in mine:
+            for bname, bres in results[s["folder"]]["benchmarks"].items():
+                by_bench.setdefault(bname, {}).setdefault(model, []).append(bres)
+    benchmarks = {b: (_general(b, runs) if b == "general" else _benchmark(b, runs)) for b, runs in by_bench.items()}
+    loss_maps = []
+    for s in (s for s in stages if s["kind"] == "loss-map"):
+        lm = _load(root, s["folder"], "loss_map.json")
+        loss_maps.append({"role": s["label"], "model": lm.get("model"), "summary": lm.get("summary"),
+                          "png": str(Path(s["folder"]) / "loss_map.png")})
+    prov_path = root / "provenance.json"
+    return {"title": manifest["title"], "name": manifest["name"], "seeds": manifest["seeds"], "models": models,
+            "base_model": manifest["base_model"], "benchmarks": benchmarks, "sources": sources,
+            "training": [_training(root, s) for s in stages if s["kind"] == "train"],
+            "data": [_data_card(root, s) for s in stages if s["kind"] == "generate"],
+            "loss_maps": loss_maps,
+            "stage_seconds": {f"{s['kind']}/{s['label']}": _seconds(root / s["folder"]) for s in stages},
+            "stage_keys": {f"{s['kind']}/{s['label']}": s["key"] for s in stages},
+            "provenance": json.loads(prov_path.read_text()) if prov_path.exists() else {}}

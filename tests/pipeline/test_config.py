@@ -1,0 +1,87 @@
+"""Bad configs fail before any work, naming the setting; presets load and validate; keys chain correctly."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import yaml
+
+from needlework.config import ConfigError
+from needlework.pipeline import load_preset, load_run_config, preset_names
+from needlework.pipeline.plan import build_stages
+
+from pipeline_helpers import mini_config
+
+
+def _write(tmp_path, data) -> str:
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return str(p)
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"train": {"lrr": 1e-4}}, "lrr"),
+    ({"eval": {"kv_retrieval": {"positionz": [1]}}}, "positionz"),
+    ({"backend": {"kindd": "hf"}}, "kindd"),
+    ({"data": {"params": {"num_dicts": 3}}}, "num_dicts"),
+    ({"bogus": 1}, "bogus"),
+    ({"data": {"seed": 3}}, "data.seed"),
+    ({"train": {"out": "x"}}, "train.out"),
+    ({"eval": {"model": "x"}}, "eval.model"),
+    ({"arms": {"other": {"params": {"num_dict": 0}}}}, "num_dict"),
+    ({"train": {"lr": -1.0}}, "lr"),
+    ({"eval": {"benchmarks": ["nope"]}}, "nope"),
+])
+def test_invalid_config_names_the_key(tmp_path, tiny_model_dir, change, named, monkeypatch):
+    run_mod = importlib.import_module("needlework.pipeline.run")
+    monkeypatch.setattr(run_mod, "build_stages", lambda *a: pytest.fail("work started before validation"))
+    data = mini_config(tiny_model_dir, tmp_path / "runs")
+    from needlework.config import _deep_update
+    _deep_update(data, change)
+    with pytest.raises(ConfigError, match=named):
+        load_run_config(_write(tmp_path, data))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_rejects_before_work(tmp_path, tiny_model_dir, capsys):
+    from needlework.cli import main
+    data = mini_config(tiny_model_dir, tmp_path / "runs")
+    data["train"]["epochz"] = 2
+    assert main(["run", _write(tmp_path, data)]) == 2
+    assert "epochz" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_presets_load_and_validate():
+    names = preset_names()
+    assert {"cpu-demo", "mistral-7b", "gpt-3.5", "mistral-7b-v0.2-24k"} <= set(names)
+    for name in names:
+        cfg = load_preset(name)
+        assert cfg.name == name
+    m = load_preset("mistral-7b")
+    assert m.seeds == [0, 1, 2] and m.data.n == 350 and m.train.recipe == "paper"
+    g = load_preset("gpt-3.5")
+    assert g.data.task == "multi_subkey_kv" and g.train.backend == "openai" and g.backend["kind"] == "openai"
+    with pytest.raises(ConfigError, match="unknown preset"):
+        load_preset("nope")
+
+
+def test_keys_chain_only_downstream(mini, tmp_path):
+    a = {(s.kind, s.label): s.key for s in build_stages(mini(), tmp_path)}
+    b = {(s.kind, s.label): s.key for s in build_stages(mini(**{"eval.kv_retrieval.n": 4}), tmp_path)}
+    c = {(s.kind, s.label): s.key for s in build_stages(mini(**{"train.lr": 2e-3}), tmp_path)}
+    d = {(s.kind, s.label): s.key for s in build_stages(mini(**{"train.progress": True}), tmp_path)}
+    changed_b = {k[0] for k in a if a[k] != b[k]}
+    changed_c = {k for k in a if a[k] != c[k]}
+    assert changed_b == {"eval"}
+    assert ("generate", "kv-s0") not in changed_c and ("train", "kv-s0") in changed_c
+    assert ("eval", "base") not in changed_c and ("eval", "kv-s0") in changed_c
+    assert a == d   # bookkeeping settings change no key
+
+
+def test_dry_run_plan(mini, capsys):
+    from needlework.pipeline import plan_text
+    text = plan_text(mini(seeds=[0, 1]))
+    for word in ("generate", "train", "eval", "report", "kv-s1", "todo", "tokens", "kv-retrieval"):
+        assert word in text
+    assert "estimated time" in text

@@ -1,0 +1,68 @@
+"""Stage outputs written by hand (no model runs): enough for the report to render every section."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from needlework.evals.aggregate import aggregate
+from needlework.io import write_json, write_jsonl
+
+
+def _results(acc_by_pos: dict[int, float], n: int = 20, general: dict | None = None) -> dict:
+    rows = []
+    for pos, acc in acc_by_pos.items():
+        k = round(acc * n)
+        rows += [{"bucket": f"position={pos}", "axes": {"position": pos}, "over_context": False,
+                  "scores": {"value_acc": float(i < k)}} for i in range(n)]
+    out = {"benchmarks": {"kv-retrieval": {**aggregate(rows, ("value_acc",), ("position",)),
+                                           "describe": {"data_source": "fake"}}}}
+    if general:
+        buckets = [{"value": t, "n": 100, "n_over_context": 0,
+                    "metrics": {"score": {"accuracy": v, "correct": v * 100, "n": 100, "ci95": [v - .1, v + .1]}}}
+                   for t, v in general.items()]
+        out["benchmarks"]["general"] = {"primary_metric": "score", "by_axis": {"task": buckets}, "buckets": [],
+                                        "overall": {"n": 200, "n_over_context": 0, "metrics": {"score": {
+                                            "accuracy": None, "correct": None, "n": 0}}}, "describe": {}}
+    return out
+
+
+def fake_run(root: Path) -> dict:
+    """A base model and one arm with two seeds; returns the manifest."""
+    stages = []
+
+    def stage(kind, label, info, files):
+        folder = f"{kind}/{label}-0000"
+        for name, content in files.items():
+            p = root / folder / name
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                p.write_bytes(content)
+            elif name.endswith(".jsonl"):
+                write_jsonl(p, content)
+            else:
+                write_json(p, content)
+        write_json(root / folder / "done.json", {"key": "0000", "seconds": 1.5, "outputs": {}})
+        stages.append({"kind": kind, "label": label, "key": "0000", "info": info, "folder": folder})
+
+    stage("eval", "base", {"role": "base"}, {"results.json": _results({1: .2, 5: .1, 10: .3},
+                                                                     general={"mmlu": .5, "nq_open": .2})})
+    for seed, accs in ((0, {1: .9, 5: .85, 10: 1.0}), (1, {1: .95, 5: .8, 10: .9})):
+        rows = [{"messages": [], "meta": {"n_tokens": 100 + i}} for i in range(5)]
+        stage("generate", f"kv-s{seed}", {"arm": "kv", "seed": seed}, {
+            "train.jsonl": rows, "train.jsonl.provenance.json": {
+                "config": {"task": "simple_kv", "format": "messages", "tokenizer": "tok", "chat_template": True},
+                "task_config": {"num_dict": 8}, "data_hash": "abc"}})
+        log = [{"step": s, "loss": 2.0 / s} for s in range(1, 6)]
+        stage("train", f"kv-s{seed}", {"arm": "kv", "seed": seed}, {
+            "model/train_log.jsonl": log, "model/train_done.json": {"global_step": 5},
+            "model/provenance.json": {"train_loss": 0.9, "tokens": 500}})
+        stage("eval", f"kv-s{seed}", {"role": "fine-tuned", "arm": "kv", "seed": seed},
+              {"results.json": _results(accs, general={"mmlu": .5 - seed / 100, "nq_open": .21})})
+    from needlework.report.plots import training_loss
+    png = training_loss([{"arm": "x", "seed": 0, "steps": [1, 2], "loss": [1.0, 0.5]}])
+    stage("loss-map", "base", {"role": "base"}, {"loss_map.json": {"model": "m", "summary": {
+        "with template": {"mean_loss": 1.0, "value_tokens_mean_loss": 2.0, "format_tokens_mean_loss": 0.5}}},
+        "loss_map.png": png})
+    write_json(root / "provenance.json", {"config_hash": "h", "git": "g", "versions": {"torch": "x"}})
+    return {"name": "fake", "title": "fake run", "seeds": [0, 1], "arms": ["kv"], "base_model": "m",
+            "stages": stages}
