@@ -7,8 +7,9 @@ The harness (render + tokenize + left-pad + generate up to the first line + deco
 run. Goal: ratio >= 0.85, i.e. decoding and the harness together add under 15% to the bare forwards.
 
 The machine is shared, so the two are interleaved batch by batch (alternating which goes first): a
-load change hits both sides alike. Batches are the ones HFBackend itself would form (requests sorted
-by prompt length), so each timed generate() call does all the work a whole-set call would do.
+load change hits both sides alike. Batches are the ones HFBackend itself forms (HFBackend.plan: sorted by
+prompt length, cut by batch size and padding), so the timed generate() calls do all the work a
+whole-set call would do.
 The bare forward computes logits for every position, as a plain `model(input_ids)` does; generation
 only needs the last one. `--baseline last` times `model(input_ids, logits_to_keep=1)` instead: the
 stricter comparison, in which only decoding and harness overhead are left.
@@ -66,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             Request(messages=[{"role": "user", "content": p}], max_new_tokens=args.max_new_tokens, stop=["\n"])
             for p in prompts]
     ids = [backend.renderer.token_ids(r) for r in reqs]
-    order = sorted(range(len(reqs)), key=lambda i: -len(ids[i]))  # the order HFBackend batches in
-    batches = [order[k:k + args.batch_size] for k in range(0, len(order), args.batch_size)]
+    batches = backend.plan(reqs, [len(x) for x in ids])  # exactly the batches generate() would run
     extra = {"logits_to_keep": 1} if args.baseline == "last" else {}
 
     def bare(batch):
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Warm-up on a short prompt: one-time allocations and kernel selection are not what we measure.
     backend.generate([Request(prompt=prompts[0][:400], max_new_tokens=4)])
-    bare([order[-1]])
+    bare([batches[-1][-1]])
 
     t_bare = t_harness = 0.0
     new_tokens = 0

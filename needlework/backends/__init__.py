@@ -31,6 +31,7 @@ class BackendConfig:
     dtype: Literal["auto", "bf16", "fp32"] = "auto"   # auto: bf16 on a GPU that supports it, else fp32
     device: str = "auto"                        # auto, cpu, cuda, cuda:1, ...
     seed: int = 0                               # only matters when temperature > 0
+    max_padding: float = 0.1                    # start a new batch rather than pad more than this fraction
     # openai only
     base_url: str | None = None                 # e.g. http://127.0.0.1:8000/v1; None = api.openai.com
     api_key_env: str = "OPENAI_API_KEY"         # the variable holding the key (the key itself is never stored)
@@ -46,6 +47,8 @@ class BackendConfig:
                 raise ConfigError(f"backend.{name} must be at least 1, got {getattr(self, name)}")
         if self.max_retries < 0 or self.timeout_s <= 0 or self.backoff_s < 0:
             raise ConfigError("backend.max_retries and backend.backoff_s must be >= 0 and backend.timeout_s > 0")
+        if not 0 <= self.max_padding <= 1:
+            raise ConfigError(f"backend.max_padding must be between 0 and 1, got {self.max_padding}")
         if self.context_length is not None and self.context_length < 1:
             raise ConfigError(f"backend.context_length must be positive, got {self.context_length}")
         if not self.model:
@@ -62,7 +65,8 @@ def make_backend(cfg: BackendConfig | Mapping) -> Backend:
 
         return HFBackend(cfg.model, chat_template=cfg.chat_template, system_prompt=cfg.system_prompt,
                          batch_size=cfg.batch_size, dtype=cfg.dtype, device=cfg.device,
-                         context_length=cfg.context_length, progress=cfg.progress, seed=cfg.seed)
+                         context_length=cfg.context_length, progress=cfg.progress, seed=cfg.seed,
+                         max_padding=cfg.max_padding)
     if cfg.kind == "openai":
         from .openai_compat import OpenAIBackend
 

@@ -48,13 +48,18 @@ class _StopOnStrings:
     def __init__(self, tokenizer, stops: list[str], prompt_len: int):
         self.tokenizer, self.stops, self.prompt_len = tokenizer, [s for s in stops if s], prompt_len
         self.tail = 4 * max((len(s) for s in self.stops), default=1) + 4
+        self.stopped_at: dict[int, int] = {}  # row -> generated tokens when its stop string appeared
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
         gen = input_ids[:, self.prompt_len:]
         tails = self.tokenizer.batch_decode(gen[:, -self.tail:], skip_special_tokens=True)
-        return torch.tensor([any(s in t for s in self.stops) for t in tails], device=input_ids.device)
+        hits = [any(s in t for s in self.stops) for t in tails]
+        for row, hit in enumerate(hits):
+            if hit:
+                self.stopped_at.setdefault(row, gen.shape[1])
+        return torch.tensor(hits, device=input_ids.device)
 
 
 class HFBackend:
@@ -63,7 +68,8 @@ class HFBackend:
     def __init__(self, model: str | Path | None = None, *, model_obj=None, tokenizer=None,
                  chat_template: ChatTemplateMode = "auto", system_prompt: str | None = None,
                  batch_size: int = 8, dtype: str = "auto", device: str = "auto",
-                 context_length: int | None = None, progress: bool = True, seed: int = 0):
+                 context_length: int | None = None, progress: bool = True, seed: int = 0,
+                 max_padding: float = 0.1):
         """Load `model` (a folder or bundled model name), or wrap an already loaded `model_obj` + `tokenizer`
         (e.g. straight after training, without a save/load round trip)."""
         import torch
@@ -88,7 +94,7 @@ class HFBackend:
         self.tokenizer = tokenizer
         self.renderer = Renderer(tokenizer, chat_template, system_prompt)
         self.batch_size = max(1, int(batch_size))
-        self.progress, self.seed = progress, seed
+        self.progress, self.seed, self.max_padding = progress, seed, max_padding
         # A model handed over in fp32 but asked to run in bf16 runs under autocast rather than being copied.
         param_dtype = next(self.model.parameters()).dtype
         self._autocast = self.dtype == torch.bfloat16 and param_dtype != torch.bfloat16
@@ -122,25 +128,44 @@ class HFBackend:
     def generate(self, requests: list[Request]) -> list[Completion]:
         ids = [self.renderer.token_ids(r) for r in requests]
         self._check_context(requests, ids)
-        # Requests with equal generation settings can share a batch; within them, similar lengths.
-        def settings(i):
-            r = requests[i]
-            return (r.max_new_tokens, tuple(r.stop), r.temperature)
-
-        order = sorted(range(len(requests)), key=lambda i: (settings(i), -len(ids[i])))
-        batches = []
-        for _, group in groupby(order, key=settings):
-            group = list(group)
-            batches += [group[k:k + self.batch_size] for k in range(0, len(group), self.batch_size)]
         out: list[Completion | None] = [None] * len(requests)
         from tqdm.auto import tqdm
 
+        batches = self.plan(requests, [len(x) for x in ids])
         for batch in tqdm(batches, desc="generate", unit="batch", disable=not self.progress or len(batches) < 2):
             for i, c in zip(batch, self._generate_batch([ids[i] for i in batch], requests[batch[0]])):
                 out[i] = c
         return out  # type: ignore[return-value]
 
+    def plan(self, requests: list[Request], lengths: list[int] | None = None) -> list[list[int]]:
+        """The batches generate() runs, as lists of request indices: requests with equal generation
+        settings, longest first, cut by batch_size and max_padding."""
+        if lengths is None:
+            lengths = [self.count_prompt_tokens(r) for r in requests]
+
+        def settings(i):
+            r = requests[i]
+            return (r.max_new_tokens, tuple(r.stop), r.temperature)
+
+        order = sorted(range(len(requests)), key=lambda i: (settings(i), -lengths[i]))
+        return [b for _, group in groupby(order, key=settings) for b in self._split(list(group), lengths)]
+
     # -- internals ---------------------------------------------------------------------------
+    def _split(self, group: list[int], lengths: list[int]) -> list[list[int]]:
+        """Cut a longest-first run of requests into batches of at most batch_size whose padding stays
+        under max_padding of the batch: padded positions cost a full forward each, so with prompts of
+        very different lengths a smaller batch is cheaper than a padded one."""
+        batches, cur = [], []
+        for i in group:
+            if cur:
+                width = lengths[cur[0]]  # the longest: the group is sorted longest first
+                padding = sum(width - lengths[j] for j in cur + [i])
+                if len(cur) == self.batch_size or padding > self.max_padding * width * (len(cur) + 1):
+                    batches.append(cur)
+                    cur = []
+            cur.append(i)
+        return batches + ([cur] if cur else [])
+
     def _check_context(self, requests: list[Request], ids: list[list[int]]) -> None:
         if self._context is None:
             return
@@ -167,7 +192,8 @@ class HFBackend:
         gen_cfg = GenerationConfig(max_new_tokens=req.max_new_tokens, do_sample=sample,
                                    temperature=req.temperature if sample else None, top_p=None, top_k=None,
                                    pad_token_id=self.pad_id, eos_token_id=self.eos_ids)
-        stops = StoppingCriteriaList([_StopOnStrings(self.tokenizer, req.stop, width)] if req.stop else [])
+        stopper = _StopOnStrings(self.tokenizer, req.stop, width)
+        stops = StoppingCriteriaList([stopper] if req.stop else [])
         if sample:
             torch.manual_seed(self.seed)  # reproducible sampling, batch by batch
         autocast = (torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
@@ -175,7 +201,9 @@ class HFBackend:
         with torch.inference_mode(), autocast:
             out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
                                       generation_config=gen_cfg, stopping_criteria=stops)
-        return [self._completion(row[width:].tolist(), len(x), req) for row, x in zip(out.cpu(), batch_ids)]
+        # Rows that finished early are filled with padding while the others go on: cut them where they stopped.
+        return [self._completion(row[width:width + stopper.stopped_at.get(k, out.shape[1])].tolist(), len(x), req)
+                for k, (row, x) in enumerate(zip(out.cpu(), batch_ids))]
 
     def _completion(self, gen: list[int], prompt_tokens: int, req: Request) -> Completion:
         n, finish = len(gen), "length"
@@ -184,8 +212,7 @@ class HFBackend:
                 n, finish = k + 1, "stop"
                 break
         else:
-            # Rows that finished early (stop string) are filled with padding while the others go on.
-            while n and gen[n - 1] == self.pad_id:
+            while n and gen[n - 1] == self.pad_id:  # padding after a row's end is not output
                 n -= 1
         text = self.tokenizer.decode(gen[:n], skip_special_tokens=True)
         text, hit = cut_at_stop(text, req.stop)

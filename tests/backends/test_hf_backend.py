@@ -110,3 +110,13 @@ def test_bf16_runs(tiny_model_dir):
     b = HFBackend(str(tiny_model_dir), dtype="bf16", progress=False)
     [c] = b.generate([Request(prompt="The cat", max_new_tokens=4)])
     assert c.completion_tokens == 4
+
+
+def test_batches_bound_padding_and_size(tiny_model_dir):
+    b = HFBackend(str(tiny_model_dir), batch_size=3, max_padding=0.1, progress=False)
+    reqs = [Request(prompt=str(i)) for i in range(6)]
+    lengths = [100, 50, 99, 98, 97, 49]
+    # longest first; at most 3 per batch; 100 and 50 are never padded together
+    assert b.plan(reqs, lengths) == [[0, 2, 3], [4], [1, 5]]
+    reqs[2].max_new_tokens = 7  # other settings: a batch of its own
+    assert b.plan(reqs, lengths) == [[2], [0, 3, 4], [1, 5]]
