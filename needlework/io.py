@@ -67,13 +67,19 @@ def append_jsonl(path: str | os.PathLike, row: Any) -> None:
 class JSONLError(ValueError):
     def __init__(self, path, line_no: int, message: str):
         super().__init__(f"{path}:{line_no}: {message}")
-        self.path, self.line_no = path, line_no
+        self.path, self.line_no, self.message = path, line_no, message
 
 
 def read_jsonl(path: str | os.PathLike, *, skip_truncated_tail: bool = False) -> Iterator[dict]:
     """Yield rows; a malformed line raises JSONLError naming its line number.
 
     skip_truncated_tail tolerates a last line cut short by a crash (append-only caches)."""
+    for _, row in read_jsonl_numbered(path, skip_truncated_tail=skip_truncated_tail):
+        yield row
+
+
+def read_jsonl_numbered(path: str | os.PathLike, *, skip_truncated_tail: bool = False) -> Iterator[tuple[int, dict]]:
+    """(1-based line number, row) for every non-blank line."""
     path = Path(path)
     with open(path, encoding="utf-8") as f:
         lines = f.readlines()
@@ -88,4 +94,4 @@ def read_jsonl(path: str | os.PathLike, *, skip_truncated_tail: bool = False) ->
             raise JSONLError(path, i, f"not valid JSON ({e.msg})") from None
         if not isinstance(row, dict):
             raise JSONLError(path, i, "each line must be a JSON object")
-        yield row
+        yield i, row

@@ -60,6 +60,19 @@ class EvalConfig:
         from_dict(BackendConfig, {**self.backend, "model": self.backend.get("model") or self.model}, "backend")
 
 
+
+def limit_per_bucket(items: list, limit: int | None) -> list:
+    """The first `limit` items of each bucket, so a smoke run still shows every bucket."""
+    if limit is None:
+        return items
+    seen: dict[str, int] = {}
+    kept = []
+    for it in items:
+        seen[it.bucket] = seen.get(it.bucket, 0) + 1
+        if seen[it.bucket] <= limit:
+            kept.append(it)
+    return kept
+
 def model_identity(cfg: EvalConfig) -> str:
     """What the cache keys on besides the request: the model and every backend setting that shapes outputs."""
     return f"{cfg.model}#{config_hash(cfg.backend)}"
@@ -153,14 +166,7 @@ def _build_all(cfg: EvalConfig) -> dict[str, tuple[Benchmark, Any, list[Item]]]:
             built[bench.name] = (bench, settings, [])
             continue
         items = bench.build(settings, cfg.seed)
-        if cfg.limit is not None:
-            seen: dict[str, int] = {}
-            kept = []
-            for it in items:
-                seen[it.bucket] = seen.get(it.bucket, 0) + 1
-                if seen[it.bucket] <= cfg.limit:
-                    kept.append(it)
-            items = kept
+        items = limit_per_bucket(items, cfg.limit)
         ids = [it.id for it in items]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"{bench.name}: item ids are not unique (a settings list repeats a value?)")

@@ -58,6 +58,7 @@ def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int) -> dict[str, An
 def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
     """Prompt tokens of one evaluation of one model (all benchmarks), from a sample of real items."""
     from ..evals.registry import get_benchmark
+    from ..evals.runner import limit_per_bucket
     ecfg = cfg.eval_for(cfg.base_model(), "<plan>")
     spec = cfg.backend.get("tokenizer") or (cfg.base_model() if cfg.backend.get("kind", "hf") == "hf" else None)
     count, exact = _counter(spec, False)
@@ -72,14 +73,7 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
         except Exception as e:   # e.g. a data file that is not on this machine yet
             notes.append(f"{bench.name}: not estimated ({e})")
             continue
-        if ecfg.limit is not None:   # the runner keeps the first `limit` items of each bucket
-            seen: dict[str, int] = {}
-            kept = []
-            for it in items:
-                seen[it.bucket] = seen.get(it.bucket, 0) + 1
-                if seen[it.bucket] <= ecfg.limit:
-                    kept.append(it)
-            items = kept
+        items = limit_per_bucket(items, ecfg.limit)   # what the runner will actually send
         step = max(1, len(items) // cfg.estimate.sample_for_tokens)
         probe = items[::step][:cfg.estimate.sample_for_tokens]
         texts = [it.request.prompt or "\n".join(m["content"] for m in it.request.messages) for it in probe]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ..io import JSONLError
+from ..io import JSONLError, read_jsonl_numbered
 from . import multi_subkey_kv as mkv
 from . import simple_kv as skv
 from .formats import RowError, parse_row
@@ -33,17 +33,10 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
         for i, row in enumerate(pq.read_table(path).to_pylist(), 1):
             yield i, row
         return
-    line_no = 0
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            import json
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise Invalid(f"not valid JSON ({e.msg})", line_no) from None
-            yield line_no, row
+    try:
+        yield from read_jsonl_numbered(path)
+    except JSONLError as e:
+        raise Invalid(e.message, e.line_no) from None
 
 
 def detect_task(prompt: str, meta: dict) -> str:
