@@ -40,8 +40,8 @@ class KVCommon:
         r_min, r_max = self.digits
         if l_min < 1 or l_min > l_max:
             raise ConfigError(f"dict_len: need 1 <= l_min <= l_max, got {list(self.dict_len)}")
-        if r_min < 1 or r_min > r_max or r_max > 18:
-            raise ConfigError(f"digits: need 1 <= r_min <= r_max <= 18, got {list(self.digits)}")
+        if r_min < 1 or r_min > r_max or r_max > 15:
+            raise ConfigError(f"digits: need 1 <= r_min <= r_max <= 15, got {list(self.digits)}")
         if self.target_tokens is not None and self.num_dict is not None:
             raise ConfigError("num_dict and target_tokens are both set; target_tokens chooses the number of "
                               "dictionaries, so leave num_dict unset (null)")

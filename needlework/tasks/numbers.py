@@ -26,23 +26,32 @@ def _digit_count(x: np.ndarray) -> np.ndarray:
     return np.searchsorted(_POW10, x, side="right")
 
 
+def _below(u: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """floor(u * high) for uniforms u in [0, 1): a uniform integer in [0, high); the clip guards rounding."""
+    return np.minimum((u * high).astype(np.int64), high - 1)
+
+
 def draw(rng: np.random.Generator, n: int, r_min: int, r_max: int,
-         exclude: int | list[int] | set[int] | None = None) -> np.ndarray:
+         exclude: int | list[int] | set[int] | np.ndarray | None = None) -> np.ndarray:
     """n numbers, none in `exclude`: each class is drawn as many numbers smaller as it has exclusions,
-    then shifted past every excluded number at or below the draw (in increasing order)."""
-    digits = rng.integers(r_min, r_max + 1, size=n)
+    then shifted past every excluded number at or below the draw (in increasing order).
+
+    One call to the generator gives 2n uniforms (digit counts, then positions in the class): generator
+    calls, not arithmetic, dominate at the sizes used here."""
+    u = rng.random(2 * n)
+    digits = r_min + _below(u[:n], r_max - r_min + 1)
     lo = _POW10[digits - 1]
     size = 9 * lo
     if exclude is None:
-        return lo + rng.integers(0, size)
+        return lo + _below(u[n:], size)
     if isinstance(exclude, np.ndarray):   # one excluded number per draw (vectorised fast path)
         same = digits == _digit_count(exclude)
-        x = lo + rng.integers(0, size - same)
+        x = lo + _below(u[n:], size - same)
         return x + (same & (x >= exclude))
     excluded = sorted({exclude} if isinstance(exclude, int) else set(exclude))
     ex_digits = np.array([n_digits(e) for e in excluded])
     in_class = (digits[:, None] == ex_digits[None, :]).sum(axis=1)
-    x = lo + rng.integers(0, size - in_class)
+    x = lo + _below(u[n:], size - in_class)
     for e, d in zip(excluded, ex_digits):
         x = x + ((digits == d) & (x >= e))
     return x

@@ -85,7 +85,9 @@ def generate(cfg: SimpleKVConfig, rng: np.random.Generator, count_tokens: TokenC
     (l_min, l_max), (r_min, r_max) = cfg.dict_len, cfg.digits
     gold_len = cfg.gold_dict_len if cfg.gold_dict_len is not None else int(rng.integers(l_min, l_max + 1))
     gold_key, gold_value = draw(rng, 2, r_min, r_max).tolist()
-    others = draw(rng, 2 * (gold_len - 1), r_min, r_max, exclude=np.tile([gold_key, gold_value], gold_len - 1)).tolist()
+    exclude = np.empty(2 * (gold_len - 1), dtype=np.int64)
+    exclude[0::2], exclude[1::2] = gold_key, gold_value
+    others = draw(rng, 2 * (gold_len - 1), r_min, r_max, exclude=exclude).tolist()
     other_values = others[1::2]
     others = unique_within(rng, others[::2], r_min, r_max, {gold_key})
     slot = int(rng.integers(gold_len))   # where the gold pair sits inside its dictionary (Alg. 2 shuffles)
