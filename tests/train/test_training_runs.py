@@ -14,14 +14,15 @@ from needlework.train import TrainConfig, run_training
 from needlework.train import callbacks as cb
 
 
-def test_thirty_steps_drive_answer_loss_near_zero(tiny_model_dir, kv_file, tmp_path):
-    out = run_training(TrainConfig(**tiny_kwargs(tiny_model_dir, [kv_file], tmp_path / "run", params="full",
-                                                 lr=3e-2, max_steps=30, save_steps=1000)))
+def test_thirty_steps_drive_answer_loss_near_zero(tiny_fast_model_dir, kv_file, tmp_path):
+    kwargs = tiny_kwargs(tiny_fast_model_dir, [kv_file], tmp_path / "run", params="full", lr=1e-2, max_steps=30,
+                         save_steps=1000)
+    out = run_training(TrainConfig(**kwargs))
     log = list(read_jsonl(out / "train_log.jsonl"))
     assert [r["step"] for r in log] == list(range(1, 31))
     assert log[0]["loss"] > 9.0
-    # The 64-wide random model learns the answer format to ~0 loss in 30 steps; the copied digits lag behind.
-    assert log[-1]["loss"] < 0.2 * log[0]["loss"], [round(r["loss"], 3) for r in log]
+    # 8 samples (3 dictionaries, 3-4 digit keys), full batch: answer loss ~12 -> ~0.001 in 30 steps.
+    assert log[-1]["loss"] < 0.05, [round(r["loss"], 3) for r in log]
     assert all(r["tokens_per_s"] > 0 and r["lr"] > 0 for r in log)
     for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.yaml", "provenance.json",
                  "loss_curve.png", "train_done.json"):
@@ -31,8 +32,7 @@ def test_thirty_steps_drive_answer_loss_near_zero(tiny_model_dir, kv_file, tmp_p
     AutoModelForCausalLM.from_pretrained(out)
     # Same config again: skipped, not retrained.
     before = (out / "model.safetensors").stat().st_mtime_ns
-    run_training(TrainConfig(**tiny_kwargs(tiny_model_dir, [kv_file], tmp_path / "run", params="full",
-                                           lr=3e-2, max_steps=30, save_steps=1000)))
+    run_training(TrainConfig(**kwargs))
     assert (out / "model.safetensors").stat().st_mtime_ns == before
 
 
