@@ -13,10 +13,12 @@ four placements of a sample differ in nothing but where the key sentences sit.
 """
 from __future__ import annotations
 
+import itertools
+
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -32,6 +34,7 @@ RELATIONS = ("older", "taller", "richer", "faster", "heavier", "stronger", "loud
 TRAITS = ("big", "kind", "red", "quiet", "young", "round", "furry", "rough", "smart", "green", "cold", "nice",
           "blue", "white", "careful", "rich")
 DATASETS = ("PIR", "MonoRel", "Simplified RuleTaker")
+MAX_CANDIDATES = 100_000        # hard bound on padding candidates examined, whatever is rejected
 MAX_MISSES, MIN_GAP = 200, 4   # padding stops within MIN_GAP tokens of its budget (or after MAX_MISSES overshoots)
 
 
@@ -109,36 +112,43 @@ def padding_sentences(base: Base, padding: str, budget: int, count: Callable[[st
     """Sentences adding up to at most `budget` tokens; a function of (sample, padding type, budget) only."""
     rng = np.random.default_rng([seed, DATASETS.index(base.dataset), base.sample_id, budget,
                                  0 if padding == "books" else 1])
-    out, used = [], 0
-    misses = 0   # a candidate that overshoots is skipped, so the text ends close to the budget, not short of it
     if padding == "books":
         sents = essay_sentences(essays)
         i = int(rng.integers(len(sents)))
-        while misses < MAX_MISSES and budget - used >= MIN_GAP:
-            s = sents[i % len(sents)]
-            i += 1
-            t = count(" " + s)
-            if used + t > budget:
-                misses += 1
-                continue
-            out.append(s)
-            used += t
-        return out
-    other_id = int(rng.integers(10**6, 10**9))   # "same": key sentences of unrelated samples of this dataset
-    while misses < MAX_MISSES and budget - used >= MIN_GAP:
+        candidates = ([[sents[(i + j) % len(sents)]]] for j in itertools.count())
+    else:
+        candidates = _other_samples(base, seed, int(rng.integers(10**6, 10**9)))
+    return _fill(candidates, budget, count)
+
+
+def _other_samples(base: Base, seed: int, first_id: int) -> Iterator[list[list[str]]]:
+    """"same" padding: key sentences of unrelated samples of this dataset; near the end of the budget one
+    sentence of a pair may still fit, so each candidate offers the pair, then its first sentence."""
+    for other_id in itertools.count(first_id):
         other = base_sample(base.dataset, seed, other_id)
-        other_id += 1
         if set(other.entities) & set(base.entities):
+            yield []   # shares a person or object with this sample: not usable
+        else:
+            yield [list(other.facts), list(other.facts)[:1]]
+
+
+def _fill(candidates: Iterator[list[list[str]]], budget: int, count: Callable[[str], int]) -> list[str]:
+    """Take the first option of each candidate that fits; a candidate with no fitting option is a miss, so
+    the text ends close to the budget, not short of it. At most MAX_CANDIDATES are examined."""
+    out, used, misses = [], 0, 0
+    for options in itertools.islice(candidates, MAX_CANDIDATES):
+        if misses >= MAX_MISSES or budget - used < MIN_GAP:
+            break
+        if not options:
             continue
-        facts = list(other.facts)
-        t = count(" " + " ".join(facts))
-        if used + t > budget:   # near the end one sentence of a pair may still fit
-            facts, t = facts[:1], count(" " + facts[0])
-            if used + t > budget:
-                misses += 1
-                continue
-        out.extend(facts)
-        used += t
+        for group in options:
+            t = count(" " + " ".join(group))
+            if used + t <= budget:
+                out.extend(group)
+                used += t
+                break
+        else:
+            misses += 1
     return out
 
 
