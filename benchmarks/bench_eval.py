@@ -25,19 +25,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-INSTRUCTION = ("Write a high-quality answer for the given question using only the provided search results "
-               "(some of which might be irrelevant).")
-
-
 def mdqa_prompt(recs, i: int, n_docs: int) -> str:
     """REFERENCE.md section 3: the gold passage at a varying position among other questions' gold passages."""
     from needlework.data import gold_passage
+    from needlework.tasks.mdqa_train import mdqa_prompt as render
 
     q = recs[i]
     docs = [gold_passage(recs[(i * 7919 + j + 1) % len(recs)]) for j in range(n_docs - 1)]
     docs.insert(i % n_docs, gold_passage(q))
-    results = "\n".join(f"Document [{k + 1}](Title: {d['title']}) {d['text']}" for k, d in enumerate(docs))
-    return f"{INSTRUCTION}\n\n{results}\n\nQuestion: {q['question']}\nAnswer:"
+    return render(q["question"], docs)
 
 
 def main(argv: list[str] | None = None) -> int:
