@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
 def mdqa_prompt(recs, i: int, n_docs: int) -> str:
     """REFERENCE.md section 3: the gold passage at a varying position among other questions' gold passages."""
     from needlework.data import gold_passage
