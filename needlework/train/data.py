@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..io import JSONLError, read_jsonl
+from ..io import JSONLError, read_jsonl_numbered
 from ..tasks.formats import RowError, parse_row
 from .masking import IGNORE, MaskingError, encode
 
@@ -24,7 +24,7 @@ def read_rows(paths: list[str]) -> list[dict]:
     for path in paths:
         if not Path(path).exists():
             raise FileNotFoundError(f"training file {path} does not exist")
-        for i, row in enumerate(read_jsonl(path), 1):
+        for i, row in read_jsonl_numbered(path):   # real line numbers, blank lines included
             try:
                 system, prompt, answer, meta = parse_row(row)
             except RowError as e:

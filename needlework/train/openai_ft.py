@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ..config import ConfigError
-from ..io import JSONLError, atomic_open, dumps, read_jsonl, write_json
+from ..io import JSONLError, atomic_open, dumps, read_jsonl_numbered, write_json
 from ..provenance import save_provenance
 from ..tasks.formats import OPENAI_SYSTEM, RowError, parse_row
 from .config import TrainConfig
@@ -36,7 +36,7 @@ def validate_file(paths: list[str], token_limit: int, tokenizer: str) -> tuple[l
     encode = count_tokens_fn(tokenizer)
     rows, counts = [], []
     for path in paths:
-        for i, row in enumerate(read_jsonl(path), 1):
+        for i, row in read_jsonl_numbered(path):   # real line numbers, blank lines included
             try:
                 system, prompt, answer, _meta = parse_row(row)
             except RowError as e:
