@@ -109,9 +109,11 @@ def cmd_train(args) -> int:
         v = getattr(args, flag)
         if v is not None:
             overrides.append(f"{flag}={json.dumps(v)}")
-    for flag in ("resume", "overwrite", "bf16", "gradient_checkpointing"):
+    for flag in ("resume", "overwrite", "gradient_checkpointing"):
         if getattr(args, flag):
             overrides.append(f"{flag}=true")
+    if args.bf16 is not None:
+        overrides.append(f"bf16={args.bf16}")
     cfg = load_config(TrainConfig, args.config, overrides)
     out = run_training(cfg)
     print(f"model: {out}")
@@ -161,7 +163,8 @@ def _add_train_parsers(sub) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument("--overwrite", action="store_true", help="discard what --out holds and start again")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU avx512_bf16 or GPU)")
+    p.add_argument("--bf16", nargs="?", const="true", choices=["auto", "true", "false"],
+                   help="bf16 autocast: auto (default: where native and measured faster), true, false")
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.set_defaults(func=cmd_train)
 

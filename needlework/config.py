@@ -6,6 +6,7 @@ file, a CLI override and a Python call all go through one strict path.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+_YAML11_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 class ConfigError(ValueError):
@@ -76,6 +78,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _YAML11_FLOAT.match(value.strip()):
+            return float(value)   # YAML 1.1 reads `3e-4` (no dot) as a string; it is plainly a number
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):

@@ -28,7 +28,7 @@ class BackendConfig:
     progress: bool = True
     # hf only
     batch_size: int = 8
-    dtype: Literal["auto", "bf16", "fp32"] = "auto"   # auto: bf16 on a GPU that supports it, else fp32
+    dtype: Literal["auto", "bf16", "fp32"] = "auto"   # auto: bf16 where native and measured faster (precision.py)
     device: str = "auto"                        # auto, cpu, cuda, cuda:1, ...
     seed: int = 0                               # only matters when temperature > 0
     max_padding: float = 0.1                    # start a new batch rather than pad more than this fraction

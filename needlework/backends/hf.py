@@ -7,6 +7,7 @@ prompt's last token at the same position, which is what lets a batch decode in l
 from __future__ import annotations
 
 import contextlib
+import sys
 from itertools import groupby
 from pathlib import Path
 
@@ -25,18 +26,22 @@ def pick_device(device: str = "auto") -> str:
 
 
 def pick_dtype(dtype: str, device: str):
+    return choose_dtype(dtype, device)[0]
+
+
+def choose_dtype(dtype: str, device: str):
+    """(torch dtype, reason): auto is bf16 only where the device runs it natively and it measures faster."""
     import torch
 
     if dtype == "fp32":
-        return torch.float32
+        return torch.float32, "dtype fp32 by configuration"
     if dtype == "bf16":
-        return torch.bfloat16
+        return torch.bfloat16, "dtype bf16 by configuration"
     if dtype != "auto":
         raise BackendError(f"dtype must be auto, bf16 or fp32, not {dtype!r}")
-    # bf16 halves memory and is what large checkpoints are trained in; on CPU fp32 is the safe default.
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    from ..precision import choose
+    p = choose("auto", device)
+    return (torch.bfloat16 if p.bf16 else torch.float32), p.reason
 
 
 class _StopOnStrings:
@@ -78,7 +83,11 @@ class HFBackend:
         from ..models import ModelNotAvailable, resolve_model_path
 
         self.device = pick_device(device)
-        self.dtype = pick_dtype(dtype, self.device)
+        self.dtype, reason = choose_dtype(dtype, self.device)
+        # What ran and why, for results.json provenance (bf16 and fp32 can differ in the last greedy token).
+        self.precision = {"dtype": str(self.dtype).replace("torch.", ""), "reason": reason}
+        if progress:
+            print(f"needlework: evaluating in {self.precision['dtype']} ({reason})", file=sys.stderr)
         if model_obj is None:
             if model is None:
                 raise BackendError("HFBackend needs a model name/path or a loaded model")

@@ -207,7 +207,8 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
     write_json(out / "results.json", {
         "benchmarks": results, "over_context_rule": OVER_CONTEXT_RULE,
         "provenance": provenance(cfg, model=cfg.model, backend=lazy.name or cfg.backend.get("kind"),
-                                 seeds=[cfg.seed], model_identity=ident)})
+                                 seeds=[cfg.seed], model_identity=ident,
+                                 precision=getattr(lazy._b, "precision", None))})
     return out
 
 

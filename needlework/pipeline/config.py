@@ -35,10 +35,13 @@ class ReportSection:
 
 @dataclass
 class EstimateSection:
-    """Throughputs the dry-run plan turns token counts into times with (measure yours and set them)."""
-    train_tokens_per_s: float = 250.0   # SmolLM2-135M, bf16 autocast, 2 CPU cores
-    eval_tokens_per_s: float = 600.0    # prefill-dominated greedy decoding, same machine
+    """How the plan's times are found: measured on this machine (a few real steps of the configured model,
+    cached per machine) unless `measure` is off or the model runs on a service; then these throughputs."""
+    measure: bool = True
+    train_tokens_per_s: float = 250.0   # used only where nothing can be measured here
+    eval_tokens_per_s: float = 600.0
     sample_for_tokens: int = 8          # samples/items tokenised per stage to estimate token counts
+    expected_minutes: float | None = None   # what the preset promises; a longer estimate is said before starting
 
 
 @dataclass
@@ -110,8 +113,9 @@ class RunConfig:
                               "lives on the service)")
         if self.report.loss_map_n < 1:
             raise ConfigError(f"report.loss_map_n must be >= 1, got {self.report.loss_map_n}")
-        for k in ("train_tokens_per_s", "eval_tokens_per_s"):
-            if getattr(self.estimate, k) <= 0:
+        for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes"):
+            v = getattr(self.estimate, k)
+            if v is not None and v <= 0:
                 raise ConfigError(f"estimate.{k} must be positive")
 
 

@@ -1,7 +1,8 @@
-"""Token counts and times for the dry-run plan, from a handful of real samples and items.
+"""Token counts and times for the plan, from a handful of real samples and items.
 
 Counts are exact where the tokenizer is available offline (the data's own tokenizer, or the base model's)
-and chars/4 otherwise (marked "~"); times divide tokens by the throughputs in the `estimate` section.
+and chars/4 otherwise (marked "~"). Times come from throughputs measured on this machine on the configured
+model (pipeline/measure.py), or from the `estimate` section where nothing can be measured here.
 """
 from __future__ import annotations
 
@@ -44,15 +45,19 @@ def data_tokens(cfg: RunConfig, arm: str, seed: int) -> dict[str, Any]:
     return {"per_sample": round(per), "tokens": round(per * dcfg.n), "exact": exact}
 
 
-def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int) -> dict[str, Any]:
+def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int, tp=None) -> dict[str, Any]:
+    """Tokens through forward+backward and the time they take (an upper bound with early stopping)."""
     if data.get("per_sample") is None:
         return {"tokens": None, "seconds": None}
     t = cfg.train.resolved()
+    if t.early_stop.enabled:
+        n = max(n - t.early_stop.held_out, 1)
     seen = t.max_steps * t.global_batch if t.max_steps else n * t.epochs
     tokens = round(seen * data["per_sample"])
     if cfg.train.backend == "openai":
         return {"tokens": tokens, "seconds": None, "note": "service-side; minutes to hours"}
-    return {"tokens": tokens, "seconds": tokens / cfg.estimate.train_tokens_per_s}
+    rate = tp.train_tokens_per_s if tp is not None else cfg.estimate.train_tokens_per_s
+    return {"tokens": tokens, "seconds": tokens / rate}
 
 
 def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
@@ -78,10 +83,41 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
         probe = items[::step][:cfg.estimate.sample_for_tokens]
         texts = [it.request.prompt or "\n".join(m["content"] for m in it.request.messages) for it in probe]
         per = sum(count(t) for t in texts) / max(len(texts), 1)
-        per_bench[bench.name] = {"items": len(items), "tokens": round(per * len(items))}
+        per_bench[bench.name] = {"items": len(items), "tokens": round(per * len(items)),
+                                 "new_tokens": sum(it.request.max_new_tokens for it in items)}
         total += per_bench[bench.name]["tokens"]
+    items = sum(b["items"] for b in per_bench.values())
     return {"benchmarks": per_bench, "tokens": total, "exact": exact, "notes": notes,
+            "mean_prompt": round(total / items) if items else None,
+            "new_tokens": sum(b["new_tokens"] for b in per_bench.values()),
             "seconds": total / cfg.estimate.eval_tokens_per_s}
+
+
+def eval_seconds(ev: dict[str, Any], tp) -> float:
+    """Prefill of every prompt plus, at most, every row decoding max_new_tokens in batches of decode_batch."""
+    s = ev["tokens"] / tp.prefill_tokens_per_s
+    if tp.decode_step_s is not None:
+        s += ev["new_tokens"] / max(tp.decode_batch, 1) * tp.decode_step_s
+    return s
+
+
+def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=print):
+    """Measured throughputs of the configured model here, or the configured ones where it cannot be measured."""
+    from .measure import configured, measure_cached
+    if not cfg.estimate.measure:
+        return configured(cfg, "estimate.measure is off")
+    if cfg.train.backend == "openai" or cfg.backend.get("kind", "hf") != "hf":
+        return configured(cfg, "the model runs on a service; set estimate.* for it")
+    t = cfg.train.resolved()
+    per = data.get("per_sample") or 512
+    try:
+        return measure_cached(
+            cfg.train.model, log=log, train_bf16=t.bf16, eval_dtype=cfg.backend.get("dtype", "auto"),
+            params=t.params, lora=t.lora, eval_len=min(ev.get("mean_prompt") or per, t.max_length),
+            eval_batch=int(cfg.backend.get("batch_size", 8)), train_len=min(per, t.max_length),
+            train_batch=t.batch_size, gradient_checkpointing=t.gradient_checkpointing)
+    except Exception as e:   # a hub-only model offline, no memory for it here, ...: never fail a plan
+        return configured(cfg, f"not measured here ({type(e).__name__}: {str(e)[:120]})")
 
 
 def fmt_tokens(n: int | None, exact: bool = True) -> str:

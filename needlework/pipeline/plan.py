@@ -107,7 +107,8 @@ def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
         from ..config import from_dict
         from ..train.loss_map import LossMapConfig, build_loss_map
         build_loss_map(from_dict(LossMapConfig, {"model": model_of(), "data": str(gen.folder(root) / "train.jsonl"),
-                                                 "out": str(f), "n": cfg.report.loss_map_n}))
+                                                 "out": str(f), "n": cfg.report.loss_map_n,
+                                                 "bf16": cfg.train.bf16}))
 
     out = []
     for label, model_of, deps, ident in (

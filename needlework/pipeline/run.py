@@ -71,8 +71,9 @@ def _free_accelerator_memory() -> None:
         pass
 
 
-def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
-    """Execute the run; returns the run root (report.html and report.md are there when it returns)."""
+def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = True) -> Path:
+    """Execute the run; returns the run root (report.html and report.md are there when it returns).
+    `estimate`: first print the plan with times measured on this machine (a few seconds of model steps)."""
     root, stages = all_stages(cfg)
     world, rank = _world()
     main = rank == 0
@@ -83,6 +84,8 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
             f.write(to_yaml(cfg))
         save_provenance(root / "provenance.json", cfg, stages={f"{s.kind}/{s.label}": s.key for s in stages})
         log(f"needlework run {cfg.name}: {len(stages)} stages under {root}")
+        if estimate and any(not is_done(st, st.folder(root)) for st in stages):
+            log(plan_text(cfg, log=log))   # what this machine will take, measured, before any long work
     try:
         for i, st in enumerate(stages, 1):
             if main:
@@ -105,13 +108,19 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> Path:
     return root
 
 
-def plan_text(cfg: RunConfig) -> str:
-    """The resolved plan: every stage with its key, status, token count and estimated time."""
-    from .estimate import data_tokens, eval_estimate, fmt_seconds, fmt_tokens, train_estimate
+def plan_text(cfg: RunConfig, log: Callable[[str], None] = print) -> str:
+    """The resolved plan: every stage with its key, status, token count and time estimated from throughputs
+    measured on this machine (see pipeline/measure.py); ends with a warning when the unfinished stages are
+    expected to take longer than the preset promises (estimate.expected_minutes)."""
+    from .estimate import (data_tokens, eval_estimate, eval_seconds, fmt_seconds, fmt_tokens, throughput,
+                           train_estimate)
     root, stages = all_stages(cfg)
     data = {a: data_tokens(cfg, a, cfg.seeds[0]) for a in cfg.arm_names()}
     ev = eval_estimate(cfg)
-    lines = [f"needlework run {cfg.name} (dry run): {len(stages)} stages under {root}",
+    todo = [st for st in stages if status(st, st.folder(root)) != "done"]
+    needs_model = any(st.kind in ("train", "eval", "loss-map") for st in todo)
+    tp = throughput(cfg, data[cfg.arm], ev, log=log) if needs_model else None
+    lines = [f"needlework run {cfg.name} (plan): {len(stages)} stages under {root}",
              f"{'stage':10s} {'label':16s} {'status':8s} {'tokens':>9s} {'est. time':>10s}  key"]
     total_s = 0.0
     for st in stages:
@@ -120,12 +129,15 @@ def plan_text(cfg: RunConfig) -> str:
         if st.kind == "generate":
             d = data[arm]
             tok, exact = d["tokens"], d["exact"]
-            secs = st.info["n"] / 40.0
+            secs = st.info["n"] / 200.0          # ~1,000 samples/s with exact counts; model-free
         elif st.kind == "train":
-            t = train_estimate(cfg, data[arm], cfg.data_for(arm, st.info["seed"]).n)
+            t = train_estimate(cfg, data[arm], cfg.data_for(arm, st.info["seed"]).n, tp)
             tok, secs, exact = t["tokens"], t["seconds"], data[arm]["exact"]
         elif st.kind == "eval":
-            tok, secs, exact = ev["tokens"], ev["seconds"], ev["exact"]
+            tok, exact = ev["tokens"], ev["exact"]
+            secs = eval_seconds(ev, tp) if tp is not None else ev["seconds"]
+        elif st.kind == "loss-map" and tp is not None and data[cfg.arm].get("per_sample"):
+            secs = 2 * cfg.report.loss_map_n * data[cfg.arm]["per_sample"] / tp.prefill_tokens_per_s + 5
         st_status = status(st, st.folder(root))
         if st_status != "done" and secs:
             total_s += secs
@@ -137,6 +149,17 @@ def plan_text(cfg: RunConfig) -> str:
     for a, d in data.items():
         if d.get("note"):
             lines.append(f"  data {a}: {d['note']}")
-    lines.append(f"estimated time for unfinished stages: {fmt_seconds(total_s)} (at {cfg.estimate.train_tokens_per_s:g} "
-                 f"train / {cfg.estimate.eval_tokens_per_s:g} eval tokens/s; set estimate.* for your hardware)")
+    if tp is not None and tp.source == "measured":
+        basis = (f"measured here: prefill {tp.prefill_tokens_per_s:,.0f} tok/s, decode "
+                 f"{tp.decode_step_s * 1000:.0f} ms/step x{tp.decode_batch} ({tp.eval_precision}), train "
+                 f"{tp.train_tokens_per_s:,.0f} tok/s ({tp.train_precision})")
+    else:
+        basis = (f"at {cfg.estimate.train_tokens_per_s:g} train / {cfg.estimate.eval_tokens_per_s:g} eval tokens/s "
+                 f"from estimate.*" + (f"; {tp.note}" if tp is not None and tp.note else ""))
+    early = " (training stops earlier once the answer is learned)" if cfg.train.early_stop.enabled else ""
+    lines.append(f"estimated time for unfinished stages: {fmt_seconds(total_s)}{early} ({basis})")
+    promise = cfg.estimate.expected_minutes
+    if promise is not None and total_s > promise * 60:
+        lines.append(f"WARNING: that is more than the {promise:g} minutes this preset is meant to take; on this "
+                     "machine expect the longer time (see `needlework run --dry-run` for each stage)")
     return "\n".join(lines)

@@ -104,6 +104,12 @@ def plot_loss_curve(log_path: Path, png_path: Path) -> bool:
     ax.set_yscale("log" if min(r["loss"] for r in rows) > 0 else "linear")
     ax.grid(alpha=0.3)
     ax.set_title("training loss (answer tokens only)")
+    held = [r for r in read_jsonl(log_path, skip_truncated_tail=True) if r.get("heldout_exact") is not None]
+    if held:   # early stopping's checks: held-out exact match on a second axis
+        ax2 = ax.twinx()
+        ax2.plot([r["step"] for r in held], [r["heldout_exact"] for r in held], "o-", ms=3, lw=1, color="#d62728")
+        ax2.set_ylim(-0.02, 1.02)
+        ax2.set_ylabel("held-out exact match", color="#d62728")
     fig.tight_layout()
     with atomic_path(png_path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")

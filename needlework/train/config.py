@@ -24,6 +24,23 @@ class LoraSettings:
 
 
 @dataclass
+class EarlyStopSettings:
+    """Stop when held-out samples are answered exactly (train/early_stop.py says how it is measured)."""
+    enabled: bool = False
+    held_out: int = 8            # samples taken from the end of the training data and never trained on
+    every: int = 4               # optimizer steps between checks
+    target: float = 1.0          # held-out exact match (fraction of samples) that counts as learned
+    patience: int = 2            # consecutive checks at target before stopping
+    min_steps: int = 0           # never stop before this step
+
+    def validate(self) -> None:
+        if self.held_out < 1 or self.every < 1 or self.patience < 1 or self.min_steps < 0:
+            raise ConfigError("early_stop: held_out, every and patience must be >= 1 and min_steps >= 0")
+        if not 0 < self.target <= 1:
+            raise ConfigError(f"early_stop.target must be in (0, 1], got {self.target}")
+
+
+@dataclass
 class OpenAISettings:
     model: str = "gpt-3.5-turbo-0125"
     base_url: str | None = None               # None: the SDK's default (or OPENAI_BASE_URL)
@@ -66,7 +83,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     seed: int = 0
-    bf16: bool = False
+    # auto: bf16 where the device runs it natively and it measures faster (needlework.precision), else fp32
+    bf16: bool | Literal["auto"] = "auto"
     gradient_checkpointing: bool = False
     save: Literal["merged", "adapter"] = "merged"   # adapter only makes sense with params=lora
     save_steps: int = 50
@@ -77,6 +95,7 @@ class TrainConfig:
     progress: bool = True
     num_threads: int | None = None            # torch CPU threads (None: torch's default)
     openai: OpenAISettings = field(default_factory=OpenAISettings)
+    early_stop: EarlyStopSettings = field(default_factory=EarlyStopSettings)
 
     def validate(self) -> None:
         if not self.data:
@@ -91,13 +110,15 @@ class TrainConfig:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.save == "adapter" and self.resolved().params != "lora":
             raise ConfigError("save=adapter needs params=lora (attention/full runs save the whole model)")
+        self.early_stop.validate()
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite are both set; choose one")
 
     def resolved(self) -> "TrainConfig":
         """A copy with every recipe-dependent setting filled in."""
         recipe = RECIPES[self.recipe]
-        out = dataclasses.replace(self, lora=dataclasses.replace(self.lora), openai=dataclasses.replace(self.openai))
+        out = dataclasses.replace(self, lora=dataclasses.replace(self.lora), openai=dataclasses.replace(self.openai),
+                                  early_stop=dataclasses.replace(self.early_stop))
         for key, default in recipe.items():
             if getattr(out, key) is None:
                 setattr(out, key, default)

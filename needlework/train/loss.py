@@ -40,9 +40,9 @@ def answer_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
 
 def token_losses(model, input_ids: list[int], labels: list[int]) -> list[float | None]:
     """Per-position loss of each target token (None where the label is masked): for loss maps."""
-    ids = torch.tensor([input_ids])
+    ids = torch.tensor([input_ids], device=next(model.parameters()).device)
     with torch.no_grad():
         logits = model(input_ids=ids, use_cache=False).logits[0, :-1].float()
-    tgt = torch.tensor(labels[1:])
+    tgt = torch.tensor(labels[1:], device=logits.device)
     per = F.cross_entropy(logits, tgt.clamp(min=0), reduction="none")
     return [None] + [float(v) if t != IGNORE else None for v, t in zip(per.tolist(), tgt.tolist())]

@@ -11,6 +11,7 @@ import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..io import atomic_open, write_json
 from .data import read_rows
@@ -25,6 +26,7 @@ class LossMapConfig:
     n: int = 3                       # samples to render
     template: str = "auto"           # chat template: auto | chat | plain (the answer template is the variant)
     max_length: int = 8192
+    bf16: bool | Literal["auto"] = "auto"   # autocast where native and measured faster (needlework.precision)
 
     def validate(self) -> None:
         from ..config import ConfigError
@@ -84,12 +86,16 @@ def build_loss_map(cfg: LossMapConfig) -> dict:
     from ..models import resolve_model_path
     path = resolve_model_path(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    from ..precision import choose
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    precision = choose(cfg.bf16, device, log=print)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
     samples = []
-    for r in read_rows([cfg.data])[:cfg.n]:
-        variants = {name: score(model, tokenizer, r["system"], p, r["answer"], r["meta"], cfg.template,
-                                cfg.max_length) for name, p in prompt_variants(r["prompt"], r["meta"]).items()}
-        samples.append({"where": r["where"], "variants": variants})
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=precision.bf16):
+        for r in read_rows([cfg.data])[:cfg.n]:
+            variants = {name: score(model, tokenizer, r["system"], p, r["answer"], r["meta"], cfg.template,
+                                    cfg.max_length) for name, p in prompt_variants(r["prompt"], r["meta"]).items()}
+            samples.append({"where": r["where"], "variants": variants})
     summary = {}
     for name in ("with template", "without template"):
         toks = [t for s in samples for t in s["variants"].get(name, [])]
@@ -105,6 +111,7 @@ def build_loss_map(cfg: LossMapConfig) -> dict:
     from .loss_map_png import render_png
     render_png(samples, vmax, out / "loss_map.png", title=f"answer-token loss: {cfg.model}")
     result = {"model": cfg.model, "data": cfg.data, "samples": len(samples), "summary": summary,
+              "precision": precision.as_dict(),
               "html": str(out / "loss_map.html"), "png": str(out / "loss_map.png")}
     write_json(out / "loss_map.json", {**result, "tokens": samples})
     return result

@@ -77,18 +77,27 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from ..models import resolve_model_path
+    from ..precision import choose
     from .callbacks import JsonlLogCallback, LossCurveCallback, ProgressCallback, TokenCounter, plot_loss_curve
     from .data import EncodedDataset, LeftPadCollator, pad_id, read_rows
     from .params import apply_policy, describe
     from .trainer import AnswerOnlyTrainer, training_arguments
-
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     world, rank = _world()
     main = rank == 0
+    precision = choose(cfg.bf16, "cuda" if torch.cuda.is_available() else "cpu",
+                       log=print if main else None)
     path = resolve_model_path(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    dataset = EncodedDataset(read_rows(cfg.data), tokenizer, cfg.template, cfg.max_length)
+    rows = read_rows(cfg.data)
+    held: list[dict] = []
+    if cfg.early_stop.enabled:   # the last rows are held out: never trained on, read to decide when to stop
+        k = cfg.early_stop.held_out
+        if len(rows) <= k:
+            raise ConfigError(f"early_stop.held_out={k} leaves no training data ({len(rows)} rows)")
+        rows, held = rows[:-k], rows[-k:]
+    dataset = EncodedDataset(rows, tokenizer, cfg.template, cfg.max_length)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     model = apply_policy(model, cfg.params, cfg.lora)
     if cfg.gradient_checkpointing and cfg.params != "full":
@@ -102,10 +111,20 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
     counter = TokenCounter()
     log_path, png_path = out / "train_log.jsonl", out / "loss_curve.png"
     trainer = AnswerOnlyTrainer(
-        model=model, args=training_arguments(cfg, out / "checkpoints", world), train_dataset=dataset,
+        model=model, args=training_arguments(cfg, out / "checkpoints", world, bf16=precision.bf16),
+        train_dataset=dataset,
         data_collator=LeftPadCollator(pad_id(tokenizer)), processing_class=tokenizer, counter=counter,
         callbacks=[JsonlLogCallback(log_path, counter, world), ProgressCallback(cfg.progress),
                    LossCurveCallback(log_path, png_path)])
+    stopper = None
+    if held:
+        from .early_stop import EarlyStopCallback
+        collate = LeftPadCollator(pad_id(tokenizer))
+        enc = EncodedDataset(held, tokenizer, cfg.template, cfg.max_length)
+        batches = [collate([enc[j] for j in range(i, min(i + cfg.batch_size, len(enc)))])
+                   for i in range(0, len(enc), cfg.batch_size)]
+        stopper = EarlyStopCallback(cfg.early_stop, batches, log_path, autocast_bf16=precision.bf16)
+        trainer.add_callback(stopper)
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)   # it prints raw log dicts; our progress bar shows the loss
     if last and main:
@@ -117,8 +136,11 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
         plot_loss_curve(log_path, png_path)
         save_provenance(out / "provenance.json", cfg, config_hash=digest, model_path=str(path),
                         samples=len(dataset), tokens=dataset.num_tokens(), world_size=world,
-                        global_step=result.global_step, train_loss=result.training_loss)
-        write_json(out / DONE, {"config_hash": digest, "global_step": result.global_step})
+                        global_step=result.global_step, train_loss=result.training_loss,
+                        precision=precision.as_dict(), held_out=len(held),
+                        stopped_early_at=stopper.stopped_at if stopper else None)
+        write_json(out / DONE, {"config_hash": digest, "global_step": result.global_step,
+                                "stopped_early": bool(stopper and stopper.stopped_at)})
     trainer.accelerator.wait_for_everyone()
     return out
 

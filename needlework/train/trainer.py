@@ -46,10 +46,14 @@ class AnswerOnlyTrainer(Trainer):
         return (loss, None) if return_outputs else loss
 
 
-def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int) -> TrainingArguments:
-    """TrainingArguments from a resolved TrainConfig. Randomness comes from cfg.seed only."""
+def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int,
+                       bf16: bool | None = None) -> TrainingArguments:
+    """TrainingArguments from a resolved TrainConfig. Randomness comes from cfg.seed only. `bf16` is the
+    precision already chosen for this device (needlework.precision); None: cfg.bf16 taken literally."""
     import torch
     cpu = not torch.cuda.is_available()
+    if bf16 is None:
+        bf16 = cfg.bf16 is True
     return TrainingArguments(
         # Without a GPU, several processes (torchrun / accelerate) must be told to use gloo on CPU explicitly,
         # otherwise each process silently trains alone on the full data.
@@ -67,7 +71,7 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int) 
         max_grad_norm=cfg.max_grad_norm,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        bf16=cfg.bf16,
+        bf16=bf16,
         **({"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
            if cfg.gradient_checkpointing else {}),
         save_strategy="steps",

@@ -85,3 +85,12 @@ def test_dry_run_plan(mini, capsys):
     for word in ("generate", "train", "eval", "report", "kv-s1", "todo", "tokens", "kv-retrieval"):
         assert word in text
     assert "estimated time" in text
+
+
+def test_exponent_without_a_dot_is_a_number():
+    # YAML 1.1 reads `3e-4` as a string; `lr=3e-4` on the command line must still mean 0.0003.
+    from needlework.config import load_config
+    from needlework.train import TrainConfig
+    assert load_config(TrainConfig, None, ["data=[x.jsonl]", "lr=3e-4"]).lr == 3e-4
+    with pytest.raises(ConfigError, match="lr"):
+        load_config(TrainConfig, None, ["data=[x.jsonl]", "lr=3e-4x"])

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_helpers import tiny_kwargs
+from train_helpers import make_rows, tiny_kwargs
 
 from needlework.config import ConfigError
 from needlework.io import read_jsonl
@@ -70,3 +70,62 @@ def test_resume_equals_uninterrupted(tiny_model_dir, kv_file, tmp_path, monkeypa
     log_b = [r["loss"] for r in read_jsonl(resumed / "train_log.jsonl")]
     assert log_a == log_b
     assert json.loads((resumed / "train_done.json").read_text())["global_step"] == 6
+
+
+def test_auto_precision_without_native_bf16_trains_fp32_and_records_why(tiny_model_dir, tmp_path, monkeypatch):
+    from needlework.io import write_jsonl
+    from needlework.train import TrainConfig, run_training
+    from needlework import precision
+    monkeypatch.setenv("NEEDLEWORK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})   # an AVX2-only CPU
+    data = tmp_path / "kv.jsonl"
+    write_jsonl(data, make_rows(4, num_dict=2))
+    kw = tiny_kwargs(tiny_model_dir, [data], tmp_path / "ft", max_steps=1, global_batch=2, batch_size=2)
+    kw["bf16"] = "auto"
+    out = run_training(TrainConfig(**kw))
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["precision"]["bf16"] is False and "no native bf16" in prov["precision"]["reason"]
+
+
+def test_early_stop_ends_training_once_held_out_answers_are_exact(tiny_fast_model_dir, kv_file, tmp_path):
+    # The held-out tail repeats the 8 training rows, so "learned" is reachable by a tiny model: it must stop
+    # as soon as every held-out answer token is the argmax in two checks running, long before max_steps.
+    rows = list(read_jsonl(kv_file))
+    data = tmp_path / "kv_plus_heldout.jsonl"
+    from needlework.io import write_jsonl
+    write_jsonl(data, rows + rows)
+    kwargs = tiny_kwargs(tiny_fast_model_dir, [data], tmp_path / "run", params="full", lr=1e-2, max_steps=200,
+                         save_steps=1000, early_stop={"enabled": True, "held_out": 8, "every": 2, "patience": 2})
+    from needlework.config import from_dict
+    out = run_training(from_dict(TrainConfig, kwargs))
+    log = list(read_jsonl(out / "train_log.jsonl"))
+    checks = [r for r in log if "heldout_exact" in r]
+    steps = [r["step"] for r in log if "loss" in r]
+    assert checks and [c["step"] for c in checks] == list(range(2, 2 * len(checks) + 1, 2))
+    assert checks[-1]["heldout_exact"] == 1.0 and checks[-2]["heldout_exact"] == 1.0
+    assert checks[0]["heldout_exact"] < 1.0                      # it was not learned from the start
+    assert steps[-1] == checks[-1]["step"] < 200                # stopped at the deciding check
+    done = json.loads((out / "train_done.json").read_text())
+    prov = json.loads((out / "provenance.json").read_text())
+    assert done["stopped_early"] is True and prov["stopped_early_at"] == steps[-1] and prov["held_out"] == 8
+    assert prov["samples"] == 8                                   # the held-out rows were never trained on
+
+
+def test_heldout_exact_match_means_greedy_reproduces_the_answer(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from needlework.train.data import LeftPadCollator
+    from needlework.train.early_stop import heldout_scores
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    prompt = [5, 17, 99, 230, 41, 8]
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt]), max_new_tokens=5, do_sample=False)[0].tolist()
+    answer = out[len(prompt):]          # the model's own greedy continuation: exact by construction
+    feats = [{"input_ids": out, "labels": [-100] * len(prompt) + answer},
+             {"input_ids": [3] + out, "labels": [-100] * (len(prompt) + 1) + answer}]   # unequal lengths: padding
+    batch = LeftPadCollator(0)(feats)
+    assert heldout_scores(model, [batch])["heldout_exact"] == 1.0
+    wrong = [dict(f) for f in feats]
+    wrong[1]["labels"] = wrong[1]["labels"][:-1] + [(answer[-1] + 1) % 1000]   # one token off in one sample
+    wrong[1]["input_ids"] = wrong[1]["input_ids"][:-1] + [(answer[-1] + 1) % 1000]
+    assert heldout_scores(model, [LeftPadCollator(0)(wrong)])["heldout_exact"] == 0.5

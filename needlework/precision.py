@@ -1,0 +1,204 @@
+"""bf16 or fp32, chosen by measurement on this machine, never assumed.
+
+A CPU without native bf16 instructions (AVX512-BF16 / AMX on x86, the BF16 extension on Arm) runs bf16
+autocast through emulation: on an AVX2-only EPYC one SmolLM2 training step took 589 s instead of ~24 s in
+fp32. A CPU that has them can be twice as fast in bf16. So `bf16: auto` (the default in every preset) means:
+
+  GPU: bf16 where the device supports it.
+  CPU: bf16 only where the instructions exist AND a short calibration (linear layers forward + backward at a
+       SmolLM2-like width, fp32 vs bf16 autocast, interleaved, best of several rounds) measures bf16 faster by
+       at least MIN_SPEEDUP; fp32 otherwise.
+
+The calibration takes about a second and its verdict is cached per machine (CPU model, flags, torch version,
+threads) under the needlework cache. An explicit `bf16: true` is honoured, with a warning that carries the
+measured slowdown when the CPU lacks native bf16. Every choice has a one-line reason that is printed and saved
+in provenance.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+MIN_SPEEDUP = 1.15                  # bf16 must beat fp32 by this factor to be chosen on a CPU
+NATIVE_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")   # x86 (AVX512-BF16, AMX) and aarch64 ("bf16" feature)
+CALIBRATION_VERSION = 1             # bump when the calibration changes, so cached verdicts are redone
+
+Setting = Literal["auto"] | bool
+
+
+@dataclass
+class Precision:
+    bf16: bool
+    reason: str
+    device: str
+    native: bool | None = None          # CPU has bf16 instructions (None on GPU / unknown)
+    speedup: float | None = None        # measured fp32 time / bf16 time (None where not measured)
+
+    @property
+    def name(self) -> str:
+        return "bf16" if self.bf16 else "fp32"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux reports them (empty where /proc/cpuinfo is not available)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key = line.split(":", 1)[0].strip().lower()
+        if key in ("flags", "features"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_has_native_bf16() -> bool:
+    # oneDNN's ISA can be capped below what the CPU has (ONEDNN_MAX_CPU_ISA=AVX2 emulates an AVX2-only machine):
+    # then bf16 runs emulated whatever the flags say.
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").upper()
+    if cap and not any(k in cap for k in ("BF16", "AMX", "ALL", "DEFAULT")):
+        return False
+    return bool(cpu_flags() & set(NATIVE_FLAGS))
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_key() -> str:
+    """Identifies what the calibration depends on: CPU, its flags, the ISA cap, torch, threads."""
+    import torch
+    blob = json.dumps([_cpu_model(), sorted(cpu_flags()), os.environ.get("ONEDNN_MAX_CPU_ISA"),
+                       os.environ.get("ATEN_CPU_CAPABILITY"), torch.__version__, torch.get_num_threads(),
+                       CALIBRATION_VERSION])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _cache_file() -> Path:
+    from .models import cache_dir
+    return cache_dir() / "precision.json"
+
+
+def calibrate(rounds: int = 3, tokens: int = 256, width: int = 576, hidden: int = 1536) -> float:
+    """fp32 time / bf16-autocast time of linear layers forward + backward at a SmolLM2-like width.
+
+    Interleaved rounds, best of each: a load change on a shared machine hits both sides alike."""
+    import torch
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(tokens, width, generator=g)
+    w1 = torch.randn(hidden, width, generator=g, requires_grad=True)
+    w2 = torch.randn(width, hidden, generator=g, requires_grad=True)
+
+    def step(bf16: bool) -> float:
+        t = time.perf_counter()
+        for _ in range(3):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                y = torch.nn.functional.linear(torch.nn.functional.silu(torch.nn.functional.linear(x, w1)), w2)
+            y.float().square().mean().backward()
+        return time.perf_counter() - t
+
+    step(False), step(True)   # warm-up: first calls pick kernels and allocate
+    best = {False: float("inf"), True: float("inf")}
+    for r in range(rounds):
+        for bf16 in ((False, True) if r % 2 == 0 else (True, False)):
+            best[bf16] = min(best[bf16], step(bf16))
+    return best[False] / best[True]
+
+
+def measured_speedup(use_cache: bool = True) -> float:
+    """bf16 speed-up on this CPU, from the per-machine cache or a fresh calibration (then cached)."""
+    key = machine_key()
+    path = _cache_file()
+    cache: dict = {}
+    if use_cache and path.exists():
+        try:
+            cache = json.loads(path.read_text())
+        except (OSError, ValueError):
+            cache = {}
+        if key in cache:
+            return float(cache[key]["speedup"])
+    speedup = calibrate()
+    try:
+        from .io import write_json
+        cache[key] = {"speedup": round(speedup, 3), "cpu": _cpu_model(), "measured": time.strftime("%Y-%m-%d %H:%M")}
+        write_json(path, cache)
+    except OSError:
+        pass   # a read-only cache only costs a re-calibration next time
+    return speedup
+
+
+def choose(setting: Setting | str = "auto", device: str = "cpu", *, log=None) -> Precision:
+    """Resolve a bf16 setting (auto / true / false) for `device` into a Precision with its reason."""
+    setting = _normalise(setting)
+    dev = device.split(":")[0]
+    if dev == "cuda":
+        import torch
+        ok = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        if setting is False:
+            p = Precision(False, "bf16 off by configuration", device)
+        elif setting is True or ok:
+            p = Precision(True, "GPU supports bf16" if ok else "bf16 on by configuration (GPU lacks native bf16)",
+                          device)
+        else:
+            p = Precision(False, "auto: this GPU has no native bf16", device)
+        return _report(p, log)
+    if dev != "cpu":   # mps / xpu / ...: trust the configuration, default fp32
+        return _report(Precision(setting is True, f"bf16 {'on' if setting is True else 'off'} on {dev}", device), log)
+    native = cpu_has_native_bf16()
+    if setting is False:
+        return _report(Precision(False, "bf16 off by configuration", device, native), log)
+    if setting is True:
+        if native:
+            return _report(Precision(True, "bf16 on by configuration (CPU has native bf16)", device, native), log)
+        speedup = measured_speedup()
+        p = Precision(True, f"bf16 on by configuration, but this CPU has no native bf16: measured {1 / speedup:.1f}x "
+                            "slower than fp32 (set bf16: auto or false)", device, native, round(speedup, 3))
+        print(f"needlework: warning: {p.reason}", file=sys.stderr)
+        return _report(p, log)
+    if not native:
+        return _report(Precision(False, "auto: this CPU has no native bf16 instructions (no avx512_bf16/amx_bf16); "
+                                        "bf16 would be emulated", device, native), log)
+    speedup = measured_speedup()
+    if speedup >= MIN_SPEEDUP:
+        p = Precision(True, f"auto: native bf16, measured {speedup:.2f}x faster than fp32", device, native,
+                      round(speedup, 3))
+    else:
+        p = Precision(False, f"auto: native bf16 but measured only {speedup:.2f}x fp32 speed (< {MIN_SPEEDUP}x)",
+                      device, native, round(speedup, 3))
+    return _report(p, log)
+
+
+def _normalise(setting) -> Setting:
+    if isinstance(setting, bool):
+        return setting
+    s = str(setting).strip().lower()
+    if s in ("auto",):
+        return "auto"
+    if s in ("true", "bf16", "1", "yes", "on"):
+        return True
+    if s in ("false", "fp32", "0", "no", "off"):
+        return False
+    from .config import ConfigError
+    raise ConfigError(f"bf16 must be auto, true or false, not {setting!r}")
+
+
+def _report(p: Precision, log) -> Precision:
+    if log is not None:
+        log(f"precision: {p.name} ({p.reason})")
+    return p

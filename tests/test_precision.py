@@ -1,0 +1,100 @@
+"""The dtype policy: bf16 only where the CPU has it natively AND it measures faster; explained and cached."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from needlework import precision
+from needlework.config import ConfigError
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEEDLEWORK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    return tmp_path / "cache"
+
+
+def _fake_cpu(monkeypatch, flags: set[str], speedup: float) -> list[int]:
+    calls = []
+    monkeypatch.setattr(precision, "cpu_flags", lambda: set(flags))
+
+    def calibrate(**kw):
+        calls.append(1)
+        return speedup
+    monkeypatch.setattr(precision, "calibrate", calibrate)
+    return calls
+
+
+def test_auto_picks_fp32_without_native_bf16_and_never_calibrates(fresh_cache, monkeypatch):
+    calls = _fake_cpu(monkeypatch, {"avx2", "fma", "avx512f"}, speedup=5.0)
+    p = precision.choose("auto", "cpu")
+    assert p.bf16 is False and p.native is False
+    assert "no native bf16" in p.reason
+    assert calls == []          # emulated bf16 is never worth measuring for auto
+
+
+def test_auto_picks_bf16_when_native_and_measured_faster(fresh_cache, monkeypatch):
+    _fake_cpu(monkeypatch, {"avx2", "avx512_bf16"}, speedup=2.0)
+    p = precision.choose("auto", "cpu")
+    assert p.bf16 is True and p.native is True and p.speedup == 2.0
+    assert "2.00x faster" in p.reason
+
+
+def test_auto_picks_fp32_when_native_but_not_faster(fresh_cache, monkeypatch):
+    _fake_cpu(monkeypatch, {"amx_bf16"}, speedup=1.05)
+    p = precision.choose("auto", "cpu")
+    assert p.bf16 is False and p.native is True
+    assert "1.05x" in p.reason
+
+
+def test_explicit_bf16_without_native_support_warns_with_measured_slowdown(fresh_cache, monkeypatch, capsys):
+    _fake_cpu(monkeypatch, {"avx2"}, speedup=0.04)
+    p = precision.choose(True, "cpu")
+    assert p.bf16 is True                           # honoured: the user asked for it
+    err = capsys.readouterr().err
+    assert "warning" in err and "25.0x slower" in err
+
+
+def test_explicit_false_and_strings(fresh_cache, monkeypatch):
+    _fake_cpu(monkeypatch, {"avx512_bf16"}, speedup=3.0)
+    assert precision.choose(False, "cpu").bf16 is False
+    assert precision.choose("false", "cpu").bf16 is False
+    assert precision.choose("true", "cpu").bf16 is True
+    with pytest.raises(ConfigError, match="bf16 must be auto, true or false"):
+        precision.choose("maybe", "cpu")
+
+
+def test_verdict_is_cached_per_machine(fresh_cache, monkeypatch):
+    calls = _fake_cpu(monkeypatch, {"avx512_bf16"}, speedup=1.9)
+    precision.choose("auto", "cpu")
+    precision.choose("auto", "cpu")
+    assert len(calls) == 1
+    cached = json.loads((fresh_cache / "precision.json").read_text())
+    assert list(cached.values())[0]["speedup"] == 1.9
+
+
+def test_onednn_isa_cap_below_bf16_counts_as_not_native(fresh_cache, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx512_bf16"})
+    assert precision.cpu_has_native_bf16()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not precision.cpu_has_native_bf16()
+
+
+def test_real_calibration_returns_a_ratio():
+    r = precision.calibrate(rounds=1, tokens=16, width=32, hidden=64)
+    assert r > 0
+
+
+def test_hf_backend_auto_dtype_follows_the_policy(tiny_model_dir, fresh_cache, monkeypatch):
+    import torch
+
+    from needlework.backends.hf import HFBackend
+    _fake_cpu(monkeypatch, {"avx512_bf16"}, speedup=2.5)
+    b = HFBackend(str(tiny_model_dir), dtype="auto", progress=False)
+    assert b.dtype == torch.bfloat16 and "2.50x faster" in b.precision["reason"]
+    _fake_cpu(monkeypatch, {"avx2"}, speedup=2.5)
+    b = HFBackend(str(tiny_model_dir), dtype="auto", progress=False)
+    assert b.dtype == torch.float32 and b.precision["dtype"] == "float32"
