@@ -46,8 +46,30 @@ def load_tokenizer(spec: str) -> LoadedTokenizer:
     if spec.endswith(".model") and Path(spec).is_file():
         import sentencepiece as spm
         return from_sentencepiece(spm.SentencePieceProcessor(model_file=spec), spec)
-    from ..models import bundled_tokenizer_dir, is_bundled
+    from ..models import bundled_tokenizer_dir, cache_dir, is_bundled
     path = str(bundled_tokenizer_dir(spec)) if is_bundled(spec) else spec
+    folder = _local_folder(path)
+    if folder is not None:
+        # tokenizer.json alone (no transformers/torch import: ~10 s saved per start), once checked against
+        # transformers for these files
+        from .tokenizer_check import load_checked
+        return load_checked(folder, spec, cache_dir() / "tokenizer-checks", lambda: _load_hf(path, spec))
+    return _load_hf(path, spec)
+
+
+def _local_folder(path: str) -> Path | None:
+    """The folder holding `path`'s tokenizer.json: a local folder, or an HF name already in the hub cache."""
+    if Path(path).is_dir():
+        return Path(path) if (Path(path) / "tokenizer.json").is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        found = try_to_load_from_cache(path, "tokenizer.json")
+    except Exception:   # not a valid repo id
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def _load_hf(path: str, spec: str) -> LoadedTokenizer:
     try:
         from transformers import AutoTokenizer
         tok = AutoTokenizer.from_pretrained(path)
