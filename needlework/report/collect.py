@@ -107,7 +107,9 @@ def _training(root: Path, stage: dict) -> dict[str, Any]:
             "loss": [r["loss"] for r in rows], "final_loss": rows[-1]["loss"] if rows else None,
             "global_step": done.get("global_step"), "train_loss": prov.get("train_loss"),
             "tokens": prov.get("tokens"), "fine_tuned_model": done.get("fine_tuned_model"),
-            "seconds": _seconds(root / stage["folder"])}
+            "seconds": _seconds(root / stage["folder"]), "precision": (prov.get("precision") or {}).get("reason"),
+            "stopped_early_at": prov.get("stopped_early_at"),
+            "max_steps": (prov.get("config") or {}).get("max_steps")}
 
 
 def _seconds(folder: Path) -> float | None:

@@ -86,11 +86,13 @@ def data_table(data: list[dict]) -> Table:
 
 
 def training_table(training: list[dict]) -> Table:
-    rows = [[t["arm"], str(t["seed"]), str(t.get("global_step")), num(t.get("final_loss"), 4),
-             num(t.get("train_loss"), 4), str(t.get("tokens") or "–"),
-             num(t.get("seconds"), 0) if t.get("seconds") is not None else "–"] for t in training]
+    rows = [[t["arm"], str(t["seed"]),
+             str(t.get("global_step")) + (" (answer learned: stopped early)" if t.get("stopped_early_at") else ""),
+             num(t.get("final_loss"), 4), num(t.get("train_loss"), 4), str(t.get("tokens") or "–"),
+             num(t.get("seconds"), 0) if t.get("seconds") is not None else "–", t.get("precision") or "–"]
+            for t in training]
     return {"title": "training", "header": ["arm", "seed", "steps", "last logged loss", "mean train loss",
-                                            "tokens", "seconds"], "rows": rows}
+                                            "tokens", "seconds", "precision"], "rows": rows}
 
 
 def timing_table(stage_seconds: dict[str, float | None], keys: dict[str, str]) -> Table:

@@ -29,6 +29,8 @@ class EarlyStopSettings:
     enabled: bool = False
     held_out: int = 8            # samples taken from the end of the training data and never trained on
     every: int = 4               # optimizer steps between checks
+    # answer: every answer token must be the argmax; value: only the gold value's tokens (the benchmark's metric)
+    metric: Literal["answer", "value"] = "answer"
     target: float = 1.0          # held-out exact match (fraction of samples) that counts as learned
     patience: int = 2            # consecutive checks at target before stopping
     min_steps: int = 0           # never stop before this step

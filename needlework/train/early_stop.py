@@ -20,12 +20,49 @@ from .loss import answer_window
 from .masking import IGNORE
 
 
+def value_positions(tokenizer, enc, answer: str, meta: dict) -> list[int]:
+    """Label positions of the answer tokens that spell the gold value (as the loss map finds them)."""
+    from .loss_map import value_spans
+    spans = [sp for sp in value_spans(answer, {"gold_value": meta.get("gold_value")})]
+    out, prev = [], ""
+    for i in range(enc.answer_start, enc.answer_end):
+        text = tokenizer.decode(enc.input_ids[enc.answer_start:i + 1])
+        a, b = len(prev), len(text)
+        if any(a < e and s < b for s, e in spans):
+            out.append(i)
+        prev = text
+    return out
+
+
+def heldout_batches(rows: list[dict], tokenizer, template: str, max_length: int, batch_size: int,
+                    pad: int) -> list[dict]:
+    """Left-padded batches of the held-out rows, each with a `value_mask` over its label positions."""
+    from .data import LeftPadCollator
+    from .masking import encode
+    collate = LeftPadCollator(pad)
+    batches = []
+    for start in range(0, len(rows), batch_size):
+        feats, masks = [], []
+        for r in rows[start:start + batch_size]:
+            enc = encode(tokenizer, r["prompt"], r["answer"], r["system"], template=template, max_length=max_length,
+                         where=r.get("where", "held-out"))
+            feats.append({"input_ids": enc.input_ids, "labels": enc.labels})
+            pos = set(value_positions(tokenizer, enc, r["answer"], r.get("meta") or {}))
+            masks.append([i in pos for i in range(len(enc.input_ids))])
+        batch = collate(feats)
+        width = batch["labels"].shape[1]
+        batch["value_mask"] = torch.tensor([[False] * (width - len(m)) + m for m in masks])
+        batches.append(batch)
+    return batches
+
+
 @torch.no_grad()
 def heldout_scores(model, batches: list[dict], autocast_bf16: bool = False) -> dict[str, float]:
-    """Exact match (every answer token is the argmax) and mean answer-token loss over held-out batches."""
+    """Exact match (every answer token is the argmax), the same for the gold value's tokens alone (where
+    batches carry a `value_mask`), and mean answer-token loss over held-out batches."""
     was_training = model.training
     model.eval()
-    exact = samples = 0
+    exact = samples = value_exact = value_samples = 0
     loss_sum, targets_n = 0.0, 0
     device = next(model.parameters()).device
     try:
@@ -41,13 +78,21 @@ def heldout_scores(model, batches: list[dict], autocast_bf16: bool = False) -> d
             mask = tgt != IGNORE
             hit = (logits.argmax(-1) == tgt) | ~mask
             exact += int(hit.all(dim=1).sum().item())
+            if "value_mask" in batch:
+                vmask = batch["value_mask"].to(device)[:, labels.shape[1] - keep + 1:]
+                has = vmask.any(dim=1)
+                value_exact += int(((hit | ~vmask).all(dim=1) & has).sum().item())
+                value_samples += int(has.sum().item())
             samples += labels.shape[0]
             loss_sum += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1),
                                               ignore_index=IGNORE, reduction="sum"))
             targets_n += int(mask.sum().item())
     finally:
         model.train(was_training)
-    return {"heldout_exact": exact / max(samples, 1), "heldout_loss": loss_sum / max(targets_n, 1)}
+    out = {"heldout_exact": exact / max(samples, 1), "heldout_loss": loss_sum / max(targets_n, 1)}
+    if value_samples:
+        out["heldout_value_exact"] = value_exact / value_samples
+    return out
 
 
 class EarlyStopCallback(TrainerCallback):
@@ -65,12 +110,15 @@ class EarlyStopCallback(TrainerCallback):
         self.history.append(row)
         if state.is_world_process_zero:
             append_jsonl(self.log_path, row)
-        self.streak = self.streak + 1 if scores["heldout_exact"] >= self.s.target else 0
+        metric = "heldout_value_exact" if self.s.metric == "value" else "heldout_exact"
+        if metric not in scores:
+            raise ValueError("early_stop.metric=value needs samples whose meta names their gold_value")
+        self.streak = self.streak + 1 if scores[metric] >= self.s.target else 0
         if self.streak >= self.s.patience and state.global_step >= self.s.min_steps \
                 and state.global_step < state.max_steps:
             self.stopped_at = state.global_step
             control.should_training_stop = True
             control.should_save = True     # the final weights are those of the step it stopped at
             if state.is_world_process_zero:
-                print(f"\nneedlework train: answer learned (held-out exact match {scores['heldout_exact']:.2f} in "
+                print(f"\nneedlework train: answer learned ({metric} {scores[metric]:.2f} in "
                       f"{self.streak} checks); stopping at step {state.global_step} of {state.max_steps}")

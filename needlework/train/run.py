@@ -118,11 +118,8 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
                    LossCurveCallback(log_path, png_path)])
     stopper = None
     if held:
-        from .early_stop import EarlyStopCallback
-        collate = LeftPadCollator(pad_id(tokenizer))
-        enc = EncodedDataset(held, tokenizer, cfg.template, cfg.max_length)
-        batches = [collate([enc[j] for j in range(i, min(i + cfg.batch_size, len(enc)))])
-                   for i in range(0, len(enc), cfg.batch_size)]
+        from .early_stop import EarlyStopCallback, heldout_batches
+        batches = heldout_batches(held, tokenizer, cfg.template, cfg.max_length, cfg.batch_size, pad_id(tokenizer))
         stopper = EarlyStopCallback(cfg.early_stop, batches, log_path, autocast_bf16=precision.bf16)
         trainer.add_callback(stopper)
     from transformers.trainer_callback import PrinterCallback

@@ -129,3 +129,19 @@ def test_heldout_exact_match_means_greedy_reproduces_the_answer(tiny_model_dir):
     wrong[1]["labels"] = wrong[1]["labels"][:-1] + [(answer[-1] + 1) % 1000]   # one token off in one sample
     wrong[1]["input_ids"] = wrong[1]["input_ids"][:-1] + [(answer[-1] + 1) % 1000]
     assert heldout_scores(model, [LeftPadCollator(0)(wrong)])["heldout_exact"] == 0.5
+
+
+def test_value_positions_are_the_gold_value_tokens(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from needlework.train.early_stop import heldout_batches, value_positions
+    from needlework.train.masking import encode
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    answer = "The value of key 3613 is 3047 and it is in Dictionary [4]."
+    enc = encode(tok, "Report the value of key 3613.", answer)
+    pos = value_positions(tok, enc, answer, {"gold_value": 3047})
+    assert tok.decode([enc.input_ids[i] for i in pos]).strip() == "3047"
+    rows = [{"prompt": "Report the value of key 3613.", "answer": answer, "system": None,
+             "meta": {"gold_value": 3047}}]
+    batch = heldout_batches(rows, tok, "auto", 512, 4, 0)[0]
+    assert batch["value_mask"].shape == batch["labels"].shape and int(batch["value_mask"].sum()) == len(pos)
