@@ -172,6 +172,26 @@ def test_flenqa_released_records(tmp_path):
         get_benchmark("flenqa").build(s, seed=0)
 
 
+def test_flenqa_released_ruletaker_asks_assertion_not_statement(tmp_path):
+    """The authors' notebook asks `assertion/question`; `statement` holds the key facts CoT coverage counts."""
+    import json
+    rec = {"global_sample_id": 9, "sample_id": 2, "label": "True", "dataset": "Simplified RuleTaker", "facts": [],
+           "rule": "If someone is big and kind then they are red.", "statement": ["Ava is big.", "Ava is kind."],
+           "assertion/question": "Ava is red.", "mixin": "Ava is big. Some padding. Ava is kind.",
+           "padding_type": "books", "dispersion": "middle", "ctx_size": 250}
+    p = tmp_path / "flenqa.jsonl"
+    p.write_text(json.dumps(rec) + "\n")
+    s = FLenQASettings(records_file=str(p))
+    (item,) = get_benchmark("flenqa").build(s, seed=0)
+    assert _content(item).startswith("Answer whether the statement Ava is red. can be derived from the rule")
+    assert item.gold["key_facts"] == ["Ava is big.", "Ava is kind."]
+    cot = get_benchmark("flenqa-cot")
+    (citem,) = cot.build(s, seed=0)
+    assert cot.metrics(s) == ("accuracy", "cot_coverage")
+    parsed, scores = cot.score(citem, "Ava is big. So the answer is true.")
+    assert parsed == "true" and scores == {"accuracy": 1.0, "cot_coverage": 0.5}
+
+
 def test_kv_items_paired_across_positions():
     s = KVRetrievalSettings(n=3, num_dicts=[10], positions=[1, 5, 10])
     items = get_benchmark("kv-retrieval").build(s, seed=0)
