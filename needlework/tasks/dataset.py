@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from ..config import ConfigError, from_dict
 from ..io import atomic_open, atomic_path, dumps
 from ..provenance import config_hash, save_provenance, to_jsonable
+from . import position_bias
 from .base import Sample, Task, generate_sample, get_task
 from .formats import SHAPES, to_row
 from .tokens import TokenCounter, make_counter
@@ -90,7 +91,7 @@ class Generator:
 
     def sample(self, index: int, seed: int | None = None, verify: bool = True) -> Sample:
         seed = self.cfg.seed if seed is None else seed
-        task_cfg = _resolve_sweeps(self.task_cfg, index)
+        task_cfg = position_bias.resolve(_resolve_sweeps(self.task_cfg, index), seed, index, self.cfg.n)
         s = generate_sample(self.task, task_cfg, seed, index, self.counter)
         if self.counter is not None and s.meta.get("n_tokens") is None:
             s.meta["n_tokens"] = self.counter(s.prompt)
