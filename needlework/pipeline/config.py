@@ -60,6 +60,8 @@ class RunConfig:
     backend: dict[str, Any] = field(default_factory=dict)   # BackendConfig for every evaluation
     report: ReportSection = field(default_factory=ReportSection)
     estimate: EstimateSection = field(default_factory=EstimateSection)
+    # Where this config knowingly differs from the paper it reproduces, each "what: why"; the plan prints them.
+    paper_differences: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ derived, per-stage configs
     def arm_names(self) -> list[str]:
