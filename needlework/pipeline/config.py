@@ -65,7 +65,21 @@ class RunConfig:
 
     # ------------------------------------------------------------------ derived, per-stage configs
     def arm_names(self) -> list[str]:
-        return [self.arm, *self.arms]
+        skipped = self.skipped_arms()
+        return [self.arm, *(a for a in self.arms if a not in skipped)]
+
+    def skipped_arms(self) -> dict[str, str]:
+        """File-based baselines (task released_qa) whose file is not given: {arm: why it is skipped}."""
+        out = {}
+        for a, over in self.arms.items():
+            if not isinstance(over, dict) or over.get("task") != "released_qa":
+                continue
+            params = over.get("params") or {}
+            if not params.get("path"):
+                fmt = params.get("format", "multidocqa")
+                out[a] = (f"no {fmt} file given; needlework ships none (set arms.{a}.params.path to the "
+                          "dataset in its authors' format, see needlework/tasks/released_qa.py)")
+        return out
 
     def data_for(self, arm: str, seed: int, out: str = "train.jsonl") -> GenerateConfig:
         base = dataclasses.asdict(self.data)

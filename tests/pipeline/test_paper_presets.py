@@ -25,3 +25,10 @@ def test_plan_lists_paper_differences(mini):
                      log=lambda _: None)
     assert "differences from the paper (deliberate):\n  - tokenizer: Mistral's, not Llama-2's" in text
     assert "differences from the paper" not in plan_text(mini(), log=lambda _: None)
+
+
+def test_plan_names_each_skipped_baseline_and_why(mini):
+    cfg = mini(arms={"in2": {"task": "released_qa", "params": {"format": "in2", "path": None}}})
+    assert cfg.arm_names() == [cfg.arm]
+    text = plan_text(cfg, log=lambda _: None)
+    assert "skipped arm in2: no in2 file given; needlework ships none" in text
