@@ -77,8 +77,9 @@ class RunConfig:
             params = over.get("params") or {}
             if not params.get("path"):
                 fmt = params.get("format", "multidocqa")
-                out[a] = (f"no {fmt} file given; needlework ships none (set arms.{a}.params.path to the "
-                          "dataset in its authors' format, see needlework/tasks/released_qa.py)")
+                shape = "Yu's {context, questions, answers} records" if fmt == "multidocqa" else "chat rows"
+                out[a] = (f"no {fmt} file given; needlework ships none (set arms.{a}.params.path to a file of "
+                          f"{shape}, see needlework/tasks/released_qa.py)")
         return out
 
     def data_for(self, arm: str, seed: int, out: str = "train.jsonl") -> GenerateConfig:
