@@ -60,7 +60,6 @@ class FLenQASettings:
     essays_dir: str | None = None           # "books" padding text; default: the shared Paul Graham essays
     chat: bool = True
     max_new_tokens: int | None = None       # null: 400, the authors' cap with and without CoT
-    _length_note: str | None = field(default=None, init=False, repr=False, compare=False)   # set by bind()
 
     def validate(self) -> None:
         if self.source not in ("auto", "released", "generated"):
@@ -142,7 +141,7 @@ def bind(s: FLenQASettings, model: str) -> FLenQASettings:
         return s
     spec, note = length_tokenizer(s.tokenizer, model)
     out = dataclasses.replace(s, tokenizer=spec or "words")
-    out._length_note = note
+    out.length_note = note   # a plain attribute, not a setting: configs written to YAML never carry it
     return out
 
 
@@ -227,7 +226,8 @@ def describe(s: FLenQASettings) -> dict:
     path = released_file(s)
     if path:
         return {"source": "released", "data_source": f"released FLenQA records from {path} (used as given)"}
-    unit = s._length_note or length_tokenizer(s.tokenizer if s.tokenizer != "model" else "words", "")[1]
+    unbound = "words" if s.tokenizer == "model" else s.tokenizer   # not bound to a model: counted in words
+    unit = getattr(s, "length_note", None) or length_tokenizer(unbound, "")[1]
     return {"source": "generated",
             "data_source": "generated offline with needlework's FLenQA-protocol generators (PIR, MonoRel, "
                            "Simplified RuleTaker written from the paper's description; not the released data); "

@@ -9,8 +9,9 @@ own: each makes a True/False question answered by exactly two key sentences.
 Labels alternate True/False by sample index (balanced). As in FLenQA, each key sentence is embedded in a
 short paragraph of neutral sentences (flenqa_paragraphs.py; `paragraphs=False` keeps bare sentences). The
 key paragraphs are padded to a target length with essay sentences ("books") or with other samples' key
-paragraphs that share no entity ("same"), and placed first / middle / last / random. Padding is chosen per (sample, padding type, length) only, so the
-four placements of a sample differ in nothing but where the key sentences sit.
+paragraphs that share no entity ("same"), and placed first / middle / last / random. Padding is chosen per
+(sample, padding type, length) only, so the four placements of a sample differ in nothing but where the key
+paragraphs sit.
 """
 from __future__ import annotations
 

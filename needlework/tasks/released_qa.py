@@ -19,7 +19,7 @@ the dataset has as many samples as fit (`needlework generate` writes min(n, that
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ class ReleasedQAConfig:
     path: str | None = None             # the dataset file (.json or .jsonl); null: the arm is skipped
     max_tokens: int | None = None       # skip records longer than this (prompt + answer tokens)
     total_tokens: int | None = None     # token parity: take records until this many tokens are used
-    record: int | None = field(default=None, init=False)   # set per sample by the generator (for_index)
 
     def validate(self) -> None:
         if self.format not in FORMATS:
@@ -65,7 +64,7 @@ class ReleasedQAConfig:
             raise ConfigError(f"{self.format}: sample {index} asked, but only {len(chosen)} records fit "
                               f"max_tokens/total_tokens")
         out = replace(self)
-        out.record = chosen[index]
+        out.record = chosen[index]   # a plain attribute, not a setting: never in YAML or the config hash
         return out
 
 
@@ -146,10 +145,11 @@ def _select(path: str, fmt: str, seed: int, max_tokens: int | None, total_tokens
 
 
 def generate(cfg: ReleasedQAConfig, rng: np.random.Generator, count_tokens: TokenCount | None = None) -> Sample:
-    if cfg.record is None:
+    record = getattr(cfg, "record", None)
+    if record is None:
         raise ConfigError("released_qa samples are chosen by index over the whole file; generate through "
                           "needlework.tasks.dataset.Generator (needlework generate)")
-    prompt, answer = load_pairs(cfg.path, cfg.format)[cfg.record]
+    prompt, answer = load_pairs(cfg.path, cfg.format)[record]
     return Sample(task=NAME, prompt=prompt, answer=answer,
-                  meta={"source": cfg.format, "source_file": str(cfg.path), "record": cfg.record,
+                  meta={"source": cfg.format, "source_file": str(cfg.path), "record": record,
                         "n_tokens": count_tokens(prompt) if count_tokens else None})
