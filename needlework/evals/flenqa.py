@@ -1,19 +1,24 @@
 """`flenqa` / `flenqa-cot`: FLenQA (Levy et al.) True/False reasoning over padded contexts (paper §3.2.2).
 
-Two data sources, and results.json says which was used:
-  released  -- `records_file` given: the authors' JSONL records (REFERENCE §4 schema) are used as given;
-  generated -- otherwise: the offline FLenQA-protocol generators of flenqa_data.py.
+Two data sources, and results.json says which was used (`describe`: source, file, length unit):
+  released  -- the authors' JSONL records (REFERENCE §4 schema), used as given: `records_file`, else the
+               first of RELEASED_DEFAULTS under the data folder when present (the first choice);
+  generated -- otherwise: the offline FLenQA-protocol generators of flenqa_data.py, lengths counted in the
+               evaluated model's tokens (`tokenizer: model`; words and punctuation marks only when no
+               tokenizer for it can be loaded offline, and results.json says so).
 Prompts are the authors' templates verbatim (curly quotes and the `"True or "False"` quirk included);
 scoring is their last-mention rule with "not true" -> "false" (metrics.flenqa_answer).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..backends.base import Request
 from ..config import ConfigError
 from . import flenqa_data as fd
-from .metrics import flenqa_answer
+from .metrics import flenqa_answer, normalize_flenqa
 from .registry import Benchmark, Item
 
 PROMPTS = {
@@ -36,22 +41,31 @@ PROMPTS = {
                                     "step by step way to be sure we have the right answer.\n",
 }
 REQUIRED = ("label", "dataset", "mixin", "padding_type", "dispersion", "ctx_size")
+RELEASED_DEFAULTS = ("flenqa/flenqa.jsonl", "flenqa/FLenQA.jsonl")   # under the data folder ($NEEDLEWORK_DATA)
+OPENAI_ENCODING = "tiktoken:cl100k_base"   # gpt-3.5-turbo / gpt-4 (and their fine-tunes, "ft:gpt-...")
+MAX_NEW_TOKENS = 400   # the authors' notebook: max_output_tokens=400 for every call, with or without CoT
 
 
 @dataclass
 class FLenQASettings:
-    records_file: str | None = None         # released FLenQA JSONL; null: generate offline
+    source: str = "auto"                    # auto: released records when found, else generated | released | generated
+    records_file: str | None = None         # released FLenQA JSONL; null: RELEASED_DEFAULTS under the data folder
     datasets: list[str] = field(default_factory=lambda: list(fd.DATASETS))
     n_base: int = 16                        # base samples per dataset (x 5 lengths x 4 placements x 2 paddings)
     lengths: list[int] = field(default_factory=lambda: [250, 500, 1000, 2000, 3000])
     dispersions: list[str] = field(default_factory=lambda: ["first", "middle", "last", "random"])
     paddings: list[str] = field(default_factory=lambda: ["books", "same"])
-    tokenizer: str | None = None            # length unit; null: words+punctuation marks (approx_tokens)
+    tokenizer: str | None = "model"         # length unit: "model" (the evaluated model's), a tokenizer, or "words"
+    key_paragraphs: bool = True             # key facts inside short neutral paragraphs (FLenQA); false: bare sentences
     essays_dir: str | None = None           # "books" padding text; default: the shared Paul Graham essays
     chat: bool = True
-    max_new_tokens: int | None = None       # null: 400 with CoT (the authors'), 32 without
+    max_new_tokens: int | None = None       # null: 400, the authors' cap with and without CoT
 
     def validate(self) -> None:
+        if self.source not in ("auto", "released", "generated"):
+            raise ConfigError(f"flenqa.source: {self.source!r} is not auto/released/generated")
+        if self.source == "generated" and self.records_file:
+            raise ConfigError("flenqa.records_file is set but flenqa.source is 'generated'; drop one")
         for d in self.datasets:
             if d not in fd.DATASETS:
                 raise ConfigError(f"flenqa.datasets: {d!r} is not one of {', '.join(fd.DATASETS)}")
@@ -80,10 +94,61 @@ def _canonical_dataset(name: str) -> str:
     raise ConfigError(f"unknown FLenQA dataset {name!r}")
 
 
-def _released(s: FLenQASettings, cot: bool) -> list[tuple[str, dict, str, str, str]]:
+def released_file(s: FLenQASettings) -> str | None:
+    """The released records to use, or None to generate; `source: released` with no file is an error."""
+    if s.source == "generated":
+        return None
+    if s.records_file:
+        return s.records_file
+    from ..data import data_root
+    for rel in RELEASED_DEFAULTS:
+        if (data_root() / rel).is_file():
+            return str(data_root() / rel)
+    if s.source == "released":
+        raise ConfigError(f"flenqa.source is 'released' but no records_file is given and none of "
+                          f"{', '.join(RELEASED_DEFAULTS)} exists under {data_root()}")
+    return None
+
+
+@lru_cache(maxsize=4)
+def _counter(spec: str):
+    from ..tasks.tokens import make_counter
+    return make_counter(spec)
+
+
+def length_tokenizer(spec: str | None, model: str) -> tuple[str | None, str]:
+    """(tokenizer spec or None for words, how lengths are counted): `model` tries the evaluated model's own
+    tokenizer offline (tiktoken's cl100k_base for OpenAI gpt models), else words with the reason."""
+    if spec in (None, "words"):
+        return None, "words + punctuation marks (flenqa.tokenizer: words)"
+    if spec != "model":
+        return spec, f"tokens of {spec}"
+    if not model:
+        return None, "words + punctuation marks: no evaluated model named to take a tokenizer from"
+    name = model[3:] if model.startswith("ft:") else model
+    cand = OPENAI_ENCODING if name.startswith("gpt-") else model
+    try:
+        _counter(cand)
+    except Exception as e:   # offline: an uncached hub name or tiktoken file; say so and count words
+        return None, (f"words + punctuation marks: no tokenizer for model {model!r} could be loaded offline "
+                      f"({type(e).__name__}); set flenqa.tokenizer to count model tokens")
+    return cand, f"tokens of {cand} (the evaluated model's tokenizer)"
+
+
+def bind(s: FLenQASettings, model: str) -> FLenQASettings:
+    """The settings for one evaluated model: `tokenizer: model` resolved (the runner calls this)."""
+    if released_file(s):
+        return s
+    spec, note = length_tokenizer(s.tokenizer, model)
+    out = dataclasses.replace(s, tokenizer=spec or "words")
+    out.length_note = note   # a plain attribute, not a setting: configs written to YAML never carry it
+    return out
+
+
+def _released(s: FLenQASettings, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
     from ..data import resolve
     from ..io import JSONLError, read_jsonl
-    path = resolve(s.records_file, "")
+    path = resolve(released_file(s), "")
     out = []
     try:
         rows = list(read_jsonl(path))
@@ -91,48 +156,55 @@ def _released(s: FLenQASettings, cot: bool) -> list[tuple[str, dict, str, str, s
         raise ConfigError(f"FLenQA records: {e}") from None
     for i, r in enumerate(rows, 1):
         missing = [f for f in REQUIRED if f not in r]
-        q = r.get("assertion/question") or r.get("statement") or r.get("question")
+        # Every task asks `assertion/question` (the authors' notebook); for Simplified RuleTaker `statement`
+        # holds the key facts (what CoT coverage counts), never the question.
+        q = r.get("assertion/question")
         if missing or not q:
             raise ConfigError(f"{path}: record {i} lacks {', '.join(missing) or 'assertion/question'}")
         ds = _canonical_dataset(r["dataset"])
-        if ds == "Simplified RuleTaker":
-            q = r.get("statement") or q
         prompt = render_prompt(ds, cot, r["mixin"], q, r.get("rule", ""))
         rid = str(r.get("global_sample_id", i))
         axes = {"length": r["ctx_size"], "position": r["dispersion"], "padding": r["padding_type"], "task": ds}
-        out.append((f"released/{rid}", axes, prompt, str(r["label"]), ds))
+        out.append((f"released/{rid}", axes, prompt, str(r["label"]), ds, _key_facts(ds, r)))
     return out
 
 
-def _generated(s: FLenQASettings, seed: int, cot: bool) -> list[tuple[str, dict, str, str, str]]:
+def _key_facts(ds: str, r: dict) -> list[str]:
+    """The sentences a chain of thought should restate: `facts`, or `statement` for Simplified RuleTaker."""
+    raw = r.get("statement") if ds == "Simplified RuleTaker" else r.get("facts")
+    if isinstance(raw, str):
+        return [raw] if raw else []
+    return [str(f) for f in raw or []]
+
+
+def _generated(s: FLenQASettings, seed: int, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
     from tqdm import tqdm
-    count = fd.approx_tokens
-    if s.tokenizer:
-        from ..tasks.tokens import make_counter
-        count = make_counter(s.tokenizer)
+    spec = s.tokenizer if s.tokenizer not in ("model", "words") else None   # "model" unbound: words (estimates)
+    count = _counter(spec) if spec else fd.approx_tokens
     out = []
     combos = [(ds, i) for ds in s.datasets for i in range(s.n_base)]
     for ds, i in tqdm(combos, desc="flenqa: building", unit="sample", leave=False, mininterval=2):
-        base = fd.base_sample(ds, seed, i)
+        base = fd.base_sample(ds, seed, i, s.key_paragraphs)
         for pad in s.paddings:
             for length in s.lengths:
                 mixins = fd.build_mixins(base, pad, length, s.dispersions, count, seed, s.essays_dir)
                 for disp, mixin in mixins.items():
                     prompt = render_prompt(ds, cot, mixin, base.question, base.rule)
                     axes = {"length": length, "position": disp, "padding": pad, "task": ds}
-                    out.append((f"{ds}/{i}/{pad}/{length}/{disp}", axes, prompt, base.label, ds))
+                    out.append((f"{ds}/{i}/{pad}/{length}/{disp}", axes, prompt, base.label, ds, list(base.facts)))
     return out
 
 
 def _build(s: FLenQASettings, seed: int, cot: bool) -> list[Item]:
     s.validate()
-    rows = _released(s, cot) if s.records_file else _generated(s, seed, cot)
-    max_new = s.max_new_tokens or (400 if cot else 32)
+    rows = _released(s, cot) if released_file(s) else _generated(s, seed, cot)
+    max_new = s.max_new_tokens or MAX_NEW_TOKENS
     items = []
-    for rid, axes, prompt, label, ds in rows:
+    for rid, axes, prompt, label, ds, facts in rows:
         req = (Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=max_new) if s.chat
                else Request(prompt=prompt, max_new_tokens=max_new))
-        items.append(Item(id=rid, axes=axes, request=req, gold={"label": label, "dataset": ds}))
+        items.append(Item(id=rid, axes=axes, request=req, gold={"label": label, "dataset": ds,
+                                                                       "key_facts": facts}))
     return items
 
 
@@ -141,19 +213,34 @@ def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return parsed, {"accuracy": float(parsed == item.gold["label"].strip().lower())}
 
 
+def score_cot(item: Item, text: str) -> tuple[str, dict[str, float]]:
+    """Accuracy plus the authors' CoT coverage: the share of key facts restated (normalised) in the output."""
+    parsed, scores = score(item, text)
+    facts = item.gold.get("key_facts") or []
+    out = normalize_flenqa(text)
+    scores["cot_coverage"] = sum(normalize_flenqa(f) in out for f in facts) / len(facts) if facts else 0.0
+    return parsed, scores
+
+
 def describe(s: FLenQASettings) -> dict:
-    if s.records_file:
-        return {"data_source": f"released FLenQA records from {s.records_file} (used as given)"}
-    unit = s.tokenizer or "approximate tokens (words + punctuation marks)"
-    return {"data_source": "generated offline with needlework's FLenQA-protocol generators (PIR, MonoRel, "
+    path = released_file(s)
+    if path:
+        return {"source": "released", "data_source": f"released FLenQA records from {path} (used as given)"}
+    unbound = "words" if s.tokenizer == "model" else s.tokenizer   # not bound to a model: counted in words
+    unit = getattr(s, "length_note", None) or length_tokenizer(unbound, "")[1]
+    return {"source": "generated",
+            "data_source": "generated offline with needlework's FLenQA-protocol generators (PIR, MonoRel, "
                            "Simplified RuleTaker written from the paper's description; not the released data); "
                            "'books' padding = Paul Graham essays",
+            "key_facts": ("each key sentence inside a short paragraph of neutral sentences" if s.key_paragraphs
+                          else "bare key sentences"),
             "length_unit": unit}
 
 
 BENCHMARK = Benchmark(name="flenqa", section="flenqa", build=lambda s, seed: _build(s, seed, False), score=score,
                       metrics=lambda s: ("accuracy",), axes=("length", "position", "padding", "task"),
-                      describe=describe)
+                      describe=describe, bind=bind)
 BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", build=lambda s, seed: _build(s, seed, True),
-                          score=score, metrics=lambda s: ("accuracy",), axes=("length", "position", "padding", "task"),
-                          describe=describe)
+                          score=score_cot, metrics=lambda s: ("accuracy", "cot_coverage"),
+                          axes=("length", "position", "padding", "task"),
+                          describe=describe, bind=bind)

@@ -6,10 +6,12 @@ own: each makes a True/False question answered by exactly two key sentences.
   MonoRel (monotone rel.): "Ava is older than Noah." + "Noah is older than Liam." -> "Is Ava older than Liam?"
   Simplified RuleTaker:    rule "If someone is big and kind then they are red." + "Ava is big." + "Ava is kind."
                            -> statement "Ava is red." (True) / "Ava is not red." or a negated fact (False)
-Labels alternate True/False by sample index (balanced). The key sentences are padded to a target length
-with essay sentences ("books") or with other samples' key sentences that share no entity ("same"), and
-placed first / middle / last / random. Padding is chosen per (sample, padding type, length) only, so the
-four placements of a sample differ in nothing but where the key sentences sit.
+Labels alternate True/False by sample index (balanced). As in FLenQA, each key sentence is embedded in a
+short paragraph of neutral sentences (flenqa_paragraphs.py; `paragraphs=False` keeps bare sentences). The
+key paragraphs are padded to a target length with essay sentences ("books") or with other samples' key
+paragraphs that share no entity ("same"), and placed first / middle / last / random. Padding is chosen per
+(sample, padding type, length) only, so the four placements of a sample differ in nothing but where the key
+paragraphs sit.
 """
 from __future__ import annotations
 
@@ -47,6 +49,11 @@ class Base:
     question: str              # PIR/MonoRel question, RuleTaker statement
     rule: str = ""             # RuleTaker only
     entities: tuple[str, ...] = ()   # names and rooms; "same" padding avoids samples that share any
+    texts: list[str] | None = None   # what the mixin carries: key paragraphs (default) or the bare facts
+
+    @property
+    def key_texts(self) -> list[str]:
+        return self.texts if self.texts is not None else self.facts
 
 
 def _pick(rng: np.random.Generator, pool: tuple, k: int) -> list:
@@ -88,9 +95,14 @@ def make_ruletaker(rng, sample_id: int, label: str) -> Base:
 MAKERS: dict[str, Callable] = {"PIR": make_pir, "MonoRel": make_monorel, "Simplified RuleTaker": make_ruletaker}
 
 
-def base_sample(dataset: str, seed: int, sample_id: int) -> Base:
+def base_sample(dataset: str, seed: int, sample_id: int, paragraphs: bool = True) -> Base:
     rng = np.random.default_rng([seed, DATASETS.index(dataset), sample_id])
-    return MAKERS[dataset](rng, sample_id, "True" if sample_id % 2 == 0 else "False")
+    base = MAKERS[dataset](rng, sample_id, "True" if sample_id % 2 == 0 else "False")
+    if paragraphs:   # a generator of its own, so the facts are the same with or without paragraphs
+        from .flenqa_paragraphs import key_paragraphs
+        base.texts = key_paragraphs(dataset, base.facts, base.entities,
+                                    np.random.default_rng([seed, DATASETS.index(dataset), sample_id, 3]))
+    return base
 
 
 def approx_tokens(text: str) -> int:
@@ -108,7 +120,7 @@ def essay_sentences(path: str | None = None) -> tuple[str, ...]:
 
 
 def padding_sentences(base: Base, padding: str, budget: int, count: Callable[[str], int], seed: int,
-                      essays: str | None = None) -> list[str]:
+                      essays: str | None = None, paragraphs: bool = True) -> list[str]:
     """Sentences adding up to at most `budget` tokens; a function of (sample, padding type, budget) only."""
     rng = np.random.default_rng([seed, DATASETS.index(base.dataset), base.sample_id, budget,
                                  0 if padding == "books" else 1])
@@ -117,19 +129,19 @@ def padding_sentences(base: Base, padding: str, budget: int, count: Callable[[st
         i = int(rng.integers(len(sents)))
         candidates = ([[sents[(i + j) % len(sents)]]] for j in itertools.count())
     else:
-        candidates = _other_samples(base, seed, int(rng.integers(10**6, 10**9)))
+        candidates = _other_samples(base, seed, int(rng.integers(10**6, 10**9)), paragraphs)
     return _fill(candidates, budget, count)
 
 
-def _other_samples(base: Base, seed: int, first_id: int) -> Iterator[list[list[str]]]:
-    """"same" padding: key sentences of unrelated samples of this dataset; near the end of the budget one
-    sentence of a pair may still fit, so each candidate offers the pair, then its first sentence."""
+def _other_samples(base: Base, seed: int, first_id: int, paragraphs: bool = True) -> Iterator[list[list[str]]]:
+    """"same" padding: key paragraphs (or sentences) of unrelated samples of this dataset; near the end of the
+    budget one of a pair may still fit, so each candidate offers the pair, then its first one."""
     for other_id in itertools.count(first_id):
-        other = base_sample(base.dataset, seed, other_id)
+        other = base_sample(base.dataset, seed, other_id, paragraphs)
         if set(other.entities) & set(base.entities):
             yield []   # shares a person or object with this sample: not usable
         else:
-            yield [list(other.facts), list(other.facts)[:1]]
+            yield [list(other.key_texts), list(other.key_texts)[:1]]
 
 
 def _fill(candidates: Iterator[list[list[str]]], budget: int, count: Callable[[str], int]) -> list[str]:
@@ -174,10 +186,10 @@ def place(facts: list[str], pad: list[str], dispersion: str, rng: np.random.Gene
 def build_mixins(base: Base, padding: str, length: int, dispersions: list[str], count: Callable[[str], int],
                  seed: int, essays: str | None = None) -> dict[str, str]:
     """One padding per (sample, padding type, length), laid out once per dispersion."""
-    budget = max(0, length - count(" ".join(base.facts)))
-    pad = padding_sentences(base, padding, budget, count, seed, essays)
+    budget = max(0, length - count(" ".join(base.key_texts)))
+    pad = padding_sentences(base, padding, budget, count, seed, essays, base.texts is not None)
     out = {}
     for d in dispersions:
         rng = np.random.default_rng([seed, DATASETS.index(base.dataset), base.sample_id, length, 2])
-        out[d] = place(base.facts, pad, d, rng)
+        out[d] = place(base.key_texts, pad, d, rng)
     return out

@@ -17,6 +17,12 @@ here. Point `general.include_path` at a folder of task YAMLs whose datasets are 
 and list those task names in `general.tasks` (`general.include_defaults=false` skips indexing the stock
 tasks). A pre-populated HF datasets cache (HF_HOME) also works with the stock task names.
 Few-shot counts follow the paper (A.2): GSM8K 5, everything else 0.
+
+A model behind the `openai` backend (the GPT-3.5 rows of Table 1) runs through the harness's chat-completions
+model (`openai-chat-completions`, or `local-chat-completions` at the backend's base_url) with the chat
+template applied. Chat APIs return no log-likelihoods, so only generative tasks can run there: `gsm8k`, and
+`mmlu_generative` for MMLU (the paper used Chain-of-Thought Hub's generative MMLU for GPT-3.5, on 20% of the
+data: `limits: {mmlu_generative: 0.2}`). The key is read by the harness from $OPENAI_API_KEY.
 """
 from __future__ import annotations
 
@@ -43,6 +49,7 @@ class GeneralSettings:
     include_path: str | None = None        # folder of local task YAMLs (offline copies of the datasets)
     include_defaults: bool = True          # also index the harness's stock tasks (slow: thousands of YAMLs)
     limit: int | None = None               # examples per task (smoke runs)
+    limits: dict[str, float] = field(default_factory=dict)   # per task: a count, or a fraction < 1 of its data
     batch_size: int = 1
     device: str = "cpu"
     model_args: str = ""                   # extra harness model args, e.g. "dtype=float32"
@@ -80,23 +87,47 @@ def _task_manager(include_path: str | None, include_defaults: bool):
     return _TASK_MANAGERS[key]
 
 
-def evaluate_task(task: str, s: GeneralSettings, model_path: str, cache_db: Path) -> dict:
+def harness_model(model: str, backend: dict[str, Any], s: GeneralSettings) -> tuple[str, str, bool]:
+    """(harness model type, model_args, apply_chat_template) for the evaluated model and its backend."""
+    if backend.get("kind", "hf") != "openai":
+        from ..models import resolve_model_path
+        path = resolve_model_path(model)
+        if not Path(path).exists():
+            raise BackendError(f"general: lm-eval's hf model needs a local model folder; {path!r} does not exist")
+        return "hf", f"pretrained={path}" + (f",{s.model_args}" if s.model_args else ""), False
+    name = backend.get("model") or model
+    args = f"model={name},num_concurrent={int(backend.get('concurrency', 8))}"
+    url = backend.get("base_url")
+    if url:
+        args += f",base_url={url.rstrip('/')}/chat/completions"
+    return ("local-chat-completions" if url else "openai-chat-completions",
+            args + (f",{s.model_args}" if s.model_args else ""), True)
+
+
+def evaluate_task(task: str, s: GeneralSettings, model: str, cache_db: Path,
+                  backend: dict[str, Any] | None = None) -> dict:
     """One harness task -> {metrics (as the harness reports them), primary, n}."""
     try:
         import lm_eval
     except ImportError as e:
         raise ConfigError(f"general: lm-evaluation-harness is not installed ({e}); pip install 'needlework[eval]'")
-    if not Path(model_path).exists():
-        raise BackendError(f"general: lm-eval's hf model needs a local model folder; {model_path!r} does not exist")
+    kind, args, chat = harness_model(model, backend or {}, s)
+    if chat:
+        from importlib.util import find_spec
+        missing = [m for m in ("aiohttp", "tenacity", "requests") if find_spec(m) is None]
+        if missing:
+            raise ConfigError(f"general through the openai backend uses lm-eval's API models, which need "
+                              f"{', '.join(missing)}: pip install 'lm-eval[api]'")
     tm = _task_manager(s.include_path, s.include_defaults)
     if task not in tm.all_tasks:
         raise ConfigError(f"general: lm-eval knows no task {task!r}"
                           + (f" (include_path={s.include_path})" if s.include_path else ""))
-    args = f"pretrained={model_path}" + (f",{s.model_args}" if s.model_args else "")
+    limit = s.limits.get(task, s.limit)
     try:
-        res = lm_eval.simple_evaluate(model="hf", model_args=args, tasks=[task], num_fewshot=s.num_fewshot.get(task, 0),
-                                      batch_size=s.batch_size, device=s.device, limit=s.limit, task_manager=tm,
+        res = lm_eval.simple_evaluate(model=kind, model_args=args, tasks=[task], num_fewshot=s.num_fewshot.get(task, 0),
+                                      batch_size=s.batch_size, device=s.device, limit=limit, task_manager=tm,
                                       use_cache=str(cache_db), log_samples=False, random_seed=0,
+                                      apply_chat_template=chat,
                                       numpy_random_seed=1234, torch_random_seed=1234, fewshot_random_seed=1234)
     except (ConnectionError, OSError) as e:
         raise ConfigError(f"general: task {task!r} could not load its data or model offline ({e}); give it local "
@@ -108,16 +139,14 @@ def evaluate_task(task: str, s: GeneralSettings, model_path: str, cache_db: Path
 
 def run_general(s: GeneralSettings, cfg: Any, out: Path) -> dict:
     """Every task in turn, each saved as it finishes; shaped like the other benchmarks' results."""
-    from ..models import resolve_model_path
     out.mkdir(parents=True, exist_ok=True)
-    model_path = resolve_model_path(cfg.model)
     buckets = []
     for task in s.tasks:
         done = out / f"{task}.json"
         if done.exists():
             r = json.loads(done.read_text())
         else:
-            r = evaluate_task(task, s, model_path, out / "lm_eval_cache")
+            r = evaluate_task(task, s, cfg.model, out / "lm_eval_cache", cfg.backend)
             write_json(done, r)
         v, n = r["metrics"].get(r["primary"]), r["n"]
         lo, hi = wilson(v * n, n) if (v is not None and n) else (0.0, 1.0)

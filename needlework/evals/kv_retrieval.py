@@ -85,7 +85,12 @@ _TUPLE = re.compile(r"\(\s*\d+(?:\s*,\s*\d+)+\s*,?\s*\)")
 _DICT = re.compile(r"dictionary\s*(?:\[\s*|#\s*|no\.?\s*|number\s*)?(\d+)", re.I)
 _VALUE = re.compile(r"\bvalue\b", re.I)
 _KEY_PHRASE = re.compile(r"^\s*(?:of|for)\s+(?:the\s+)?key\s*(?:\([^)]*\)|\d+)", re.I)
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?![\w.]\d)")
+# A number, with thousands separators ("8,364" is 8364, not 8) but not a decimal ("3.5") or part of a word.
+_NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+(?!\d|[.,]\d)|\d+)(?![\w.]\d)")
+
+
+def _int(match: re.Match) -> int:
+    return int(match.group().replace(",", ""))
 
 
 def parse_value(text: str, exclude: set[int] = frozenset()) -> int | None:
@@ -96,11 +101,11 @@ def parse_value(text: str, exclude: set[int] = frozenset()) -> int | None:
         rest = _DICT.sub(" ", _TUPLE.sub(" ", rest))
         n = _NUMBER.search(rest)
         if n:
-            return int(n.group())
+            return _int(n)
     masked = _DICT.sub(" ", _TUPLE.sub(" ", text))
     for n in _NUMBER.finditer(masked):
-        if int(n.group()) not in exclude:
-            return int(n.group())
+        if _int(n) not in exclude:
+            return _int(n)
     return None
 
 

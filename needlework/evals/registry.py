@@ -43,6 +43,7 @@ class Benchmark:
     axes: tuple[str, ...]                          # bucket axes, in label order
     describe: Callable[[Any], dict] = lambda s: {}  # data source and protocol notes for results.json
     kind: str = "generate"                         # "generate" (runner drives the backend) | "lm_eval"
+    bind: Callable[[Any, str], Any] = lambda s, model: s   # settings for one evaluated model (e.g. its tokenizer)
 
 
 def _benchmarks() -> dict[str, Benchmark]:

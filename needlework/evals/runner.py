@@ -161,7 +161,7 @@ def _build_all(cfg: EvalConfig) -> dict[str, tuple[Benchmark, Any, list[Item]]]:
     built = {}
     for name in cfg.benchmarks:
         bench = get_benchmark(name)
-        settings = getattr(cfg, bench.section)
+        settings = bench.bind(getattr(cfg, bench.section), cfg.model)
         if bench.kind != "generate":
             built[bench.name] = (bench, settings, [])
             continue

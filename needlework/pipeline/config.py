@@ -60,10 +60,27 @@ class RunConfig:
     backend: dict[str, Any] = field(default_factory=dict)   # BackendConfig for every evaluation
     report: ReportSection = field(default_factory=ReportSection)
     estimate: EstimateSection = field(default_factory=EstimateSection)
+    # Where this config knowingly differs from the paper it reproduces, each "what: why"; the plan prints them.
+    paper_differences: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ derived, per-stage configs
     def arm_names(self) -> list[str]:
-        return [self.arm, *self.arms]
+        skipped = self.skipped_arms()
+        return [self.arm, *(a for a in self.arms if a not in skipped)]
+
+    def skipped_arms(self) -> dict[str, str]:
+        """File-based baselines (task released_qa) whose file is not given: {arm: why it is skipped}."""
+        out = {}
+        for a, over in self.arms.items():
+            if not isinstance(over, dict) or over.get("task") != "released_qa":
+                continue
+            params = over.get("params") or {}
+            if not params.get("path"):
+                fmt = params.get("format", "multidocqa")
+                shape = "Yu's {context, questions, answers} records" if fmt == "multidocqa" else "chat rows"
+                out[a] = (f"no {fmt} file given; needlework ships none (set arms.{a}.params.path to a file of "
+                          f"{shape}, see needlework/tasks/released_qa.py)")
+        return out
 
     def data_for(self, arm: str, seed: int, out: str = "train.jsonl") -> GenerateConfig:
         base = dataclasses.asdict(self.data)

@@ -158,6 +158,11 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print) -> str:
                  f"from estimate.*" + (f"; {tp.note}" if tp is not None and tp.note else ""))
     early = " (training stops earlier once the answer is learned)" if cfg.train.early_stop.enabled else ""
     lines.append(f"estimated time for unfinished stages: {fmt_seconds(total_s)}{early} ({basis})")
+    for a, why in cfg.skipped_arms().items():
+        lines.append(f"skipped arm {a}: {why}")
+    if cfg.paper_differences:
+        lines.append("differences from the paper (deliberate):")
+        lines += [f"  - {d}" for d in cfg.paper_differences]
     promise = cfg.estimate.expected_minutes
     if promise is not None and total_s > promise * 60:
         lines.append(f"WARNING: that is more than the {promise:g} minutes this preset is meant to take; on this "

@@ -66,7 +66,9 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
     for name, bench in rep["benchmarks"].items():
         if name == "general":
             continue
-        blocks: list[tuple[str, Any]] = [("p", f"data: {bench['describe'].get('data_source', '')}")]
+        d = bench["describe"]
+        unit = f"; lengths in {d['length_unit']}" if d.get("length_unit") else ""
+        blocks: list[tuple[str, Any]] = [("p", f"data: {d.get('data_source', '')}{unit}")]
         for axis in bench["axes"]:
             blocks.append(("png", (f"{name}-by-{axis}", plots.accuracy_by_axis(name, bench, axis, models),
                                    f"{name} accuracy by {axis}")))

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from ..config import ConfigError, from_dict
 from ..io import atomic_open, atomic_path, dumps
 from ..provenance import config_hash, save_provenance, to_jsonable
+from . import position_bias
 from .base import Sample, Task, generate_sample, get_task
 from .formats import SHAPES, to_row
 from .tokens import TokenCounter, make_counter
@@ -83,14 +84,22 @@ class Generator:
             from .formats import OPENAI_SYSTEM
             system = OPENAI_SYSTEM
         self.counter: TokenCounter | None = make_counter(cfg.tokenizer, cfg.chat_template, system)
+        # A task that picks records from a file (released_qa) may hold fewer samples than asked: write those.
+        self.n = cfg.n
+        if hasattr(self.task_cfg, "available"):
+            self.n = min(cfg.n, self.task_cfg.available(cfg.seed, self.counter))
         self.mismatched_in_check = 0
         if self.counter is not None:
-            probe = [self.sample(i, seed=SELF_CHECK_SEED, verify=False).prompt for i in range(SELF_CHECK_SAMPLES)]
+            probe_seed = cfg.seed if hasattr(self.task_cfg, "for_index") else SELF_CHECK_SEED
+            probe = [self.sample(i, seed=probe_seed, verify=False).prompt
+                     for i in range(min(SELF_CHECK_SAMPLES, self.n))]
             self.mismatched_in_check = len(self.counter.self_check(probe))
 
     def sample(self, index: int, seed: int | None = None, verify: bool = True) -> Sample:
         seed = self.cfg.seed if seed is None else seed
-        task_cfg = _resolve_sweeps(self.task_cfg, index)
+        task_cfg = position_bias.resolve(_resolve_sweeps(self.task_cfg, index), seed, index, self.cfg.n)
+        if hasattr(task_cfg, "for_index"):   # the sample is a record chosen by index (released_qa)
+            task_cfg = task_cfg.for_index(seed, index, self.counter)
         s = generate_sample(self.task, task_cfg, seed, index, self.counter)
         if self.counter is not None and s.meta.get("n_tokens") is None:
             s.meta["n_tokens"] = self.counter(s.prompt)
@@ -122,7 +131,7 @@ def generate_file(cfg: GenerateConfig, shard: str | None = None, progress: bool 
     from tqdm import tqdm
 
     gen = Generator(cfg)
-    indices = parse_shard(shard, cfg.n)
+    indices = parse_shard(shard, gen.n)
     first = next(iter(gen.rows(range(indices.start, indices.start + 1))), None) if len(indices) else None
     out = Path(cfg.out)
     bar = tqdm(total=len(indices), desc=f"generate {cfg.task}", unit="sample", disable=not progress, leave=False)

@@ -12,13 +12,14 @@ from typing import Callable
 import numpy as np
 
 from ..config import ConfigError
+from . import position_bias as bias_modes
 from .base import BudgetExceeded, TokenCount
 from .numbers import space_size
 
 HEAD = "Do a task using the list of dictionaries below.\n\n"
 TEMPLATE_INTRO = " Answer in the following template:\n"
 DEFAULT_NUM_DICT = 85
-BIAS_FIRST, BIAS_NEAR_FIRST, NEAR_FIRST = 0.05, 0.03, 5   # the authors' released generator's position bias
+BIAS_FIRST, BIAS_NEAR_FIRST, NEAR_FIRST = 0.05, 0.03, 5   # position_bias='independent' (see position_bias.py)
 BLOCK = 32
 
 
@@ -31,7 +32,7 @@ class KVCommon:
     template: bool = True                 # append the answer template to the question
     gold_position: str | int | list[int] = "uniform"   # 'uniform', a 1-based dictionary index, or a list swept by sample index
     gold_depth: float | list[float] | None = None      # alternative: fraction of the way through (0 first, 1 last)
-    position_bias: bool = False           # authors' bias: 5% of samples at dictionary 1, 3% among dictionaries 1-5
+    position_bias: bool | str = False     # false | "exact" (authors' counts by sample index) | "independent" (or true)
     max_tokens: int | None = None         # reject draws whose prompt exceeds this (the paper: 4,096)
     target_tokens: int | None = None      # choose the number of dictionaries to fill up to this budget
 
@@ -73,6 +74,7 @@ class KVCommon:
                 raise ConfigError(f"gold_position must be 'uniform', an index or a list of indices, got {p!r}")
             if isinstance(p, int) and (p < 1 or (n is not None and p > n)):
                 raise ConfigError(f"gold_position {p} is outside dictionaries 1..{n}")
+        bias_modes.validate(self.position_bias)
         if self.position_bias and (self.gold_position != "uniform" or self.gold_depth is not None):
             raise ConfigError("position_bias only applies to gold_position='uniform'")
 
@@ -103,10 +105,14 @@ def choose_position(cfg: KVCommon, rng: np.random.Generator, n: int) -> int:
         if cfg.gold_position > n:
             raise ConfigError(f"gold_position {cfg.gold_position} is beyond the {n} dictionaries that fit the budget")
         return cfg.gold_position
+    if cfg.position_bias == "exact":
+        raise ConfigError("position_bias 'exact' assigns positions by sample index over the whole dataset; "
+                          "generate through needlework.tasks.dataset.Generator (needlework generate)")
+    independent = bias_modes.is_independent(cfg.position_bias)
     u = rng.random()
-    if cfg.position_bias and u < BIAS_FIRST:
+    if independent and u < BIAS_FIRST:
         return 1
-    if cfg.position_bias and u < BIAS_FIRST + BIAS_NEAR_FIRST:
+    if independent and u < BIAS_FIRST + BIAS_NEAR_FIRST:
         return 1 + int(rng.integers(min(NEAR_FIRST, n)))
     return 1 + int(rng.integers(n))
 

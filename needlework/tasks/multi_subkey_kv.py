@@ -5,6 +5,14 @@ gold key (each with probability p_share); their remaining subkeys are drawn outs
 construction no other key shares more than n_common subkeys with it, and none contains all of them.
 (Alg. 3 instead redraws a key that happens to share too many; the distributions differ only on the
 chance that a fresh random subkey equals a gold subkey, about n_keys/9,900 per subkey at 3-4 digits.)
+
+Two details checked against the paper and the authors' released generator (dict_builder.py, task.py):
+- Question order (`question_order`): the authors shuffle the gold key's subkeys uniformly, so the question
+  may list them in the gold key's own order (1 in n_keys! samples); the paper says "not necessarily in
+  order". `shuffle` (default) does the same; `differ` never uses the gold key's order.
+- Other keys' lengths (`other_key_len`): Alg. 3 gives every key n_keys subkeys (default, null); the authors'
+  code draws each non-gold key's length from a range, and Fig. 2 (n_keys 3) shows 3- and 4-subkey keys.
+  `other_key_len: [3, 4]` reproduces the figure; the gold key always has n_keys.
 """
 from __future__ import annotations
 
@@ -36,6 +44,8 @@ class MultiSubkeyKVConfig(KVCommon):
     n_common: int = 2        # how many gold subkeys other keys may reuse
     p_share: float = 0.5     # probability that each common subkey is reused in a given key
     gold_dict_len: int | None = None   # null draws it from dict_len (Alg. 4)
+    question_order: str = "shuffle"    # "shuffle": uniform, may equal the gold's (authors); "differ": never the gold's
+    other_key_len: tuple[int, int] | None = None   # null: n_keys (Alg. 3); [min, max]: non-gold key lengths (Fig. 2)
     default_num_dict: ClassVar[int] = 49   # the paper's GPT-3.5 setting
 
     def effective_num_dict(self) -> int | None:
@@ -51,12 +61,22 @@ class MultiSubkeyKVConfig(KVCommon):
                               "a key sharing every subkey with the gold key would make the question ambiguous")
         if not 0.0 <= self.p_share <= 1.0:
             raise ConfigError(f"p_share is a probability and must lie in [0, 1], got {self.p_share}")
+        if self.question_order not in ("shuffle", "differ"):
+            raise ConfigError(f"question_order must be 'shuffle' or 'differ', got {self.question_order!r}")
+        if self.other_key_len is not None:
+            k_min, k_max = self.other_key_len
+            if not self.n_common < k_min <= k_max:
+                raise ConfigError(f"other_key_len: need n_common ({self.n_common}) < min <= max, got "
+                                  f"{list(self.other_key_len)}: a key as short as its shared subkeys could equal them")
         if self.gold_dict_len is not None and self.gold_dict_len < 1:
             raise ConfigError(f"gold_dict_len must be >= 1, got {self.gold_dict_len}")
-        if space_size(*self.digits) < 2 * self.n_keys * self.dict_len[1]:
+        if space_size(*self.digits) < 2 * self.max_key_len() * self.dict_len[1]:
             raise ConfigError(f"digits={list(self.digits)} leave too few numbers for {self.n_keys}-subkey keys "
                               "distinct from the gold subkeys")
         self.validate_common(min_keys_per_prompt=self.n_keys)
+
+    def max_key_len(self) -> int:
+        return max(self.n_keys, self.other_key_len[1]) if self.other_key_len is not None else self.n_keys
 
 
 def key_repr(key: tuple[int, ...]) -> str:
@@ -72,15 +92,21 @@ def _keys(rng: np.random.Generator, cfg: MultiSubkeyKVConfig, count: int, gold: 
           common: list[int]) -> list[tuple[int, ...]]:
     """`count` non-gold keys (Alg. 3): fresh subkeys outside the gold key, some common ones swapped in, shuffled."""
     r_min, r_max = cfg.digits
-    n, c = cfg.n_keys, cfg.n_common
+    n, c = cfg.max_key_len(), cfg.n_common
     sub = draw(rng, count * n, r_min, r_max, exclude=set(gold)).reshape(count, n)
     share = rng.random((count, c)) < cfg.p_share
     if c:
         sub[:, :c] = np.where(share, np.array(common)[None, :], sub[:, :c])
-    sub = rng.permuted(sub, axis=1)
-    rows = sub.tolist()
+    if cfg.other_key_len is None:
+        rows = rng.permuted(sub, axis=1).tolist()
+    else:   # keep the first L_i columns of row i (commons included), in a uniformly random order
+        lens = rng.integers(cfg.other_key_len[0], cfg.other_key_len[1] + 1, size=count)
+        u = rng.random((count, n))
+        u[np.arange(n)[None, :] >= lens[:, None]] = np.inf
+        order = np.argsort(u, axis=1)
+        rows = [sub[i, order[i, :lens[i]]].tolist() for i in range(count)]
     for i, row in enumerate(rows):
-        if len(set(row)) < n:   # rare repeat among fresh subkeys: replace it outside the gold key and the row
+        if len(set(row)) < len(row):   # rare repeat among fresh subkeys: replace it outside the gold key and the row
             fresh = [x for x in row if x not in common]
             keep = [x for x in row if x in common]
             rows[i] = keep + unique_within(rng, fresh, r_min, r_max, set(gold) | set(keep))
@@ -122,9 +148,10 @@ def _distractor_block(cfg, gold, common, gold_value):
     return make
 
 
-def shuffled_subkeys(rng: np.random.Generator, gold: tuple[int, ...]) -> tuple[int, ...]:
-    """The question's subkeys: a uniformly chosen order other than the gold key's own (when one exists)."""
-    perms = [p for p in itertools.permutations(range(len(gold))) if list(p) != list(range(len(gold)))]
+def shuffled_subkeys(rng: np.random.Generator, gold: tuple[int, ...], differ: bool = False) -> tuple[int, ...]:
+    """The question's subkeys in a uniformly chosen order: any order (the authors' shuffle), or with
+    `differ` one other than the gold key's own (when one exists)."""
+    perms = [p for p in itertools.permutations(range(len(gold))) if not differ or list(p) != list(range(len(gold)))]
     if not perms:
         return gold
     perm = perms[int(rng.integers(len(perms)))]
@@ -147,7 +174,7 @@ def generate(cfg: MultiSubkeyKVConfig, rng: np.random.Generator, count_tokens: T
     slot = int(rng.integers(gold_len))
     keys.insert(slot, gold)
     values.insert(slot, gold_value)
-    asked = shuffled_subkeys(rng, gold)
+    asked = shuffled_subkeys(rng, gold, differ=cfg.question_order == "differ")
     prompt, pos, n, tokens = assemble(cfg, rng, body(keys, values), _distractor_block(cfg, gold, common, gold_value),
                                       question(asked, cfg.template),
                                       count_tokens)
@@ -157,4 +184,5 @@ def generate(cfg: MultiSubkeyKVConfig, rng: np.random.Generator, count_tokens: T
         answer=ANSWER.format(subkeys=subkeys, key=key_repr(gold), value=gold_value, dict=pos),
         meta={"gold_key": list(gold), "question_subkeys": list(asked), "gold_value": gold_value,
               "gold_dict": pos, "num_dict": n, "depth": depth_of(prompt, pos), "n_tokens": tokens,
-              "template": cfg.template, "common_subkeys": common, "n_common": cfg.n_common})
+              "template": cfg.template, "common_subkeys": common, "n_common": cfg.n_common,
+              "question_order": cfg.question_order})

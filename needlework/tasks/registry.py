@@ -1,7 +1,7 @@
 """The one place where tasks are registered by name."""
 from __future__ import annotations
 
-from . import mdqa_train, multi_subkey_kv, niah, simple_kv
+from . import mdqa_train, multi_subkey_kv, niah, released_qa, simple_kv
 from .base import Task, register
 
 register(Task(simple_kv.NAME, simple_kv.SimpleKVConfig, simple_kv.generate,
@@ -12,3 +12,6 @@ register(Task(niah.NAME, niah.NIAHConfig, niah.generate,
               "needle-in-a-haystack in Paul Graham essays (baseline, paper §3.4)", needs_budget=True))
 register(Task(mdqa_train.NAME, mdqa_train.MDQATrainConfig, mdqa_train.generate,
               "multi-document QA training samples from the NQ train split (baseline, paper §3.4)"))
+register(Task(released_qa.NAME, released_qa.ReleasedQAConfig, released_qa.generate,
+              "MultidocQA (Yu 2024) or IN2 (An et al. 2024) records from a given file, cut to a token budget "
+              "(baselines, paper §3.4)"))

@@ -147,10 +147,64 @@ def test_flenqa_generated_items():
     assert len({len(_content(it)) for it in group}) == 1
     first = next(it for it in group if it.axes["position"] == "first")
     base = fd.base_sample("PIR", 0, 0)
-    assert _content(first).startswith(" ".join(base.facts))
+    assert _content(first).startswith(" ".join(base.key_texts))
     cot = get_benchmark("flenqa-cot").build(s, seed=0)
-    assert cot[0].request.max_new_tokens == 400 and items[0].request.max_new_tokens == 32
+    # the authors' notebook allows 400 new tokens with and without CoT (needlework capped non-CoT at 32)
+    assert cot[0].request.max_new_tokens == 400 and items[0].request.max_new_tokens == 400
     assert get_benchmark("flenqa").describe(s)["data_source"].startswith("generated offline")
+
+
+def test_flenqa_key_facts_sit_in_short_neutral_paragraphs():
+    """FLenQA embeds each key sentence in a paragraph that adds nothing the question turns on."""
+    import re
+    from needlework.evals import flenqa_paragraphs as fp
+    for ds in fd.DATASETS:
+        for i in range(6):
+            base = fd.base_sample(ds, 0, i)
+            assert len(base.key_texts) == len(base.facts)
+            for fact, par in zip(base.facts, base.key_texts):
+                assert fact in par and len(par) > len(fact) + 40   # a paragraph, not the bare sentence
+            assert fd.base_sample(ds, 0, i, paragraphs=False).key_texts == base.facts   # same facts either way
+    words = set(fd.TRAITS) | set(fd.RELATIONS) | {"not", "no", "never"} | {
+        w for adj in fd.ROOM_ADJ for w in re.split(r"[\s-]+", adj)}
+    for sentence in fp.PERSON + fp.PAIR + fp.ROOM:
+        assert not words & set(re.findall(r"[a-z]+", sentence.lower())), sentence
+
+
+def test_flenqa_lengths_in_the_evaluated_models_tokens(smollm2_tokenizer_dir):
+    """tokenizer: model counts lengths with the evaluated model's tokenizer; words only when none loads."""
+    from needlework.evals.flenqa import bind
+    from needlework.tasks.tokens import make_counter
+    s = FLenQASettings(n_base=2, lengths=[500], datasets=["MonoRel"], paddings=["books"], dispersions=["first"])
+    bench = get_benchmark("flenqa")
+    tiny_tokenizer_spec = str(smollm2_tokenizer_dir)
+    bound = bind(s, tiny_tokenizer_spec)
+    assert bound.tokenizer == tiny_tokenizer_spec
+    assert "evaluated model's tokenizer" in bench.describe(bound)["length_unit"]
+    count = make_counter(tiny_tokenizer_spec)
+    for it in bench.build(bound, seed=0):
+        mixin = _content(it).split("\n")[1]
+        assert 500 - 10 <= count(mixin) <= 500
+    missing = bind(s, "no-such-org/no-such-model")
+    assert missing.tokenizer == "words" and "no tokenizer for model" in bench.describe(missing)["length_unit"]
+    assert bind(s, "ft:gpt-3.5-turbo-1106:org::x").tokenizer in ("tiktoken:cl100k_base", "words")
+
+
+def test_flenqa_released_file_is_the_first_choice(tmp_path, monkeypatch):
+    import json
+    rec = {"global_sample_id": 1, "sample_id": 1, "label": "True", "dataset": "PIR", "facts": ["f"], "rule": "",
+           "statement": "", "assertion/question": "Is A in a red room?", "mixin": "m", "padding_type": "same",
+           "dispersion": "first", "ctx_size": 250}
+    (tmp_path / "flenqa").mkdir()
+    (tmp_path / "flenqa" / "flenqa.jsonl").write_text(json.dumps(rec) + "\n")
+    monkeypatch.setenv("NEEDLEWORK_DATA", str(tmp_path))
+    bench = get_benchmark("flenqa")
+    (item,) = bench.build(FLenQASettings(), seed=0)
+    assert item.id == "released/1" and bench.describe(FLenQASettings())["source"] == "released"
+    assert bench.describe(FLenQASettings(source="generated"))["source"] == "generated"
+    (tmp_path / "flenqa" / "flenqa.jsonl").unlink()
+    with pytest.raises(ConfigError, match="source is 'released'"):
+        bench.build(FLenQASettings(source="released"), seed=0)
 
 
 def test_flenqa_released_records(tmp_path):
@@ -170,6 +224,26 @@ def test_flenqa_released_records(tmp_path):
     p.write_text('{"label": "True"}\n')
     with pytest.raises(ConfigError, match="record 1 lacks"):
         get_benchmark("flenqa").build(s, seed=0)
+
+
+def test_flenqa_released_ruletaker_asks_assertion_not_statement(tmp_path):
+    """The authors' notebook asks `assertion/question`; `statement` holds the key facts CoT coverage counts."""
+    import json
+    rec = {"global_sample_id": 9, "sample_id": 2, "label": "True", "dataset": "Simplified RuleTaker", "facts": [],
+           "rule": "If someone is big and kind then they are red.", "statement": ["Ava is big.", "Ava is kind."],
+           "assertion/question": "Ava is red.", "mixin": "Ava is big. Some padding. Ava is kind.",
+           "padding_type": "books", "dispersion": "middle", "ctx_size": 250}
+    p = tmp_path / "flenqa.jsonl"
+    p.write_text(json.dumps(rec) + "\n")
+    s = FLenQASettings(records_file=str(p))
+    (item,) = get_benchmark("flenqa").build(s, seed=0)
+    assert _content(item).startswith("Answer whether the statement Ava is red. can be derived from the rule")
+    assert item.gold["key_facts"] == ["Ava is big.", "Ava is kind."]
+    cot = get_benchmark("flenqa-cot")
+    (citem,) = cot.build(s, seed=0)
+    assert cot.metrics(s) == ("accuracy", "cot_coverage")
+    parsed, scores = cot.score(citem, "Ava is big. So the answer is true.")
+    assert parsed == "true" and scores == {"accuracy": 1.0, "cot_coverage": 0.5}
 
 
 def test_kv_items_paired_across_positions():

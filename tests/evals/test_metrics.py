@@ -28,6 +28,10 @@ def test_normalize_squad(text, expected):
     ("It is an apple", ["The Apple"], 1.0),              # articles removed on both sides
     ("Paris", ["Paris, France"], 0.0),                    # gold must be inside the prediction, not vice versa
     ("I think\nParis", ["Paris"], 0.0),                  # only the first line counts
+    # A gold answer that normalises to nothing ("*") is matched unnormalised, as a whole token.
+    ("The multiplication sign is *.", ["a rotationally symmetric saltire", "*"], 1.0),
+    ("It is **x**", ["*"], 0.0),                         # part of a longer run of its own characters
+    ("I do not know", ["*"], 0.0),                       # never matches everything (Liu et al.'s "" in pred)
     ("\nParis", ["Paris"], 0.0),
     ("Paris\nblah", ["London", "paris"], 1.0),           # any gold answer
     ("1,000 people", ["1000"], 1.0),                     # punctuation inside numbers dropped
@@ -87,6 +91,9 @@ def test_newcombe_difference():
     ("5678", 5678, None),
     ("1234: 5678", 5678, None),                                   # the asked key itself is skipped
     ("I could not find key 1234.", None, None),
+    ("The value of key 1234 is 8,364 and it is in Dictionary [5].", 8364, 5),   # thousands separator
+    ("key 1234 -> 8,364", 8364, None),
+    ("Values 8,3645 and 3.5", 8, None),                # not a thousands group: the plain number
     ("The value of key 1234 is <fill-in-value> and it is in Dictionary [<fill-in-dictionary-name>].", None, None),
 ])
 def test_parse_simple_kv(text, value, dict_):

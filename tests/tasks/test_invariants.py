@@ -1,6 +1,8 @@
 """Property-based tests: every invariant of both KV tasks holds over random configs and seeds."""
 import dataclasses
 
+import pytest
+
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
@@ -34,9 +36,13 @@ def multi_configs(draw):
     l_max = draw(st.integers(l_min, 4))
     r_min = draw(st.integers(2, 3))
     r_max = draw(st.integers(r_min, 4))
+    n_common = draw(st.integers(0, n_keys - 1))
+    k_min = draw(st.integers(n_common + 1, 5))
     return get_task("multi_subkey_kv").config_cls(
         num_dict=draw(st.integers(1, 12)), dict_len=(l_min, l_max), digits=(r_min, r_max), n_keys=n_keys,
-        n_common=draw(st.integers(0, n_keys - 1)), p_share=draw(st.floats(0, 1)), template=draw(st.booleans()))
+        n_common=n_common, p_share=draw(st.floats(0, 1)), template=draw(st.booleans()),
+        question_order=draw(st.sampled_from(["shuffle", "differ"])),
+        other_key_len=draw(st.one_of(st.none(), st.tuples(st.just(k_min), st.integers(k_min, 5)))))
 
 
 def _check(task_name, cfg, seed, index):
@@ -70,8 +76,39 @@ def test_multi_subkey_invariants(cfg, seed, index):
     s = _check("multi_subkey_kv", cfg, seed, index)
     gold = set(s.meta["gold_key"])
     assert len(gold) == cfg.n_keys and sorted(s.meta["question_subkeys"]) == sorted(gold)
-    if cfg.n_keys > 1:
+    if cfg.n_keys > 1 and cfg.question_order == "differ":
         assert s.meta["question_subkeys"] != s.meta["gold_key"]
+    from needlework.tasks.inspect import parse_kv_prompt
+    lens = {len(k) for pairs in parse_kv_prompt(s.prompt, True).dicts for k, _ in pairs if set(k) != gold}
+    lo, hi = cfg.other_key_len or (cfg.n_keys, cfg.n_keys)
+    assert all(lo <= n <= hi for n in lens)
+
+
+def test_multi_subkey_question_order_is_the_authors_uniform_shuffle():
+    """The authors shuffle the gold key's subkeys uniformly: 1 in n_keys! questions keep the gold order
+    (the paper: "not necessarily in order"); question_order='differ' never does."""
+    task = get_task("multi_subkey_kv")
+    cfg = task.config_cls(num_dict=4, n_keys=3)
+    same = sum(s.meta["question_subkeys"] == s.meta["gold_key"]
+               for s in (generate_sample(task, cfg, 0, i) for i in range(300)))
+    assert 25 <= same <= 80          # expected 50 of 300 (1/6)
+    differ = task.config_cls(num_dict=4, n_keys=3, question_order="differ")
+    assert all(generate_sample(task, differ, 0, i).meta["question_subkeys"]
+               != generate_sample(task, differ, 0, i).meta["gold_key"] for i in range(100))
+
+
+def test_multi_subkey_other_key_lengths_as_in_figure_2():
+    """Alg. 3: every key has n_keys subkeys; other_key_len=[3, 4] gives Fig. 2's 3- and 4-subkey keys."""
+    from needlework.tasks.inspect import parse_kv_prompt
+    task = get_task("multi_subkey_kv")
+    for other, expected in ((None, {3}), ((3, 4), {3, 4})):
+        cfg = task.config_cls(num_dict=49, n_keys=3, n_common=2, p_share=0.5, other_key_len=other)
+        s = generate_sample(task, cfg, 0, 0)
+        gold = tuple(s.meta["gold_key"])
+        lens = {len(k) for pairs in parse_kv_prompt(s.prompt, True).dicts for k, _ in pairs if k != gold}
+        assert lens == expected and len(gold) == 3
+    with pytest.raises(ConfigError, match="other_key_len"):
+        task.config_cls(n_keys=3, n_common=2, other_key_len=(2, 4)).validate()
 
 
 def test_multi_subkey_sharing_happens_and_is_bounded():
