@@ -37,7 +37,8 @@ install() {  # pip-style arguments; constraints.txt always applies
   if [ -x .venv/bin/uv ] || .venv/bin/python -m pip install -q "uv==$uv_version" >/dev/null 2>&1; then
     for d in $(pip_setting find-links); do args+=(--find-links "$d"); done
     for c in $(pip_setting constraint); do args+=(-c "$c"); done
-    .venv/bin/uv pip install -q --python .venv/bin/python -c constraints.txt "${args[@]}" "$@"
+    # --compile-bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set, every run would recompile.
+    .venv/bin/uv pip install -q --compile-bytecode --python .venv/bin/python -c constraints.txt "${args[@]}" "$@"
   else
     .venv/bin/python -m pip install -q -c constraints.txt "$@"
   fi
@@ -78,7 +79,9 @@ if ! .venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.versio
 fi
 
 # --- self-check: everything `needlework run` imports, and the bundled model's file, are there ---------
-.venv/bin/python -c 'import torch, transformers, accelerate, peft, gguf, matplotlib, needlework.pipeline
+.venv/bin/python -c 'import importlib.util as u, sys
+missing = [m for m in ("torch", "transformers", "accelerate", "peft", "gguf", "matplotlib") if not u.find_spec(m)]
+sys.exit(f"missing: {missing}") if missing else None
 from needlework.models import gguf_path; gguf_path("smollm2-135m-instruct")' || {
   echo "setup.sh: .venv is incomplete (see the error above); remove .venv and run this script again" >&2; exit 1; }
 [ "$tests" = 1 ] || exit 0
