@@ -1,7 +1,8 @@
 """Where the real data lives, and the one documented split of NQ-Open questions into train and eval.
 
-Data is read from `$NEEDLEWORK_DATA`, else from `shared/data` beside or inside the checkout. Nothing is
-downloaded. The NQ split is by a hash of the question text (not file order): a question whose SHA-256
+Data is read from `$NEEDLEWORK_DATA`, else from the copy inside the package (`needlework/resources/`: the
+NQ-Open oracle passages of Liu et al. and the Paul Graham essays, each with its MIT licence), so an
+installed wheel and a bare clone work alike. Nothing is downloaded. The NQ split is by a hash of the question text (not file order): a question whose SHA-256
 starts with a value below 50% of the range belongs to `eval`, the rest to `train`. MDQA training data
 (tasks.mdqa_train) draws only from `train`; the MDQA benchmark (evals.mdqa) only from `eval`, for both
 gold questions and distractor passages, so no evaluation question or passage is ever trained on.
@@ -22,15 +23,13 @@ ESSAYS_DIR = "paul-graham-essays"
 EVAL_FRACTION = 0.5
 
 
+PACKAGE_DATA = Path(__file__).resolve().parent / "resources"   # shipped in the wheel as package data
+
+
 def data_root() -> Path:
+    """`$NEEDLEWORK_DATA` (same layout as the package copy) when set, else the package's own copy."""
     env = os.environ.get("NEEDLEWORK_DATA")
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parent.parent
-    for cand in (repo.parent / "shared" / "data", repo / "shared" / "data"):
-        if cand.exists():
-            return cand
-    return repo.parent / "shared" / "data"
+    return Path(env) if env else PACKAGE_DATA
 
 
 def resolve(path: str | Path | None, default_rel: str) -> Path:

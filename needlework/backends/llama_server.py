@@ -25,7 +25,7 @@ from .base import BackendError
 
 
 def llama_cpp_available() -> bool:
-    """Whether llama-cpp-python with its server extra is installed (scripts/setup.sh installs it)."""
+    """Whether llama-cpp-python with its server extra is installed (scripts/setup.sh --tests installs it)."""
     return importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec("uvicorn") is not None
 
 
@@ -72,7 +72,7 @@ class LlamaServer:
 
     def start(self) -> "LlamaServer":
         if not llama_cpp_available():
-            raise BackendError("llama-cpp-python[server] is not installed; run scripts/setup.sh "
+            raise BackendError("llama-cpp-python[server] is not installed; run scripts/setup.sh --tests "
                                "(or pip install -c constraints.txt 'llama-cpp-python[server]')")
         if self.proc is not None:
             return self

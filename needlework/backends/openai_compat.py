@@ -34,7 +34,11 @@ class OpenAIBackend:
                  concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 5, backoff_s: float = 1.0,
                  backoff_max_s: float = 30.0, context_length: int | None = None, tokenizer: str | None = None,
                  progress: bool = True):
-        import openai
+        try:
+            import openai
+        except ImportError:   # not in the main set-up, which installs only what the cpu-demo needs
+            raise BackendError("the openai backend needs the openai package: pip install 'needlework[eval]' "
+                               "(bash scripts/setup.sh --tests installs it)") from None
 
         key = os.environ.get(api_key_env)
         if not key:

@@ -57,7 +57,7 @@ class FLenQASettings:
     paddings: list[str] = field(default_factory=lambda: ["books", "same"])
     tokenizer: str | None = "model"         # length unit: "model" (the evaluated model's), a tokenizer, or "words"
     key_paragraphs: bool = True             # key facts inside short neutral paragraphs (FLenQA); false: bare sentences
-    essays_dir: str | None = None           # "books" padding text; default: the shared Paul Graham essays
+    essays_dir: str | None = None           # "books" padding text; default: the packaged Paul Graham essays
     chat: bool = True
     max_new_tokens: int | None = None       # null: 400, the authors' cap with and without CoT
 

@@ -29,7 +29,7 @@ class MDQASettings:
     k: int = 20                                    # documents per prompt (ignored with documents_file: theirs)
     positions: list[int] = field(default_factory=lambda: [1, 2, 5, 10, 15, 20])   # 1-based gold positions
     n: int = 200                                   # questions per position (the same questions at every position)
-    nq_file: str | None = None                     # nq-open-oracle.jsonl.gz; default: the shared data dir
+    nq_file: str | None = None                     # nq-open-oracle.jsonl.gz; default: the packaged copy
     documents_file: str | None = None              # Liu et al.'s k-document file, used as given
     split: Literal["eval", "all"] = "eval"         # restrict documents_file questions to the NQ eval split
     chat: bool = True                              # prompt as a user message (Liu et al. used chat formats)

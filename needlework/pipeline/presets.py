@@ -1,5 +1,6 @@
-"""Presets are the YAML files in the repository's `configs/` folder: `--preset cpu-demo` is
-`configs/cpu-demo.yaml`, so what a preset does is readable (and copyable) as a plain config file."""
+"""Presets are the YAML files in the package's `presets/` folder: `--preset cpu-demo` is
+`needlework/presets/cpu-demo.yaml`, so what a preset does is readable (and copyable) as a plain config file.
+They are package data, so an installed wheel has them too."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 from ..config import ConfigError
 from .config import RunConfig, load_run_config
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT = "cpu-demo"
 
 

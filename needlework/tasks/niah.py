@@ -31,7 +31,7 @@ class NIAHConfig:
     context_chars: int = 8000             # without a tokenizer: haystack length in characters
     depth: str | float | list[float] = "uniform"   # 0 = start, 1 = end; a list is swept by sample index
     needle: str = "random"                # 'random' (a fresh fact per sample) or 'kamradt'
-    haystack_dir: str | None = None       # default: shared paul-graham-essays
+    haystack_dir: str | None = None       # default: the packaged paul-graham-essays
 
     def validate(self) -> None:
         if self.needle not in ("random", "kamradt"):

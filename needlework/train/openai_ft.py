@@ -59,7 +59,11 @@ def validate_file(paths: list[str], token_limit: int, tokenizer: str) -> tuple[l
 def _client(base_url: str | None):
     if not os.environ.get("OPENAI_API_KEY"):
         raise ConfigError("backend=openai needs the OPENAI_API_KEY environment variable (never put keys in configs)")
-    from openai import OpenAI
+    try:
+        from openai import OpenAI
+    except ImportError:   # not in the main set-up, which installs only what the cpu-demo needs
+        raise ConfigError("backend=openai needs the openai package: pip install 'needlework[eval]' "
+                          "(bash scripts/setup.sh --tests installs it)") from None
     return OpenAI(base_url=base_url) if base_url else OpenAI()
 
 

@@ -8,7 +8,7 @@ from needlework.backends.llama_server import LlamaServer, llama_cpp_available
 
 pytestmark = [pytest.mark.server,
               pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python[server] not installed "
-                                 "(scripts/setup.sh installs it)")]
+                                 "(scripts/setup.sh --tests installs it)")]
 
 N_CTX = 1024
 

@@ -60,7 +60,7 @@ def test_html_renders_in_headless_chromium(report, tmp_path):
     _, folder, _ = report
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh --tests installs it)")
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
