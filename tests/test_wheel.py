@@ -72,8 +72,8 @@ def test_installed_wheel_dry_runs_from_an_empty_folder(wheel, tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("needlework run cpu-demo (dry run)")
-    stages = {line.split()[0] for line in lines[2:] if line.split() and line.split()[0] in CPU_DEMO_STAGES}
+    head = next(i for i, line in enumerate(lines) if line.startswith("needlework run cpu-demo (plan)"))
+    stages = {line.split()[0] for line in lines[head + 2:] if line.split() and line.split()[0] in CPU_DEMO_STAGES}
     assert stages == set(CPU_DEMO_STAGES)
     assert "estimated time" in proc.stdout
     assert list(empty.iterdir()) == []                  # a dry run writes nothing
