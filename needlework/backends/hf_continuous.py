@@ -126,7 +126,8 @@ def _shared_prefix(a: list[int], b: list[int]) -> int:
 class ContinuousEngine:
     """Runs a list of tokenized requests for an HFBackend; yields (index, Completion) as rows finish."""
 
-    KEEP = 4   # prompts kept as prefix sources after their refill (sorted order: the latest are the best)
+    KEEP = 4       # prompts kept as prefix sources after their refill (sorted order: the latest are the best)
+    MIN_GAIN = 32  # tokens a prompt must share with a row of its own refill to wait for a second forward
 
     def __init__(self, backend):
         self.b = backend
@@ -165,10 +166,7 @@ class ContinuousEngine:
                     new.append(_Row(i, ids[i], requests[i]))
                 if not new:
                     continue
-                first = self._admit(rows, new, cache, store, gen)
-                for row, t in zip(new, first):
-                    row.gen.append(t)
-                rows.extend(new)
+                rows.extend(self._admit(rows, new, cache, store, gen))
             else:
                 for row, t in zip(rows, self._step(rows, cache, gen)):
                     row.gen.append(t)
@@ -182,69 +180,65 @@ class ContinuousEngine:
                         rows[slot] = last
 
     # -- model calls ---------------------------------------------------------------------------
-    def _admit(self, rows: list[_Row], new: list[_Row], cache: _SlotCache, store: list, gen) -> list[int]:
-        """Prefill `new` (lexicographic order) into the slots after `rows`; returns each one's first token.
+    def _admit(self, rows: list[_Row], new: list[_Row], cache: _SlotCache, store: list, gen) -> list[_Row]:
+        """Prefill `new` (lexicographic order) into the slots after `rows`, each with its first token; returns
+        them in slot order.
 
-        Row j reuses the longest prefix shared with a stored prompt, or with row j-1 when that one shares
-        more: then it waits for a later forward (stage), after row j-1's keys/values exist."""
-        base = len(rows)
-        plan = []   # (stage, reused tokens, source slot or None, stored keys/values or None)
+        A row reuses the longest prefix it shares with a kept prompt (stage 0), or, when that is much less
+        than it shares with a stage-0 row of this refill, waits for a second forward (stage 1) after it.
+        Each stage's rows take consecutive slots, longest suffix first, cut where padding would pass
+        max_padding (as the static path cuts its batches)."""
+        plan = []   # (stage, reused tokens, source row j or None, kept keys/values or None)
         for j, row in enumerate(new):
             best, src, kv, stage = 0, None, None, 0
-            for prompt, st_kv in store:
+            for prompt, kept in store:
                 n = _shared_prefix(row.prompt, prompt)
                 if n > best:
-                    best, kv = n, st_kv
-            if j:
-                n = _shared_prefix(row.prompt, new[j - 1].prompt)
-                if n > best + 32:   # worth another forward only for a real gain
-                    best, src, kv, stage = n, base + j - 1, None, plan[j - 1][0] + 1
+                    best, kv = n, kept
+            gain = max(self.MIN_GAIN, len(row.prompt) // 4)   # a second forward must pay for itself
+            for i in range(j):
+                n = _shared_prefix(row.prompt, new[i].prompt)
+                if plan[i][0] == 0 and n > best + gain:
+                    best, src, kv, stage = n, i, None, 1
+                    gain = 0
             plan.append((stage, min(best, len(row.prompt) - 1), src, kv))
-        first: list[int] = [0] * len(new)
-        for stage in range(max(p[0] for p in plan) + 1):
-            js = [j for j, p in enumerate(plan) if p[0] == stage]
-            # a stage's rows must occupy consecutive slots: put them there, in order
-            for j in js:
+        suffix = [len(r.prompt) - p[1] for r, p in zip(new, plan)]
+        groups = []
+        for stage in (0, 1):
+            js = sorted((j for j in range(len(new)) if plan[j][0] == stage), key=lambda j: -suffix[j])
+            groups += self.b._split(js, suffix) if js else []
+        slot = {j: len(rows) + k for k, j in enumerate(j for g in groups for j in g)}
+        for g in groups:
+            for j in g:
                 _, n, src, kv = plan[j]
                 if n:
-                    cache.copy_prefix(base + j, n, src=src, store=kv)
-            for j, t in zip(js, self._forward_rows(base, new, js, [plan[j][1] for j in js], cache, gen)):
-                first[j] = t
-        for row_j in range(max(0, len(new) - self.KEEP), len(new)):
-            store.append((new[row_j].prompt, cache.keep(base + row_j, len(new[row_j].prompt))))
+                    cache.copy_prefix(slot[j], n, src=None if src is None else slot[src], store=kv)
+            firsts = self._forward_rows(slot[g[0]], [new[j] for j in g], [plan[j][1] for j in g], cache, gen)
+            for j, t in zip(g, firsts):
+                new[j].gen.append(t)
+        ordered = [new[j] for g in groups for j in g]
+        for row in ordered[-self.KEEP:]:
+            store.append((row.prompt, cache.keep(slot[new.index(row)], len(row.prompt))))
         del store[:-self.KEEP]
-        return first
+        return ordered
 
-    def _forward_rows(self, base: int, new: list[_Row], js: list[int], starts: list[int], cache: _SlotCache,
-                      gen) -> list[int]:
-        """One forward over the rows `js` of `new` (slots base+j), each from its `starts` position on."""
+    def _forward_rows(self, lo: int, rows: list[_Row], starts: list[int], cache: _SlotCache, gen) -> list[int]:
+        """One forward over prompts `rows` in slots lo.., each from its `starts` position on (the tokens
+        before it are in the slot already); returns each one's first generated token."""
         import torch
 
         dev = self.b.device
-        lo, hi = base + js[0], base + js[-1] + 1
-        # rows of this stage between lo and hi that belong to another stage compute nothing useful: give them
-        # a one-token no-op at the scratch position, so the slots stay consecutive
-        members = dict(zip(js, starts))
-        suffix, start = [], []
-        for j in range(js[0], js[-1] + 1):
-            if j in members:
-                suffix.append(new[j].prompt[members[j]:])
-                start.append(members[j])
-            else:
-                suffix.append([self.b.pad_id])
-                start.append(cache.length - 1)
+        suffix = [r.prompt[s:] for r, s in zip(rows, starts)]
         q = max(map(len, suffix))
         x = torch.full((len(suffix), q), self.b.pad_id, dtype=torch.long)
-        for r, s in enumerate(suffix):
-            x[r, :len(s)] = torch.tensor(s, dtype=torch.long)
-        start_t = torch.tensor(start, dtype=torch.long, device=dev)
-        last = torch.tensor([len(s) - 1 for s in suffix], dtype=torch.long, device=dev)
-        logits = self._forward(cache, lo, x.to(dev), start_t, last)
+        for k, toks in enumerate(suffix):
+            x[k, :len(toks)] = torch.tensor(toks, dtype=torch.long)
+        last = torch.tensor([len(t) - 1 for t in suffix], dtype=torch.long, device=dev)
+        logits = self._forward(cache, lo, x.to(dev), torch.tensor(starts, dtype=torch.long, device=dev), last)
         self.stats["prefill_forwards"] += 1
-        self.stats["prefill_tokens"] += sum(len(new[j].prompt) - members[j] for j in js)
-        self.stats["reused_tokens"] += sum(members.values())
-        picked = self._pick(logits, [new[j].request for j in range(js[0], js[-1] + 1)], gen)
-        return [picked[j - js[0]] for j in js]
+        self.stats["prefill_tokens"] += sum(map(len, suffix))
+        self.stats["reused_tokens"] += sum(starts)
+        return self._pick(logits, [r.request for r in rows], gen)
 
     def _step(self, rows: list[_Row], cache: _SlotCache, gen) -> list[int]:
         import torch
