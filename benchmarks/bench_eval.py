@@ -54,6 +54,16 @@ def bare_prefill(backend, reqs, ids, chunk: int) -> float:
     return t
 
 
+def n_static_steps(backend, reqs, ids, chunk: int, outs: list[dict]) -> int:
+    """Decode steps the static engine ran: each of its batches decodes until its longest row ends."""
+    steps = 0
+    for start in range(0, len(reqs), chunk):
+        idx = list(range(start, min(start + chunk, len(reqs))))
+        for batch in backend.plan([reqs[i] for i in idx], [len(ids[i]) for i in idx]):
+            steps += max(outs[idx[j]]["completion_tokens"] for j in batch) - 1
+    return steps
+
+
 def through_runner(backend, bench, items, chunk: int) -> tuple[float, list[dict]]:
     """Seconds for the evaluation runner's generation loop with this backend, and the completions it cached."""
     from needlework.evals.cache import CompletionCache, request_key
@@ -130,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         for which in runs:
             print(f"  {which:<11} {t[which]:7.1f} s  {n_tok / t[which]:7.1f} prompt tok/s")
         print(f"  continuous: {st['prefill_tokens']} prompt tokens computed, {st['reused_tokens']} reused from a "
-              f"shared prefix; {st['decode_steps']} decode steps carrying {st['decode_rows']} rows")
+              f"shared prefix, in {st['prefill_forwards']} forwards; {st['decode_steps']} decode steps carrying "
+              f"{st['decode_rows']} rows (static: {n_static_steps(static, reqs, ids, cfg.batch_size, outs['static'])} "
+              f"decode steps)")
         print(f"  continuous/bare {t['bare'] / t['continuous']:.2f}   continuous/static "
               f"{t['static'] / t['continuous']:.2f}   completions differing: {diff} of {len(items)}")
         totals["tokens"] += n_tok

@@ -1,10 +1,11 @@
 """Local generation with transformers: batched, greedy, stopping at stop strings.
 
 Two engines (`engine`): `continuous` (default, hf_continuous.py) decodes up to batch_size rows together,
-drops each row the step it ends and refills the batch with the next prompt; `static` is the original path,
-described here. Requests are sorted by prompt length so each batch holds prompts of similar length (little padding,
-little wasted compute), generated, and put back in the caller's order. Left padding keeps every
-prompt's last token at the same position, which is what lets a batch decode in lockstep.
+drops each row the step it ends and refills the batch with the next prompt; `static`, the original path,
+is described here. Requests are sorted by prompt length so each batch holds prompts of similar length
+(little padding, little wasted compute), generated, and put back in the caller's order. Left padding keeps
+every prompt's last token at the same position, which is what lets a batch decode in lockstep; the batch
+decodes until its longest row ends.
 """
 from __future__ import annotations
 
