@@ -1,24 +1,29 @@
-"""Prompt tokens/s of the hf backend on SmolLM2 for MDQA prompts, against bare forward passes.
+"""Evaluation throughput on the cpu-demo's evaluation prompts: bare prefill vs the static and continuous engines.
 
-    .venv/bin/python benchmarks/bench_eval.py [--n 16] [--docs 10] [--batch-size 8]
+    .venv/bin/python benchmarks/bench_eval.py [--n 4] [--benchmarks kv-retrieval,mdqa] [--dtype fp32]
 
-The harness (render + tokenize + left-pad + generate up to the first line + decode) is timed against
-`model(input_ids)` over the same token ids, one prompt at a time, with the same weights, in the same
-run. Goal: ratio >= 0.85, i.e. decoding and the harness together add under 15% to the bare forwards.
+Items are built exactly as `needlework run --preset cpu-demo` evaluates them (configs/cpu-demo.yaml: kv-retrieval,
+8 dictionaries, gold at 1/3/6/8, 25 per position; 10-document MDQA, gold at 1/5/10, 15 per position; SmolLM2
+through its chat template; batch 16) and sent through the evaluation runner's own loop (evals/runner.py
+`_fill`), once per engine, with the same weights in the same process:
 
-The machine is shared, so the two are interleaved batch by batch (alternating which goes first): a
-load change hits both sides alike. Batches are the ones HFBackend itself forms (HFBackend.plan: sorted by
-prompt length, cut by batch size and padding), so the timed generate() calls do all the work a
-whole-set call would do.
-The bare forward computes logits for every position, as a plain `model(input_ids)` does; generation
-only needs the last one. `--baseline last` times `model(input_ids, logits_to_keep=1)` instead: the
-stricter comparison, in which only decoding and harness overhead are left.
+- bare:       the static engine's batches (runner chunks of eval.batch_size, cut by HFBackend.plan), left-padded,
+              one `model(input_ids, attention_mask, logits_to_keep=1)` each: prefill only, no decoding.
+- static:     today's path (backend.engine=static): padded batches decoding until their longest row ends.
+- continuous: the new default (backend.engine=continuous).
+
+Printed: prompt tokens/s of each (real prompt tokens, padding not counted), the ratios continuous/bare (goal
+>= 0.9) and continuous/static (goal >= 2), and how many completions differ between the engines (goal 0).
+`--n` keeps the first n items of each bucket (the runner's `limit`). The machine is shared: the three are run
+per benchmark in rotating order, so a load change does not always hit the same one, and `--repeat` keeps each
+one's fastest run; report `uptime` with the figures.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,96 +31,133 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def mdqa_prompt(recs, i: int, n_docs: int) -> str:
-    """REFERENCE.md section 3: the gold passage at a varying position among other questions' gold passages."""
-    from needlework.data import gold_passage
-    from needlework.tasks.mdqa_train import mdqa_prompt as render
+def bare_prefill(backend, reqs, ids, chunk: int) -> float:
+    """Seconds for the static engine's prefill alone: its batches, left-padded, last-position logits only."""
+    import torch
 
-    q = recs[i]
-    docs = [gold_passage(recs[(i * 7919 + j + 1) % len(recs)]) for j in range(n_docs - 1)]
-    docs.insert(i % n_docs, gold_passage(q))
-    return render(q["question"], docs)
+    t = 0.0
+    for start in range(0, len(reqs), chunk):
+        idx = list(range(start, min(start + chunk, len(reqs))))
+        for batch in backend.plan([reqs[i] for i in idx], [len(ids[i]) for i in idx]):
+            rows = [ids[idx[j]] for j in batch]
+            width = max(map(len, rows))
+            x = torch.full((len(rows), width), backend.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, toks in enumerate(rows):
+                x[r, width - len(toks):] = torch.tensor(toks)
+                mask[r, width - len(toks):] = 1
+            t0 = time.perf_counter()
+            with backend.compute_context():
+                backend.model(input_ids=x.to(backend.device), attention_mask=mask.to(backend.device),
+                              logits_to_keep=1)
+            t += time.perf_counter() - t0
+    return t
+
+
+def n_static_steps(backend, reqs, ids, chunk: int, outs: list[dict]) -> int:
+    """Decode steps the static engine ran: each of its batches decodes until its longest row ends."""
+    steps = 0
+    for start in range(0, len(reqs), chunk):
+        idx = list(range(start, min(start + chunk, len(reqs))))
+        for batch in backend.plan([reqs[i] for i in idx], [len(ids[i]) for i in idx]):
+            steps += max(outs[idx[j]]["completion_tokens"] for j in batch) - 1
+    return steps
+
+
+def through_runner(backend, bench, items, chunk: int) -> tuple[float, list[dict]]:
+    """Seconds for the evaluation runner's generation loop with this backend, and the completions it cached."""
+    from needlework.evals.cache import CompletionCache, request_key
+    from needlework.evals.runner import _fill, _LazyBackend
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = CompletionCache(os.path.join(tmp, "cache.jsonl"))
+        keys = [request_key(bench.name, it.id, it.request, "bench") for it in items]
+        t0 = time.perf_counter()
+        _fill(bench, items, keys, cache, _LazyBackend(None, backend), chunk)
+        dt = time.perf_counter() - t0
+        return dt, [cache.get(k) for k in keys]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--n", type=int, default=16, help="MDQA prompts")
-    ap.add_argument("--docs", type=int, default=10, help="documents per prompt")
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--max-new-tokens", type=int, default=100, help="MDQA's limit; generation stops at the first newline")
-    ap.add_argument("--raw", action="store_true", help="raw prompts instead of chat messages")
-    ap.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"])
-    ap.add_argument("--baseline", default="full", choices=["full", "last"],
-                    help="full: model(input_ids); last: model(input_ids, logits_to_keep=1)")
+    ap.add_argument("--preset", default="cpu-demo")
+    ap.add_argument("--n", type=int, default=None, help="first n items per bucket (default: all of the preset's)")
+    ap.add_argument("--benchmarks", default=None, help="comma-separated subset of the preset's benchmarks")
+    ap.add_argument("--dtype", default=None, choices=["auto", "bf16", "fp32"], help="default: the preset's")
+    ap.add_argument("--repeat", type=int, default=1, help="run each side this many times (interleaved), keep the "
+                    "fastest: on a shared machine the least disturbed run is the best estimate of the cost")
     args = ap.parse_args(argv)
 
     import torch
 
-    from needlework.backends import Request
     from needlework.backends.hf import HFBackend
-    from needlework.data import load_nq
+    from needlework.evals.runner import _build_all
+    from needlework.pipeline.presets import load_preset
 
-    recs = load_nq()
-    backend = HFBackend(args.model, batch_size=args.batch_size, dtype=args.dtype, progress=False)
-    model = backend.model
-    prompts = [mdqa_prompt(recs, i, args.docs) for i in range(args.n)]
-    reqs = [Request(prompt=p, max_new_tokens=args.max_new_tokens, stop=["\n"]) if args.raw else
-            Request(messages=[{"role": "user", "content": p}], max_new_tokens=args.max_new_tokens, stop=["\n"])
-            for p in prompts]
-    ids = [backend.renderer.token_ids(r) for r in reqs]
-    batches = backend.plan(reqs, [len(x) for x in ids])  # exactly the batches generate() would run
-    extra = {"logits_to_keep": 1} if args.baseline == "last" else {}
+    rc = load_preset(args.preset)
+    cfg = rc.eval_for(args.model, "unused")
+    cfg.limit = args.n
+    if args.benchmarks:
+        cfg.benchmarks = args.benchmarks.split(",")
+    built = {k: v for k, v in _build_all(cfg).items() if v[2]}
+    be = dict(rc.backend)
+    bs, dtype = be.get("batch_size", 8), args.dtype or be.get("dtype", "auto")
+    static = HFBackend(args.model, batch_size=bs, dtype=dtype, progress=False, engine="static",
+                       max_padding=be.get("max_padding", 0.1))
+    cont = HFBackend(model_obj=static.model, tokenizer=static.tokenizer, batch_size=bs, dtype=dtype,
+                     progress=False, engine="continuous")
+    assert cont.engine == "continuous", "this model cannot use the continuous engine"
+    from needlework.backends import Request
+    for b in (static, cont):   # warm-up: one-time allocations and kernel selection are not measured
+        b.generate([Request(prompt="Warm up the kernels " * 20, max_new_tokens=4)] * 2)
 
-    def bare(batch):
-        t = time.perf_counter()
-        with torch.inference_mode(), (torch.autocast("cpu", dtype=torch.bfloat16) if backend._autocast
-                                      else torch.autocast("cpu", enabled=False)):
-            for i in batch:
-                model(torch.tensor([ids[i]], device=backend.device), **extra)
-        return time.perf_counter() - t
-
-    def harness(batch):
-        t = time.perf_counter()
-        out = backend.generate([reqs[i] for i in batch])
-        return time.perf_counter() - t, out
-
-    # Warm-up on a short prompt: one-time allocations and kernel selection are not what we measure.
-    backend.generate([Request(prompt=prompts[0][:400], max_new_tokens=4)])
-    bare([batches[-1][-1]])
-
-    t_bare = t_harness = 0.0
-    new_tokens = 0
-    outputs = {}
-    for k, batch in enumerate(batches):
-        if k % 2 == 0:
-            t_bare += bare(batch)
-            dt, out = harness(batch)
-        else:
-            dt, out = harness(batch)
-            t_bare += bare(batch)
-        t_harness += dt
-        new_tokens += sum(c.completion_tokens or 0 for c in out)
-        outputs.update(zip(batch, out))
-        print(f"  batch {k + 1}/{len(batches)}: {len(batch)} prompts, "
-              f"{max(len(ids[i]) for i in batch)} tokens max", file=sys.stderr)
-
-    n_prompt = sum(len(x) for x in ids)
-    tps_h, tps_b = n_prompt / t_harness, n_prompt / t_bare
-    ratio = tps_h / tps_b
-    print(f"model {args.model} ({str(next(model.parameters()).dtype).replace('torch.', '')}, {backend.device}, "
-          f"{torch.get_num_threads()} threads); {args.n} MDQA prompts x {args.docs} docs "
-          f"({'raw' if args.raw else 'chat'}), batch {args.batch_size}, max_new_tokens {args.max_new_tokens}, stop '\\n'")
-    print(f"prompt tokens: {n_prompt} (mean {n_prompt / len(ids):.0f}); generated tokens: {new_tokens} "
-          f"(mean {new_tokens / len(ids):.1f})")
-    print(f"bare forward ({args.baseline} logits): {t_bare:7.1f} s  {tps_b:8.1f} prompt tok/s")
-    print(f"hf backend:                {t_harness:7.1f} s  {tps_h:8.1f} prompt tok/s")
-    print(f"ratio: {ratio:.3f}  (goal >= 0.85)  {'OK' if ratio >= 0.85 else 'BELOW GOAL'}")
-    print(f"example answer: {outputs[0].text!r}  (gold: {recs[0]['answers']})")
-    try:
-        print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    except OSError:
-        pass
+    print(f"model {args.model} ({str(next(static.model.parameters()).dtype).replace('torch.', '')}, dtype setting "
+          f"{dtype}, {static.device}, {torch.get_num_threads()} threads); preset {args.preset}: eval batch "
+          f"{cfg.batch_size}, backend batch {bs}" + (f", first {args.n} per bucket" if args.n else ""))
+    totals = {"tokens": 0, "bare": 0.0, "static": 0.0, "continuous": 0.0, "diff": 0, "n": 0}
+    for k, (name, (bench, _, items)) in enumerate(built.items()):
+        reqs = [it.request for it in items]
+        ids = [static.renderer.token_ids(r) for r in reqs]
+        runs = {
+            "bare": lambda: (bare_prefill(static, reqs, ids, cfg.batch_size), None),
+            "static": lambda: through_runner(static, bench, items, cfg.batch_size),
+            "continuous": lambda: through_runner(cont, bench, items, cfg.batch_size),
+        }
+        t, outs = {}, {}
+        for rep in range(args.repeat):
+            order = list(runs)[(k + rep) % 3:] + list(runs)[:(k + rep) % 3]
+            for which in order:
+                dt, outs[which] = runs[which]()
+                t[which] = min(dt, t.get(which, dt))
+                print(f"  {name}: {which} done in {dt:.1f} s (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+        n_tok = sum(map(len, ids))
+        diff = sum(a["text"] != b["text"] for a, b in zip(outs["static"], outs["continuous"]))
+        st = cont.last_stats
+        gen = sum(o["completion_tokens"] for o in outs["continuous"])
+        print(f"{name}: {len(items)} prompts, {n_tok} prompt tokens (mean {n_tok / len(items):.0f}), "
+              f"{gen} generated (mean {gen / len(items):.1f})")
+        for which in runs:
+            print(f"  {which:<11} {t[which]:7.1f} s  {n_tok / t[which]:7.1f} prompt tok/s")
+        print(f"  continuous: {st['prefill_tokens']} prompt tokens computed, {st['reused_tokens']} reused from a "
+              f"shared prefix, in {st['prefill_forwards']} forwards; {st['decode_steps']} decode steps carrying "
+              f"{st['decode_rows']} rows (static: {n_static_steps(static, reqs, ids, cfg.batch_size, outs['static'])} "
+              f"decode steps)")
+        print(f"  continuous/bare {t['bare'] / t['continuous']:.2f}   continuous/static "
+              f"{t['static'] / t['continuous']:.2f}   completions differing: {diff} of {len(items)}")
+        totals["tokens"] += n_tok
+        totals["diff"] += diff
+        totals["n"] += len(items)
+        for which in runs:
+            totals[which] += t[which]
+    r_bare, r_static = totals["bare"] / totals["continuous"], totals["static"] / totals["continuous"]
+    print(f"all: {totals['n']} prompts, {totals['tokens']} prompt tokens; prompt tok/s bare "
+          f"{totals['tokens'] / totals['bare']:.1f}, static {totals['tokens'] / totals['static']:.1f}, continuous "
+          f"{totals['tokens'] / totals['continuous']:.1f}")
+    print(f"continuous/bare {r_bare:.2f} (goal >= 0.9: {'OK' if r_bare >= 0.9 else 'BELOW'}); continuous/static "
+          f"{r_static:.2f} (goal >= 2: {'OK' if r_static >= 2 else 'BELOW'}); completions differing "
+          f"{totals['diff']} of {totals['n']}")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     return 0
 
 

@@ -31,7 +31,11 @@ class BackendConfig:
     dtype: Literal["auto", "bf16", "fp32"] = "auto"   # auto: bf16 where native and measured faster (precision.py)
     device: str = "auto"                        # auto, cpu, cuda, cuda:1, ...
     seed: int = 0                               # only matters when temperature > 0
-    max_padding: float = 0.1                    # start a new batch rather than pad more than this fraction
+    max_padding: float = 0.1                    # static engine: start a new batch rather than pad more than this
+    # continuous: batch_size rows decode together, a row leaves the step it ends and a waiting prompt takes
+    # its place, shared prompt prefixes are prefilled once; static: padded batches decode until their longest
+    # row ends (the original path; same greedy outputs, slower)
+    engine: Literal["continuous", "static"] = "continuous"
     # openai only
     base_url: str | None = None                 # e.g. http://127.0.0.1:8000/v1; None = api.openai.com
     api_key_env: str = "OPENAI_API_KEY"         # the variable holding the key (the key itself is never stored)
@@ -53,6 +57,8 @@ class BackendConfig:
             raise ConfigError(f"backend.context_length must be positive, got {self.context_length}")
         if not self.model:
             raise ConfigError("backend.model must name a model")
+        if self.engine not in ("continuous", "static"):
+            raise ConfigError(f"backend.engine must be continuous or static, got {self.engine!r}")
 
 
 def make_backend(cfg: BackendConfig | Mapping) -> Backend:
@@ -66,7 +72,7 @@ def make_backend(cfg: BackendConfig | Mapping) -> Backend:
         return HFBackend(cfg.model, chat_template=cfg.chat_template, system_prompt=cfg.system_prompt,
                          batch_size=cfg.batch_size, dtype=cfg.dtype, device=cfg.device,
                          context_length=cfg.context_length, progress=cfg.progress, seed=cfg.seed,
-                         max_padding=cfg.max_padding)
+                         max_padding=cfg.max_padding, engine=cfg.engine)
     if cfg.kind == "openai":
         from .openai_compat import OpenAIBackend
 

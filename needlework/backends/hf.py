@@ -1,8 +1,11 @@
-"""Local generation with transformers: batched, left-padded, greedy, stopping at stop strings.
+"""Local generation with transformers: batched, greedy, stopping at stop strings.
 
-Requests are sorted by prompt length so each batch holds prompts of similar length (little padding,
-little wasted compute), generated, and put back in the caller's order. Left padding keeps every
-prompt's last token at the same position, which is what lets a batch decode in lockstep.
+Two engines (`engine`): `continuous` (default, hf_continuous.py) decodes up to batch_size rows together,
+drops each row the step it ends and refills the batch with the next prompt; `static`, the original path,
+is described here. Requests are sorted by prompt length so each batch holds prompts of similar length
+(little padding, little wasted compute), generated, and put back in the caller's order. Left padding keeps
+every prompt's last token at the same position, which is what lets a batch decode in lockstep; the batch
+decodes until its longest row ends.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import contextlib
 import sys
 from itertools import groupby
 from pathlib import Path
+from typing import Iterator
 
 from .base import BackendError, Completion, ContextTooLong, Request
 from .render import ChatTemplateMode, Renderer, cut_at_stop
@@ -74,7 +78,7 @@ class HFBackend:
                  chat_template: ChatTemplateMode = "auto", system_prompt: str | None = None,
                  batch_size: int = 8, dtype: str = "auto", device: str = "auto",
                  context_length: int | None = None, progress: bool = True, seed: int = 0,
-                 max_padding: float = 0.1):
+                 max_padding: float = 0.1, engine: str = "continuous"):
         """Load `model` (a folder or bundled model name), or wrap an already loaded `model_obj` + `tokenizer`
         (e.g. straight after training, without a save/load round trip)."""
         import torch
@@ -110,6 +114,12 @@ class HFBackend:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.eos_ids = self._eos_ids()
         self._context = context_length or self._config_context()
+        if engine not in ("continuous", "static"):
+            raise BackendError(f"engine must be continuous or static, not {engine!r}")
+        from .hf_continuous import supports_continuous
+
+        # A model the continuous engine cannot drive exactly (sliding-window layers, ...) keeps the static path.
+        self.engine = engine if engine == "static" or supports_continuous(self.model) else "static"
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -134,9 +144,49 @@ class HFBackend:
         """The exact text the model is given for this request (chat template applied or not)."""
         return self.renderer.text(request)
 
-    def generate(self, requests: list[Request]) -> list[Completion]:
+    @property
+    def streaming(self) -> bool:
+        """Whether generate_stream() returns completions as rows end, so callers gain by sending many requests
+        at once (the continuous engine refills its batch from them); the static path works batch by batch."""
+        return self.engine == "continuous"
+
+    def generate_stream(self, requests: list[Request]) -> Iterator[tuple[int, Completion]]:
+        """(index in `requests`, completion) pairs in the order rows end; ContextTooLong before any work."""
         ids = [self.renderer.token_ids(r) for r in requests]
         self._check_context(requests, ids)
+        if self.engine == "static":
+            for i, c in enumerate(self._generate_static(requests, ids)):
+                yield i, c
+            return
+        from tqdm.auto import tqdm
+
+        from .hf_continuous import ContinuousEngine
+
+        bar = tqdm(total=len(requests), desc="generate", unit="prompt", disable=not self.progress or len(requests) < 2)
+        engine = ContinuousEngine(self)
+        self.last_stats = engine.stats   # for benchmarks: what the run computed
+        for i, c in engine.run(requests, ids):
+            bar.update(1)
+            yield i, c
+        bar.close()
+
+    def generate(self, requests: list[Request]) -> list[Completion]:
+        out: list[Completion | None] = [None] * len(requests)
+        for i, c in self.generate_stream(requests):
+            out[i] = c
+        return out  # type: ignore[return-value]
+
+    def compute_context(self):
+        """No autograd, and bf16 autocast when an fp32 model is asked to run in bf16."""
+        import torch
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if self._autocast:
+            stack.enter_context(torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16))
+        return stack
+
+    def _generate_static(self, requests: list[Request], ids: list[list[int]]) -> list[Completion]:
         out: list[Completion | None] = [None] * len(requests)
         from tqdm.auto import tqdm
 
@@ -205,9 +255,7 @@ class HFBackend:
         stops = StoppingCriteriaList([stopper] if req.stop else [])
         if sample:
             torch.manual_seed(self.seed)  # reproducible sampling, batch by batch
-        autocast = (torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
-                    if self._autocast else contextlib.nullcontext())
-        with torch.inference_mode(), autocast:
+        with self.compute_context():
             out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
                                       generation_config=gen_cfg, stopping_criteria=stops)
         # Rows that finished early are filled with padding while the others go on: cut them where they stopped.

@@ -108,40 +108,54 @@ def _fill(bench: Benchmark, items: list[Item], keys: list[str], cache: Completio
           batch_size: int) -> None:
     from tqdm import tqdm
 
-    from ..backends.base import ContextTooLong, overflowing
     todo = [i for i, k in enumerate(keys) if k not in cache]
     if not todo:
         return
     backend = lazy.get()
     bar = tqdm(total=len(todo), desc=f"{bench.name}: generating", unit="prompt", mininterval=2)
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start:start + batch_size]
-        reqs = [items[i].request for i in batch]
-        over = set(overflowing(backend, reqs))
-        for j in sorted(over):
-            cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": True,
-                                       "prompt_tokens": backend.count_prompt_tokens(reqs[j])})
-        send = [j for j in range(len(batch)) if j not in over]
-        while send:
-            try:
-                outs = backend.generate([reqs[j] for j in send])
-            except ContextTooLong as e:   # the backend knew better than our count: record those, retry the rest
-                bad = {send[i] for i in e.indices}
-                if not bad:
-                    raise
-                for j in sorted(bad):
-                    cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": True,
-                                               "prompt_tokens": None})
-                send = [j for j in send if j not in bad]
-                continue
-            for j, out in zip(send, outs):
+    # A streaming backend (the hf continuous engine) gets every request at once: it keeps its batch full from
+    # them and hands back each completion as it ends, which is when it is cached. Others go batch by batch.
+    step = len(todo) if getattr(backend, "streaming", False) else batch_size
+    for start in range(0, len(todo), step):
+        _fill_batch(items, keys, cache, backend, todo[start:start + step], bar)
+    bar.close()
+
+
+def _fill_batch(items: list[Item], keys: list[str], cache: CompletionCache, backend: Backend, batch: list[int],
+                bar) -> None:
+    from ..backends.base import ContextTooLong, overflowing
+    reqs = [items[i].request for i in batch]
+    over = set(overflowing(backend, reqs))
+    for j in sorted(over):
+        cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": True,
+                                   "prompt_tokens": backend.count_prompt_tokens(reqs[j])})
+    bar.update(len(over))
+    send = [j for j in range(len(batch)) if j not in over]
+    while send:
+        done = set()
+        try:
+            if getattr(backend, "streaming", False):
+                results = ((send[k], out) for k, out in backend.generate_stream([reqs[j] for j in send]))
+            else:
+                results = zip(send, backend.generate([reqs[j] for j in send]))
+            for j, out in results:
                 cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": False, "text": out.text,
                                            "prompt_tokens": out.prompt_tokens,
                                            "completion_tokens": out.completion_tokens,
                                            "finish_reason": out.finish_reason})
-            send = []
-        bar.update(len(batch))
-    bar.close()
+                done.add(j)
+                bar.update(1)
+        except ContextTooLong as e:   # the backend knew better than our count: record those, retry the rest
+            bad = {send[i] for i in e.indices}
+            if not bad:
+                raise
+            for j in sorted(bad):
+                cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": True,
+                                           "prompt_tokens": None})
+            bar.update(len(bad))
+            send = [j for j in send if j not in bad and j not in done]
+            continue
+        send = []
 
 
 def _score(bench: Benchmark, items: list[Item], keys: list[str], cache: CompletionCache) -> list[dict]:

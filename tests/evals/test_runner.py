@@ -139,3 +139,32 @@ def test_limit_is_per_bucket(tmp_path):
     run = run_eval(_cfg(tmp_path / "r", "benchmarks=[kv-retrieval]", "limit=1"), backend=FakeBackend())
     kv = _results(run)["kv-retrieval"]
     assert [b["n"] for b in kv["buckets"]] == [1, 1, 1]
+
+
+class StreamingFake(FakeBackend):
+    """Like the hf continuous engine: takes every request at once, hands completions back as they end."""
+    streaming = True
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.sizes: list[int] = []
+
+    def generate_stream(self, requests):
+        self.sizes.append(len(requests))
+        for i, c in reversed(list(enumerate(self.generate(requests)))):   # completions end out of order
+            yield i, c
+
+
+def test_streaming_backend_gets_everything_at_once_and_gives_identical_results(tmp_path):
+    clean = run_eval(_cfg(tmp_path / "clean", "benchmarks=[kv-retrieval,mdqa]"), backend=FakeBackend())
+    stream = StreamingFake()
+    run = run_eval(_cfg(tmp_path / "s", "benchmarks=[kv-retrieval,mdqa]"), backend=stream)
+    assert stream.sizes == [12, 15]   # one call per benchmark, not one per batch_size=4
+    assert (run / "samples.jsonl").read_bytes() == (clean / "samples.jsonl").read_bytes()
+    crashed = tmp_path / "crashed"   # each completion is cached as it arrives: a crash keeps those
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(_cfg(crashed, "benchmarks=[kv-retrieval,mdqa]"), backend=StreamingFake(fail_after=14))
+    assert len((crashed / "cache.jsonl").read_text().splitlines()) == 12
+    rest = StreamingFake()
+    run_eval(_cfg(crashed, "benchmarks=[kv-retrieval,mdqa]"), backend=rest)
+    assert rest.sizes == [15] and (crashed / "samples.jsonl").read_bytes() == (clean / "samples.jsonl").read_bytes()
