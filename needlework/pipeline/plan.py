@@ -114,7 +114,8 @@ def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
     for label, model_of, deps, ident in (
             ("base", lambda: cfg.train.model, [gen], {"model": f"base:{cfg.train.model}"}),
             (train.label, lambda: trained_model(cfg, train.folder(root)), [train], {"model": train.key})):
-        out.append(Stage("loss-map", label, {**ident, "data": gen.key, "n": cfg.report.loss_map_n},
+        out.append(Stage("loss-map", label, {**ident, "data": gen.key, "n": cfg.report.loss_map_n,
+                                          "bf16": cfg.train.bf16},
                          ["loss_map.json", "loss_map.png"], lambda f, m=model_of: run(f, m), deps=deps,
                          optional_outputs=["loss_map.html"], info={"role": label}))
     return out
