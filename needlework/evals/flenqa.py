@@ -18,7 +18,7 @@ from functools import lru_cache
 from ..backends.base import Request
 from ..config import ConfigError
 from . import flenqa_data as fd
-from .metrics import flenqa_answer, normalize_flenqa
+from .metrics import flenqa_answer, flenqa_correct, normalize_flenqa
 from .registry import Benchmark, Item
 
 PROMPTS = {
@@ -210,7 +210,7 @@ def _build(s: FLenQASettings, seed: int, cot: bool) -> list[Item]:
 
 def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     parsed = flenqa_answer(text)
-    return parsed, {"accuracy": float(parsed == item.gold["label"].strip().lower())}
+    return parsed, {"accuracy": flenqa_correct(text, item.gold["label"])}
 
 
 def score_cot(item: Item, text: str) -> tuple[str, dict[str, float]]:
