@@ -30,13 +30,13 @@ def cmd_generate(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .tasks.inspect import show
+    from .tasks.file_check import show
     print(show(args.file, args.index, color=sys.stdout.isatty() and not args.no_color))
     return 0
 
 
 def cmd_validate(args) -> int:
-    from .tasks.inspect import validate_file
+    from .tasks.file_check import validate_file
     report = validate_file(args.file, tokenizer=args.tokenizer, chat_template=args.chat_template)
     print(report.summary())
     return 0 if report.ok else 1

@@ -100,7 +100,7 @@ def released_file(s: FLenQASettings) -> str | None:
         return None
     if s.records_file:
         return s.records_file
-    from ..data import data_root
+    from ..real_data import data_root
     for rel in RELEASED_DEFAULTS:
         if (data_root() / rel).is_file():
             return str(data_root() / rel)
@@ -146,7 +146,7 @@ def bind(s: FLenQASettings, model: str) -> FLenQASettings:
 
 
 def _released(s: FLenQASettings, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
-    from ..data import resolve
+    from ..real_data import resolve
     from ..io import JSONLError, read_jsonl
     path = resolve(released_file(s), "")
     out = []

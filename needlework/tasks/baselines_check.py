@@ -6,7 +6,7 @@ from . import mdqa_train, niah
 
 
 def check_niah(prompt: str, answer: str, meta: dict) -> None:
-    from .inspect import Invalid
+    from .file_check import Invalid
     needle = meta.get("needle", answer)
     if prompt.count(needle) != 1:
         raise Invalid(f"the needle occurs {prompt.count(needle)} times in the prompt (must be exactly once)")
@@ -17,7 +17,7 @@ def check_niah(prompt: str, answer: str, meta: dict) -> None:
 
 
 def check_mdqa_train(prompt: str, answer: str, meta: dict) -> None:
-    from .inspect import Invalid
+    from .file_check import Invalid
     if not prompt.startswith(mdqa_train.INSTRUCTION + "\n\n") or not prompt.endswith("\nAnswer:"):
         raise Invalid("prompt does not follow Liu et al.'s qa prompt")
     answers = meta.get("answers")

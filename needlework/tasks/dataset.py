@@ -70,7 +70,7 @@ def parse_shard(shard: str | None, n: int) -> range:
     return range(k * n // total, (k + 1) * n // total)
 
 
-class Generator:
+class SampleMaker:
     """Samples of one config, with an exact token counter whose shortcut was verified for this tokenizer."""
 
     def __init__(self, cfg: GenerateConfig):
@@ -130,7 +130,7 @@ def generate_file(cfg: GenerateConfig, shard: str | None = None, progress: bool 
     """Write the dataset (or one shard of it) atomically, with a provenance file beside it."""
     from tqdm import tqdm
 
-    gen = Generator(cfg)
+    gen = SampleMaker(cfg)
     indices = parse_shard(shard, gen.n)
     first = next(iter(gen.rows(range(indices.start, indices.start + 1))), None) if len(indices) else None
     out = Path(cfg.out)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..io import atomic_open, write_json
-from .data import read_rows
+from .batches import read_rows
 from .masking import encode
 
 

@@ -79,7 +79,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
     from ..models import resolve_model_path
     from ..precision import choose
     from .callbacks import JsonlLogCallback, LossCurveCallback, ProgressCallback, TokenCounter, plot_loss_curve
-    from .data import EncodedDataset, LeftPadCollator, pad_id, read_rows
+    from .batches import EncodedDataset, LeftPadCollator, pad_id, read_rows
     from .params import apply_policy, describe
     from .trainer import AnswerOnlyTrainer, training_arguments
     if cfg.num_threads:
