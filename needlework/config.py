@@ -168,5 +168,5 @@ def _deep_update(dst: dict, src: dict) -> dict:
 
 
 def to_yaml(cfg: Any) -> str:
-    from .provenance import to_jsonable
+    from .io import to_jsonable
     return yaml.safe_dump(to_jsonable(cfg), sort_keys=False)

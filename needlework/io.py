@@ -1,12 +1,27 @@
-"""Atomic file writes and JSONL helpers: an interrupted job never leaves a half-written file behind."""
+"""Serialisation: plain-data conversion, atomic file writes and JSONL helpers (an interrupted job never leaves
+a half-written file behind)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, paths and tuples as plain JSON/YAML data."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from ..backends.base import Request
 from ..config import ConfigError
 from . import flenqa_data as fd
 from .metrics import flenqa_answer, flenqa_correct, normalize_flenqa
-from .registry import Benchmark, Item
+from .base import Benchmark, Item
 
 PROMPTS = {
     ("PIR", False): "{mixin}\nTrue/False Question: {q}\nAnswer only True or False.\n",

@@ -20,7 +20,7 @@ from ..backends.base import Request
 from ..config import ConfigError
 from ..tasks.mdqa_train import mdqa_prompt as render_prompt   # one prompt for training data and the benchmark
 from .metrics import best_subspan_em, first_line, normalize_squad
-from .registry import Benchmark, Item
+from .base import Benchmark, Item
 
 
 

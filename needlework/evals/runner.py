@@ -23,7 +23,8 @@ from .flenqa import FLenQASettings
 from .general import GeneralSettings
 from .kv_retrieval import KVRetrievalSettings
 from .mdqa import MDQASettings
-from .registry import Benchmark, Item, get_benchmark
+from .base import Benchmark, Item
+from .registry import get_benchmark
 
 OVER_CONTEXT_RULE = ("prompts whose tokens plus max_new_tokens exceed the model's context are not sent and not "
                      "scored; they are excluded from n and accuracy and reported per bucket as n_over_context")

@@ -12,9 +12,11 @@ from typing import Any, Iterator
 
 from ..config import ConfigError, from_dict
 from ..io import atomic_open, atomic_path, dumps
-from ..provenance import config_hash, save_provenance, to_jsonable
+from ..io import to_jsonable
+from ..provenance import config_hash, save_provenance
 from . import position_bias
-from .base import Sample, Task, generate_sample, get_task
+from .base import Sample, Task, generate_sample
+from .registry import get_task
 from .formats import SHAPES, to_row
 from .tokens import TokenCounter, make_counter
 

@@ -65,7 +65,7 @@ def run_training(cfg: TrainConfig) -> Path:
 
 def _identity(cfg: TrainConfig) -> dict:
     """Settings that change the result; bookkeeping (resume, progress, out) does not change the hash."""
-    from ..provenance import to_jsonable
+    from ..io import to_jsonable
     d = to_jsonable(cfg)
     for k in ("resume", "overwrite", "progress", "out", "save_steps", "save_total_limit", "num_threads", "openai"):
         d.pop(k, None)
