@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
 import json
 import os
 import tempfile
@@ -94,9 +95,10 @@ def read_jsonl(path: str | os.PathLike, *, skip_truncated_tail: bool = False) ->
 
 
 def read_jsonl_numbered(path: str | os.PathLike, *, skip_truncated_tail: bool = False) -> Iterator[tuple[int, dict]]:
-    """(1-based line number, row) for every non-blank line."""
+    """(1-based line number, row) for every non-blank line; a `.gz` file is read through gzip."""
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
         lines = f.readlines()
     for i, line in enumerate(lines, 1):
         if not line.strip():
