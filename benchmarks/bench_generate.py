@@ -32,11 +32,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from needlework.tasks import generate_sample, get_task
-    from needlework.tasks.dataset import GenerateConfig, Generator
+    from needlework.tasks.dataset import GenerateConfig, SampleMaker
 
     cfg = GenerateConfig(task="simple_kv", n=args.n, tokenizer=args.tokenizer, chat_template=args.chat_template,
                          params={"num_dict": 85, "dict_len": [3, 4], "digits": [3, 4], "template": True})
-    gen = Generator(cfg)     # loads the tokenizer and runs the per-tokenizer self-check (not timed)
+    gen = SampleMaker(cfg)     # loads the tokenizer and runs the per-tokenizer self-check (not timed)
     counter = gen.counter
     task, task_cfg = get_task("simple_kv"), cfg.task_config()
     n = args.n

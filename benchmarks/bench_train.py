@@ -44,7 +44,7 @@ def bare_loop(model_path: str, data: Path, policy: str, steps: int, lr: float) -
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from needlework.train.config import LoraSettings
-    from needlework.train.data import EncodedDataset, read_rows
+    from needlework.train.batches import EncodedDataset, read_rows
     from needlework.train.params import apply_policy
     tok = AutoTokenizer.from_pretrained(model_path)
     ds = EncodedDataset(read_rows([str(data)]), tok)

@@ -3,9 +3,21 @@ the stage's Python entry point with it."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from .backends.base import BackendError
 from .config import ConfigError
+from .io import JSONLError
+from .models import ModelNotAvailable
+from .tasks.base import BudgetExceeded
+from .tasks.formats import RowError
+from .train.masking import MaskingError
+
+# What a user can cause (a bad setting, a missing or malformed file, an unreachable model or server): each
+# ends in one `needlework: error:` line. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ConfigError, FileNotFoundError, JSONLError, RowError, MaskingError, BudgetExceeded,
+               ModelNotAvailable)
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -13,56 +25,59 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", help="key=value overrides (dotted keys for sections), e.g. params.num_dict=20")
 
 
+def flag_overrides(args, keys: dict[str, str]) -> list[str]:
+    """The one path from flags to config: `args.overrides` plus `key=value` for every flag that was given.
+    Values are JSON-encoded (JSON is YAML), so a string such as "Note: be brief" stays a string instead of
+    being read as a YAML mapping. Unset flags are None (store_true flags too: default=None) and are skipped."""
+    out = list(getattr(args, "overrides", None) or [])
+    for flag, key in keys.items():
+        v = getattr(args, flag)
+        if v is None:
+            continue
+        out.append(f"{key}={json.dumps(v)}")
+    return out
+
+
+def _bf16(value: str):
+    return {"true": True, "false": False}.get(value, value)
+
+
 # ---------------------------------------------------------------- generate / show / validate (tasks)
 def cmd_generate(args) -> int:
-    from .tasks.dataset import GenerateConfig, generate_file
-    overrides = list(args.overrides)
-    for flag in ("task", "n", "seed", "out", "format", "tokenizer", "system"):
-        v = getattr(args, flag)
-        if v is not None:
-            overrides.append(f"{flag}={v}")
-    if args.chat_template:
-        overrides.append("chat_template=true")
     from .config import load_config
+    from .tasks.dataset import GenerateConfig, generate_file
+    overrides = flag_overrides(args, {f: f for f in ("task", "n", "seed", "out", "format", "tokenizer", "system",
+                                                     "chat_template")})
     cfg = load_config(GenerateConfig, args.config, overrides)
     generate_file(cfg, shard=args.shard, progress=not args.quiet)
     return 0
 
 
 def cmd_show(args) -> int:
-    from .tasks.inspect import show
+    from .tasks.file_check import show
     print(show(args.file, args.index, color=sys.stdout.isatty() and not args.no_color))
     return 0
 
 
 def cmd_validate(args) -> int:
-    from .tasks.inspect import validate_file
+    from .tasks.file_check import validate_file
     report = validate_file(args.file, tokenizer=args.tokenizer, chat_template=args.chat_template)
     print(report.summary())
     return 0 if report.ok else 1
 
 
-# ---------------------------------------------------------------- eval / compare (evals)  [evals block]
+# ---------------------------------------------------------------- eval / compare (evals)
+def _comma_list(value: str) -> list[str]:
+    return [b.strip() for b in value.split(",") if b.strip()]
+
+
 def cmd_eval(args) -> int:
-    from .backends.base import BackendError
     from .config import load_config
     from .evals.runner import EvalConfig, run_eval
-    overrides = list(args.overrides)
-    if args.model is not None:
-        overrides.append(f"model={args.model}")
-    if args.benchmarks is not None:
-        overrides.append("benchmarks=[" + ",".join(b.strip() for b in args.benchmarks.split(",") if b.strip()) + "]")
-    for flag, key in (("backend", "backend.kind"), ("base_url", "backend.base_url"), ("out", "out"),
-                      ("seed", "seed"), ("limit", "limit"), ("batch_size", "batch_size")):
-        v = getattr(args, flag)
-        if v is not None:
-            overrides.append(f"{key}={v}")
-    cfg = load_config(EvalConfig, args.config, overrides)
-    try:
-        out = run_eval(cfg)
-    except BackendError as e:
-        print(f"needlework: error: {e}", file=sys.stderr)
-        return 3
+    overrides = flag_overrides(args, {"model": "model", "benchmarks": "benchmarks", "backend": "backend.kind",
+                                      "base_url": "backend.base_url", "out": "out", "seed": "seed",
+                                      "limit": "limit", "batch_size": "batch_size"})
+    out = run_eval(load_config(EvalConfig, args.config, overrides))
     print(f"results: {out / 'results.json'}\nsamples: {out / 'samples.jsonl'}")
     return 0
 
@@ -80,7 +95,7 @@ def _add_eval_parsers(sub) -> None:
     p = sub.add_parser("eval", help="run benchmarks (kv-retrieval, mdqa, flenqa, flenqa-cot, general); resumable")
     _add_config_args(p)
     p.add_argument("--model", help="local HF folder, bundled model name, or the server's model name")
-    p.add_argument("--benchmarks", help="comma-separated: kv-retrieval,mdqa,flenqa,flenqa-cot,general")
+    p.add_argument("--benchmarks", type=_comma_list, help="comma-separated: kv-retrieval,mdqa,flenqa,flenqa-cot,general")
     p.add_argument("--backend", help="backend kind (sets backend.kind), e.g. hf or openai")
     p.add_argument("--base-url", help="OpenAI-compatible server URL (sets backend.base_url)")
     p.add_argument("--out", help="run directory (results.json, samples.jsonl, cache.jsonl)")
@@ -94,26 +109,15 @@ def _add_eval_parsers(sub) -> None:
     p.add_argument("run_b")
     p.add_argument("--out", help="folder for compare.json and the plots (default RUN_B/compare)")
     p.set_defaults(func=cmd_compare)
-# ---------------------------------------------------------------- [end evals block]
 
 
-# ---------------------------------------------------------------- train / models / loss-map [train block]
+# ---------------------------------------------------------------- train / models / loss-map
 def cmd_train(args) -> int:
-    import json
     from .config import load_config
     from .train import TrainConfig, run_training
-    overrides = list(args.overrides)
-    if args.data:
-        overrides.append(f"data={json.dumps(args.data)}")
-    for flag in ("model", "out", "recipe", "params", "backend", "seed", "max_length", "max_steps", "lr", "save"):
-        v = getattr(args, flag)
-        if v is not None:
-            overrides.append(f"{flag}={json.dumps(v)}")
-    for flag in ("resume", "overwrite", "gradient_checkpointing"):
-        if getattr(args, flag):
-            overrides.append(f"{flag}=true")
-    if args.bf16 is not None:
-        overrides.append(f"bf16={args.bf16}")
+    overrides = flag_overrides(args, {f: f for f in (
+        "data", "model", "out", "recipe", "params", "backend", "seed", "max_length", "max_steps", "lr", "save",
+        "resume", "overwrite", "gradient_checkpointing", "bf16")})
     cfg = load_config(TrainConfig, args.config, overrides)
     out = run_training(cfg)
     print(f"model: {out}")
@@ -134,14 +138,9 @@ def cmd_models(args) -> int:
 
 
 def cmd_loss_map(args) -> int:
-    import json
     from .config import load_config
     from .train.loss_map import LossMapConfig, build_loss_map
-    overrides = list(args.overrides)
-    for flag in ("model", "data", "out", "n"):
-        v = getattr(args, flag)
-        if v is not None:
-            overrides.append(f"{flag}={json.dumps(v)}")
+    overrides = flag_overrides(args, {f: f for f in ("model", "data", "out", "n")})
     summary = build_loss_map(load_config(LossMapConfig, args.config, overrides))
     print(json.dumps(summary, indent=2))
     return 0
@@ -161,11 +160,11 @@ def _add_train_parsers(sub) -> None:
     p.add_argument("--max-length", type=int)
     p.add_argument("--max-steps", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    p.add_argument("--overwrite", action="store_true", help="discard what --out holds and start again")
-    p.add_argument("--bf16", nargs="?", const="true", choices=["auto", "true", "false"],
+    p.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true", default=None, help="discard what --out holds and start again")
+    p.add_argument("--bf16", nargs="?", const=True, type=_bf16, choices=["auto", True, False],
                    help="bf16 autocast: auto (default: where native and measured faster), true, false")
-    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--gradient-checkpointing", action="store_true", default=None)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list bundled offline models (and convert them with --prepare)")
@@ -179,10 +178,9 @@ def _add_train_parsers(sub) -> None:
     p.add_argument("--out", help="output folder (loss_map.html, loss_map.png, loss_map.json)")
     p.add_argument("--n", type=int, help="samples to render")
     p.set_defaults(func=cmd_loss_map)
-# ---------------------------------------------------------------- [end train block]
 
 
-# ---------------------------------------------------------------- run (pipeline)  [pipeline block]
+# ---------------------------------------------------------------- run (pipeline)
 def cmd_run(args) -> int:
     from .pipeline import load_preset, load_run_config, plan_text, run
     from .pipeline.presets import DEFAULT
@@ -209,7 +207,6 @@ def _add_run_parser(sub) -> None:
     p.add_argument("--preset", help="a preset in needlework/presets/: cpu-demo, mistral-7b, gpt-3.5, mistral-7b-v0.2-24k")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan with token and time estimates")
     p.set_defaults(func=cmd_run)
-# ---------------------------------------------------------------- [end pipeline block]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output file (.jsonl or .parquet)")
     p.add_argument("--format", help="messages | prompt_completion | openai | parquet (see docs)")
     p.add_argument("--tokenizer", help="HF name/path, bundled model name, tiktoken:<encoding> or a .model SentencePiece file")
-    p.add_argument("--chat-template", action="store_true", help="count tokens through the tokenizer's chat template")
+    p.add_argument("--chat-template", action="store_true", default=None, help="count tokens through the tokenizer's chat template")
     p.add_argument("--system", help="system message for messages/openai rows")
     p.add_argument("--shard", help="K/N: write only the K-th of N contiguous index ranges (0-based)")
     p.add_argument("--quiet", "-q", action="store_true")
@@ -255,9 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except ConfigError as e:
+    except USER_ERRORS as e:
         print(f"needlework: error: {e}", file=sys.stderr)
         return 2
+    except BackendError as e:   # a model or server that fails while running: kept apart, exit 3 as before
+        print(f"needlework: error: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("needlework: interrupted; finished work is kept and a re-run resumes", file=sys.stderr)
         return 130

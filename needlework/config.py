@@ -34,14 +34,13 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(value, arg, where)
-            except ConfigError as e:
-                errors.append(str(e))
+            except ConfigError:
+                pass
         raise ConfigError(f"{where}: {value!r} matches none of {_type_name(tp)}")
     if origin is typing.Literal:
         if value not in args:
@@ -169,5 +168,5 @@ def _deep_update(dst: dict, src: dict) -> dict:
 
 
 def to_yaml(cfg: Any) -> str:
-    from .provenance import to_jsonable
+    from .io import to_jsonable
     return yaml.safe_dump(to_jsonable(cfg), sort_keys=False)

@@ -1,12 +1,28 @@
-"""Atomic file writes and JSONL helpers: an interrupted job never leaves a half-written file behind."""
+"""Serialisation: plain-data conversion, atomic file writes and JSONL helpers (an interrupted job never leaves
+a half-written file behind)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import gzip
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, paths and tuples as plain JSON/YAML data."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
 
 
 @contextlib.contextmanager
@@ -79,9 +95,10 @@ def read_jsonl(path: str | os.PathLike, *, skip_truncated_tail: bool = False) ->
 
 
 def read_jsonl_numbered(path: str | os.PathLike, *, skip_truncated_tail: bool = False) -> Iterator[tuple[int, dict]]:
-    """(1-based line number, row) for every non-blank line."""
+    """(1-based line number, row) for every non-blank line; a `.gz` file is read through gzip."""
     path = Path(path)
-    with open(path, encoding="utf-8") as f:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
         lines = f.readlines()
     for i, line in enumerate(lines, 1):
         if not line.strip():

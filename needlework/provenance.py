@@ -1,7 +1,6 @@
 """What produced an output: resolved config, seeds, package versions and git hash, saved beside it."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import platform
@@ -12,22 +11,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .io import write_json
+from .io import to_jsonable, write_json
 
 TRACKED_PACKAGES = ("needlework", "numpy", "tokenizers", "transformers", "torch", "accelerate", "peft", "trl",
                     "datasets", "openai", "lm_eval", "tiktoken", "sentencepiece")
-
-
-def to_jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def config_hash(obj: Any, length: int = 12) -> str:

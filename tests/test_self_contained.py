@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import needlework
-from needlework import data
+from needlework import real_data as data
 from needlework.pipeline.presets import CONFIG_DIR, preset_names
 
 PACKAGE = Path(needlework.__file__).resolve().parent

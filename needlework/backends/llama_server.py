@@ -128,7 +128,3 @@ class LlamaServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-
-def start_llama_server(model: str | os.PathLike, **kwargs) -> LlamaServer:
-    """Start a server and return it once it answers; call .stop() (or use `with LlamaServer(...)`)."""
-    return LlamaServer(model, **kwargs).start()

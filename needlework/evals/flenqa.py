@@ -18,8 +18,8 @@ from functools import lru_cache
 from ..backends.base import Request
 from ..config import ConfigError
 from . import flenqa_data as fd
-from .metrics import flenqa_answer, normalize_flenqa
-from .registry import Benchmark, Item
+from .metrics import flenqa_answer, flenqa_correct, normalize_flenqa
+from .base import Benchmark, Item
 
 PROMPTS = {
     ("PIR", False): "{mixin}\nTrue/False Question: {q}\nAnswer only True or False.\n",
@@ -100,7 +100,7 @@ def released_file(s: FLenQASettings) -> str | None:
         return None
     if s.records_file:
         return s.records_file
-    from ..data import data_root
+    from ..real_data import data_root
     for rel in RELEASED_DEFAULTS:
         if (data_root() / rel).is_file():
             return str(data_root() / rel)
@@ -146,7 +146,7 @@ def bind(s: FLenQASettings, model: str) -> FLenQASettings:
 
 
 def _released(s: FLenQASettings, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
-    from ..data import resolve
+    from ..real_data import resolve
     from ..io import JSONLError, read_jsonl
     path = resolve(released_file(s), "")
     out = []
@@ -210,7 +210,7 @@ def _build(s: FLenQASettings, seed: int, cot: bool) -> list[Item]:
 
 def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     parsed = flenqa_answer(text)
-    return parsed, {"accuracy": float(parsed == item.gold["label"].strip().lower())}
+    return parsed, {"accuracy": flenqa_correct(text, item.gold["label"])}
 
 
 def score_cot(item: Item, text: str) -> tuple[str, dict[str, float]]:

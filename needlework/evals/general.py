@@ -35,7 +35,7 @@ from ..backends.base import BackendError
 from ..config import ConfigError
 from ..io import write_json
 from .metrics import wilson
-from .registry import Benchmark
+from .base import Benchmark
 
 PAPER_TASKS = ["mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open"]
 PRIMARY = ("acc,none", "exact_match,strict-match", "exact_match,remove_whitespace", "exact_match,none",

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..backends.base import Request
 from ..config import ConfigError
-from .registry import Benchmark, Item
+from .base import Benchmark, Item
 
 EVAL_SEED_OFFSET = 1_000_000_000
 TASKS = ("simple_kv", "multi_subkey_kv")

@@ -1,6 +1,6 @@
 """`mdqa`: multi-document QA (Liu et al., "Lost in the Middle"), the paper's §3.2.1 setting.
 
-Default data: questions of the NQ `eval` split (needlework.data; MDQA training data uses only `train`),
+Default data: questions of the NQ `eval` split (needlework.real_data; MDQA training data uses only `train`),
 each with k-1 distractors that are gold passages of *other* eval-split questions containing none of this
 question's answers (normalised substring check on title and text) -- the paper's "irrelevant distractors".
 Distractors are drawn once per (seed, question, k) and kept in the same order at every gold position, so
@@ -20,7 +20,7 @@ from ..backends.base import Request
 from ..config import ConfigError
 from ..tasks.mdqa_train import mdqa_prompt as render_prompt   # one prompt for training data and the benchmark
 from .metrics import best_subspan_em, first_line, normalize_squad
-from .registry import Benchmark, Item
+from .base import Benchmark, Item
 
 
 
@@ -81,7 +81,7 @@ def _distractors(rec: dict, gold: dict, pool: list[dict], pool_norm: list[str], 
 
 
 def _synthetic_sets(s: MDQASettings, seed: int) -> list[tuple[dict, dict, list[dict]]]:
-    from ..data import gold_passage, nq_split
+    from ..real_data import gold_passage, nq_split
     records = nq_split("eval", s.nq_file)
     if len(records) < s.n:
         raise ConfigError(f"mdqa.n={s.n} but the NQ eval split has only {len(records)} questions")
@@ -95,7 +95,7 @@ def _synthetic_sets(s: MDQASettings, seed: int) -> list[tuple[dict, dict, list[d
 
 
 def _file_sets(s: MDQASettings, seed: int) -> list[tuple[dict, dict, list[dict]]]:
-    from ..data import load_nq, nq_split_of
+    from ..real_data import load_nq, nq_split_of
     records = list(load_nq(s.documents_file))
     if s.split == "eval":
         records = [r for r in records if nq_split_of(r["question"]) == "eval"]

@@ -1,53 +1,15 @@
-"""Benchmarks by name. Each is one module that builds items, renders prompts and scores outputs.
-
-A benchmark knows no backend: it turns its settings and a seed into `Item`s (a stable id, bucket
-coordinates, one `Request`, and the gold data scoring needs) and scores a completion's text. The runner
-does everything else (context checks, caching, batching, aggregation), identically for all of them.
-`general` (lm-evaluation-harness) is the exception: the harness drives the model itself (kind "lm_eval").
+"""Benchmarks by name. Each is one module that builds items, renders prompts and scores outputs (types in
+base.py). The runner does everything else (context checks, caching, batching, aggregation), identically for all
+of them. `general` (lm-evaluation-harness) is the exception: the harness drives the model itself (kind "lm_eval").
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from ..backends.base import Request
 from ..config import ConfigError
-
-
-@dataclass
-class Item:
-    id: str                      # stable across runs: same settings + seed -> same ids
-    axes: dict[str, Any]         # bucket coordinates, e.g. {"position": 5} or {"length": 1000, "position": "last"}
-    request: Request
-    gold: dict[str, Any] = field(default_factory=dict)   # JSON-able; only `score` reads it
-
-    @property
-    def bucket(self) -> str:
-        return bucket_label(self.axes)
-
-
-def bucket_label(axes: dict[str, Any]) -> str:
-    return ",".join(f"{k}={v}" for k, v in axes.items())
-
-
-Score = tuple[Any, dict[str, float]]   # (parsed answer, {metric name: 0.0/1.0})
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    name: str
-    section: str                                   # EvalConfig field holding its settings
-    build: Callable[[Any, int], list[Item]] | None  # (settings, seed) -> items
-    score: Callable[[Item, str], Score] | None
-    metrics: Callable[[Any], tuple[str, ...]]      # settings -> metric names, primary first
-    axes: tuple[str, ...]                          # bucket axes, in label order
-    describe: Callable[[Any], dict] = lambda s: {}  # data source and protocol notes for results.json
-    kind: str = "generate"                         # "generate" (runner drives the backend) | "lm_eval"
-    bind: Callable[[Any, str], Any] = lambda s, model: s   # settings for one evaluated model (e.g. its tokenizer)
+from . import flenqa, general, kv_retrieval, mdqa
+from .base import Benchmark
 
 
 def _benchmarks() -> dict[str, Benchmark]:
-    from . import flenqa, general, kv_retrieval, mdqa
     out = {}
     for b in (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, flenqa.BENCHMARK, flenqa.BENCHMARK_COT, general.BENCHMARK):
         out[b.name] = b

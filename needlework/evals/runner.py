@@ -23,7 +23,8 @@ from .flenqa import FLenQASettings
 from .general import GeneralSettings
 from .kv_retrieval import KVRetrievalSettings
 from .mdqa import MDQASettings
-from .registry import Benchmark, Item, get_benchmark
+from .base import Benchmark, Item
+from .registry import get_benchmark
 
 OVER_CONTEXT_RULE = ("prompts whose tokens plus max_new_tokens exceed the model's context are not sent and not "
                      "scored; they are excluded from n and accuracy and reported per bucket as n_over_context")
@@ -52,10 +53,8 @@ class EvalConfig:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.model:
             raise ConfigError("model: name the model to evaluate (a local folder, bundled name or server model)")
-        try:   # a misspelt backend setting should fail now, not after the benchmarks are built
-            from ..backends import BackendConfig
-        except ImportError:
-            return
+        # a misspelt backend setting should fail now, not after the benchmarks are built
+        from ..backends import BackendConfig
         from ..config import from_dict
         from_dict(BackendConfig, {**self.backend, "model": self.backend.get("model") or self.model}, "backend")
 
@@ -79,10 +78,7 @@ def model_identity(cfg: EvalConfig) -> str:
 
 
 def make_backend_for(cfg: EvalConfig) -> Backend:
-    try:
-        from ..backends import BackendConfig, make_backend
-    except ImportError as e:   # the backends package is optional at import time for pure-scoring runs
-        raise BackendError(f"needlework.backends cannot be imported ({e})") from None
+    from ..backends import BackendConfig, make_backend
     from ..config import from_dict
     settings = {**cfg.backend, "model": cfg.backend.get("model") or cfg.model}
     return make_backend(from_dict(BackendConfig, settings, "backend"))

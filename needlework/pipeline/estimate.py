@@ -28,15 +28,15 @@ def data_tokens(cfg: RunConfig, arm: str, seed: int) -> dict[str, Any]:
     drawn without it (where the task can be drawn without a tokenizer)."""
     import dataclasses
 
-    from ..tasks.dataset import Generator
+    from ..tasks.dataset import SampleMaker
     dcfg = cfg.data_for(arm, seed)
     k = min(cfg.estimate.sample_for_tokens, dcfg.n)
     try:
-        samples = [s for g in [Generator(dcfg)] for s in (g.sample(i, verify=False) for i in range(k))]
+        samples = [s for g in [SampleMaker(dcfg)] for s in (g.sample(i, verify=False) for i in range(k))]
         counts, exact = [s.meta["n_tokens"] for s in samples], True
     except Exception as e:   # the tokenizer cannot be loaded here (a hub model offline)
         try:
-            gen = Generator(dataclasses.replace(dcfg, tokenizer=None, chat_template=False))
+            gen = SampleMaker(dataclasses.replace(dcfg, tokenizer=None, chat_template=False))
             counts = [max(1, len(gen.sample(i, verify=False).prompt) // 4) for i in range(k)]
             exact = False
         except Exception:

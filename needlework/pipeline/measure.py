@@ -138,7 +138,8 @@ def measure_cached(model_name: str, log: Callable[[str], None] = print, **shape)
     from ..io import write_json
     from ..models import cache_dir
     from ..precision import machine_key
-    from ..provenance import config_hash, to_jsonable
+    from ..io import to_jsonable
+    from ..provenance import config_hash
     key = config_hash({"machine": machine_key(), "model": model_name, **to_jsonable(shape), "v": 2})
     path = cache_dir() / "throughput.json"
     try:

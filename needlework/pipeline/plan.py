@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..provenance import to_jsonable
+from ..io import to_jsonable
 from .config import RunConfig
 from .stages import Stage
 

@@ -29,7 +29,7 @@ def run_root(cfg: RunConfig) -> Path:
 
 
 def report_stage(cfg: RunConfig, root: Path, stages: list[Stage]) -> Stage:
-    from ..provenance import to_jsonable
+    from ..io import to_jsonable
 
     def run(folder: Path) -> None:
         from ..report.build import write_report

@@ -1,4 +1,4 @@
-"""What every task shares: the Sample record, per-sample random streams, and the task registry.
+"""What every task shares: the Sample record and per-sample random streams (lookup by name: registry.py).
 
 A task is a typed config dataclass plus a pure `generate(config, rng, count_tokens=None) -> Sample`.
 Sample i is generated from `sample_rng(seed, i)` alone, so any shard of indices, in any process,
@@ -45,29 +45,6 @@ class Task:
 
 class BudgetExceeded(ValueError):
     """This draw did not fit the token budget; the caller retries with the next attempt stream."""
-
-
-_REGISTRY: dict[str, Task] = {}
-
-
-def register(task: Task) -> Task:
-    if task.name in _REGISTRY:
-        raise ValueError(f"task {task.name!r} registered twice")
-    _REGISTRY[task.name] = task
-    return task
-
-
-def get_task(name: str) -> Task:
-    from . import registry  # noqa: F401  (importing it registers the built-in tasks)
-    name = name.replace("-", "_")
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
-
-
-def all_tasks() -> dict[str, Task]:
-    from . import registry  # noqa: F401
-    return dict(_REGISTRY)
 
 
 def generate_sample(task: Task, config: Any, seed: int, index: int,

@@ -5,8 +5,15 @@ from ..text import contains_any_answer
 from . import mdqa_train, niah
 
 
+class Invalid(ValueError):
+    """A row breaks an invariant (defined here, below file_check.py, which imports this module: no loop)."""
+
+    def __init__(self, message: str, line_no: int | None = None):
+        super().__init__(message)
+        self.line_no = line_no
+
+
 def check_niah(prompt: str, answer: str, meta: dict) -> None:
-    from .inspect import Invalid
     needle = meta.get("needle", answer)
     if prompt.count(needle) != 1:
         raise Invalid(f"the needle occurs {prompt.count(needle)} times in the prompt (must be exactly once)")
@@ -17,7 +24,6 @@ def check_niah(prompt: str, answer: str, meta: dict) -> None:
 
 
 def check_mdqa_train(prompt: str, answer: str, meta: dict) -> None:
-    from .inspect import Invalid
     if not prompt.startswith(mdqa_train.INSTRUCTION + "\n\n") or not prompt.endswith("\nAnswer:"):
         raise Invalid("prompt does not follow Liu et al.'s qa prompt")
     answers = meta.get("answers")

@@ -12,9 +12,11 @@ from typing import Any, Iterator
 
 from ..config import ConfigError, from_dict
 from ..io import atomic_open, atomic_path, dumps
-from ..provenance import config_hash, save_provenance, to_jsonable
+from ..io import to_jsonable
+from ..provenance import config_hash, save_provenance
 from . import position_bias
-from .base import Sample, Task, generate_sample, get_task
+from .base import Sample, Task, generate_sample
+from .registry import get_task
 from .formats import SHAPES, to_row
 from .tokens import TokenCounter, make_counter
 
@@ -70,7 +72,7 @@ def parse_shard(shard: str | None, n: int) -> range:
     return range(k * n // total, (k + 1) * n // total)
 
 
-class Generator:
+class SampleMaker:
     """Samples of one config, with an exact token counter whose shortcut was verified for this tokenizer."""
 
     def __init__(self, cfg: GenerateConfig):
@@ -130,7 +132,7 @@ def generate_file(cfg: GenerateConfig, shard: str | None = None, progress: bool 
     """Write the dataset (or one shard of it) atomically, with a provenance file beside it."""
     from tqdm import tqdm
 
-    gen = Generator(cfg)
+    gen = SampleMaker(cfg)
     indices = parse_shard(shard, gen.n)
     first = next(iter(gen.rows(range(indices.start, indices.start + 1))), None) if len(indices) else None
     out = Path(cfg.out)

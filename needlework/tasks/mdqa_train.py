@@ -2,7 +2,7 @@
 
 The question's gold passage sits among k-1 distractor passages: gold passages of *other* questions that
 contain none of this question's answers. Only the `train` half of the documented NQ split is used (see
-needlework.data), so the MDQA benchmark never sees these questions or passages. The paper had GPT-3.5
+needlework.real_data), so the MDQA benchmark never sees these questions or passages. The paper had GPT-3.5
 rewrite the short answers into a full sentence; offline we take the gold passage's own sentence that
 contains the answer (a real, grounded sentence) and fall back to a fixed template when none does.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ConfigError
-from ..data import gold_passage, nq_split
+from ..real_data import gold_passage, nq_split
 from ..text import contains_any_answer, normalize_answer, sentence_spans
 from .base import Sample, TokenCount
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ConfigError
-from ..data import load_essays
+from ..real_data import load_essays
 from ..text import sentence_spans
 from .base import BudgetExceeded, Sample, TokenCount
 

@@ -1,8 +1,31 @@
-"""The one place where tasks are registered by name."""
+"""The one place where tasks are registered and looked up by name (base.py holds the types and never
+imports a concrete task, so there is no import loop)."""
 from __future__ import annotations
 
+from ..config import ConfigError
 from . import mdqa_train, multi_subkey_kv, niah, released_qa, simple_kv
-from .base import Task, register
+from .base import Task
+
+_REGISTRY: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    if task.name in _REGISTRY:
+        raise ValueError(f"task {task.name!r} registered twice")
+    _REGISTRY[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    name = name.replace("-", "_")
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def all_tasks() -> dict[str, Task]:
+    return dict(_REGISTRY)
+
 
 register(Task(simple_kv.NAME, simple_kv.SimpleKVConfig, simple_kv.generate,
               "simple dictionary key-value retrieval (paper Alg. 2)", needs_budget=True))

@@ -54,7 +54,7 @@ class ReleasedQAConfig:
             if v is not None and v < 1:
                 raise ConfigError(f"{name} must be positive, got {v}")
 
-    # -- the generator's per-index hooks (tasks.dataset.Generator)
+    # -- the generator's per-index hooks (tasks.dataset.SampleMaker)
     def available(self, seed: int, count: TokenCount | None) -> int:
         return len(_selection(self.path, self.format, seed, self.max_tokens, self.total_tokens, count))
 
@@ -148,7 +148,7 @@ def generate(cfg: ReleasedQAConfig, rng: np.random.Generator, count_tokens: Toke
     record = getattr(cfg, "record", None)
     if record is None:
         raise ConfigError("released_qa samples are chosen by index over the whole file; generate through "
-                          "needlework.tasks.dataset.Generator (needlework generate)")
+                          "needlework.tasks.dataset.SampleMaker (needlework generate)")
     prompt, answer = load_pairs(cfg.path, cfg.format)[record]
     return Sample(task=NAME, prompt=prompt, answer=answer,
                   meta={"source": cfg.format, "source_file": str(cfg.path), "record": record,

@@ -21,7 +21,20 @@ first use is compared with transformers once (`tokenizer_check`) before this loa
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+
+@dataclass
+class LoadedTokenizer:
+    """A uniform view of HF, tiktoken and SentencePiece tokenizers: encode without specials + chat wrap.
+    (Defined here, the lowest tokenizer module, so tokens -> tokenizer_check -> tokenizer_json has no loop.)"""
+    name: str
+    encode: Callable[[str], list[int]]          # no special tokens added
+    n_added_special: int                        # tokens the model's tokenizer adds around a plain prompt (BOS...)
+    wrap_chat: Callable[[str, str | None], str] | None   # (user prompt, system) -> text as the model sees it
+
 
 NAMED_SPECIAL = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
@@ -142,8 +155,6 @@ def compile_chat_template(source: str):
 def from_tokenizer_json(folder: Path, name: str):
     """A `LoadedTokenizer` for an HF folder with a tokenizer.json, built without transformers."""
     from tokenizers import AddedToken, Tokenizer
-
-    from .tokens import LoadedTokenizer
 
     folder = Path(folder)
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))

@@ -14,24 +14,15 @@ falls back to full tokenisation, which is always exact.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from ..config import ConfigError
+from .tokenizer_json import LoadedTokenizer
 
 PIECE_SPLIT = re.compile(r"(?<=[^ \n])(?= [^ \n])")
 ANCHOR = "a"   # a piece starts with " " + non-space, so a letter before it is always a boundary
 SELF_CHECK_EDGE_CASES = ("x", " a  b\n\n c", "Dictionary [1] {1: 2}\nDictionary [2] {3: 4}\n\nAbove", "\n\n\n ")
-
-
-@dataclass
-class LoadedTokenizer:
-    """A uniform view of HF, tiktoken and SentencePiece tokenizers: encode without specials + chat wrap."""
-    name: str
-    encode: Callable[[str], list[int]]          # no special tokens added
-    n_added_special: int                        # tokens the model's tokenizer adds around a plain prompt (BOS...)
-    wrap_chat: Callable[[str, str | None], str] | None   # (user prompt, system) -> text as the model sees it
 
 
 def load_tokenizer(spec: str) -> LoadedTokenizer:

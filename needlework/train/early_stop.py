@@ -37,7 +37,7 @@ def value_positions(tokenizer, enc, answer: str, meta: dict) -> list[int]:
 def heldout_batches(rows: list[dict], tokenizer, template: str, max_length: int, batch_size: int,
                     pad: int) -> list[dict]:
     """Left-padded batches of the held-out rows, each with a `value_mask` over its label positions."""
-    from .data import LeftPadCollator
+    from .batches import LeftPadCollator
     from .masking import encode
     collate = LeftPadCollator(pad)
     batches = []

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 from ..io import atomic_open, write_json
-from .data import read_rows
+from .batches import read_rows
 from .masking import encode
+from .loss_map_png import colour, render_png
 
 
 @dataclass
@@ -108,20 +109,12 @@ def build_loss_map(cfg: LossMapConfig) -> dict:
     vmax = max([t["loss"] for s in samples for v in s["variants"].values() for t in v] + [1.0])
     with atomic_open(out / "loss_map.html") as f:
         f.write(render_html(samples, summary, vmax, cfg.model))
-    from .loss_map_png import render_png
     render_png(samples, vmax, out / "loss_map.png", title=f"answer-token loss: {cfg.model}")
     result = {"model": cfg.model, "data": cfg.data, "samples": len(samples), "summary": summary,
               "precision": precision.as_dict(),
               "html": str(out / "loss_map.html"), "png": str(out / "loss_map.png")}
     write_json(out / "loss_map.json", {**result, "tokens": samples})
     return result
-
-
-def colour(loss: float, vmax: float) -> str:
-    """Green (0) -> yellow -> red (vmax), as a CSS hex colour."""
-    import matplotlib
-    r, g, b, _ = matplotlib.colormaps["RdYlGn_r"](min(max(loss / vmax, 0.0), 1.0))
-    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
 
 
 def render_html(samples: list[dict], summary: dict, vmax: float, model: str) -> str:

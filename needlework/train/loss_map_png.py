@@ -28,13 +28,18 @@ def _lines(tokens: list[dict]) -> list[list[tuple[int, dict]]]:
     return lines
 
 
+def colour(loss: float, vmax: float) -> str:
+    """(Shared with loss_map.py's HTML.) Green (0) -> yellow -> red (vmax), as a CSS hex colour."""
+    import matplotlib
+    r, g, b, _ = matplotlib.colormaps["RdYlGn_r"](min(max(loss / vmax, 0.0), 1.0))
+    return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+
+
 def render_png(samples: list[dict], vmax: float, path: Path, title: str = "") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
-
-    from .loss_map import colour
 
     names = ("with template", "without template")
     heights = [max(len(_lines(s["variants"].get(n, []))) for n in names) + 1.5 for s in samples]

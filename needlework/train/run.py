@@ -65,7 +65,7 @@ def run_training(cfg: TrainConfig) -> Path:
 
 def _identity(cfg: TrainConfig) -> dict:
     """Settings that change the result; bookkeeping (resume, progress, out) does not change the hash."""
-    from ..provenance import to_jsonable
+    from ..io import to_jsonable
     d = to_jsonable(cfg)
     for k in ("resume", "overwrite", "progress", "out", "save_steps", "save_total_limit", "num_threads", "openai"):
         d.pop(k, None)
@@ -79,7 +79,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
     from ..models import resolve_model_path
     from ..precision import choose
     from .callbacks import JsonlLogCallback, LossCurveCallback, ProgressCallback, TokenCounter, plot_loss_curve
-    from .data import EncodedDataset, LeftPadCollator, pad_id, read_rows
+    from .batches import EncodedDataset, LeftPadCollator, pad_id, read_rows
     from .params import apply_policy, describe
     from .trainer import AnswerOnlyTrainer, training_arguments
     if cfg.num_threads:

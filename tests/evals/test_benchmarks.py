@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from needlework.config import ConfigError
-from needlework.data import nq_split_of
+from needlework.real_data import nq_split_of
 from needlework.evals import flenqa_data as fd
 from needlework.evals.flenqa import PROMPTS, FLenQASettings, render_prompt
 from needlework.evals.kv_retrieval import KVRetrievalSettings
@@ -80,7 +80,7 @@ def test_mdqa_deterministic_and_bad_positions():
 def test_mdqa_documents_file_used_as_given(tmp_path):
     import gzip
     import json
-    from needlework.data import nq_split
+    from needlework.real_data import nq_split
     recs = nq_split("eval")[:3]
     rows = []
     for r in recs:

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from needlework.cli import main
-from needlework.tasks.dataset import GenerateConfig, Generator, generate_file
-from needlework.tasks.inspect import show, validate_file
+from needlework.tasks.dataset import GenerateConfig, SampleMaker, generate_file
+from needlework.tasks.file_check import show, validate_file
 
 SMALL = {"num_dict": 8}
 
@@ -37,14 +37,14 @@ def test_shards_concatenate_to_the_serial_file(tmp_path):
 
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     from needlework.tasks import dataset
-    real = dataset.Generator.rows
+    real = dataset.SampleMaker.rows
 
     def failing(self, indices):
         for j, row in enumerate(real(self, indices)):
             if j == 5:
                 raise KeyboardInterrupt
             yield row
-    monkeypatch.setattr(dataset.Generator, "rows", failing)
+    monkeypatch.setattr(dataset.SampleMaker, "rows", failing)
     with pytest.raises(KeyboardInterrupt):
         generate_file(GenerateConfig(n=12, params=SMALL, out=str(tmp_path / "x.jsonl")), progress=False)
     assert list(tmp_path.iterdir()) == []
@@ -163,5 +163,5 @@ def test_self_check_falls_back_to_full_tokenisation():
     tok = LoadedTokenizer("toy", lambda t: list(t.replace("q b", "X")), 0, None)
     counter = TokenCounter(tok)
     assert counter.self_check(["q b c", "x q b"]) and counter.mode == "full"
-    gen = Generator(GenerateConfig(n=1, params=SMALL))
+    gen = SampleMaker(GenerateConfig(n=1, params=SMALL))
     assert gen.counter is None and gen.sample(0).meta["n_tokens"] is None

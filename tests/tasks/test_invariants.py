@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from needlework.config import ConfigError
 from needlework.tasks import generate_sample, get_task
 from needlework.tasks.formats import to_row
-from needlework.tasks.inspect import check_row
+from needlework.tasks.file_check import check_row
 from needlework.tasks.numbers import space_size
 
 
@@ -78,7 +78,7 @@ def test_multi_subkey_invariants(cfg, seed, index):
     assert len(gold) == cfg.n_keys and sorted(s.meta["question_subkeys"]) == sorted(gold)
     if cfg.n_keys > 1 and cfg.question_order == "differ":
         assert s.meta["question_subkeys"] != s.meta["gold_key"]
-    from needlework.tasks.inspect import parse_kv_prompt
+    from needlework.tasks.file_check import parse_kv_prompt
     lens = {len(k) for pairs in parse_kv_prompt(s.prompt, True).dicts for k, _ in pairs if set(k) != gold}
     lo, hi = cfg.other_key_len or (cfg.n_keys, cfg.n_keys)
     assert all(lo <= n <= hi for n in lens)
@@ -99,7 +99,7 @@ def test_multi_subkey_question_order_is_the_authors_uniform_shuffle():
 
 def test_multi_subkey_other_key_lengths_as_in_figure_2():
     """Alg. 3: every key has n_keys subkeys; other_key_len=[3, 4] gives Fig. 2's 3- and 4-subkey keys."""
-    from needlework.tasks.inspect import parse_kv_prompt
+    from needlework.tasks.file_check import parse_kv_prompt
     task = get_task("multi_subkey_kv")
     for other, expected in ((None, {3}), ((3, 4), {3, 4})):
         cfg = task.config_cls(num_dict=49, n_keys=3, n_common=2, p_share=0.5, other_key_len=other)
@@ -116,7 +116,7 @@ def test_multi_subkey_sharing_happens_and_is_bounded():
     task = get_task("multi_subkey_kv")
     cfg = task.config_cls(num_dict=10, n_keys=3, n_common=2, p_share=1.0)
     s = generate_sample(task, cfg, 0, 0)
-    from needlework.tasks.inspect import parse_kv_prompt
+    from needlework.tasks.file_check import parse_kv_prompt
     gold = set(s.meta["gold_key"])
     shares = [len(set(k) & gold) for pairs in parse_kv_prompt(s.prompt, True).dicts for k, _ in pairs
               if set(k) != gold]
@@ -124,10 +124,10 @@ def test_multi_subkey_sharing_happens_and_is_bounded():
 
 
 def test_position_sweep_and_bias():
-    from needlework.tasks.dataset import GenerateConfig, Generator
-    gen = Generator(GenerateConfig(task="simple_kv", n=6, params={"num_dict": 20, "gold_position": [1, 10, 20]}))
+    from needlework.tasks.dataset import GenerateConfig, SampleMaker
+    gen = SampleMaker(GenerateConfig(task="simple_kv", n=6, params={"num_dict": 20, "gold_position": [1, 10, 20]}))
     assert [gen.sample(i).meta["gold_dict"] for i in range(6)] == [1, 10, 20, 1, 10, 20]
-    gen = Generator(GenerateConfig(task="simple_kv", n=6, params={"num_dict": 21, "gold_depth": [0.0, 0.5, 1.0]}))
+    gen = SampleMaker(GenerateConfig(task="simple_kv", n=6, params={"num_dict": 21, "gold_depth": [0.0, 0.5, 1.0]}))
     assert [gen.sample(i).meta["gold_dict"] for i in range(3)] == [1, 11, 21]
     task = get_task("simple_kv")
     biased = task.config_cls(num_dict=85, position_bias=True)

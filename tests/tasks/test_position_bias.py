@@ -5,11 +5,11 @@ import pytest
 
 from needlework.config import ConfigError
 from needlework.tasks import generate_sample, get_task
-from needlework.tasks.dataset import GenerateConfig, Generator, generate_file
+from needlework.tasks.dataset import GenerateConfig, SampleMaker, generate_file
 
 
 def _positions(n, bias, seed=0, num_dict=85):
-    gen = Generator(GenerateConfig(task="simple_kv", n=n, seed=seed,
+    gen = SampleMaker(GenerateConfig(task="simple_kv", n=n, seed=seed,
                                    params={"num_dict": num_dict, "position_bias": bias}))
     return [gen.sample(i).meta["gold_dict"] for i in range(n)]
 
@@ -48,5 +48,5 @@ def test_independent_draw_kept_and_modes_validated():
         assert 0.04 < firsts / 1000 < 0.10
     with pytest.raises(ConfigError, match="position_bias"):
         task.config_cls(position_bias="sometimes").validate()
-    with pytest.raises(ConfigError, match="Generator"):   # exact counts need the whole dataset's indices
+    with pytest.raises(ConfigError, match="SampleMaker"):   # exact counts need the whole dataset's indices
         generate_sample(task, task.config_cls(num_dict=85, position_bias="exact"), 0, 0)

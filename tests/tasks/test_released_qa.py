@@ -6,7 +6,7 @@ import pytest
 
 from needlework.config import ConfigError
 from needlework.io import read_jsonl
-from needlework.tasks.dataset import GenerateConfig, Generator, generate_file
+from needlework.tasks.dataset import GenerateConfig, SampleMaker, generate_file
 from needlework.tasks.released_qa import YU_SEPARATOR, load_pairs, pair_tokens
 
 FIX = Path(__file__).parent / "fixtures"
@@ -36,7 +36,7 @@ def test_token_parity_cuts_the_file_to_the_budget(tmp_path):
     budget = per[0] + per[1] + per[2] + 1          # fixture rows are near-equal: three fit, not four
     cfg = GenerateConfig(task="released_qa", n=350, out=str(tmp_path / "in2.jsonl"),
                          params={"format": "in2", "path": IN2, "total_tokens": budget})
-    assert Generator(cfg).n == 3                    # min(n, what fits): parity, not n, decides
+    assert SampleMaker(cfg).n == 3                    # min(n, what fits): parity, not n, decides
     out = generate_file(cfg, progress=False)
     rows = list(read_jsonl(out))
     assert len(rows) == 3 and sum(pair_tokens(r["messages"][0]["content"], r["messages"][1]["content"], None)

@@ -5,12 +5,12 @@ import io
 import pytest
 
 from needlework.config import ConfigError
-from needlework.tasks.dataset import GenerateConfig, Generator
+from needlework.tasks.dataset import GenerateConfig, SampleMaker
 from needlework.tasks.tokens import TokenCounter, from_sentencepiece, from_tiktoken, load_tokenizer
 
 
 def _prompts(task, n, seed=0, **params):
-    gen = Generator(GenerateConfig(task=task, n=n, seed=seed, params=params))
+    gen = SampleMaker(GenerateConfig(task=task, n=n, seed=seed, params=params))
     return [gen.sample(i).prompt for i in range(n)]
 
 
@@ -50,7 +50,7 @@ def sentencepiece_model(tmp_path_factory):
     """A small Llama-style SentencePiece BPE model (byte fallback, split digits) trained on essay + KV text."""
     import sentencepiece as spm
 
-    from needlework.data import load_essays
+    from needlework.real_data import load_essays
     lines = load_essays().split("\n")[:4000] + _prompts("simple_kv", 20, num_dict=20)
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=model, vocab_size=2000,
@@ -88,23 +88,23 @@ def test_tiktoken_style_regex_counts(kv_prompts):
 
 def test_budgets(smollm2_tokenizer_dir):
     tok = str(smollm2_tokenizer_dir)
-    gen = Generator(GenerateConfig(task="simple_kv", tokenizer=tok, params={"max_tokens": 4096}))
+    gen = SampleMaker(GenerateConfig(task="simple_kv", tokenizer=tok, params={"max_tokens": 4096}))
     assert all(gen.sample(i).meta["n_tokens"] <= 4096 for i in range(20))
-    gen = Generator(GenerateConfig(task="simple_kv", tokenizer=tok, params={"target_tokens": 1000}))
+    gen = SampleMaker(GenerateConfig(task="simple_kv", tokenizer=tok, params={"target_tokens": 1000}))
     for i in range(10):
         s = gen.sample(i)
         assert s.meta["n_tokens"] == gen.counter.full_count(s.prompt)
         assert 1000 - 40 < s.meta["n_tokens"] <= 1000   # one more dictionary (< 40 tokens) would not fit
-    gen = Generator(GenerateConfig(task="niah", tokenizer=tok, params={"context_tokens": 700}))
+    gen = SampleMaker(GenerateConfig(task="niah", tokenizer=tok, params={"context_tokens": 700}))
     assert 600 < gen.sample(0).meta["n_tokens"] <= 700
     with pytest.raises(ConfigError, match="target_tokens"):
-        Generator(GenerateConfig(task="simple_kv", tokenizer=tok, params={"target_tokens": 60})).sample(0)
+        SampleMaker(GenerateConfig(task="simple_kv", tokenizer=tok, params={"target_tokens": 60})).sample(0)
     with pytest.raises(ConfigError, match="max_tokens"):   # 85 dictionaries can never fit 500 tokens
-        Generator(GenerateConfig(task="simple_kv", tokenizer=tok, params={"max_tokens": 500})).sample(0)
+        SampleMaker(GenerateConfig(task="simple_kv", tokenizer=tok, params={"max_tokens": 500})).sample(0)
     with pytest.raises(ConfigError, match="tokenizer"):
-        Generator(GenerateConfig(task="simple_kv", params={"target_tokens": 1000})).sample(0)
+        SampleMaker(GenerateConfig(task="simple_kv", params={"target_tokens": 1000})).sample(0)
 
 
 def test_unknown_tokenizer_is_refused():
     with pytest.raises(ConfigError, match="unknown tokenizer 'no/such-tokenizer'"):
-        Generator(GenerateConfig(tokenizer="no/such-tokenizer"))
+        SampleMaker(GenerateConfig(tokenizer="no/such-tokenizer"))

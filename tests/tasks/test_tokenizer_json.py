@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from needlework.tasks import tokenizer_check
-from needlework.tasks.dataset import GenerateConfig, Generator
+from needlework.tasks.dataset import GenerateConfig, SampleMaker
 from needlework.tasks.tokenizer_check import PROBES, load_checked
 from needlework.tasks.tokenizer_json import from_tokenizer_json
 from needlework.tasks.tokens import from_hf, load_tokenizer
@@ -20,7 +20,7 @@ SYSTEMS = (None, "You are a careful assistant.")
 
 
 def _kv_prompts():
-    gen = Generator(GenerateConfig(task="simple_kv", n=3, seed=0, params={"num_dict": 5}))
+    gen = SampleMaker(GenerateConfig(task="simple_kv", n=3, seed=0, params={"num_dict": 5}))
     return [gen.sample(i).prompt for i in range(3)]
 
 

@@ -5,7 +5,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from needlework.train.config import LoraSettings
-from needlework.train.data import EncodedDataset, LeftPadCollator, pad_id, read_rows
+from needlework.train.batches import EncodedDataset, LeftPadCollator, pad_id, read_rows
 from needlework.train.loss import answer_loss_sum
 from needlework.train.params import apply_policy, count_parameters
 

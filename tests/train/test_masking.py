@@ -6,7 +6,7 @@ import re
 import pytest
 from transformers import AutoTokenizer
 
-from needlework.train.data import EncodedDataset, read_rows
+from needlework.train.batches import EncodedDataset, read_rows
 from needlework.train.masking import IGNORE, MaskingError, SequenceTooLong, encode
 
 PROMPT = "Report the value of key 5600 and the dictionary it is in."

@@ -114,7 +114,7 @@ def test_early_stop_ends_training_once_held_out_answers_are_exact(tiny_fast_mode
 def test_heldout_exact_match_means_greedy_reproduces_the_answer(tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
-    from needlework.train.data import LeftPadCollator
+    from needlework.train.batches import LeftPadCollator
     from needlework.train.early_stop import heldout_scores
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     prompt = [5, 17, 99, 230, 41, 8]

@@ -9,6 +9,7 @@ from typing import Iterator
 
 from ..io import JSONLError, read_jsonl_numbered
 from . import multi_subkey_kv as mkv
+from .baselines_check import BASELINE_CHECKS, Invalid
 from . import simple_kv as skv
 from .formats import RowError, parse_row
 from .kv_common import HEAD, TEMPLATE_INTRO
@@ -16,12 +17,6 @@ from .kv_common import HEAD, TEMPLATE_INTRO
 LINE = re.compile(r"Dictionary \[(\d+)\] (\{.*\})")
 SIMPLE_PAIR = re.compile(r"(\d+): (\d+)")
 MULTI_PAIR = re.compile(r"\((\d+(?:, \d+)*,?)\): (\d+)")
-
-
-class Invalid(ValueError):
-    def __init__(self, message: str, line_no: int | None = None):
-        super().__init__(message)
-        self.line_no = line_no
 
 
 def read_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -159,7 +154,6 @@ def check_row(row: dict, counter_for=None) -> str:
         raise Invalid(str(e)) from None
     task = detect_task(prompt, meta)
     checks = {skv.NAME: check_simple, mkv.NAME: check_multi}
-    from .baselines_check import BASELINE_CHECKS
     checks.update(BASELINE_CHECKS)
     if task not in checks:
         raise Invalid(f"cannot tell which task this row belongs to (meta.task={meta.get('task')!r})")

@@ -9,14 +9,13 @@ gold questions and distractor passages, so no evaluation question or passage is 
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
 
 from .config import ConfigError
+from .io import JSONLError, read_jsonl_numbered
 
 NQ_FILE = "lost-in-the-middle/nq-open-oracle.jsonl.gz"
 ESSAYS_DIR = "paul-graham-essays"
@@ -48,21 +47,15 @@ def nq_split_of(question: str) -> str:
 def load_nq(path: str | None = None) -> tuple[dict, ...]:
     """Records {question, answers, ctxs: [{title, text, hasanswer, isgold}], ...}; checked as they load."""
     p = resolve(path, NQ_FILE)
-    opener = gzip.open if p.suffix == ".gz" else open
     out = []
     try:
-        with opener(p, "rt", encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ConfigError(f"{p}:{i}: not valid JSON ({e.msg})") from None
-                if not isinstance(rec, dict) or not isinstance(rec.get("question"), str) \
-                        or not isinstance(rec.get("answers"), list) or not isinstance(rec.get("ctxs"), list):
-                    raise ConfigError(f"{p}:{i}: expected {{question, answers: [...], ctxs: [...]}}")
-                out.append(rec)
+        for i, rec in read_jsonl_numbered(p):
+            if not isinstance(rec.get("question"), str) or not isinstance(rec.get("answers"), list) \
+                    or not isinstance(rec.get("ctxs"), list):
+                raise ConfigError(f"{p}:{i}: expected {{question, answers: [...], ctxs: [...]}}")
+            out.append(rec)
+    except JSONLError as e:
+        raise ConfigError(str(e)) from None
     except (OSError, EOFError) as e:
         raise ConfigError(f"cannot read {p}: {e}") from None
     return tuple(out)

@@ -1,0 +1,44 @@
+"""The types every benchmark shares: an `Item` to evaluate and the `Benchmark` record of one benchmark.
+
+A benchmark knows no backend: it turns its settings and a seed into `Item`s (a stable id, bucket
+coordinates, one `Request`, and the gold data scoring needs) and scores a completion's text. This module
+imports no benchmark (registry.py does), so benchmarks import it without a loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..backends.base import Request
+
+
+@dataclass
+class Item:
+    id: str                      # stable across runs: same settings + seed -> same ids
+    axes: dict[str, Any]         # bucket coordinates, e.g. {"position": 5} or {"length": 1000, "position": "last"}
+    request: Request
+    gold: dict[str, Any] = field(default_factory=dict)   # JSON-able; only `score` reads it
+
+    @property
+    def bucket(self) -> str:
+        return bucket_label(self.axes)
+
+
+def bucket_label(axes: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in axes.items())
+
+
+Score = tuple[Any, dict[str, float]]   # (parsed answer, {metric name: 0.0/1.0})
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    section: str                                   # EvalConfig field holding its settings
+    build: Callable[[Any, int], list[Item]] | None  # (settings, seed) -> items
+    score: Callable[[Item, str], Score] | None
+    metrics: Callable[[Any], tuple[str, ...]]      # settings -> metric names, primary first
+    axes: tuple[str, ...]                          # bucket axes, in label order
+    describe: Callable[[Any], dict] = lambda s: {}  # data source and protocol notes for results.json
+    kind: str = "generate"                         # "generate" (runner drives the backend) | "lm_eval"
+    bind: Callable[[Any, str], Any] = lambda s, model: s   # settings for one evaluated model (e.g. its tokenizer)

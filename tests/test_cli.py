@@ -1,0 +1,54 @@
+"""The command line: every flag goes through one override path, and every user error ends in one
+`needlework: error:` line with a non-zero exit, never a traceback."""
+from __future__ import annotations
+
+import json
+
+from needlework.cli import build_parser, flag_overrides, main
+from needlework.io import read_jsonl
+
+
+def _user_error(capsys, argv: list[str], needle: str) -> None:
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("needlework: error: "), err
+    assert needle in lines[0]
+
+
+def test_train_missing_data_file_is_one_error_line(tmp_path, capsys, tiny_model_dir):
+    _user_error(capsys, ["train", "--model", str(tiny_model_dir), "--data", str(tmp_path / "missing.jsonl"),
+                         "--out", str(tmp_path / "out"), "--max-steps", "1"], "missing.jsonl")
+
+
+def test_train_row_without_assistant_turn_is_one_error_line(tmp_path, capsys, tiny_model_dir):
+    data = tmp_path / "no_answer.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    _user_error(capsys, ["train", "--model", str(tiny_model_dir), "--data", str(data),
+                         "--out", str(tmp_path / "out"), "--max-steps", "1"], "no_answer.jsonl:1")
+
+
+def test_bad_setting_is_one_error_line(capsys):
+    _user_error(capsys, ["generate", "--task", "no_such_task", "--n", "1"], "no_such_task")
+
+
+def test_system_text_with_a_colon_stays_a_string(tmp_path):
+    out = tmp_path / "d.jsonl"
+    assert main(["generate", "--n", "1", "--out", str(out), "-q", "--system", "Note: be brief",
+                 "params.num_dict=3"]) == 0
+    row = next(read_jsonl(out))
+    assert row["messages"][0] == {"role": "system", "content": "Note: be brief"}
+
+
+def test_every_command_builds_overrides_through_one_function():
+    parser = build_parser()
+    args = parser.parse_args(["eval", "--model", "m: x", "--benchmarks", "mdqa, kv-retrieval", "--limit", "2",
+                              "batch_size=3"])
+    assert flag_overrides(args, {"model": "model", "benchmarks": "benchmarks", "limit": "limit",
+                                 "seed": "seed"}) == [
+        "batch_size=3", 'model="m: x"', 'benchmarks=["mdqa", "kv-retrieval"]', "limit=2"]
+    args = parser.parse_args(["train", "--bf16", "false", "--overwrite"])
+    assert flag_overrides(args, {"bf16": "bf16", "overwrite": "overwrite", "resume": "resume"}) == [
+        "bf16=false", "overwrite=true"]
