@@ -60,7 +60,7 @@ def test_plan_falls_back_to_configured_figures_when_the_model_cannot_be_loaded(m
     cfg = mini(**{"estimate.measure": True})
     cfg.train.model = str(tmp_path / "no-such-model")
     text = plan_text(cfg, log=lambda _: None)
-    assert "from estimate.*" in text and "not measured here" in text
+    assert "from estimate.*" in text and "no weights on this machine" in text
 
 
 def test_run_prints_the_measured_plan_before_starting(mini, cache):
