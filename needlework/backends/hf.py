@@ -158,22 +158,22 @@ class HFBackend:
             for i, c in enumerate(self._generate_static(requests, ids)):
                 yield i, c
             return
-        from tqdm.auto import tqdm
-
         from .hf_continuous import ContinuousEngine
 
-        bar = tqdm(total=len(requests), desc="generate", unit="prompt", disable=not self.progress or len(requests) < 2)
         engine = ContinuousEngine(self)
         self.last_stats = engine.stats   # for benchmarks: what the run computed
-        for i, c in engine.run(requests, ids):
-            bar.update(1)
-            yield i, c
-        bar.close()
+        yield from engine.run(requests, ids)
 
     def generate(self, requests: list[Request]) -> list[Completion]:
+        # A streaming caller (the eval runner) shows its own per-prompt progress; generate() shows one here.
+        from tqdm.auto import tqdm
         out: list[Completion | None] = [None] * len(requests)
+        bar = tqdm(total=len(requests), desc="generate", unit="prompt",
+                   disable=not self.progress or len(requests) < 2 or self.engine == "static")
         for i, c in self.generate_stream(requests):
             out[i] = c
+            bar.update(1)
+        bar.close()
         return out  # type: ignore[return-value]
 
     def compute_context(self):
