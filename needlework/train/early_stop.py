@@ -22,16 +22,9 @@ from .masking import IGNORE
 
 def value_positions(tokenizer, enc, answer: str, meta: dict) -> list[int]:
     """Label positions of the answer tokens that spell the gold value (as the loss map finds them)."""
-    from .loss_map import value_spans
-    spans = [sp for sp in value_spans(answer, {"gold_value": meta.get("gold_value")})]
-    out, prev = [], ""
-    for i in range(enc.answer_start, enc.answer_end):
-        text = tokenizer.decode(enc.input_ids[enc.answer_start:i + 1])
-        a, b = len(prev), len(text)
-        if any(a < e and s < b for s, e in spans):
-            out.append(i)
-        prev = text
-    return out
+    from .loss_map import answer_tokens
+    return [i for i, _, value in answer_tokens(tokenizer, enc, answer, {"gold_value": meta.get("gold_value")})
+            if value]
 
 
 def heldout_batches(rows: list[dict], tokenizer, template: str, max_length: int, batch_size: int,

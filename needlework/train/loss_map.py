@@ -61,19 +61,25 @@ def value_spans(answer: str, meta: dict) -> list[tuple[int, int]]:
     return spans
 
 
+def answer_tokens(tokenizer, enc, answer: str, meta: dict) -> list[tuple[int, str, bool]]:
+    """(position, text, is value) for each answer token: its text is what decoding adds at that token, and it
+    is a value token when that text overlaps a gold key/value/dictionary span of `meta`."""
+    spans, out, prev = value_spans(answer, meta), [], ""
+    for i in range(enc.answer_start, enc.answer_end):
+        text = tokenizer.decode(enc.input_ids[enc.answer_start:i + 1])
+        a, b = len(prev), len(text)
+        out.append((i, text[a:], any(a < e and s < b for s, e in spans)))
+        prev = text
+    return out
+
+
 def score(model, tokenizer, system, prompt, answer, meta, template, max_length) -> list[dict]:
     """[{text, loss, value}] for each answer token."""
     from .loss import token_losses
     enc = encode(tokenizer, prompt, answer, system, template=template, max_length=max_length)
     losses = token_losses(model, enc.input_ids, enc.labels)
-    spans, tokens, prev = value_spans(answer, meta), [], ""
-    for i in range(enc.answer_start, enc.answer_end):
-        text = tokenizer.decode(enc.input_ids[enc.answer_start:i + 1])
-        a, b = len(prev), len(text)
-        tokens.append({"text": text[a:], "loss": losses[i],
-                       "value": any(a < e and s < b for s, e in spans)})
-        prev = text
-    return tokens
+    return [{"text": text, "loss": losses[i], "value": value}
+            for i, text, value in answer_tokens(tokenizer, enc, answer, meta)]
 
 
 def _mean(xs: list[float]) -> float | None:
