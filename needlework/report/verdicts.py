@@ -17,7 +17,7 @@ TRANSFER = {"mdqa": "MDQA", "flenqa": "FLenQA"}
 NOT_MEASURED = "not measured in this run"
 
 
-def _interval_words(ch: dict) -> str:
+def change_words(ch: dict) -> str:
     ci = ch.get("ci95")
     if not ci:
         return f"change {signed(ch.get('delta'))} ({ch.get('note') or 'no paired interval'})"
@@ -26,7 +26,17 @@ def _interval_words(ch: dict) -> str:
               + ", ".join(signed(v) for v in seeds["values"]) if seeds and seeds.get("std") is not None else "")
     p = p_text(ch.get("p"))
     return (f"change {signed(ch['delta'])} (95% paired interval {signed(ci[0])} to {signed(ci[1])}"
-            f"{', ' + p if p else ''}, n = {ch.get('n')} items{spread}): {ch.get('reading')}")
+            f"{', ' + p if p else ''}, n = {ch.get('n')} items{spread}): {ch.get('reading')}{_caveat(ch)}")
+
+
+def _caveat(ch: dict) -> str:
+    """The reading follows the interval; say so when the (conservative) exact McNemar test disagrees."""
+    p = ch.get("p")
+    if p is None or (ch.get("reading") in ("better", "worse")) == (p < 0.05):
+        return ""
+    if p >= 0.05:
+        return " by the interval, though the exact McNemar test (conservative with few discordant items) has p >= 0.05"
+    return ", though the exact McNemar test has p < 0.05"
 
 
 def _change_sentence(bench: dict, arm: str, label: str, metric: str | None = None) -> str:
@@ -39,7 +49,7 @@ def _change_sentence(bench: dict, arm: str, label: str, metric: str | None = Non
         ch = bench["change"][arm].get("metrics", {}).get(metric) or {}
     if not ch:
         return f"{label}: no comparison (no scored items)"
-    return f"{label}: base {num(base.get('accuracy'))} -> {arm} {num(ft.get('accuracy'))}, {_interval_words(ch)}"
+    return f"{label}: base {num(base.get('accuracy'))} -> {arm} {num(ft.get('accuracy'))}, {change_words(ch)}"
 
 
 def _arms(bench: dict) -> list[str]:
@@ -107,7 +117,7 @@ def general_claim(rep: dict[str, Any]) -> str:
             base = (t1["rows"].get("base") or {}).get(task) or {}
             ft = (t1["rows"].get(arm) or {}).get(task) or {}
             parts.append(f"{name}: base {num(base.get('value'))} -> {arm} {num(ft.get('value'))}, "
-                         + (_interval_words(ch) if ch.get("delta") is not None else "no comparison"))
+                         + (change_words(ch) if ch.get("delta") is not None else "no comparison"))
     return head + ". ".join(parts) + "."
 
 

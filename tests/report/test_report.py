@@ -98,6 +98,14 @@ def test_single_seed_missing_items_and_no_general(tmp_path):
     assert rep["claims"][2] == "Claim 3, general ability is kept (paper Table 1 tasks). not measured in this run."
 
 
+def test_reading_says_when_the_exact_test_disagrees():
+    from needlework.report.verdicts import change_words
+    ch = {"delta": 0.133, "ci95": [0.007, 0.26], "p": 0.07, "n": 45, "reading": "better"}
+    assert change_words(ch).endswith("better by the interval, though the exact McNemar test (conservative "
+                                        "with few discordant items) has p >= 0.05")
+    assert change_words({**ch, "p": 0.001}).endswith(": better")
+
+
 def test_effective_length_hook():
     rep = {"benchmarks": {}, "retrieval": {"effective_length": {"base": 8, "kv": {"length": 32},
                                                                   "threshold": 0.8, "unit": "dictionaries"}}}
