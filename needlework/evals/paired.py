@@ -40,8 +40,16 @@ def mcnemar_exact_p(b: int, c: int) -> float:
     if n == 0:
         return 1.0
     k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
+    # P(X <= k) for X ~ Bin(n, 1/2), in floating point (big-integer binomials take seconds at n ~ 10^4):
+    # the largest term pmf(k) from log-gammas, then the smaller ones by pmf(i-1) = pmf(i) * i / (n - i + 1)
+    log_pk = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2)
+    total, term = 1.0, 1.0
+    for i in range(k, 0, -1):
+        term *= i / (n - i + 1)
+        total += term
+        if term < 1e-17 * total:
+            break
+    return min(1.0, 2 * math.exp(log_pk) * total)
 
 
 def _phi(a: int, b: int, c: int, d: int) -> float:

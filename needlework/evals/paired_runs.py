@@ -92,16 +92,28 @@ def compare_items(before: list[dict], afters: list[list[dict]], metrics: list[st
         axes = list(dict.fromkeys(k for r, _ in pairs for k in r.get("axes", {})))
     out: dict[str, Any] = {"n_pairs": len(pairs), "n_over_context": len(over), "missing": _missing(b, a),
                            "seeds": len(afters), "metrics": {}}
+    groups = {ax: dict(sorted(_group(pairs, lambda r, ax=ax: r["axes"].get(ax)).items(), key=_value_order))
+              for ax in axes}
+    buckets = _group(pairs, lambda r: r["bucket"])
     for m in metrics:
-        by_axis = {}
-        for ax in axes:
-            values = list(dict.fromkeys(r["axes"].get(ax) for r, _ in pairs))
-            values.sort(key=lambda v: (0, v, "") if isinstance(v, (int, float)) else (1, 0, str(v)))
-            by_axis[ax] = [{"value": v, **_one([p for p in pairs if p[0]["axes"].get(ax) == v], m)} for v in values]
-        labels = list(dict.fromkeys(r["bucket"] for r, _ in pairs))
-        out["metrics"][m] = {"overall": _one(pairs, m), "by_axis": by_axis,
-                             "buckets": [{"label": lb, **_one([p for p in pairs if p[0]["bucket"] == lb], m)}
-                                         for lb in labels]}
+        out["metrics"][m] = {"overall": _one(pairs, m),
+                             "by_axis": {ax: [{"value": v, **_one(g, m)} for v, g in vals.items()]
+                                         for ax, vals in groups.items()},
+                             "buckets": [{"label": lb, **_one(g, m)} for lb, g in buckets.items()]}
+    return out
+
+
+def _value_order(item: tuple) -> tuple:
+    """Axis values: numbers in order, then the rest by name (as aggregate.py sorts them)."""
+    v = item[0]
+    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
+
+
+def _group(pairs: list, key) -> dict[Any, list]:
+    """Pairs grouped by key(before row), groups in first-seen order."""
+    out: dict[Any, list] = {}
+    for p in pairs:
+        out.setdefault(key(p[0]), []).append(p)
     return out
 
 

@@ -8,6 +8,7 @@ import pytest
 from needlework.evals.metrics import wilson
 from needlework.evals.paired import (METHOD_BOOTSTRAP, METHOD_MCNEMAR, across_seeds, mcnemar_exact_p,
                                      newcombe_paired, paired_bootstrap, paired_difference, reading)
+from needlework.evals.compare import compare_results, format_table
 from needlework.evals.paired_runs import compare_items, compare_runs, item_rows, read_general_items
 from needlework.io import write_jsonl
 
@@ -35,8 +36,8 @@ def test_hand_worked_table():
 
 def test_mcnemar_matches_scipy_binomtest():
     stats = pytest.importorskip("scipy.stats")
-    for b, c in [(6, 16), (0, 5), (3, 3), (0, 1), (10, 30), (17, 4)]:
-        assert mcnemar_exact_p(b, c) == pytest.approx(stats.binomtest(b, b + c).pvalue)
+    for b, c in [(6, 16), (0, 5), (3, 3), (0, 1), (10, 30), (17, 4), (4900, 5100), (5000, 5001), (10, 9000)]:
+        assert mcnemar_exact_p(b, c) == pytest.approx(stats.binomtest(b, b + c).pvalue, rel=1e-9)
 
 
 def test_all_equal_all_discordant_and_one_item():
@@ -115,3 +116,17 @@ def test_run_folders_and_general_items(tmp_path):
     assert set(cmp) == {"kv", "general"}
     assert cmp["general"]["metrics"]["score"]["overall"]["table"] == {"a": 2, "b": 0, "c": 3, "d": 0}
     assert cmp["kv"]["metrics"]["acc"]["overall"]["delta"] == 0.5
+
+
+def test_compare_table_is_paired_and_lists_unpaired_items():
+    before = _rows({"1a": 0, "1b": 0, "2a": 1, "3x": 1})
+    after = _rows({"1a": 1, "1b": 1, "2a": 1})
+    results = {"benchmarks": {"kv": {"primary_metric": "acc"}}}
+    cmp = compare_results(results, results, {"kv": before}, {"kv": after})
+    overall = cmp["kv"]["rows"][-1]
+    assert overall["label"] == "overall" and overall["n"] == 3 and overall["diff"] == pytest.approx(2 / 3)
+    assert overall["p"] == 0.5   # two discordant pairs, both up: 2 * (1/2)^2
+    text = format_table(cmp, "A", "B")
+    assert "not paired: 1 items only in A (e.g. 3x), 0 only in B" in text
+    no_items = compare_results(results, results, {}, {"kv": after})
+    assert no_items["kv"]["rows"] == [] and "no paired comparison" in format_table(no_items, "A", "B")
