@@ -40,7 +40,8 @@ def _row(scope: str, label: str, r: dict) -> dict[str, Any]:
 def compare_results(a: dict, b: dict, items_a: dict[str, list[dict]], items_b: dict[str, list[dict]]) -> dict:
     """{benchmark: {metric, rows: [{scope, label, a, b, diff, ci95, p, n, significant}], paired, missing}}
     over the benchmarks both runs hold; `paired` is paired_runs.compare_items' full output."""
-    metrics = {name: [r["primary_metric"]] + [m for m in (items_a.get(name) or [{}])[0].get("scores", {})
+    # the metrics results.json aggregates (kv-retrieval: value_acc and value_dict_acc), primary first
+    metrics = {name: [r["primary_metric"]] + [m for m in r.get("overall", {}).get("metrics", {})
                                               if m != r["primary_metric"]]
                for name, r in a["benchmarks"].items() if r.get("primary_metric")}
     paired = compare_runs(items_a, [items_b], metrics)

@@ -7,7 +7,8 @@ paired bootstrap gives the interval) and the per-seed paired differences are kep
 Items found on one side only, or over the model's context on either side, are excluded from the pairs and
 counted in `missing` / `n_over_context`, never dropped silently.
 
-Per-item rows come from `<run>/samples.jsonl` (the runner's rows) and, for `general`, from
+Per-item rows come from `<run>/samples.jsonl` (the runner's rows, `general`'s included where the general
+benchmark writes them there); a run whose samples.jsonl has no `general` rows may instead hold them in
 `<run>/general/<task>.samples.jsonl` (read_general_items: the one place that knows that file's schema).
 """
 from __future__ import annotations
@@ -44,9 +45,10 @@ def item_rows(run: str | Path) -> dict[str, list[dict]]:
     if samples.exists():
         for r in read_jsonl(samples):
             out.setdefault(r["benchmark"], []).append(r)
-    general = read_general_items(folder)
-    if general:
-        out["general"] = general
+    if "general" not in out:
+        general = read_general_items(folder)
+        if general:
+            out["general"] = general
     return out
 
 

@@ -57,19 +57,29 @@ def _arms(bench: dict) -> list[str]:
 
 
 def effective_length_sentence(rep: dict[str, Any]) -> str:
-    """Hook for the depth x length grid (report["retrieval"]["effective_length"], filled by the grid work):
-    a number, or {model: number | {"length": ..., ...}}, optionally with "threshold" and "unit" keys."""
+    """Hook for the depth x length grid: report["retrieval"]["effective_length"] (written by the grid work,
+    report/retrieval_grid.py) as {threshold, rule, training_length_tokens, by_model: {model: {tokens, length,
+    censored}}}; a plain number or {model: number} is accepted too. "" when the run has no grid."""
     eff = (rep.get("retrieval") or {}).get("effective_length")
     if eff is None:
         return ""
     if not isinstance(eff, dict):
         return f" Effective length: {eff}."
-    meta = {k: eff[k] for k in ("threshold", "unit") if k in eff}
-    per_model = {k: (v.get("length", v.get("value")) if isinstance(v, dict) else v)
-                 for k, v in eff.items() if k not in ("threshold", "unit")}
-    unit = f" {meta['unit']}" if meta.get("unit") else ""
-    rule = f" (longest length with accuracy above {meta['threshold']})" if "threshold" in meta else ""
-    return (f" Effective length{rule}: " + ", ".join(f"{m} {v}{unit}" for m, v in per_model.items()) + ".")
+    per_model = eff.get("by_model") or {k: v for k, v in eff.items() if k in rep.get("models", [])}
+
+    def length(v: Any) -> str:
+        if not isinstance(v, dict):
+            return str(v)
+        if v.get("length") is None:
+            return "below the threshold at every tested length"
+        size = f"{v['tokens']:,.0f} tokens" if v.get("tokens") else f"length {v['length']}"
+        return (">= " if v.get("censored") else "") + size + (" (the longest tested)" if v.get("censored") else "")
+
+    rule = f" ({eff['rule']})" if eff.get("rule") else (f" (accuracy >= {eff['threshold']})" if "threshold" in eff
+                                                         else "")
+    train = (f"; training length {eff['training_length_tokens']:,.0f} tokens"
+             if eff.get("training_length_tokens") else "")
+    return f" Effective length{rule}: " + ", ".join(f"{m} {length(v)}" for m, v in per_model.items()) + train + "."
 
 
 def retrieval_claim(rep: dict[str, Any]) -> str:

@@ -107,10 +107,15 @@ def test_reading_says_when_the_exact_test_disagrees():
 
 
 def test_effective_length_hook():
-    rep = {"benchmarks": {}, "retrieval": {"effective_length": {"base": 8, "kv": {"length": 32},
-                                                                  "threshold": 0.8, "unit": "dictionaries"}}}
-    assert effective_length_sentence(rep) == (" Effective length (longest length with accuracy above 0.8): "
-                                              "base 8 dictionaries, kv 32 dictionaries.")
+    eff = {"threshold": 0.8, "rule": "accuracy >= 0.8 up to there", "training_length_tokens": 350,
+           "by_model": {"base": {"tokens": None, "length": None, "censored": False},
+                        "kv": {"tokens": 1402.4, "length": 32, "censored": True}}}
+    rep = {"benchmarks": {}, "models": ["base", "kv"], "retrieval": {"effective_length": eff}}
+    assert effective_length_sentence(rep) == (
+        " Effective length (accuracy >= 0.8 up to there): base below the threshold at every tested length, "
+        "kv >= 1,402 tokens (the longest tested); training length 350 tokens.")
+    assert effective_length_sentence({**rep, "retrieval": {"effective_length": {"base": 8, "kv": 32}}}) == (
+        " Effective length: base 8, kv 32.")
     assert effective_length_sentence({"benchmarks": {}}) == ""
     assert claims(rep)[0].endswith("not measured in this run.")
 
