@@ -130,3 +130,12 @@ def test_compare_table_is_paired_and_lists_unpaired_items():
     assert "not paired: 1 items only in A (e.g. 3x), 0 only in B" in text
     no_items = compare_results(results, results, {}, {"kv": after})
     assert no_items["kv"]["rows"] == [] and "no paired comparison" in format_table(no_items, "A", "B")
+
+
+def test_general_rows_in_samples_jsonl_come_first(tmp_path):
+    rows = [{"benchmark": "general", "item_id": f"mmlu_anatomy/{i}", "bucket": "task=mmlu", "axes": {"task": "mmlu"},
+             "over_context": False, "scores": {"score": 1.0, "acc,none": 1.0}} for i in range(3)]
+    write_jsonl(tmp_path / "samples.jsonl", rows)
+    write_jsonl(tmp_path / "general" / "mmlu.samples.jsonl", [{"id": 0, "task": "mmlu", "score": 0}])
+    got = item_rows(tmp_path)["general"]
+    assert [r["item_id"] for r in got] == ["mmlu_anatomy/0", "mmlu_anatomy/1", "mmlu_anatomy/2"]
