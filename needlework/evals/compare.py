@@ -1,8 +1,10 @@
-"""`needlework compare RUN_A RUN_B`: per-bucket differences (B - A) with 95% intervals, and plots.
+"""`needlework compare RUN_A RUN_B`: per-item paired differences (B - A) with 95% intervals, and plots.
 
-Each difference carries Newcombe's hybrid score interval built from the two Wilson intervals; "*" marks
-a difference whose interval excludes 0. Plots (PNG, matplotlib Agg): accuracy vs gold position and
-accuracy vs context length, one figure per benchmark and axis, both runs with their Wilson intervals.
+Both runs answer the same items, so every difference (overall, per axis value, per bucket) comes from
+needlework.evals.paired_runs, the one run comparison the report uses too: Newcombe's paired interval and
+the exact McNemar p for 0/1 scores, a seeded paired bootstrap otherwise. "*" marks a difference whose
+interval excludes 0. Items in one run only are counted and listed, never dropped silently. Plots (PNG,
+matplotlib Agg): accuracy vs gold position and vs context length, both runs with their Wilson intervals.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
-from .metrics import newcombe_diff
+from .paired_runs import compare_runs, item_rows
 
 PLOT_AXES = {"position": "gold position", "length": "context length"}
 
@@ -30,53 +32,65 @@ def load_results(run: str | Path) -> dict:
     return data
 
 
-def _diff(ma: dict, mb: dict) -> dict[str, Any] | None:
-    if ma.get("accuracy") is None or mb.get("accuracy") is None or not ma.get("n") or not mb.get("n"):
-        return None
-    d, lo, hi = newcombe_diff(ma["correct"], ma["n"], mb["correct"], mb["n"])
-    return {"a": ma["accuracy"], "b": mb["accuracy"], "diff": round(d, 6), "ci95": [round(lo, 6), round(hi, 6)],
-            "significant": lo > 0 or hi < 0}
+def _row(scope: str, label: str, r: dict) -> dict[str, Any]:
+    return {"scope": scope, "label": label, "a": r["before"], "b": r["after"], "diff": r["delta"],
+            "ci95": r["ci95"], "p": r.get("p"), "n": r["n"], "significant": r["significant"]}
 
 
-def compare_results(a: dict, b: dict) -> dict[str, Any]:
-    """{benchmark: {metric, rows: [{scope, label, a, b, diff, ci95, significant}]}} over shared buckets."""
+def compare_results(a: dict, b: dict, items_a: dict[str, list[dict]], items_b: dict[str, list[dict]]) -> dict:
+    """{benchmark: {metric, rows: [{scope, label, a, b, diff, ci95, p, n, significant}], paired, missing}}
+    over the benchmarks both runs hold; `paired` is paired_runs.compare_items' full output."""
+    # the metrics results.json aggregates (kv-retrieval: value_acc and value_dict_acc), primary first
+    metrics = {name: [r["primary_metric"]] + [m for m in r.get("overall", {}).get("metrics", {})
+                                              if m != r["primary_metric"]]
+               for name, r in a["benchmarks"].items() if r.get("primary_metric")}
+    paired = compare_runs(items_a, [items_b], metrics)
     out = {}
     for name in a["benchmarks"]:
         if name not in b["benchmarks"]:
             continue
-        ra, rb = a["benchmarks"][name], b["benchmarks"][name]
-        metric = ra.get("primary_metric")
-        rows = []
-        bb = {x["label"]: x for x in rb["buckets"]}
-        for x in ra["buckets"]:
-            if x["label"] in bb:
-                d = _diff(x["metrics"].get(metric, {}), bb[x["label"]]["metrics"].get(metric, {}))
-                if d:
-                    rows.append({"scope": "bucket", "label": x["label"], **d})
-        for ax, vals in ra.get("by_axis", {}).items():
-            vb = {str(v["value"]): v for v in rb.get("by_axis", {}).get(ax, [])}
-            for v in vals:
-                if str(v["value"]) in vb and len(vals) > 1:
-                    d = _diff(v["metrics"].get(metric, {}), vb[str(v["value"])]["metrics"].get(metric, {}))
-                    if d:
-                        rows.append({"scope": ax, "label": f"{ax}={v['value']}", **d})
-        if "overall" in ra and "overall" in rb:
-            d = _diff(ra["overall"]["metrics"].get(metric, {}), rb["overall"]["metrics"].get(metric, {}))
-            if d:
-                rows.append({"scope": "overall", "label": "overall", **d})
-        out[name] = {"metric": metric, "rows": rows}
+        metric = a["benchmarks"][name].get("primary_metric")
+        if name not in paired:
+            out[name] = {"metric": metric, "rows": [], "missing": None,
+                         "note": "no per-item scores in one of the runs: no paired comparison"}
+            continue
+        res = paired[name]["metrics"][metric]
+        rows = [_row("bucket", x["label"], x) for x in res["buckets"] if x["n"]]
+        for ax, vals in res["by_axis"].items():
+            if 1 < len(vals) < len(res["buckets"]):   # as many values as buckets: the same rows again
+                rows += [_row(ax, f"{ax}={v['value']}", v) for v in vals if v["n"]]
+        if res["overall"]["n"]:
+            rows.append(_row("overall", "overall", res["overall"]))
+        for m, other in paired[name]["metrics"].items():
+            if m != metric and other["overall"]["n"]:
+                rows.append(_row("overall", f"overall [{m}]", other["overall"]))
+        out[name] = {"metric": metric, "rows": rows, "missing": paired[name]["missing"],
+                     "n_over_context": paired[name]["n_over_context"], "paired": paired[name]}
     return out
 
 
 def format_table(cmp: dict, name_a: str, name_b: str) -> str:
-    lines = [f"B - A   (A = {name_a}, B = {name_b}; 95% Newcombe interval; * = excludes 0)"]
+    lines = [f"B - A   (A = {name_a}, B = {name_b}; paired over items: 95% Newcombe paired interval and exact "
+             "McNemar p for 0/1 scores, paired bootstrap otherwise; * = interval excludes 0)"]
     for bench, c in cmp.items():
         lines.append(f"\n{bench}  [{c['metric']}]")
-        lines.append(f"  {'bucket':<44} {'A':>7} {'B':>7} {'B-A':>8}  95% CI")
+        if c.get("note"):
+            lines.append(f"  {c['note']}")
+            continue
+        lines.append(f"  {'bucket':<40} {'n':>5} {'A':>7} {'B':>7} {'B-A':>8}  {'95% CI':<18} {'p':>8}")
         for r in c["rows"]:
             star = " *" if r["significant"] else ""
-            lines.append(f"  {r['label']:<44} {r['a']:7.3f} {r['b']:7.3f} {r['diff']:+8.3f}  "
-                         f"[{r['ci95'][0]:+.3f}, {r['ci95'][1]:+.3f}]{star}")
+            p = f"{r['p']:8.2g}" if r.get("p") is not None else f"{'–':>8}"
+            lines.append(f"  {r['label']:<40} {r['n']:5d} {r['a']:7.3f} {r['b']:7.3f} {r['diff']:+8.3f}  "
+                         f"{'[' + format(r['ci95'][0], '+.3f') + ', ' + format(r['ci95'][1], '+.3f') + ']':<18} "
+                         f"{p}{star}")
+        miss = c.get("missing") or {}
+        if miss.get("only_before") or miss.get("only_after"):
+            lines.append(f"  not paired: {miss['only_before']} items only in A (e.g. "
+                         f"{', '.join(map(str, miss['examples_only_before'])) or '–'}), {miss['only_after']} only "
+                         f"in B (e.g. {', '.join(map(str, miss['examples_only_after'])) or '–'})")
+        if c.get("n_over_context"):
+            lines.append(f"  not paired: {c['n_over_context']} items over the model's context in A or B")
     return "\n".join(lines)
 
 
@@ -132,7 +146,7 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path | None = None)
     shared = [n for n in a["benchmarks"] if n in b["benchmarks"]]
     if not shared:
         raise ConfigError(f"{run_a} and {run_b} share no benchmark")
-    cmp = compare_results(a, b)
+    cmp = compare_results(a, b, item_rows(run_a), item_rows(run_b))
     out_dir = Path(out) if out else Path(run_b if Path(run_b).is_dir() else Path(run_b).parent) / "compare"
     from ..io import write_json
     write_json(out_dir / "compare.json", cmp)

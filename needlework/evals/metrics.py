@@ -4,7 +4,7 @@
   scored, so a model cannot win by copying the documents back.
 - FLenQA answer extraction (Levy et al.): the last of "true"/"false" wins, after "not true" -> "false";
   unlike their code we really do remove punctuation (theirs was a no-op by mistake, REFERENCE §4).
-- Wilson score interval for a proportion, and Newcombe's interval for a difference of two proportions.
+- Wilson score interval for a proportion (paired differences of two runs: needlework.evals.paired).
 """
 from __future__ import annotations
 
@@ -89,17 +89,3 @@ def wilson(k: float, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def newcombe_diff(k1: float, n1: int, k2: float, n2: int, z: float = Z95) -> tuple[float, float, float]:
-    """Difference p2 - p1 with Newcombe's hybrid score interval (method 10), built from two Wilson intervals.
-
-    It treats the runs as independent; for paired runs (same items) it is conservative."""
-    p1 = k1 / n1 if n1 else 0.0
-    p2 = k2 / n2 if n2 else 0.0
-    l1, u1 = wilson(k1, n1, z)
-    l2, u2 = wilson(k2, n2, z)
-    d = p2 - p1
-    lo = d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2)
-    hi = d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
-    return d, max(-1.0, lo), min(1.0, hi)

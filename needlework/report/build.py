@@ -1,7 +1,7 @@
 """write_report: stage outputs -> report.json, plots/*.png, report.html, report.md in the report stage folder.
 
-Section order follows the question a reader asks: did fine-tuning help (summary, per-benchmark tables and
-plots), what did it cost elsewhere (general benchmarks), how did training go (loss curve, loss map), and
+Section order follows the question a reader asks: did fine-tuning help (the three claims' verdicts, summary,
+per-benchmark tables and plots), what did it cost elsewhere (general benchmarks), how did training go (loss curve, loss map), and
 what exactly was run (data card, stages, provenance).
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from . import html as html_r
 from . import markdown as md_r
 from . import plots, tables
 from .collect import collect
+from .verdicts import claims
 
 
 def _summary(rep: dict[str, Any]) -> list[str]:
@@ -24,8 +25,17 @@ def _summary(rep: dict[str, Any]) -> list[str]:
         base = bench["overall"]["base"]
         for arm, ch in bench["change"].items():
             ft = bench["overall"][arm]
-            lines.append(f"{name} ({bench['primary_metric']}, all items): base {tables.cell_text(base)} -> "
-                         f"{arm} {tables.cell_text(ft)}; change {tables.change_text(ch['overall'])}")
+            line = (f"{name} ({bench['primary_metric']}, all items): base {tables.cell_text(base)} -> "
+                    f"{arm} {tables.cell_text(ft)}; change {tables.change_text(ch['overall'])}")
+            for m, cells in bench.get("other_metrics", {}).items():   # kv-retrieval: value_dict_acc beside value_acc
+                if "base" in cells and arm in cells:
+                    line += (f"; {m}: base {tables.cell_text(cells['base'])} -> {arm} {tables.cell_text(cells[arm])}"
+                             f", change {tables.change_text(ch.get('metrics', {}).get(m))}")
+            miss = ch.get("missing") or {}
+            if miss.get("only_before") or miss.get("only_after") or ch.get("n_over_context"):
+                line += (f"; not paired: {miss.get('only_before', 0)} items only in base, {miss.get('only_after', 0)} "
+                         f"only in {arm}, {ch.get('n_over_context', 0)} over the context")
+            lines.append(line)
     return lines
 
 
@@ -37,6 +47,7 @@ def _write_png(folder: Path, name: str, png: bytes) -> None:
 def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str, Any]:
     root, folder = Path(root), Path(folder)
     rep = collect(root, manifest)
+    rep["claims"] = claims(rep)
     write_json(folder / "report.json", rep)
     rel = folder.relative_to(root)
     h_sections: list[tuple[str, list]] = []
@@ -62,6 +73,7 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         m_sections.append((heading, m))
 
     models = rep["models"]
+    add("verdict: the paper's three claims", [("p", text) for text in rep["claims"]])
     add("summary", [("p", line) for line in _summary(rep)] or [("p", "no before/after comparison in this run")])
     for name, bench in rep["benchmarks"].items():
         if name == "general":

@@ -4,8 +4,10 @@ Every number in report.html / report.md comes from this dictionary, and every nu
 copied from a stage output (results.json, train_log.jsonl, train.jsonl meta, loss_map.json) or is a
 mean/std/difference of such numbers computed here, so a test can check the report against the stages.
 Single-seed cells carry the evaluation's own 95% Wilson interval; multi-seed cells carry mean ± std
-across seeds (and the per-seed values). Changes vs the base model carry Newcombe's 95% interval for a
-difference of proportions, from counts pooled over seeds.
+across seeds (and the per-seed values). Changes vs the base model are paired over items (samples.jsonl,
+general/<task>.samples.jsonl) through needlework.evals.paired_runs, the comparison `needlework compare`
+uses: a 95% paired interval, the exact McNemar p for 0/1 scores, and over several seeds the mean ± std of
+the per-seed paired differences. A benchmark without per-item scores gets its change without an interval.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from ..evals.metrics import newcombe_diff
+from ..evals.paired import reading
+from ..evals.paired_runs import compare_items, item_rows
 from ..io import read_jsonl
 
 
@@ -36,25 +39,67 @@ def _cell(stats: list[dict]) -> dict[str, Any]:
     return cell
 
 
-def _change(base: dict, ft: dict) -> dict[str, Any] | None:
-    if not base["n"] or not ft["n"] or base["accuracy"] is None or ft["accuracy"] is None:
-        return None
-    d, lo, hi = newcombe_diff(base["correct"], base["n"], ft["correct"], ft["n"])
-    return {"delta": round(ft["accuracy"] - base["accuracy"], 6), "ci95": [round(lo, 6), round(hi, 6)],
-            "pooled_delta": round(d, 6)}
+def _paired(res: dict | None) -> dict[str, Any]:
+    """One change cell from a paired result: delta (mean over seeds when several), interval, p, reading."""
+    if not res or not res.get("n"):
+        return {}
+    seeds = res.get("seeds")
+    return {"delta": seeds["mean"] if seeds else res["delta"], "ci95": res["ci95"], "p": res.get("p"),
+            "n": res["n"], "method": res["method"], "reading": reading(res["ci95"]),
+            "seeds": seeds, "before": res["before"], "after": res["after"]}
 
 
-def _benchmark(name: str, runs: dict[str, list[dict]]) -> dict[str, Any]:
-    """runs: model -> [benchmarks[name] of each seed's results.json]."""
+def _unpaired(base: dict, ft: dict) -> dict[str, Any]:
+    """No per-item scores on one side: the difference of the aggregates, and no interval."""
+    if base.get("accuracy") is None or ft.get("accuracy") is None:
+        return {}
+    return {"delta": round(ft["accuracy"] - base["accuracy"], 6), "ci95": None, "reading": "no interval",
+            "note": "no per-item scores: no paired interval"}
+
+
+def _changes(out: dict, metric: str, items: dict[str, list[list[dict]]], axes: list[str]) -> None:
+    """out["change"][arm] = {overall, <axis>: [cell per axis row], metrics: {other metric: overall cell},
+    missing, n_over_context}, each cell paired over items when both sides have per-item scores."""
+    base_items = (items.get("base") or [[]])[0]
+    for model in out["overall"]:
+        if model == "base":
+            continue
+        seeds = items.get(model) or []
+        if base_items and seeds and all(seeds):
+            metrics = [metric] + [m for m in out["other_metrics"]]
+            res = compare_items(base_items, seeds, metrics, axes)
+            ch: dict[str, Any] = {"overall": _paired(res["metrics"][metric]["overall"]), "missing": res["missing"],
+                                  "n_over_context": res["n_over_context"],
+                                  "metrics": {m: _paired(res["metrics"][m]["overall"]) for m in metrics[1:]}}
+            for axis, rows in out["axes"].items():
+                by_value = {r["value"]: r for r in res["metrics"][metric]["by_axis"].get(axis, [])}
+                ch[axis] = [{"value": r["value"], **_paired(by_value.get(r["value"]))} for r in rows]
+        else:
+            ch = {"overall": _unpaired(out["overall"]["base"], out["overall"][model]), "missing": None,
+                  "metrics": {m: _unpaired(c["base"], c[model]) for m, c in out["other_metrics"].items()
+                              if "base" in c and model in c}}
+            for axis, rows in out["axes"].items():
+                ch[axis] = [{"value": r["value"], **(_unpaired(r["cells"]["base"], r["cells"][model])
+                                                     if "base" in r["cells"] and model in r["cells"] else {})}
+                            for r in rows]
+        out["change"][model] = ch
+
+
+def _benchmark(name: str, runs: dict[str, list[dict]], items: dict[str, list[list[dict]]]) -> dict[str, Any]:
+    """runs: model -> [benchmarks[name] of each seed's results.json]; items: model -> [per-item rows per seed]."""
     first = next(iter(runs.values()))[0]
     metric = first["primary_metric"]
     out: dict[str, Any] = {"primary_metric": metric, "describe": first.get("describe", {}), "axes": {},
-                           "overall": {}, "change": {}}
+                           "overall": {}, "other_metrics": {}, "change": {}}
+    others = [m for m in first["overall"]["metrics"] if m != metric]
     for model, results in runs.items():
         out["overall"][model] = _cell([r["overall"]["metrics"][metric] for r in results])
         out["overall"][model]["mean_over_buckets"] = [r["overall"]["metrics"][metric].get("mean_over_buckets")
                                                       for r in results]
         out["overall"][model]["n_over_context"] = sum(r["overall"].get("n_over_context", 0) for r in results)
+        for m in others:
+            if all(m in r["overall"]["metrics"] for r in results):
+                out["other_metrics"].setdefault(m, {})[model] = _cell([r["overall"]["metrics"][m] for r in results])
     for axis in first.get("by_axis", {}):
         values = [row["value"] for row in first["by_axis"][axis]]
         rows = []
@@ -67,20 +112,14 @@ def _benchmark(name: str, runs: dict[str, list[dict]]) -> dict[str, Any]:
             rows.append({"value": v, "cells": cells})
         out["axes"][axis] = rows
     if "base" in runs:
-        for model in runs:
-            if model == "base":
-                continue
-            ch = {"overall": _change(out["overall"]["base"], out["overall"][model])}
-            for axis, rows in out["axes"].items():
-                ch[axis] = [{"value": r["value"], **(_change(r["cells"]["base"], r["cells"][model]) or {})}
-                            if "base" in r["cells"] and model in r["cells"] else {"value": r["value"]} for r in rows]
-            out["change"][model] = ch
+        _changes(out, metric, items, list(out["axes"]))
     return out
 
 
-def _general(name: str, runs: dict[str, list[dict]]) -> dict[str, Any]:
-    """The paper's Table 1 shape: a row per model, a column per task, value and change vs base."""
-    bench = _benchmark(name, runs)
+def _general(name: str, runs: dict[str, list[dict]], items: dict[str, list[list[dict]]]) -> dict[str, Any]:
+    """The paper's Table 1 shape: a row per model, a column per task, value and change vs base (the change's
+    paired interval is in bench["change"][model]["task"])."""
+    bench = _benchmark(name, runs, items)
     tasks = [row["value"] for row in bench["axes"].get("task", [])]
     table = {}
     for model in runs:
@@ -93,7 +132,8 @@ def _general(name: str, runs: dict[str, list[dict]]) -> dict[str, Any]:
             delta = (round(cell["accuracy"] - base["accuracy"], 6)
                      if model != "base" and base and None not in (cell["accuracy"], base["accuracy"]) else None)
             table[model][row["value"]] = {"value": cell["accuracy"], "std": cell["std"], "delta": delta}
-    bench["table1"] = {"tasks": tasks, "rows": table}
+    change = {model: {c["value"]: c for c in ch.get("task", [])} for model, ch in bench["change"].items()}
+    bench["table1"] = {"tasks": tasks, "rows": table, "change": change}
     return bench
 
 
@@ -139,15 +179,19 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     results = {s["folder"]: _load(root, s["folder"], "results.json") for s in evals}
     models = ["base"] + list(manifest["arms"])
     by_bench: dict[str, dict[str, list[dict]]] = {}
+    by_items: dict[str, dict[str, list[list[dict]]]] = {}
     sources: dict[str, list[str]] = {}
     for model in models:
         mine = [s for s in evals if (s["label"] == "base" if model == "base" else s["info"].get("arm") == model)]
         mine.sort(key=lambda s: s["info"].get("seed", -1))
         sources[model] = [str(Path(s["folder"]) / "results.json") for s in mine]
         for s in mine:
+            rows = item_rows(root / s["folder"])
             for bname, bres in results[s["folder"]]["benchmarks"].items():
                 by_bench.setdefault(bname, {}).setdefault(model, []).append(bres)
-    benchmarks = {b: (_general(b, runs) if b == "general" else _benchmark(b, runs)) for b, runs in by_bench.items()}
+                by_items.setdefault(bname, {}).setdefault(model, []).append(rows.get(bname, []))
+    benchmarks = {b: (_general if b == "general" else _benchmark)(b, runs, by_items[b])
+                  for b, runs in by_bench.items()}
     loss_maps = []
     for s in (s for s in stages if s["kind"] == "loss-map"):
         lm = _load(root, s["folder"], "loss_map.json")

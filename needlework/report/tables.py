@@ -27,10 +27,28 @@ def cell_text(cell: dict | None) -> str:
     return f"{num(cell['accuracy'])} {interval(cell.get('ci95'))} (n={cell['n']})"
 
 
+def signed_interval(ci: list[float] | None) -> str:
+    return "" if not ci else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
 def change_text(ch: dict | None) -> str:
+    """A paired change: delta [95% interval]; over seeds, the mean delta with its std across seeds."""
     if not ch or ch.get("delta") is None:
         return "–"
-    return f"{signed(ch['delta'])} {interval(ch.get('ci95'))}"
+    seeds = ch.get("seeds")
+    spread = f" ± {num(seeds['std'])} ({seeds['seeds']} seeds)" if seeds and seeds.get("std") is not None else ""
+    return f"{signed(ch['delta'])}{spread} {signed_interval(ch.get('ci95'))}".rstrip()
+
+
+def p_text(p: float | None) -> str:
+    if p is None:
+        return ""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+PAIRED_NOTE = ("changes: fine-tuned minus base, paired over the same items: 95% Newcombe paired interval "
+               "(exact McNemar p) for 0/1 scores, paired bootstrap over items otherwise; with several seeds, "
+               "mean ± std of the per-seed paired differences and the interval of the seed-averaged items.")
 
 
 def benchmark_tables(name: str, bench: dict, models: list[str]) -> list[Table]:
@@ -49,13 +67,16 @@ def benchmark_tables(name: str, bench: dict, models: list[str]) -> list[Table]:
                + [change_text(bench["change"][m]["overall"]) for m in arms]]
     tables.append({"title": f"{name}: {bench['primary_metric']} overall", "header": [""] + shown + header_change,
                    "rows": overall,
-                   "note": "95% Wilson intervals (single seed) or mean ± std across seeds; changes: fine-tuned minus "
-                           "base with Newcombe's 95% interval from counts pooled over seeds."})
+                   "note": "95% Wilson intervals (single seed) or mean ± std across seeds; " + PAIRED_NOTE})
     return tables
 
 
+PAPER_TASK_NAMES = {"mmlu": "MMLU", "hellaswag": "HellaSwag", "gsm8k": "GSM8K", "triviaqa": "TriviaQA",
+                    "nq_open": "NQ-Open"}
+
+
 def table1(bench: dict, models: list[str]) -> Table:
-    """Paper Table 1 shape: models as rows, tasks as columns, 'value (delta vs base)'."""
+    """Paper Table 1 shape: a row per model (value, ± std over seeds), then a paired-change row per arm."""
     t1 = bench["table1"]
     rows = []
     for m in models:
@@ -64,14 +85,15 @@ def table1(bench: dict, models: list[str]) -> Table:
         row = [m]
         for task in t1["tasks"]:
             c = t1["rows"][m].get(task)
-            if c is None:
-                row.append("–")
-                continue
-            txt = num(c["value"]) + (f" ± {num(c['std'])}" if c.get("std") is not None else "")
-            row.append(txt + (f" ({signed(c['delta'])})" if c.get("delta") is not None else ""))
+            row.append("–" if c is None else num(c["value"]) + (f" ± {num(c['std'])}" if c.get("std") is not None
+                                                                 else ""))
         rows.append(row)
-    return {"title": "general benchmarks (paper Table 1 shape): value (change vs base)",
-            "header": ["model"] + t1["tasks"], "rows": rows}
+    for m in models:
+        if m in t1.get("change", {}):
+            rows.append([f"change {m}"] + [change_text(t1["change"][m].get(task)) for task in t1["tasks"]])
+    return {"title": "general benchmarks (paper Table 1 shape)",
+            "header": ["model"] + [PAPER_TASK_NAMES.get(t, t) for t in t1["tasks"]], "rows": rows,
+            "note": PAIRED_NOTE}
 
 
 def data_table(data: list[dict]) -> Table:

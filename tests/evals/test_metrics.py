@@ -6,7 +6,7 @@ import math
 import pytest
 
 from needlework.evals.kv_retrieval import parse_dict, parse_key, parse_value
-from needlework.evals.metrics import (best_subspan_em, flenqa_answer, flenqa_correct, newcombe_diff,
+from needlework.evals.metrics import (best_subspan_em, flenqa_answer, flenqa_correct,
                                       normalize_flenqa, normalize_squad, wilson)
 
 
@@ -73,13 +73,6 @@ def test_wilson_hand_computed():
     assert lo == 0.0 and math.isclose(hi, 0.1611, abs_tol=1e-4)
     lo, hi = wilson(20, 20)
     assert hi == 1.0 and math.isclose(lo, 0.8389, abs_tol=1e-4)
-
-
-def test_newcombe_difference():
-    d, lo, hi = newcombe_diff(5, 10, 5, 10)
-    assert d == 0 and lo < 0 < hi
-    d, lo, hi = newcombe_diff(10, 100, 90, 100)
-    assert math.isclose(d, 0.8) and lo > 0.6 and hi < 0.9
 
 
 @pytest.mark.parametrize("text,value,dict_", [

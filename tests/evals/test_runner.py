@@ -133,6 +133,7 @@ def test_cli_eval_and_compare(tmp_path, monkeypatch, capsys):
     cmp = json.loads((tmp_path / "run_b" / "compare" / "compare.json").read_text())
     row = cmp["kv-retrieval"]["rows"][0]
     assert row["ci95"][0] <= row["diff"] <= row["ci95"][1]
+    assert row["n"] > 0 and 0 <= row["p"] <= 1 and cmp["kv-retrieval"]["missing"]["only_before"] == 0
 
 
 def test_limit_is_per_bucket(tmp_path):

@@ -1,5 +1,6 @@
-"""The report reads only stage outputs: its numbers equal theirs, multi-seed cells are mean ± std, the
-general benchmarks come out in Table 1 shape, and report.html renders in headless Chromium with its plots."""
+"""The report reads only stage outputs: its numbers equal theirs, multi-seed cells are mean ± std, changes
+are paired over items, the three claims open it with a reading each, the general benchmarks come out in
+Table 1 shape, and report.html renders in headless Chromium with its plots."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,10 @@ import subprocess
 import pytest
 from report_fakes import fake_run
 
+from needlework.evals.paired import paired_difference
+from needlework.io import read_jsonl, write_jsonl
 from needlework.report import write_report
+from needlework.report.verdicts import claims, effective_length_sentence
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +44,80 @@ def test_numbers_come_from_stage_outputs(report):
     assert t1["tasks"] == ["mmlu", "nq_open"]
     assert t1["rows"]["kv"]["mmlu"]["value"] == pytest.approx(0.495)
     assert t1["rows"]["kv"]["mmlu"]["delta"] == pytest.approx(-0.005)
+    assert t1["change"]["kv"]["mmlu"]["seeds"]["values"] == [0.0, -0.01]
     assert rep["training"][0]["loss"] == [2.0 / s for s in range(1, 6)]
     assert rep["data"][0]["tokens"] == {"min": 100, "mean": 102.0, "max": 104, "total": 510}
     md = (folder / "report.md").read_text()
     assert f"{kv['overall']['kv']['accuracy']:.3f} ± {kv['overall']['kv']['std']:.3f} (2 seeds)" in md
-    assert "| kv | 0.495 ± 0.007 (-0.005) |" in md
+    assert "| model | MMLU | NQ-Open |" in md and "| kv | 0.495 ± 0.007 | 0.210 ± 0.000 |" in md
+    assert "| change kv | -0.005 ± 0.007 (2 seeds) [" in md
     for png in ("kv-retrieval-by-position", "training-loss"):
         assert (folder / "plots" / f"{png}.png").exists()
+
+
+def test_changes_are_paired_over_items(report):
+    root, _, rep = report
+    kv = rep["benchmarks"]["kv-retrieval"]
+    base = [r["scores"]["value_acc"] for r in read_jsonl(root / "eval/base-0000/samples.jsonl")]
+    per_seed = [paired_difference(base, [r["scores"]["value_acc"] for r in read_jsonl(
+        root / f"eval/kv-s{s}-0000/samples.jsonl")])["delta"] for s in (0, 1)]
+    ch = kv["change"]["kv"]["overall"]
+    assert ch["seeds"]["values"] == per_seed and ch["delta"] == pytest.approx(statistics.fmean(per_seed))
+    assert ch["reading"] == "better" and ch["n"] == 60
+    dict_ch = kv["change"]["kv"]["metrics"]["value_dict_acc"]
+    assert dict_ch["reading"] == "better" and kv["other_metrics"]["value_dict_acc"]["base"]["accuracy"] == 0.15
+    assert [c["value"] for c in kv["change"]["kv"]["position"]] == [1, 5, 10]
+
+
+def test_report_opens_with_the_three_claims(report):
+    _, folder, rep = report
+    retrieval, transfer, general = rep["claims"]
+    assert retrieval.startswith("Claim 1") and "value accuracy: base 0.200 -> kv 0.900, change +0.700" in retrieval
+    assert "value-and-dictionary accuracy: base 0.150" in retrieval and retrieval.count(": better") == 2
+    assert transfer == ("Claim 2, the skill transfers to real long-context tasks. MDQA: not measured in this run. "
+                        "FLenQA: not measured in this run.")
+    assert "MMLU: base 0.500 -> kv 0.495, change -0.005" in general and "no detectable change" in general
+    md = (folder / "report.md").read_text()
+    assert md.index("## verdict") < md.index("## summary") < md.index("## kv-retrieval")
+    assert retrieval in md and general in md
+    summary = md[md.index("## summary"):md.index("## kv-retrieval")]
+    assert "value_acc" in summary and "value_dict_acc" in summary
+
+
+def test_single_seed_missing_items_and_no_general(tmp_path):
+    manifest = fake_run(tmp_path, seeds=(0,), general=False)
+    ft = tmp_path / "eval/kv-s0-0000/samples.jsonl"
+    rows = list(read_jsonl(ft))
+    write_jsonl(ft, rows[1:])   # one item lost on the fine-tuned side: reported, not silently dropped
+    rep = write_report(tmp_path, manifest, tmp_path / "report" / "r")
+    ch = rep["benchmarks"]["kv-retrieval"]["change"]["kv"]
+    assert ch["overall"]["n"] == 59 and ch["missing"]["only_before"] == 1
+    assert ch["missing"]["examples_only_before"] == [rows[0]["item_id"]]
+    assert ch["overall"]["p"] is not None and ch["overall"]["seeds"] is None
+    assert "not paired: 1 items only in base, 0 only in kv" in (tmp_path / "report/r/report.md").read_text()
+    assert rep["claims"][2] == "Claim 3, general ability is kept (paper Table 1 tasks). not measured in this run."
+
+
+def test_reading_says_when_the_exact_test_disagrees():
+    from needlework.report.verdicts import change_words
+    ch = {"delta": 0.133, "ci95": [0.007, 0.26], "p": 0.07, "n": 45, "reading": "better"}
+    assert change_words(ch).endswith("better by the interval, though the exact McNemar test (conservative "
+                                        "with few discordant items) has p >= 0.05")
+    assert change_words({**ch, "p": 0.001}).endswith(": better")
+
+
+def test_effective_length_hook():
+    eff = {"threshold": 0.8, "rule": "accuracy >= 0.8 up to there", "training_length_tokens": 350,
+           "by_model": {"base": {"tokens": None, "length": None, "censored": False},
+                        "kv": {"tokens": 1402.4, "length": 32, "censored": True}}}
+    rep = {"benchmarks": {}, "models": ["base", "kv"], "retrieval": {"effective_length": eff}}
+    assert effective_length_sentence(rep) == (
+        " Effective length (accuracy >= 0.8 up to there): base below the threshold at every tested length, "
+        "kv >= 1,402 tokens (the longest tested); training length 350 tokens.")
+    assert effective_length_sentence({**rep, "retrieval": {"effective_length": {"base": 8, "kv": 32}}}) == (
+        " Effective length: base 8, kv 32.")
+    assert effective_length_sentence({"benchmarks": {}}) == ""
+    assert claims(rep)[0].endswith("not measured in this run.")
 
 
 def test_html_is_self_contained(report):

@@ -1,0 +1,132 @@
+"""The one before/after comparison of evaluation runs, used by `needlework compare` and by the report.
+
+Per-item scores of both runs are joined on item id; every difference (overall, per axis value such as gold
+position or length, per bucket) is a paired one (needlework.evals.paired). The "after" side may be several
+runs (one per training seed) of the same items: then each item's after-score is its mean over the seeds (a
+paired bootstrap gives the interval) and the per-seed paired differences are kept as mean ± std.
+Items found on one side only, or over the model's context on either side, are excluded from the pairs and
+counted in `missing` / `n_over_context`, never dropped silently.
+
+Per-item rows come from `<run>/samples.jsonl` (the runner's rows, `general`'s included where the general
+benchmark writes them there); a run whose samples.jsonl has no `general` rows may instead hold them in
+`<run>/general/<task>.samples.jsonl` (read_general_items: the one place that knows that file's schema).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError
+from ..io import read_jsonl
+from .paired import across_seeds, paired_difference
+
+MISSING_EXAMPLES = 5   # item ids shown per side when items are missing
+
+
+def read_general_items(run: Path) -> list[dict]:
+    """`general` per-item rows, one file per task: {"id": ..., "task": ..., "score": 0/1} (lm-eval style,
+    written by the general benchmark) -> runner-style rows with one metric, "score", and axis "task"."""
+    rows = []
+    folder = Path(run) / "general"
+    for path in sorted(folder.glob("*.samples.jsonl")) if folder.is_dir() else []:
+        for r in read_jsonl(path):
+            task = r.get("task") or path.name[: -len(".samples.jsonl")]
+            rows.append({"benchmark": "general", "item_id": f"{task}/{r['id']}", "bucket": f"task={task}",
+                         "axes": {"task": task}, "over_context": False, "scores": {"score": float(r["score"])}})
+    return rows
+
+
+def item_rows(run: str | Path) -> dict[str, list[dict]]:
+    """benchmark -> its per-item rows in run order; `run` is an eval run folder (or its results.json)."""
+    p = Path(run)
+    folder = p.parent if p.name == "results.json" else p
+    out: dict[str, list[dict]] = {}
+    samples = folder / "samples.jsonl"
+    if samples.exists():
+        for r in read_jsonl(samples):
+            out.setdefault(r["benchmark"], []).append(r)
+    if "general" not in out:
+        general = read_general_items(folder)
+        if general:
+            out["general"] = general
+    return out
+
+
+def _scored(rows: list[dict]) -> dict[str, dict]:
+    seen: dict[str, dict] = {}
+    for r in rows:
+        if r["item_id"] in seen:
+            raise ConfigError(f"item id {r['item_id']!r} occurs twice in one run: pairing needs unique ids")
+        seen[r["item_id"]] = r
+    return seen
+
+
+def _missing(before: dict[str, dict], afters: list[dict[str, dict]]) -> dict[str, Any]:
+    only_before = [i for i in before if any(i not in a for a in afters)]
+    only_after = sorted({i for a in afters for i in a if i not in before})
+    return {"only_before": len(only_before), "only_after": len(only_after),
+            "examples_only_before": only_before[:MISSING_EXAMPLES],
+            "examples_only_after": only_after[:MISSING_EXAMPLES]}
+
+
+def _one(pairs: list[tuple[dict, list[dict]]], metric: str) -> dict[str, Any]:
+    """Paired difference of one scope; with several after-runs, items are seed-averaged and per-seed kept."""
+    before = [b["scores"].get(metric, 0.0) for b, _ in pairs]
+    afters = [[a[s]["scores"].get(metric, 0.0) for _, a in pairs] for s in range(len(pairs[0][1]))] if pairs else []
+    if len(afters) <= 1:
+        return paired_difference(before, afters[0] if afters else [])
+    mean_after = [sum(col) / len(col) for col in zip(*afters)]
+    res = paired_difference(before, mean_after)
+    res["seeds"] = across_seeds([paired_difference(before, a)["delta"] for a in afters])
+    return res
+
+
+def compare_items(before: list[dict], afters: list[list[dict]], metrics: list[str] | tuple[str, ...],
+                  axes: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+    """{metrics: {metric: {overall, by_axis: {axis: [{value, ...}]}, buckets: [{label, ...}]}}, n_pairs,
+    n_over_context, missing} for one benchmark: before = one run's rows, afters = one list per seed."""
+    b = _scored(before)
+    a = [_scored(rows) for rows in afters]
+    shared = [i for i in b if all(i in x for x in a)]
+    over = {i for i in shared if b[i]["over_context"] or any(x[i]["over_context"] for x in a)}
+    pairs = [(b[i], [x[i] for x in a]) for i in shared if i not in over]
+    if axes is None:
+        axes = list(dict.fromkeys(k for r, _ in pairs for k in r.get("axes", {})))
+    out: dict[str, Any] = {"n_pairs": len(pairs), "n_over_context": len(over), "missing": _missing(b, a),
+                           "seeds": len(afters), "metrics": {}}
+    groups = {ax: dict(sorted(_group(pairs, lambda r, ax=ax: r["axes"].get(ax)).items(), key=_value_order))
+              for ax in axes}
+    buckets = _group(pairs, lambda r: r["bucket"])
+    for m in metrics:
+        out["metrics"][m] = {"overall": _one(pairs, m),
+                             "by_axis": {ax: [{"value": v, **_one(g, m)} for v, g in vals.items()]
+                                         for ax, vals in groups.items()},
+                             "buckets": [{"label": lb, **_one(g, m)} for lb, g in buckets.items()]}
+    return out
+
+
+def _value_order(item: tuple) -> tuple:
+    """Axis values: numbers in order, then the rest by name (as aggregate.py sorts them)."""
+    v = item[0]
+    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
+
+
+def _group(pairs: list, key) -> dict[Any, list]:
+    """Pairs grouped by key(before row), groups in first-seen order."""
+    out: dict[Any, list] = {}
+    for p in pairs:
+        out.setdefault(key(p[0]), []).append(p)
+    return out
+
+
+def compare_runs(before: dict[str, list[dict]], afters: list[dict[str, list[dict]]],
+                 metrics: dict[str, list[str]] | None = None) -> dict[str, dict]:
+    """Every benchmark present in the before run and in every after run (item_rows output), each compared
+    on `metrics[benchmark]` (default: every score key of its first row)."""
+    out = {}
+    for name, rows in before.items():
+        if not rows or not all(name in a for a in afters):
+            continue
+        ms = (metrics or {}).get(name) or list(rows[0]["scores"])
+        out[name] = compare_items(rows, [a[name] for a in afters], ms)
+    return out
