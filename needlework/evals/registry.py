@@ -5,13 +5,14 @@ of them. `general` (lm-evaluation-harness) is the exception: the harness drives 
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import flenqa, general, kv_retrieval, mdqa
+from . import flenqa, general, kv_retrieval, mdqa, transfer
 from .base import Benchmark
 
 
 def _benchmarks() -> dict[str, Benchmark]:
     out = {}
-    for b in (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, flenqa.BENCHMARK, flenqa.BENCHMARK_COT, general.BENCHMARK):
+    for b in (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, flenqa.BENCHMARK, flenqa.BENCHMARK_COT, general.BENCHMARK,
+              transfer.BENCHMARK):
         out[b.name] = b
     return out
 

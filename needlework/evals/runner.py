@@ -23,6 +23,7 @@ from .flenqa import FLenQASettings
 from .general import GeneralSettings
 from .kv_retrieval import KVRetrievalSettings
 from .mdqa import MDQASettings
+from .transfer import TransferSettings
 from .base import Benchmark, Item
 from .registry import get_benchmark
 
@@ -43,12 +44,15 @@ class EvalConfig:
     mdqa: MDQASettings = field(default_factory=MDQASettings)
     flenqa: FLenQASettings = field(default_factory=FLenQASettings)
     general: GeneralSettings = field(default_factory=GeneralSettings)
+    transfer: TransferSettings = field(default_factory=TransferSettings)   # per-family evaluation (transfer matrix)
 
     def validate(self) -> None:
         if not self.benchmarks:
             raise ConfigError("benchmarks: choose at least one")
         for b in self.benchmarks:
             get_benchmark(b)
+        if "transfer" in self.benchmarks:   # its families and their settings: wrong ones fail before any run
+            self.transfer.validate()
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.model:

@@ -53,7 +53,7 @@ class RunConfig:
     data: GenerateConfig = field(default_factory=GenerateConfig)
     # More fine-tuned models, each trained on `data` with these settings changed (deep-merged), e.g.
     # {kv-no-template: {params: {template: false}}, niah: {task: niah, params: {...}}}; an arm that
-    # changes `task` starts from empty params.
+    # changes `task` starts from empty params (and no mixture; `task: mixture` arms list their own).
     arms: dict[str, dict] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -88,6 +88,7 @@ class RunConfig:
             over = copy.deepcopy(self.arms[arm])
             if over.get("task", base["task"]) != base["task"]:
                 base["params"] = {}   # another task's settings do not carry over (niah has no dictionaries)
+                base["mixture"] = []  # nor do a mixture's components
             _deep_update(base, over)
         base.update(seed=seed, out=out)
         if base.get("tokenizer") is None and self.train.backend == "hf":

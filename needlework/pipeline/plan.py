@@ -49,6 +49,15 @@ def trained_model(cfg: RunConfig, train_folder: Path) -> str:
     return str(model_dir)
 
 
+def trained_tasks(data_cfg) -> list[str]:
+    """The task families a model trained on this data has seen (a mixture's components; the report's transfer
+    matrix marks the other families held out)."""
+    from ..tasks import get_task
+    if data_cfg.is_mixture:
+        return sorted({get_task(c.task).name for c in data_cfg.mixture})
+    return [get_task(data_cfg.task).name]
+
+
 def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
     """All stages in execution order (dependencies first)."""
     from ..evals.runner import run_eval
@@ -69,7 +78,8 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
             gen = Stage("generate", f"{arm}-s{seed}", {"data": to_jsonable(data_cfg)},
                         ["train.jsonl", "train.jsonl.provenance.json"],
                         lambda f, a=arm, s=seed: generate_file(cfg.data_for(a, s, str(f / "train.jsonl"))),
-                        info={"arm": arm, "seed": seed, "n": data_cfg.n, "task": data_cfg.task})
+                        info={"arm": arm, "seed": seed, "n": data_cfg.n, "task": data_cfg.task,
+                              "tasks": trained_tasks(data_cfg)})
 
             def _train(f: Path, g=gen, s=seed) -> None:
                 run_training(cfg.train_for([str(g.folder(root) / "train.jsonl")], s, str(f / "model")))

@@ -85,6 +85,10 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
             blocks.append(("png", (f"{name}-by-{axis}", plots.accuracy_by_axis(name, bench, axis, models),
                                    f"{name} accuracy by {axis}")))
         blocks += [("table", t) for t in tables.benchmark_tables(name, bench, models)]
+        if name == "transfer" and rep.get("transfer"):   # the matrix: arms x families, paired changes
+            matrix = rep["transfer"]
+            blocks += [("table", tables.transfer_table(matrix)),
+                       ("png", ("transfer-matrix", plots.transfer_heatmap(matrix), "transfer matrix heatmap"))]
         add(name, blocks)
     if "general" in rep["benchmarks"]:
         add("general benchmarks", [("table", tables.table1(rep["benchmarks"]["general"], models))])
@@ -106,7 +110,8 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
     else:
         add("token-level loss map", [("p", "not produced in this run (report.loss_map is off, the training backend "
                                            "is not hf, or needlework.train.loss_map is unavailable)")])
-    add("data card", [("table", tables.data_table(rep["data"]))])
+    mix = tables.mixture_table(rep["data"])
+    add("data card", [("table", tables.data_table(rep["data"]))] + ([("table", mix)] if mix else []))
     prov = rep["provenance"]
     add("provenance", [("table", tables.timing_table(rep["stage_seconds"], rep["stage_keys"])),
                        ("pre", {k: prov.get(k) for k in ("config_hash", "git", "created", "python", "platform",

@@ -19,6 +19,7 @@ from typing import Any
 from ..evals.paired import reading
 from ..evals.paired_runs import compare_items, item_rows
 from ..io import read_jsonl
+from .transfer import collect_transfer
 
 
 def _load(root: Path, rel: str, name: str) -> Any:
@@ -162,14 +163,20 @@ def _seconds(folder: Path) -> float | None:
 def _data_card(root: Path, stage: dict) -> dict[str, Any]:
     folder = root / stage["folder"]
     prov = json.loads((folder / "train.jsonl.provenance.json").read_text())
-    toks = [r.get("meta", {}).get("n_tokens") for r in read_jsonl(folder / "train.jsonl")]
+    rows = list(read_jsonl(folder / "train.jsonl"))
+    toks = [r.get("meta", {}).get("n_tokens") for r in rows]
     known = [t for t in toks if t is not None]
     cfg = prov.get("config", {})
+    mixture = None
+    if prov.get("mixture"):   # per component: what was asked (weight) and what the file holds (samples, tokens)
+        mixture = [{**{k: c[k] for k in ("name", "task", "weight", "share", "samples")},
+                    "tokens": sum(r.get("meta", {}).get("n_tokens") or 0 for r in rows
+                                  if r.get("meta", {}).get("component") == c["name"])} for c in prov["mixture"]]
     return {"arm": stage["info"]["arm"], "seed": stage["info"]["seed"], "task": cfg.get("task"), "n": len(toks),
             "format": cfg.get("format"), "tokenizer": cfg.get("tokenizer"), "chat_template": cfg.get("chat_template"),
             "params": prov.get("task_config"), "data_hash": prov.get("data_hash"),
             "tokens": {"min": min(known), "mean": round(statistics.fmean(known), 1), "max": max(known),
-                       "total": sum(known)} if known else None}
+                       "total": sum(known)} if known else None, "mixture": mixture}
 
 
 def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +210,7 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             "training": [_training(root, s) for s in stages if s["kind"] == "train"],
             "data": [_data_card(root, s) for s in stages if s["kind"] == "generate"],
             "loss_maps": loss_maps,
+            "transfer": collect_transfer(root, manifest) if "transfer" in by_bench else None,
             "stage_seconds": {f"{s['kind']}/{s['label']}": _seconds(root / s["folder"]) for s in stages},
             "stage_keys": {f"{s['kind']}/{s['label']}": s["key"] for s in stages},
             "provenance": json.loads(prov_path.read_text()) if prov_path.exists() else {}}

@@ -77,3 +77,33 @@ def training_loss(training: list[dict[str, Any]]) -> bytes | None:
     ax.set_title("training loss (answer tokens only)")
     fig.tight_layout()
     return _png(fig)
+
+
+def transfer_heatmap(matrix: dict[str, Any]) -> bytes:
+    """The transfer matrix as a heatmap: colour = change vs base (blue up, red down), each cell annotated with
+    the change, its paired 95% interval, and whether the arm trained on that family."""
+    import numpy as np
+    plt = _plt()
+    arms, fams = matrix["arms"], matrix["families"]
+    cells = matrix["cells"]
+    values = np.array([[cells[a][f]["delta"] if cells[a][f]["delta"] is not None else np.nan for f in fams]
+                       for a in arms], dtype=float)
+    fig, ax = plt.subplots(figsize=(1.9 * len(fams) + 2.2, 0.9 * len(arms) + 1.6))
+    im = ax.imshow(values, cmap="RdBu", vmin=-1.0, vmax=1.0, aspect="auto")
+    for i, a in enumerate(arms):
+        for j, f in enumerate(fams):
+            c = cells[a][f]
+            if c["delta"] is None:
+                ax.text(j, i, "–", ha="center", va="center")
+                continue
+            lo, hi = c["ci95"]
+            ax.text(j, i, f"{c['delta']:+.2f}\n[{lo:+.2f}, {hi:+.2f}]\n{'trained' if c['trained'] else 'held out'}",
+                    ha="center", va="center", fontsize=8, color="white" if abs(c["delta"]) > 0.6 else "black")
+    ax.set_xticks(range(len(fams)), fams, rotation=20, ha="right")
+    ax.set_yticks(range(len(arms)), arms)
+    ax.set_xlabel("evaluated family")
+    ax.set_ylabel("trained arm")
+    fig.colorbar(im, ax=ax, label=f"change in {matrix['metric']} vs base")
+    ax.set_title("transfer matrix: fine-tuned minus base")
+    fig.tight_layout()
+    return _png(fig)

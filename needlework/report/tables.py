@@ -120,3 +120,32 @@ def training_table(training: list[dict]) -> Table:
 def timing_table(stage_seconds: dict[str, float | None], keys: dict[str, str]) -> Table:
     rows = [[name, keys.get(name, ""), num(s, 0) if s is not None else "–"] for name, s in stage_seconds.items()]
     return {"title": "stages", "header": ["stage", "key", "seconds (when it ran)"], "rows": rows}
+
+
+def transfer_table(matrix: dict) -> Table:
+    """Arms as rows, evaluated families as columns: 'change [paired 95% interval] (base -> fine-tuned, n)'."""
+    rows = []
+    for arm in matrix["arms"]:
+        row = [arm]
+        for fam in matrix["families"]:
+            c = matrix["cells"][arm][fam]
+            if c.get("delta") is None:
+                row.append("–")
+                continue
+            row.append(f"{signed(c['delta'])} {interval(c['ci95'])} ({num(c['before'])} -> {num(c['after'])}, "
+                       f"n={c['n']}; {'trained' if c['trained'] else 'held out'})")
+        rows.append(row)
+    return {"title": f"transfer matrix: change in {matrix['metric']} vs base, by evaluated family",
+            "header": ["trained arm"] + matrix["families"], "rows": rows,
+            "note": f"{matrix['method']}, pairing base and fine-tuned answers per item (pooled over seeds); "
+                    "'held out': the arm's training data had no sample of that family."}
+
+
+def mixture_table(data: list[dict]) -> Table | None:
+    """Each mixture's components: asked weight and share, and the samples and tokens the file really holds."""
+    rows = [[d["arm"], str(d["seed"]), c["name"], c["task"], f"{c['weight']:g}", num(c["share"]), str(c["samples"]),
+             str(c["tokens"])] for d in data for c in (d.get("mixture") or [])]
+    if not rows:
+        return None
+    return {"title": "data mixture", "header": ["arm", "seed", "component", "task", "weight", "share asked",
+                                                "samples", "tokens"], "rows": rows}

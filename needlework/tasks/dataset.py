@@ -14,8 +14,9 @@ from ..config import ConfigError, from_dict
 from ..io import atomic_open, atomic_path, dumps
 from ..io import to_jsonable
 from ..provenance import config_hash, save_provenance
-from . import position_bias
+from . import mixture, position_bias
 from .base import Sample, Task, generate_sample
+from .mixture import MixComponent
 from .registry import get_task
 from .formats import SHAPES, to_row
 from .tokens import TokenCounter, make_counter
@@ -35,6 +36,8 @@ class GenerateConfig:
     tokenizer: str | None = None               # bundled name, HF name/path, tiktoken:<enc>, or .model file
     chat_template: bool = False                # count tokens as the chat template renders the prompt
     params: dict[str, Any] = field(default_factory=dict)   # the task's own settings (see `needlework generate --help`)
+    # task: mixture -- the components {task, weight, params, name}; `params` is then shared (tasks/mixture.py)
+    mixture: list[MixComponent] = field(default_factory=list)
     verify_every: int = 64                     # fully re-tokenise every k-th sample as a guard; 0 = never
 
     def validate(self) -> None:
@@ -46,9 +49,30 @@ class GenerateConfig:
             raise ConfigError(f"out must end in .jsonl or .parquet, got {self.out!r}")
         if self.verify_every < 0:
             raise ConfigError(f"verify_every must be >= 0, got {self.verify_every}")
+        if self.mixture and not self.is_mixture:
+            raise ConfigError(f"mixture is set but task is {self.task!r}; set task: mixture to mix tasks")
         self.task_config()
 
+    @property
+    def is_mixture(self) -> bool:
+        return self.task.replace("-", "_") == mixture.NAME
+
+    def component_config(self, k: int, n: int = 1) -> "GenerateConfig":
+        """Component k of a mixture as a plain one-task config (its own seed; n = its share of the samples)."""
+        return dataclasses.replace(self, task=self.mixture[k].task, n=max(1, n),
+                                   seed=mixture.component_seed(self.seed, k),
+                                   params=mixture.merged_params(self.mixture, self.params, k), mixture=[])
+
     def task_config(self) -> Any:
+        if self.is_mixture:   # {component name: its validated task config}
+            mixture.validate_mixture(self.mixture, self.params)
+            out = {}
+            for k, name in enumerate(mixture.component_names(self.mixture)):
+                try:
+                    out[name] = self.component_config(k).task_config()
+                except ConfigError as e:
+                    raise ConfigError(f"mixture[{k}] ({self.mixture[k].task}): {e}") from None
+            return out
         task = get_task(self.task)
         cfg = from_dict(task.config_cls, self.params, "params")
         cfg.validate()
@@ -56,6 +80,11 @@ class GenerateConfig:
 
     def data_hash(self) -> str:
         """Hash of everything that shapes a sample's content (not n, seed, output path or row shape)."""
+        if self.is_mixture:
+            return config_hash({"task": mixture.NAME, "params": to_jsonable(self.task_config()),
+                                "weights": [c.weight for c in self.mixture],
+                                "tokenizer": self.tokenizer, "chat_template": self.chat_template,
+                                "system": self.system})
         return config_hash({"task": get_task(self.task).name, "params": to_jsonable(self.task_config()),
                             "tokenizer": self.tokenizer, "chat_template": self.chat_template, "system": self.system})
 
@@ -72,20 +101,29 @@ def parse_shard(shard: str | None, n: int) -> range:
     return range(k * n // total, (k + 1) * n // total)
 
 
-class SampleMaker:
-    """Samples of one config, with an exact token counter whose shortcut was verified for this tokenizer."""
+_OWN_COUNTER = object()
 
-    def __init__(self, cfg: GenerateConfig):
+
+class SampleMaker:
+    """Samples of one config, with an exact token counter whose shortcut was verified for this tokenizer.
+    A mixture's maker holds one maker per component, all sharing its counter (tasks/mixture.py)."""
+
+    def __init__(self, cfg: GenerateConfig, counter: Any = _OWN_COUNTER):
         cfg.validate()
         self.cfg = cfg
-        self.task: Task = get_task(cfg.task)
         self.task_cfg = cfg.task_config()
         self.hash = cfg.data_hash()
         system = cfg.system
         if system is None and cfg.format == "openai":
             from .formats import OPENAI_SYSTEM
             system = OPENAI_SYSTEM
-        self.counter: TokenCounter | None = make_counter(cfg.tokenizer, cfg.chat_template, system)
+        self.counter: TokenCounter | None = (make_counter(cfg.tokenizer, cfg.chat_template, system)
+                                             if counter is _OWN_COUNTER else counter)
+        if cfg.is_mixture:
+            self._init_mixture()
+            return
+        self.parts: list[SampleMaker] = []
+        self.task: Task = get_task(cfg.task)
         # A task that picks records from a file (released_qa) may hold fewer samples than asked: write those.
         self.n = cfg.n
         if hasattr(self.task_cfg, "available"):
@@ -97,7 +135,35 @@ class SampleMaker:
                      for i in range(min(SELF_CHECK_SAMPLES, self.n))]
             self.mismatched_in_check = len(self.counter.self_check(probe))
 
+    def _init_mixture(self) -> None:
+        cfg = self.cfg
+        self.task = None
+        self.n = cfg.n
+        self.names = mixture.component_names(cfg.mixture)
+        self.comp, self.rank = mixture.choices(cfg.seed, cfg.n, cfg.mixture)
+        self.counts = [int((self.comp == k).sum()) for k in range(len(cfg.mixture))]
+        self.parts = [SampleMaker(cfg.component_config(k, c), counter=self.counter) for k, c in enumerate(self.counts)]
+        for k, (part, count) in enumerate(zip(self.parts, self.counts)):
+            if part.n < count:   # a file component (released_qa) holds fewer records than its share
+                raise ConfigError(f"mixture[{k}] ({self.names[k]}): {count} of the {cfg.n} samples fall to it but "
+                                  f"only {part.n} records fit its settings; lower its weight or n")
+        self.mismatched_in_check = sum(p.mismatched_in_check for p in self.parts)
+
+    def mixture_card(self) -> list[dict[str, Any]] | None:
+        """What the mixture was: per component its task, weight, share, seed, sample count and settings."""
+        if not self.cfg.is_mixture:
+            return None
+        return [{"name": name, "task": part.task.name, "weight": c.weight, "share": round(share, 6),
+                 "seed": part.cfg.seed, "samples": count, "params": to_jsonable(part.task_cfg)}
+                for name, part, c, share, count in zip(self.names, self.parts, self.cfg.mixture,
+                                                       mixture.shares(self.cfg.mixture), self.counts)]
+
     def sample(self, index: int, seed: int | None = None, verify: bool = True) -> Sample:
+        if self.cfg.is_mixture:   # the component chosen for `index`, at its own index (see tasks/mixture.py)
+            k = int(self.comp[index])
+            s = self.parts[k].sample(int(self.rank[index]), verify=verify)
+            s.meta.update(config_hash=self.hash, component=self.names[k])
+            return s
         seed = self.cfg.seed if seed is None else seed
         task_cfg = position_bias.resolve(_resolve_sweeps(self.task_cfg, index), seed, index, self.cfg.n)
         if hasattr(task_cfg, "for_index"):   # the sample is a record chosen by index (released_qa)
@@ -160,5 +226,6 @@ def generate_file(cfg: GenerateConfig, shard: str | None = None, progress: bool 
     save_provenance(str(out) + ".provenance.json", cfg, task_config=gen.task_cfg, data_hash=gen.hash,
                     shard=shard, indices=[indices.start, indices.stop],
                     token_counting=None if gen.counter is None else gen.counter.mode,
-                    self_check_mismatches=gen.mismatched_in_check)
+                    self_check_mismatches=gen.mismatched_in_check,
+                    **({"mixture": gen.mixture_card()} if cfg.is_mixture else {}))
     return out

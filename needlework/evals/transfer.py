@@ -1,0 +1,90 @@
+"""`transfer`: one kv-retrieval-like evaluation per task family, so a run shows which families a fine-tune
+improved -- those it trained on and those it never saw (held out).
+
+    eval:
+      benchmarks: [transfer]
+      transfer: {families: [simple_kv, multi_subkey_kv], n: 30, num_dicts: [8], positions: [1, 4, 8]}
+
+Each family's items are exactly kv-retrieval's for `task: <family>` (same prompts, seeds and answer parsing),
+with the family as the bucket axis. Every family is scored on one metric, `acc`: that family's primary
+kv-retrieval metric (value_acc for the dictionary tasks), so the columns of the report's transfer matrix
+compare like with like. Base and fine-tuned models answer the same items (same seed), so the report pairs
+them per item (report/transfer.py). Any family kv-retrieval evaluates can be listed here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..config import ConfigError
+from . import kv_retrieval
+from .base import Benchmark, Item
+
+METRIC = "acc"
+
+
+@dataclass
+class TransferSettings:
+    families: list[str] = field(default_factory=lambda: ["simple_kv", "multi_subkey_kv"])
+    n: int = 50                              # items per family and gold position
+    positions: list[int] | None = None       # 1-based gold dictionary indices; null: use depths
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
+    num_dicts: list[int] | None = None       # prompt length in dictionaries; null: each family's default
+    template: bool = True                    # the answer-template variant of each family's prompt
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)   # per family, e.g. {multi_subkey_kv: {n_keys: 2}}
+    chat: bool = True
+    max_new_tokens: int = 96
+
+    def validate(self) -> None:
+        if not self.families:
+            raise ConfigError("transfer.families: list at least one task family to evaluate")
+        if len(set(self.families)) != len(self.families):
+            raise ConfigError(f"transfer.families: a family is listed twice ({self.families})")
+        extra = sorted(set(self.params) - set(self.families))
+        if extra:
+            raise ConfigError(f"transfer.params.{extra[0]}: not one of transfer.families")
+        for fam in self.families:
+            try:
+                self.family(fam).validate()
+            except ConfigError as e:
+                raise ConfigError(f"transfer ({fam}): {e}") from None
+
+    def family(self, fam: str) -> kv_retrieval.KVRetrievalSettings:
+        """The kv-retrieval settings that evaluate one family."""
+        return kv_retrieval.KVRetrievalSettings(
+            task=fam, n=self.n, positions=self.positions, depths=list(self.depths), num_dicts=self.num_dicts,
+            template=self.template, params=dict(self.params.get(fam, {})), chat=self.chat,
+            max_new_tokens=self.max_new_tokens)
+
+
+def build(s: TransferSettings, seed: int) -> list[Item]:
+    s.validate()
+    items = []
+    for fam in s.families:
+        fs = s.family(fam)
+        primary = kv_retrieval.metrics(fs)[0]
+        for it in kv_retrieval.build(fs, seed):
+            items.append(dataclasses.replace(it, axes={"family": fam},
+                                             gold={**it.gold, "family": fam, "primary": primary}))
+    return items
+
+
+def score(item: Item, text: str) -> tuple[dict, dict[str, float]]:
+    parsed, scores = kv_retrieval.score(item, text)
+    return parsed, {METRIC: scores[item.gold["primary"]], **scores}
+
+
+def metrics(s: TransferSettings) -> tuple[str, ...]:
+    return (METRIC,)
+
+
+def describe(s: TransferSettings) -> dict:
+    return {"data_source": "kv-retrieval items of each family: " + ", ".join(s.families)
+                           + f" (seed {kv_retrieval.EVAL_SEED_OFFSET} + run seed)",
+            "metric": "acc = each family's primary kv-retrieval metric",
+            "families": list(s.families)}
+
+
+BENCHMARK = Benchmark(name="transfer", section="transfer", build=build, score=score, metrics=metrics,
+                      axes=("family",), describe=describe)

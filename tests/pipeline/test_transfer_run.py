@@ -1,0 +1,46 @@
+"""`run` with a mixture as training data and the transfer evaluation: the tiny random model through every
+stage; the report's transfer matrix pairs the base and fine-tuned answers from the eval stages' samples.jsonl,
+marks the mixture's families trained, and the data card shows the mixture; the cpu-transfer preset validates."""
+from __future__ import annotations
+
+import json
+
+from needlework.io import read_jsonl
+from needlework.pipeline.run import run
+
+
+def test_mixture_run_reports_a_transfer_matrix(mini, tmp_path):
+    cfg = mini(**{
+        "data.task": "mixture", "data.params": {"num_dict": 2},
+        "data.mixture": [{"task": "simple_kv", "weight": 3, "name": "kv"},
+                         {"task": "simple_kv", "weight": 1, "name": "kv-plain", "params": {"template": False}}],
+        "eval.benchmarks": ["transfer"],
+        "eval.transfer": {"families": ["simple_kv", "multi_subkey_kv"], "n": 2, "positions": [1, 2],
+                          "num_dicts": [2], "max_new_tokens": 6}})
+    root = run(cfg, log=lambda _: None)
+    rep = json.loads(next((root / "report").glob("report-*/report.json")).read_text())
+    matrix = rep["transfer"]
+    assert matrix["arms"] == ["kv"] and matrix["families"] == ["simple_kv", "multi_subkey_kv"]
+    assert matrix["trained"] == {"kv": ["simple_kv"]}
+    cells = matrix["cells"]["kv"]
+    assert cells["simple_kv"]["trained"] and not cells["multi_subkey_kv"]["trained"]
+    # each cell is the paired difference of the two eval stages' per-item scores
+    rows = {label: {r["item_id"]: r for r in read_jsonl(next((root / "eval").glob(f"{label}-*")) / "samples.jsonl")}
+            for label in ("base", "kv-s0")}
+    ids = [i for i, r in rows["base"].items() if r["axes"]["family"] == "multi_subkey_kv"]
+    delta = sum(rows["kv-s0"][i]["scores"]["acc"] - rows["base"][i]["scores"]["acc"] for i in ids) / len(ids)
+    assert cells["multi_subkey_kv"]["n"] == len(ids) == 4 and abs(cells["multi_subkey_kv"]["delta"] - delta) < 1e-9
+    md = (root / "report.md").read_text()
+    assert "transfer matrix" in md and "held out" in md and "data mixture" in md
+    assert [c["name"] for c in rep["data"][0]["mixture"]] == ["kv", "kv-plain"]
+
+
+def test_cpu_transfer_preset_trains_on_a_mixture_and_holds_a_family_out():
+    from needlework.pipeline.plan import trained_tasks
+    from needlework.pipeline.presets import load_preset
+    cfg = load_preset("cpu-transfer")
+    data = cfg.data_for(cfg.arm, cfg.seeds[0])
+    assert data.is_mixture and len(data.mixture) >= 2
+    assert cfg.eval.benchmarks[0] == "transfer"
+    held_out = set(cfg.eval.transfer.families) - set(trained_tasks(data))
+    assert held_out, "the preset must evaluate at least one family it does not train on"
