@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..evals.paired_local import METHOD, paired_difference   # swap for evals.paired when merged
+from ..evals.paired import METHOD_MCNEMAR as METHOD, paired_difference
 from ..evals.transfer import METRIC
 from ..io import read_jsonl
 

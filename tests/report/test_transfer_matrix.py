@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from needlework.evals.aggregate import aggregate
-from needlework.evals.paired_local import paired_difference
 from needlework.io import write_json, write_jsonl
 from needlework.report.transfer import transfer_matrix
 
@@ -46,22 +45,6 @@ def test_items_over_context_in_either_run_leave_the_pair_and_seeds_pool():
     assert skv["n"] == 16 and skv["seeds"] == 2   # 8 pairs per seed
     assert skv["seed_deltas"] == [0.625, 0.0]     # seed 0: 6 gained, 1 lost of 8; seed 1 equals base
     assert skv["delta"] == pytest.approx(5 / 16)
-
-
-def test_paired_interval_is_tighter_than_an_unpaired_one_and_symmetric():
-    from needlework.evals.metrics import newcombe_diff
-    before = [0] * 30 + [1] * 70
-    after = [1] * 10 + [0] * 20 + [1] * 70   # 10 gained, nothing lost
-    p = paired_difference(before, after)
-    _, lo, hi = newcombe_diff(70, 100, 80, 100)
-    assert p["delta"] == pytest.approx(0.1) and p["ci95"][0] > 0 > lo and p["ci95"][1] - p["ci95"][0] < hi - lo
-    q = paired_difference(after, before)
-    assert q["ci95"] == [-p["ci95"][1], -p["ci95"][0]]
-    same = paired_difference(before, before)
-    assert same["delta"] == 0 and same["ci95"][0] <= 0 <= same["ci95"][1]
-    assert paired_difference([], [])["n"] == 0
-    with pytest.raises(ValueError):
-        paired_difference([1, 0], [1])
 
 
 def _write(root: Path, folder: str, files: dict) -> None:
