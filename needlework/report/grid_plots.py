@@ -79,15 +79,19 @@ def heatmap_figure(grid: dict[str, Any], arm: str | None, training_tokens: float
                 if same_n is None and p["n"] is not None:
                     text += f"\nn={p['n'][i][j]}"
                 dark = v is not None and (abs(v) > 0.6 * p["vmax"] if p["signed"] else v < 0.55)
-                ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black")
+                cell = "white" if v is None else im.cmap(im.norm(v))   # the text hides the training line, not v
+                ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black",
+                        zorder=4, bbox={"boxstyle": "square,pad=0.15", "fc": cell, "ec": "none"})
         ax.set_xticks(range(cols), length_labels(grid))
         ax.set_yticks(range(rows), [f"{v:g}" if isinstance(v, float) else str(v) for v in grid["positions"]])
         ax.set_ylabel(grid["position_axis"])
         ax.set_title(p["title"])
         if train_x is not None:
-            ax.axvline(train_x, color="black", ls="--", lw=1.2)
+            from matplotlib import patheffects    # white dashes edged in black: visible on dark and light cells
+            ax.axvline(train_x, color="white", ls="--", lw=1.3,
+                       path_effects=[patheffects.Stroke(linewidth=2.6, foreground="black"), patheffects.Normal()])
         fig.colorbar(im, ax=ax, fraction=0.05, pad=0.03)
-    line = f"; dashed: training length, {training_tokens:,.0f} tokens" if train_x is not None else ""
+    line = f"\ndashed line: training length, {training_tokens:,.0f} tokens" if train_x is not None else ""
     fig.supxlabel(f"context length (mean prompt tokens; length setting){line}", fontsize=8)
     seeds = max(grid["seeds"][m] for m in shown) if shown else 1
     per_cell = f"n = {same_n} per cell" if same_n is not None else "n per cell in each cell"
@@ -115,7 +119,8 @@ def effective_length_figure(grid: dict[str, Any], eff: dict[str, Any], models: l
         if j is not None:
             ax.plot([xs[j]], [grid["by_length"][model][j]], marker="*", ms=14, color=colors[model], ls="none")
     ax.axhline(eff["threshold"], color="black", ls=":", lw=1)
-    ax.text(xs[0], eff["threshold"] + 0.02, f"threshold {eff['threshold']:g}", fontsize=7)
+    ax.text(0.99, eff["threshold"] + 0.01, f"threshold {eff['threshold']:g}", fontsize=7, ha="right", va="bottom",
+            transform=ax.get_yaxis_transform())      # x in axes units: the label stays clear of the data
     every_x = list(xs)
     train = eff.get("training_length_tokens")
     if train and numeric:
