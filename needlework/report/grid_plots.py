@@ -61,6 +61,8 @@ def _per_cell_n(grid: dict[str, Any], models: list[str]) -> int | None:
 
 
 def heatmap_figure(grid: dict[str, Any], arm: str | None, training_tokens: float | None = None):
+    """Before | after | difference panels for one fine-tuned model (just the panels that exist), every cell
+    annotated with its value (and its n where cells differ), the training length as a dashed line."""
     plt = pyplot()
     panels = heatmap_panels(grid, arm)
     shown = [m for m in ("base", arm) if m in grid["accuracy"]]
@@ -79,7 +81,8 @@ def heatmap_figure(grid: dict[str, Any], arm: str | None, training_tokens: float
                 if same_n is None and p["n"] is not None:
                     text += f"\nn={p['n'][i][j]}"
                 dark = v is not None and (abs(v) > 0.6 * p["vmax"] if p["signed"] else v < 0.55)
-                cell = "white" if v is None else im.cmap(im.norm(v))   # the text hides the training line, not v
+                cell = "white" if v is None else im.cmap(im.norm(v))   # a box in the cell's colour keeps the value
+                #                                                         readable where the training line crosses
                 ax.text(j, i, text, ha="center", va="center", fontsize=7, color="white" if dark else "black",
                         zorder=4, bbox={"boxstyle": "square,pad=0.15", "fc": cell, "ec": "none"})
         ax.set_xticks(range(cols), length_labels(grid))
@@ -96,7 +99,7 @@ def heatmap_figure(grid: dict[str, Any], arm: str | None, training_tokens: float
     seeds = max(grid["seeds"][m] for m in shown) if shown else 1
     per_cell = f"n = {same_n} per cell" if same_n is not None else "n per cell in each cell"
     fig.suptitle(f"kv-retrieval {grid['metric']} by depth and length ({per_cell}"
-                 f"{f', mean of {seeds} seeds' if seeds > 1 else ''})", fontsize=10)
+                 f"{f' over {seeds} seeds, accuracy their mean' if seeds > 1 else ''})", fontsize=10)
     fig.tight_layout()
     return fig
 
