@@ -5,6 +5,8 @@ bucket reports them as `n_over_context` (and the overall block sums them), so a 
 as "unmeasured", never as silently dropped or as wrong. `overall` pools every scored sample (its Wilson
 interval is over the pooled count); `mean_over_buckets` is the unweighted mean of bucket accuracies, which
 equals the pooled accuracy when buckets hold equally many scored samples (the default designs).
+`prompt_tokens_mean` is the mean prompt length the backend counted over every item of a group whose count is
+known, sent or not (it says how long the group's prompts are, e.g. a length bucket's tokens for a heatmap).
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from .metrics import wilson
 def _stats(rows: list[dict], metrics: tuple[str, ...]) -> dict[str, Any]:
     scored = [r for r in rows if not r["over_context"]]
     out: dict[str, Any] = {"n": len(scored), "n_over_context": len(rows) - len(scored), "metrics": {}}
+    tokens = [r["prompt_tokens"] for r in rows if r.get("prompt_tokens") is not None]
+    if tokens:
+        out["prompt_tokens_mean"] = round(sum(tokens) / len(tokens), 1)
     for m in metrics:
         k = sum(r["scores"].get(m, 0.0) for r in scored)
         n = len(scored)

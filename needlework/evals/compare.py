@@ -95,9 +95,8 @@ def format_table(cmp: dict, name_a: str, name_b: str) -> str:
 
 
 def plot(a: dict, b: dict, name_a: str, name_b: str, out_dir: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plotting import ARM_COLORS, BASE_COLOR, category_axis, pyplot, save_png
+    plt = pyplot()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for bench in a["benchmarks"]:
@@ -112,7 +111,7 @@ def plot(a: dict, b: dict, name_a: str, name_b: str, out_dir: Path) -> list[Path
                 continue
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
             fig, axis = plt.subplots(figsize=(6, 4))
-            for shift, (name, vals) in zip((-0.1, 0.1), series):
+            for shift, color, (name, vals) in zip((-0.1, 0.1), (BASE_COLOR, ARM_COLORS[0]), series):
                 pts = [(v["value"], v["metrics"][metric]) for v in vals
                        if v["value"] in values and v["metrics"].get(metric, {}).get("accuracy") is not None]
                 if not pts:
@@ -121,19 +120,16 @@ def plot(a: dict, b: dict, name_a: str, name_b: str, out_dir: Path) -> list[Path
                 ys = [m["accuracy"] for _, m in pts]
                 lo = [y - m["ci95"][0] for y, (_, m) in zip(ys, pts)]
                 hi = [m["ci95"][1] - y for y, (_, m) in zip(ys, pts)]
-                axis.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=name)
+                axis.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=name, color=color)
             if not numeric:
-                axis.set_xticks(range(len(values)), [str(v) for v in values])
+                category_axis(axis, [str(v) for v in values])
             axis.set_xlabel(title)
             axis.set_ylabel(f"{metric} (95% Wilson)")
             axis.set_ylim(-0.02, 1.02)
             axis.set_title(f"{bench}: {metric} vs {title}")
             axis.legend()
             fig.tight_layout()
-            path = out_dir / f"{bench}_{ax}.png"
-            fig.savefig(path, dpi=100)
-            plt.close(fig)
-            paths.append(path)
+            paths.append(save_png(fig, out_dir / f"{bench}_{ax}.png", dpi=100))
     return paths
 
 

@@ -44,6 +44,10 @@ class KVRetrievalSettings:
             raise ConfigError("kv_retrieval: set num_dicts or target_tokens, not both")
         if self.target_tokens is not None and not self.tokenizer:
             raise ConfigError("kv_retrieval.target_tokens needs kv_retrieval.tokenizer to count tokens")
+        if self.positions and self.num_dicts and max(self.positions) > min(self.num_dicts):
+            raise ConfigError(f"kv_retrieval.positions: {max(self.positions)} is past the shortest length "
+                              f"({min(self.num_dicts)} dictionaries); for a grid over lengths use depths "
+                              "(positions: null)")
 
 
 def _lengths(s: KVRetrievalSettings) -> list[tuple[str, int | None]]:

@@ -50,9 +50,9 @@ class EvalConfig:
         if not self.benchmarks:
             raise ConfigError("benchmarks: choose at least one")
         for b in self.benchmarks:
-            get_benchmark(b)
-        if "transfer" in self.benchmarks:   # its families and their settings: wrong ones fail before any run
-            self.transfer.validate()
+            settings = getattr(self, get_benchmark(b).section, None)
+            if hasattr(settings, "validate"):   # e.g. a grid's positions past its shortest length: refused up front
+                settings.validate()
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.model:

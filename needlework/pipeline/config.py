@@ -31,6 +31,9 @@ class ReportSection:
     title: str | None = None            # default: "needlework run <name>"
     loss_map: bool = True               # token-level loss map of the first fine-tuned model (needs train.loss_map)
     loss_map_n: int = 4                 # samples rendered in the loss map
+    # kv-retrieval's effective length: the longest tested length whose accuracy (mean over depths) is >= this
+    # there and at every shorter length; an absolute threshold, the same for base and fine-tuned
+    effective_length_threshold: float = 0.8
 
 
 @dataclass
@@ -131,6 +134,9 @@ class RunConfig:
                               "lives on the service)")
         if self.report.loss_map_n < 1:
             raise ConfigError(f"report.loss_map_n must be >= 1, got {self.report.loss_map_n}")
+        if not 0.0 < self.report.effective_length_threshold <= 1.0:
+            raise ConfigError("report.effective_length_threshold is an accuracy: it must be in (0, 1], got "
+                              f"{self.report.effective_length_threshold}")
         for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes"):
             v = getattr(self.estimate, k)
             if v is not None and v <= 0:

@@ -135,5 +135,6 @@ def manifest(cfg: RunConfig, root: Path, stages: list[Stage]) -> dict[str, Any]:
     """What the report reads: each stage's folder (relative to the run root) and its role."""
     return {"name": cfg.name, "title": cfg.report.title or f"needlework run {cfg.name}", "seeds": list(cfg.seeds),
             "arms": cfg.arm_names(), "base_model": cfg.base_model(),
+            "effective_length_threshold": cfg.report.effective_length_threshold,
             "stages": [{"kind": s.kind, "label": s.label, "key": s.key, "info": to_jsonable(s.info),
                         "folder": str(s.folder(root).relative_to(root))} for s in stages]}

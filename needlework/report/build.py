@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_open, atomic_path, write_json
+from ..plotting import png_bytes
 from . import html as html_r
 from . import markdown as md_r
-from . import plots, tables
+from . import grid_plots, plots, tables
 from .collect import collect
 from .verdicts import claims
+from .retrieval_grid import effective_length_text, training_length_tokens
 
 
 def _summary(rep: dict[str, Any]) -> list[str]:
@@ -37,6 +39,27 @@ def _summary(rep: dict[str, Any]) -> list[str]:
                          f"only in {arm}, {ch.get('n_over_context', 0)} over the context")
             lines.append(line)
     return lines
+
+
+def _retrieval_blocks(rep: dict[str, Any]) -> list[tuple[str, Any]]:
+    """kv-retrieval's depth x length heatmap (one per fine-tuned model) and effective-length figure."""
+    grid, eff = rep["retrieval"]["grid"], rep["retrieval"]["effective_length"]
+    if grid is None:
+        return []
+    blocks: list[tuple[str, Any]] = []
+    arms = [m for m in rep["models"] if m != "base" and m in grid["accuracy"]] or [None]
+    for arm in arms:
+        fig = grid_plots.heatmap_figure(grid, arm, training_length_tokens(rep["data"], arm))
+        name = "kv-retrieval-heatmap" + (f"-{arm}" if len(arms) > 1 else "")
+        blocks.append(("png", (name, png_bytes(fig), f"kv-retrieval accuracy by depth and length, {arm or 'base'}")))
+    fig = grid_plots.effective_length_figure(grid, eff, rep["models"])
+    blocks.append(("png", ("kv-retrieval-effective-length", png_bytes(fig), "kv-retrieval effective length")))
+    train = eff["training_length_tokens"]
+    blocks.append(("p", f"effective length ({eff['rule']}): "
+                   + "; ".join(f"{m} {effective_length_text(eff, m)}" for m in eff["by_model"])
+                   + (f". Training prompts of {eff['finetuned_arm']}: {train:,.0f} tokens on average." if train
+                      else ".")))
+    return blocks
 
 
 def _write_png(folder: Path, name: str, png: bytes) -> None:
@@ -84,6 +107,8 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         for axis in bench["axes"]:
             blocks.append(("png", (f"{name}-by-{axis}", plots.accuracy_by_axis(name, bench, axis, models),
                                    f"{name} accuracy by {axis}")))
+        if name == "kv-retrieval":
+            blocks += _retrieval_blocks(rep)
         blocks += [("table", t) for t in tables.benchmark_tables(name, bench, models)]
         if name == "transfer" and rep.get("transfer"):   # the matrix: arms x families, paired changes
             matrix = rep["transfer"]

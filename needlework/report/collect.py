@@ -20,6 +20,7 @@ from ..evals.paired import reading
 from ..evals.paired_runs import compare_items, item_rows
 from ..io import read_jsonl
 from .transfer import collect_transfer
+from .retrieval_grid import DEFAULT_THRESHOLD, retrieval_section
 
 
 def _load(root: Path, rel: str, name: str) -> Any:
@@ -205,7 +206,7 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
         loss_maps.append({"role": s["label"], "model": lm.get("model"), "summary": lm.get("summary"),
                           "png": str(Path(s["folder"]) / "loss_map.png")})
     prov_path = root / "provenance.json"
-    return {"title": manifest["title"], "name": manifest["name"], "seeds": manifest["seeds"], "models": models,
+    rep = {"title": manifest["title"], "name": manifest["name"], "seeds": manifest["seeds"], "models": models,
             "base_model": manifest["base_model"], "benchmarks": benchmarks, "sources": sources,
             "training": [_training(root, s) for s in stages if s["kind"] == "train"],
             "data": [_data_card(root, s) for s in stages if s["kind"] == "generate"],
@@ -214,3 +215,6 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             "stage_seconds": {f"{s['kind']}/{s['label']}": _seconds(root / s["folder"]) for s in stages},
             "stage_keys": {f"{s['kind']}/{s['label']}": s["key"] for s in stages},
             "provenance": json.loads(prov_path.read_text()) if prov_path.exists() else {}}
+    rep["retrieval"] = retrieval_section(by_bench.get("kv-retrieval"), rep["data"], list(manifest["arms"]),
+                                         manifest.get("effective_length_threshold", DEFAULT_THRESHOLD))
+    return rep

@@ -1,36 +1,27 @@
-"""Report figures as PNG bytes (matplotlib Agg: no display needed), drawn from the report dictionary only.
+"""Report figures as PNG bytes, drawn from the report dictionary only (set-up: needlework.plotting).
 
 The HTML embeds them as base64 data URIs so report.html is one self-contained file that opens offline.
+The depth x length heatmap and the effective-length figure are in grid_plots.py.
 """
 from __future__ import annotations
 
-import io
 from typing import Any
 
-COLORS = ["#555555", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    _plt().close(fig)
-    return buf.getvalue()
+from ..plotting import DIFFERENCE_CMAP, category_axis, model_colors, png_bytes, pyplot
 
 
 def accuracy_by_axis(name: str, bench: dict[str, Any], axis: str, models: list[str]) -> bytes:
+    return png_bytes(accuracy_by_axis_figure(name, bench, axis, models))
+
+
+def accuracy_by_axis_figure(name: str, bench: dict[str, Any], axis: str, models: list[str]):
     """Accuracy per bucket, one line per model; bars are 95% intervals (one seed) or ± std (several)."""
-    plt = _plt()
+    plt = pyplot()
     rows = bench["axes"][axis]
     labels = [str(r["value"]) for r in rows]
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     shown = [m for m in models if any(m in r["cells"] for r in rows)]
+    colors = model_colors(shown)
     width = 0.08 * (len(shown) - 1)
     for k, model in enumerate(shown):
         xs, ys, lo, hi = [], [], [], []
@@ -48,8 +39,8 @@ def accuracy_by_axis(name: str, bench: dict[str, Any], axis: str, models: list[s
             ys.append(y)
             lo.append(max(y - l, 0.0))
             hi.append(max(h - y, 0.0))
-        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, lw=1.5, label=model, color=COLORS[k % len(COLORS)])
-    ax.set_xticks(range(len(labels)), labels)
+        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, lw=1.5, label=model, color=colors[model])
+    category_axis(ax, labels)
     ax.set_xlabel(axis)
     ax.set_ylabel(bench["primary_metric"])
     ax.set_ylim(-0.02, 1.02)
@@ -57,17 +48,19 @@ def accuracy_by_axis(name: str, bench: dict[str, Any], axis: str, models: list[s
     ax.legend(fontsize=8)
     ax.set_title(f"{name}: before / after fine-tuning by {axis}")
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 def training_loss(training: list[dict[str, Any]]) -> bytes | None:
     runs = [t for t in training if t.get("loss")]
     if not runs:
         return None
-    plt = _plt()
+    plt = pyplot()
+    colors = model_colors([f"{t['arm']} seed {t['seed']}" for t in runs])
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for k, t in enumerate(runs):
-        ax.plot(t["steps"], t["loss"], lw=1.3, label=f"{t['arm']} seed {t['seed']}", color=COLORS[(k + 1) % len(COLORS)])
+    for t in runs:
+        label = f"{t['arm']} seed {t['seed']}"
+        ax.plot(t["steps"], t["loss"], lw=1.3, label=label, color=colors[label])
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("answer-token loss")
     if min(min(t["loss"]) for t in runs) > 0:
@@ -76,20 +69,20 @@ def training_loss(training: list[dict[str, Any]]) -> bytes | None:
     ax.legend(fontsize=8)
     ax.set_title("training loss (answer tokens only)")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def transfer_heatmap(matrix: dict[str, Any]) -> bytes:
     """The transfer matrix as a heatmap: colour = change vs base (blue up, red down), each cell annotated with
     the change, its paired 95% interval, and whether the arm trained on that family."""
     import numpy as np
-    plt = _plt()
+    plt = pyplot()
     arms, fams = matrix["arms"], matrix["families"]
     cells = matrix["cells"]
     values = np.array([[cells[a][f]["delta"] if cells[a][f]["delta"] is not None else np.nan for f in fams]
                        for a in arms], dtype=float)
     fig, ax = plt.subplots(figsize=(1.9 * len(fams) + 2.2, 0.9 * len(arms) + 1.6))
-    im = ax.imshow(values, cmap="RdBu", vmin=-1.0, vmax=1.0, aspect="auto")
+    im = ax.imshow(values, cmap=DIFFERENCE_CMAP, vmin=-1.0, vmax=1.0, aspect="auto")
     for i, a in enumerate(arms):
         for j, f in enumerate(fams):
             c = cells[a][f]
@@ -106,4 +99,4 @@ def transfer_heatmap(matrix: dict[str, Any]) -> bytes:
     fig.colorbar(im, ax=ax, label=f"change in {matrix['metric']} vs base")
     ax.set_title("transfer matrix: fine-tuned minus base")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io import atomic_path
+from ..plotting import pyplot, save_png
 
 WRAP = 80            # characters per line inside one cell
 CHAR_W, LINE_H = 0.0056, 0.16   # axes units per monospace 7pt character on an 11-inch figure / inches per line
@@ -36,10 +36,8 @@ def colour(loss: float, vmax: float) -> str:
 
 
 def render_png(samples: list[dict], vmax: float, path: Path, title: str = "") -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
+    plt = pyplot()
 
     names = ("with template", "without template")
     heights = [max(len(_lines(s["variants"].get(n, []))) for n in names) + 1.5 for s in samples]
@@ -66,6 +64,4 @@ def render_png(samples: list[dict], vmax: float, path: Path, title: str = "") ->
                     ax.text(x, y + li + 0.45, t["text"].replace("\n", "⏎"), fontsize=7, family="monospace",
                             va="center", weight="bold" if t["value"] else "normal")
         y += h
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_png(fig, path, dpi=None)     # the figure's own 130 dpi

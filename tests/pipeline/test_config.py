@@ -31,6 +31,8 @@ def _write(tmp_path, data) -> str:
     ({"arms": {"other": {"params": {"num_dict": 0}}}}, "num_dict"),
     ({"train": {"lr": -1.0}}, "lr"),
     ({"eval": {"benchmarks": ["nope"]}}, "nope"),
+    ({"report": {"effective_length_threshold": 1.5}}, "effective_length_threshold"),
+    ({"eval": {"kv_retrieval": {"num_dicts": [6, 12], "positions": [1, 8]}}}, "kv_retrieval.positions"),
 ])
 def test_invalid_config_names_the_key(tmp_path, tiny_model_dir, change, named, monkeypatch):
     run_mod = importlib.import_module("needlework.pipeline.run")

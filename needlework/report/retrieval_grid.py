@@ -1,0 +1,134 @@
+"""kv-retrieval as a depth x length grid, and each model's effective length: report["retrieval"].
+
+The grid is read from results.json's buckets, which for kv-retrieval are the (length, position) cells. A
+cell's accuracy is the mean over seeds of that cell's accuracy; its n sums the seeds' scored items. Each
+length carries the mean prompt tokens the backend counted (results.json `prompt_tokens_mean`), so lengths
+read in tokens whatever the length axis was (dictionaries or target tokens).
+
+Effective length (RULER's idea, Hsieh et al. 2024: the longest length at which a model still passes a fixed
+threshold) is here: the longest tested length whose primary-metric accuracy, averaged over depths, is at or
+above the threshold there AND at every shorter tested length (a lucky long bucket after a failed shorter one
+does not count). It is an absolute threshold (report.effective_length_threshold, default 0.8: the value is
+found at least four times in five), the same for every model, so base and fine-tuned are read on one scale;
+a threshold relative to the base model's short-context score would be meaningless when the base model
+scores near zero (SmolLM2-135M: 0.06). When a model passes at the longest tested length its effective length
+is at least that (`censored`); when it fails at the shortest, it is None.
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+DEFAULT_THRESHOLD = 0.8
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _order(values: set) -> list:
+    return sorted(values, key=lambda v: (0, v, "") if _num(v) else (1, 0, str(v)))
+
+
+def build_grid(runs: dict[str, list[dict]]) -> dict[str, Any] | None:
+    """runs: model -> [kv-retrieval block of each seed's results.json]. None without a length x position grid."""
+    first = next(iter(runs.values()))[0]
+    metric = first["primary_metric"]
+    cells = [b for r in runs.values() for res in r for b in res["buckets"]]
+    if not cells or any(set(b["axes"]) != {"length", "position"} for b in cells):
+        return None
+    lengths = _order({b["axes"]["length"] for b in cells})
+    positions = _order({b["axes"]["position"] for b in cells})
+    grid: dict[str, Any] = {"metric": metric, "lengths": lengths, "positions": positions,
+                            "length_axis": first.get("describe", {}).get("length_axis", "length"),
+                            "position_axis": first.get("describe", {}).get("position_axis", "position"),
+                            "accuracy": {}, "n": {}, "seeds": {}}
+    tokens: dict[Any, list[float]] = {length: [] for length in lengths}
+    for model, results in runs.items():
+        acc = [[None] * len(lengths) for _ in positions]
+        n = [[0] * len(lengths) for _ in positions]
+        for i, pos in enumerate(positions):
+            for j, length in enumerate(lengths):
+                blocks = [b for res in results for b in res["buckets"]
+                          if b["axes"] == {"length": length, "position": pos}]
+                accs = [b["metrics"][metric]["accuracy"] for b in blocks
+                        if b["metrics"][metric].get("accuracy") is not None]
+                acc[i][j] = round(statistics.fmean(accs), 6) if accs else None
+                n[i][j] = sum(b["metrics"][metric].get("n") or 0 for b in blocks)
+                tokens[length] += [b["prompt_tokens_mean"] for b in blocks if b.get("prompt_tokens_mean")]
+        grid["accuracy"][model], grid["n"][model], grid["seeds"][model] = acc, n, len(results)
+    grid["tokens"] = [round(statistics.fmean(tokens[length]), 1) if tokens[length] else None for length in lengths]
+    grid["by_length"] = {m: mean_over_depths(a) for m, a in grid["accuracy"].items()}
+    return grid
+
+
+def mean_over_depths(acc: list[list[float | None]]) -> list[float | None]:
+    """Per length (column): the unweighted mean of the measured depth cells; None if none was measured."""
+    out = []
+    for j in range(len(acc[0]) if acc else 0):
+        col = [row[j] for row in acc if row[j] is not None]
+        out.append(round(statistics.fmean(col), 6) if col else None)
+    return out
+
+
+def difference(grid: dict[str, Any], model: str, base: str = "base") -> list[list[float | None]]:
+    """Fine-tuned minus base per cell (None where either is unmeasured)."""
+    a, b = grid["accuracy"][model], grid["accuracy"][base]
+    return [[None if x is None or y is None else round(x - y, 6) for x, y in zip(ra, rb)] for ra, rb in zip(a, b)]
+
+
+def effective_length(by_length: list[float | None], threshold: float) -> int | None:
+    """Index of the longest length that passes with every shorter one passing; None if the shortest fails."""
+    best = None
+    for j, acc in enumerate(by_length):
+        if acc is None or acc < threshold:
+            break
+        best = j
+    return best
+
+
+def training_length_tokens(data_cards: list[dict], arm: str | None) -> float | None:
+    """Mean prompt tokens of the fine-tuned arm's training data (its data cards over seeds)."""
+    means = [c["tokens"]["mean"] for c in data_cards if c.get("arm") == arm and c.get("tokens")]
+    return round(statistics.fmean(means), 1) if means else None
+
+
+def retrieval_section(runs: dict[str, list[dict]] | None, data_cards: list[dict], arms: list[str],
+                      threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+    """report["retrieval"]: {grid, effective_length}; both None when kv-retrieval was not run on a grid.
+
+    effective_length = {base, finetuned (tokens or None), threshold, training_length_tokens, metric, rule,
+    finetuned_arm, by_model: {model: {tokens, length, censored, accuracy_by_length}}, tested_tokens}."""
+    grid = build_grid(runs) if runs else None
+    if grid is None:
+        return {"grid": None, "effective_length": None}
+    arm = next((a for a in arms if a in grid["accuracy"]), None)
+    by_model = {}
+    for model, by_len in grid["by_length"].items():
+        j = effective_length(by_len, threshold)
+        by_model[model] = {"tokens": None if j is None else grid["tokens"][j],
+                           "length": None if j is None else grid["lengths"][j],
+                           "censored": j is not None and j == len(grid["lengths"]) - 1,
+                           "accuracy_by_length": by_len}
+    eff = {"base": (by_model.get("base") or {}).get("tokens"), "finetuned": (by_model.get(arm) or {}).get("tokens"),
+           "threshold": threshold, "training_length_tokens": training_length_tokens(data_cards, arm),
+           "metric": grid["metric"], "finetuned_arm": arm, "by_model": by_model, "tested_tokens": grid["tokens"],
+           "rule": (f"the longest tested length whose {grid['metric']}, averaged over depths, is >= {threshold:g} "
+                    "there and at every shorter tested length; in mean prompt tokens")}
+    return {"grid": grid, "effective_length": eff}
+
+
+def effective_length_text(eff: dict[str, Any] | None, model: str) -> str:
+    """One reader's phrase for a model's effective length, e.g. '>= 1,402 tokens (the longest tested; 3.8x the
+    training length)' -- for tables and the verdict paragraph."""
+    if not eff or model not in eff["by_model"]:
+        return "not measured"
+    m, train = eff["by_model"][model], eff.get("training_length_tokens")
+    if m["length"] is None:
+        shortest = next((t for t in eff["tested_tokens"] if t), None)
+        return "below the threshold at the shortest tested length" + (f" ({shortest:,.0f} tokens)" if shortest else "")
+    tokens = f"{m['tokens']:,.0f} tokens" if m["tokens"] else f"length {m['length']}"
+    text = (">= " if m["censored"] else "") + tokens + (" (the longest tested)" if m["censored"] else "")
+    if m["tokens"] and train:
+        text += f", {m['tokens'] / train:.1f}x the training length"
+    return text
