@@ -32,6 +32,11 @@ def test_answer_steps_find_the_gold_value_in_prompt_and_answer(smollm2_tokenizer
     assert tok.decode(ids[steps.needle[0] - 4:steps.needle[0]]) == "67: "   # the gold key's copy, not 12's
     assert [tok.decode([ids[p]]) for p in steps.positions] == ["3", "4", "5"]
     assert all(p >= steps.context for p in steps.positions) and all(p < steps.context for p in steps.needle)
+    # no gold value in meta (niah, mdqa): the answer itself is the needle when the prompt holds it verbatim
+    niah = answer_steps(tok, None, "grass. The magic number is 42. sky.\nWhat is the magic number?",
+                        "The magic number is 42.", {})
+    assert tok.decode([niah.input_ids[p] for p in niah.needle]) == " The magic number is 42."
+    assert tok.decode([niah.input_ids[p] for p in niah.positions]) == " magic number is 42."   # "The" != " The"
     missing = answer_steps(tok, None, "no value here", "It is 345.", {"gold_value": 345}, where="row 3")
     assert missing.skipped == "row 3: gold value not found in the prompt" and not missing.positions
 
