@@ -109,7 +109,7 @@ def build_head_maps(cfg: HeadsConfig) -> dict:
                                                  f"minus {before}", change=True)
     for name, png in pngs.items():
         _write_png(out / name, png)
-    result["pngs"] = sorted(pngs)
+    result["pngs"] = list(pngs)                # before, after, change: the order the report shows them
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     result["provenance"] = provenance(cfg)
     write_json(out / "heads.json", result)
@@ -125,7 +125,10 @@ def head_map_blocks(root: Path, folder: str | Path) -> list[tuple[str, Any]]:
         f"Retrieval score (Wu et al. 2024) of each head: share of the gold value's answer tokens at which the "
         f"head's strongest attention is on the needle's copy of that token; {heads['samples']} samples of "
         f"{heads['data']}, {heads['steps']} scored tokens, teacher-forced on the gold answer."))]
-    blocks += [("file-png", (str(Path(folder) / name), name[:-4].replace("_", " "))) for name in heads["pngs"]]
+    alt = {"heads.png": f"retrieval score per head, {heads['model']}",
+           "heads_compare.png": f"retrieval score per head, {heads.get('compare', {}).get('model')}",
+           "heads_change.png": "change in retrieval score per head"}
+    blocks += [("file-png", (str(Path(folder) / name), alt[name])) for name in heads["pngs"]]
     models = [heads] + ([heads["compare"]] if "compare" in heads else [])
     for m in models:
         blocks.append(("table", {"title": f"top heads: {m['model']}", "header": ["layer", "head", "score"],
