@@ -146,6 +146,23 @@ def cmd_loss_map(args) -> int:
     return 0
 
 
+def cmd_heads(args) -> int:
+    from .config import load_config
+    from .report.head_maps import HeadsConfig, build_head_maps
+    overrides = flag_overrides(args, {f: f for f in ("model", "data", "n", "out", "compare", "top")})
+    cfg = load_config(HeadsConfig, args.config, overrides)
+    res = build_head_maps(cfg)
+    print(f"{res['model']}: {res['layers']} layers x {res['heads']} heads, {res['samples']} samples, "
+          f"{res['steps']} scored tokens, {res['wall_seconds']} s")
+    print("top heads (layer.head score): "
+          + ", ".join(f"{t['layer']}.{t['head']} {t['score']:.3f}" for t in res["top"]))
+    if "changed" in res:
+        print(f"changed most ({cfg.compare} - {cfg.model}): "
+              + ", ".join(f"{c['layer']}.{c['head']} {c['change']:+.3f}" for c in res["changed"]))
+    print(f"written: {cfg.out}/heads.json, " + ", ".join(f"{cfg.out}/{p}" for p in res["pngs"]))
+    return 0
+
+
 def _add_train_parsers(sub) -> None:
     p = sub.add_parser("train", help="fine-tune on generated data (answer-only loss); also under accelerate launch")
     _add_config_args(p)
@@ -178,6 +195,17 @@ def _add_train_parsers(sub) -> None:
     p.add_argument("--out", help="output folder (loss_map.html, loss_map.png, loss_map.json)")
     p.add_argument("--n", type=int, help="samples to render")
     p.set_defaults(func=cmd_loss_map)
+
+    p = sub.add_parser("heads", help="retrieval score of every attention head (Wu et al. 2024): layers x heads "
+                                     "heatmap, top heads; --compare a second model for the change")
+    _add_config_args(p)
+    p.add_argument("--model", help="HF folder or bundled model name (default smollm2-135m-instruct)")
+    p.add_argument("--data", help="JSONL samples with a gold value in meta (e.g. from `needlework generate`)")
+    p.add_argument("--n", type=int, help="samples scored: the file's first N (default 8)")
+    p.add_argument("--out", help="output folder (heads.json, heads.png; heads_compare.png, heads_change.png)")
+    p.add_argument("--compare", help="a second model (e.g. the fine-tuned one): change map and most-changed heads")
+    p.add_argument("--top", type=int, help="heads listed (default 10)")
+    p.set_defaults(func=cmd_heads)
 
 
 # ---------------------------------------------------------------- run (pipeline)
@@ -239,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat-template", action="store_true")
     p.set_defaults(func=cmd_validate)
     _add_eval_parsers(sub)   # evals
-    _add_train_parsers(sub)  # train, models, loss-map
+    _add_train_parsers(sub)  # train, models, loss-map, heads
     _add_run_parser(sub)     # run (pipeline)
     return parser
 

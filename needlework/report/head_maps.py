@@ -1,0 +1,142 @@
+"""`needlework heads`: retrieval score of every layer x head on a few samples of a data file, for one model
+or before/after (a second model on the same samples), written as heads.json + heatmap PNGs.
+
+The computation is needlework.train.retrieval_heads; this module picks the samples, runs it per model,
+ranks heads, draws the maps (report.heads_plot) and gives the report its blocks (`head_map_blocks`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError
+from ..io import atomic_path, write_json
+from .heads_plot import heads_heatmap
+
+
+@dataclass
+class HeadsConfig:
+    model: str = "smollm2-135m-instruct"
+    data: str = ""
+    n: int = 8                        # samples scored (the file's first n)
+    out: str = "runs/heads"
+    compare: str = ""                 # a second model on the same samples (e.g. the fine-tuned one): change map
+    top: int = 10                     # heads listed (highest score; largest change)
+    template: str = "auto"            # chat template: auto | chat | plain, as in training and the loss map
+    max_length: int = 8192
+
+    def validate(self) -> None:
+        if not self.data:
+            raise ConfigError("data: give a JSONL file of samples (e.g. one written by `needlework generate`)")
+        if self.n < 1:
+            raise ConfigError(f"n must be >= 1, got {self.n}")
+        if self.top < 1:
+            raise ConfigError(f"top must be >= 1, got {self.top}")
+        if self.template not in ("auto", "chat", "plain"):
+            raise ConfigError(f"template must be auto, chat or plain, not {self.template!r}")
+
+
+def top_heads(scores: list[list[float]], k: int) -> list[dict]:
+    """The k highest-scoring heads, best first (ties: lower layer, then lower head, first)."""
+    cells = [(s, layer, head) for layer, row in enumerate(scores) for head, s in enumerate(row)]
+    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
+    return [{"layer": layer, "head": head, "score": s} for s, layer, head in cells[:k]]
+
+
+def score_change(before: list[list[float]], after: list[list[float]]) -> list[list[float]]:
+    if len(before) != len(after) or any(len(a) != len(b) for a, b in zip(before, after)):
+        raise ConfigError(f"compare: the two models have different layer x head shapes "
+                          f"({len(before)} x {len(before[0])} vs {len(after)} x {len(after[0])})")
+    return [[round(a - b, 4) for a, b in zip(ra, rb)] for ra, rb in zip(after, before)]
+
+
+def changed_heads(before: list[list[float]], after: list[list[float]], k: int) -> list[dict]:
+    """The k heads whose score changed most (by absolute change), largest first."""
+    change = score_change(before, after)
+    cells = [(abs(c), layer, head) for layer, row in enumerate(change) for head, c in enumerate(row)]
+    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
+    return [{"layer": layer, "head": head, "before": before[layer][head], "after": after[layer][head],
+             "change": change[layer][head]} for _, layer, head in cells[:k]]
+
+
+def _score_model(name: str, rows: list[dict], cfg: HeadsConfig) -> dict:
+    from ..train.retrieval_heads import load_eager, retrieval_scores
+    t0 = time.perf_counter()
+    model, tokenizer = load_eager(name)
+    result = retrieval_scores(model, tokenizer, rows, template=cfg.template, max_length=cfg.max_length)
+    if not result["steps"]:
+        raise ConfigError(f"data: no sample of {cfg.data} has a gold value the model's answer copies from the "
+                          f"prompt ({'; '.join(result['skipped'][:3])})")
+    cfg_m = model.config
+    return {"model": name, "layers": cfg_m.num_hidden_layers, "heads": cfg_m.num_attention_heads, **result,
+            "top": top_heads(result["scores"], cfg.top), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def short_name(model: str, width: int = 44) -> str:
+    """A model name that fits a plot title: a folder's last two parts (a run's ".../<stage>/model")."""
+    parts = Path(model).parts
+    name = "/".join(parts[-2:]) if len(parts) > 2 else model
+    return name if len(name) <= width else "..." + name[-(width - 3):]
+
+
+def _write_png(path: Path, png: bytes) -> None:
+    with atomic_path(path, suffix=".png") as tmp:
+        tmp.write_bytes(png)
+
+
+def build_head_maps(cfg: HeadsConfig) -> dict:
+    """Score cfg.model (and cfg.compare) on the first cfg.n samples of cfg.data; write heads.json,
+    heads.png and, with compare, heads_compare.png and heads_change.png into cfg.out. Returns heads.json."""
+    from ..provenance import provenance
+    from ..train.batches import read_rows
+    rows = read_rows([cfg.data])[:cfg.n]
+    out = Path(cfg.out)
+    t0 = time.perf_counter()
+    result: dict[str, Any] = {"data": cfg.data, "n": cfg.n, **_score_model(cfg.model, rows, cfg)}
+    before, after_name = short_name(cfg.model), short_name(cfg.compare)
+    pngs = {"heads.png": heads_heatmap(result["scores"], f"retrieval score: {before}\n"
+                                       f"({result['samples']} samples, {result['steps']} answer tokens)")}
+    if cfg.compare:
+        after = _score_model(cfg.compare, rows, cfg)
+        result["compare"] = after
+        result["change"] = score_change(result["scores"], after["scores"])
+        result["changed"] = changed_heads(result["scores"], after["scores"], cfg.top)
+        pngs["heads_compare.png"] = heads_heatmap(after["scores"], f"retrieval score: {after_name}\n"
+                                                  f"({after['samples']} samples, {after['steps']} answer tokens)")
+        pngs["heads_change.png"] = heads_heatmap(result["change"], f"change in retrieval score\n{after_name}\n"
+                                                 f"minus {before}", change=True)
+    for name, png in pngs.items():
+        _write_png(out / name, png)
+    result["pngs"] = list(pngs)                # before, after, change: the order the report shows them
+    result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    result["provenance"] = provenance(cfg)
+    write_json(out / "heads.json", result)
+    return result
+
+
+def head_map_blocks(root: Path, folder: str | Path) -> list[tuple[str, Any]]:
+    """Report blocks for a `heads` output folder (relative to the run root): the heatmaps and tables of the
+    top and most-changed heads, in build.py's `add(heading, blocks)` form."""
+    import json
+    heads = json.loads((Path(root) / folder / "heads.json").read_text(encoding="utf-8"))
+    blocks: list[tuple[str, Any]] = [("p", (
+        f"Retrieval score (Wu et al. 2024) of each head: share of the gold value's answer tokens at which the "
+        f"head's strongest attention is on the needle's copy of that token; {heads['samples']} samples of "
+        f"{heads['data']}, {heads['steps']} scored tokens, teacher-forced on the gold answer."))]
+    alt = {"heads.png": f"retrieval score per head, {heads['model']}",
+           "heads_compare.png": f"retrieval score per head, {heads.get('compare', {}).get('model')}",
+           "heads_change.png": "change in retrieval score per head"}
+    blocks += [("file-png", (str(Path(folder) / name), alt[name])) for name in heads["pngs"]]
+    models = [heads] + ([heads["compare"]] if "compare" in heads else [])
+    for m in models:
+        blocks.append(("table", {"title": f"top heads: {m['model']}", "header": ["layer", "head", "score"],
+                                 "rows": [[t["layer"], t["head"], f"{t['score']:.3f}"] for t in m["top"]]}))
+    if "changed" in heads:
+        blocks.append(("table", {
+            "title": f"heads whose score changed most: {heads['model']} -> {heads['compare']['model']}",
+            "header": ["layer", "head", "before", "after", "change"],
+            "rows": [[c["layer"], c["head"], f"{c['before']:.3f}", f"{c['after']:.3f}", f"{c['change']:+.3f}"]
+                     for c in heads["changed"]]}))
+    return blocks
