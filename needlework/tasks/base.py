@@ -34,6 +34,10 @@ class TaskGenerate(Protocol):
     def __call__(self, config: Any, rng: np.random.Generator, count_tokens: TokenCount | None = None) -> Sample: ...
 
 
+ScoreFn = Callable[[dict, str], dict]        # (sample meta, completion text) -> {metric: value in [0, 1]}
+CheckFn = Callable[[str, str, dict], None]   # (prompt, answer, meta) -> None, or raise file_check's Invalid
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -41,6 +45,12 @@ class Task:
     generate: TaskGenerate
     description: str
     needs_budget: bool = False  # True when the config has a token budget that requires a tokenizer
+    # How the kv-retrieval benchmark scores this task: `score(meta, completion)` returns every name in
+    # `metrics` (the headline first). A task with a score is evaluable by `eval.kv_retrieval.task`.
+    score: ScoreFn | None = None
+    metrics: tuple[str, ...] = ()
+    check: CheckFn | None = None        # the invariants `needlework validate` re-derives from the prompt
+    length_field: str = "num_dict"      # the config field kv-retrieval's `num_dicts` length axis sets
 
 
 class BudgetExceeded(ValueError):

@@ -11,7 +11,10 @@ from ..io import JSONLError, read_jsonl_numbered
 from . import multi_subkey_kv as mkv
 from .baselines_check import BASELINE_CHECKS, Invalid
 from . import simple_kv as skv
+from . import formatted_kv as fkv
+from . import variable_tracking as vt
 from .formats import RowError, parse_row
+from .registry import all_tasks
 from .kv_common import HEAD, TEMPLATE_INTRO
 
 LINE = re.compile(r"Dictionary \[(\d+)\] (\{.*\})")
@@ -41,6 +44,10 @@ def detect_task(prompt: str, meta: dict) -> str:
         return mkv.NAME
     if "each key and value is an integer" in prompt:
         return skv.NAME
+    if prompt.startswith(vt.HEAD):
+        return vt.NAME
+    if prompt.startswith(HEAD) and "\n\nAbove is a list of dictionaries" in prompt:
+        return fkv.NAME
     return "unknown"
 
 
@@ -155,6 +162,7 @@ def check_row(row: dict, counter_for=None) -> str:
     task = detect_task(prompt, meta)
     checks = {skv.NAME: check_simple, mkv.NAME: check_multi}
     checks.update(BASELINE_CHECKS)
+    checks.update({name: t.check for name, t in all_tasks().items() if t.check is not None})
     if task not in checks:
         raise Invalid(f"cannot tell which task this row belongs to (meta.task={meta.get('task')!r})")
     checks[task](prompt, answer, meta)
