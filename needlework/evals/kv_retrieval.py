@@ -1,4 +1,8 @@
-"""`kv-retrieval`: the synthetic dictionary tasks themselves, at chosen gold positions and lengths.
+"""`kv-retrieval`: the synthetic retrieval tasks themselves, at chosen gold positions and lengths.
+
+Any registered task that declares a score (`Task.score(meta, completion) -> {metric: value}`, headline metric
+first in `Task.metrics`) is evaluable: formatted_kv, variable_tracking, ... The paper's two dictionary tasks
+keep the parsers below (value after the word "value", dictionary name, key tuple).
 
 Prompts come from needlework.tasks (the training generator), so the benchmark measures exactly the
 skill fine-tuning teaches. Eval samples use seed EVAL_SEED_OFFSET + seed, so they never coincide with
@@ -17,16 +21,16 @@ from ..config import ConfigError
 from .base import Benchmark, Item
 
 EVAL_SEED_OFFSET = 1_000_000_000
-TASKS = ("simple_kv", "multi_subkey_kv")
+TASKS = ("simple_kv", "multi_subkey_kv")   # scored by this module; any other task brings its own Task.score
 
 
 @dataclass
 class KVRetrievalSettings:
-    task: str = "simple_kv"                 # simple_kv | multi_subkey_kv
+    task: str = "simple_kv"                 # any task with a score: `needlework tasks` lists them
     n: int = 100                            # samples per (length, position) bucket
     positions: list[int] | None = None      # 1-based gold dictionary indices; null: use depths
     depths: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
-    num_dicts: list[int] | None = None      # length axis in dictionaries; null: the task's default (85 / 49)
+    num_dicts: list[int] | None = None      # length axis in dictionaries (lines for variable_tracking); null: default
     target_tokens: list[int] | None = None  # length axis in tokens instead (needs tokenizer)
     tokenizer: str | None = None            # for target_tokens: same specs as `generate --tokenizer`
     chat_template: bool = False             # count target_tokens through the tokenizer's chat template
@@ -36,8 +40,9 @@ class KVRetrievalSettings:
     max_new_tokens: int = 96
 
     def validate(self) -> None:
-        if self.task.replace("-", "_") not in TASKS:
-            raise ConfigError(f"kv_retrieval.task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        scored = scored_tasks()
+        if self.task.replace("-", "_") not in scored:
+            raise ConfigError(f"kv_retrieval.task must be one of {', '.join(scored)}, got {self.task!r}")
         if self.n < 1:
             raise ConfigError(f"kv_retrieval.n must be >= 1, got {self.n}")
         if self.num_dicts is not None and self.target_tokens is not None:
@@ -46,10 +51,19 @@ class KVRetrievalSettings:
             raise ConfigError("kv_retrieval.target_tokens needs kv_retrieval.tokenizer to count tokens")
 
 
-def _lengths(s: KVRetrievalSettings) -> list[tuple[str, int | None]]:
+def scored_tasks() -> list[str]:
+    """Every registered task this benchmark can score."""
+    from ..tasks import all_tasks
+    return [name for name, t in all_tasks().items() if name in TASKS or t.score is not None]
+
+
+def _lengths(s: KVRetrievalSettings, length_field: str) -> list[tuple[str, int | None]]:
     if s.target_tokens is not None:
         return [("target_tokens", t) for t in s.target_tokens]
-    return [("num_dict", n) for n in (s.num_dicts or [None])]
+    return [(length_field, n) for n in (s.num_dicts or [None])]
+
+
+_NOT_GOLD = ("seed", "index", "config_hash", "tokenizer", "template")   # meta that scoring never needs
 
 
 def build(s: KVRetrievalSettings, seed: int) -> list[Item]:
@@ -61,7 +75,7 @@ def build(s: KVRetrievalSettings, seed: int) -> list[Item]:
         from ..tasks.tokens import make_counter
         count = make_counter(s.tokenizer, chat_template=s.chat_template)
     items = []
-    for kind, length in _lengths(s):
+    for kind, length in _lengths(s, task.length_field):
         place = [("gold_position", p) for p in s.positions] if s.positions else [("gold_depth", d) for d in s.depths]
         for pkey, pval in place:
             cfg = task.config_cls(**{**s.params, "template": s.template, kind: length, pkey: pval})
@@ -69,11 +83,14 @@ def build(s: KVRetrievalSettings, seed: int) -> list[Item]:
             for i in range(s.n):
                 sample = generate_sample(task, cfg, EVAL_SEED_OFFSET + seed, i, count)
                 m = sample.meta
-                length_label = length if length is not None else m["num_dict"]
+                length_label = length if length is not None else m[task.length_field]
                 req = (Request(messages=[{"role": "user", "content": sample.prompt}], max_new_tokens=s.max_new_tokens)
                        if s.chat else Request(prompt=sample.prompt, max_new_tokens=s.max_new_tokens))
-                gold = {k: m[k] for k in ("gold_key", "gold_value", "gold_dict", "question_subkeys", "num_dict",
-                                          "n_tokens") if k in m}
+                if task.score is not None:
+                    gold = {k: v for k, v in m.items() if k not in _NOT_GOLD}
+                else:
+                    gold = {k: m[k] for k in ("gold_key", "gold_value", "gold_dict", "question_subkeys", "num_dict",
+                                              "n_tokens") if k in m}
                 items.append(Item(id=f"{task.name}/{kind}={length_label}/{pkey}={pval}/{i}",
                                   axes={"length": length_label, "position": pval}, request=req,
                                   gold={"task": task.name, **gold}))
@@ -123,8 +140,11 @@ def parse_key(text: str) -> tuple[int, ...] | None:
     return tuple(int(x) for x in re.findall(r"\d+", (after_is or tuples)[0].group()))
 
 
-def score(item: Item, text: str) -> tuple[dict, dict[str, float]]:
+def score(item: Item, text: str) -> tuple[dict | None, dict[str, float]]:
     g = item.gold
+    if g["task"] not in TASKS:   # the task scores itself; nothing is parsed out separately
+        from ..tasks import get_task
+        return None, get_task(g["task"]).score(g, text)
     multi = g["task"] == "multi_subkey_kv"
     asked = set(g["question_subkeys"]) if multi else {g["gold_key"]}
     parsed = {"value": parse_value(text, asked), "dict": parse_dict(text)}
@@ -139,15 +159,22 @@ def score(item: Item, text: str) -> tuple[dict, dict[str, float]]:
 
 
 def metrics(s: KVRetrievalSettings) -> tuple[str, ...]:
+    """Metric names, headline first (what a transfer matrix reads)."""
+    from ..tasks import get_task
+    task = get_task(s.task)
+    if task.name not in TASKS:
+        return task.metrics
     base = ("value_acc", "value_dict_acc")
     return base + ("key_acc",) if s.task.replace("-", "_") == "multi_subkey_kv" else base
 
 
 def describe(s: KVRetrievalSettings) -> dict:
+    from ..tasks import get_task
+    unit = {"num_dict": "dictionaries", "num_lines": "lines"}.get(get_task(s.task).length_field, "units")
     return {"data_source": f"generated by needlework.tasks.{s.task.replace('-', '_')} "
                            f"(seed {EVAL_SEED_OFFSET} + run seed)",
-            "position_axis": "gold dictionary index (1-based)" if s.positions else "gold depth (0 first, 1 last)",
-            "length_axis": "target tokens" if s.target_tokens else "number of dictionaries"}
+            "position_axis": f"gold {unit[:-1]} index (1-based)" if s.positions else "gold depth (0 first, 1 last)",
+            "length_axis": "target tokens" if s.target_tokens else f"number of {unit}"}
 
 
 BENCHMARK = Benchmark(name="kv-retrieval", section="kv_retrieval", build=build, score=score, metrics=metrics,
