@@ -235,6 +235,8 @@ def show(path: str | Path, index: int = 0, color: bool = False, context: int = 2
     lines, out = prompt.split("\n"), []
     marker = re.compile(rf"^(Dictionary|Document) \[{gold}\][ (]") if gold else None
     gold_at = next((j for j, ln in enumerate(lines) if marker and marker.match(ln)), None)
+    if meta.get("gold_line") and prompt.startswith(vt.HEAD):   # variable tracking: the asked chain's number
+        gold_at = 1 + meta["gold_line"]
     for j, ln in enumerate(lines):
         near = gold_at is not None and abs(j - gold_at) <= context
         if j < 4 or j >= len(lines) - 6 or near or gold_at is None or len(lines) < 30:
@@ -242,7 +244,8 @@ def show(path: str | Path, index: int = 0, color: bool = False, context: int = 2
         elif out[-1] != "   ...":
             out.append("   ...")
     header = f"# sample {index} (line {line_no}) task={meta.get('task', detect_task(prompt, meta))}"
-    facts = ", ".join(f"{k}={meta[k]}" for k in ("gold_key", "gold_value", "gold_dict", "num_dict", "depth", "n_tokens")
+    facts = ", ".join(f"{k}={meta[k]}" for k in ("gold_key", "gold_keys", "gold_var", "gold_value", "gold_values",
+                                                  "gold_dict", "gold_line", "num_dict", "num_lines", "depth", "n_tokens")
                       if k in meta)
     parts = [header, f"# {facts}" if facts else "", f"[system] {system}" if system else "", "[user]", *out,
              "[assistant]", f"{hi}{answer}{lo}"]
