@@ -57,6 +57,17 @@ class BudgetExceeded(ValueError):
     """This draw did not fit the token budget; the caller retries with the next attempt stream."""
 
 
+def count_under_max(prompt: str, count: TokenCount | None, max_tokens: int | None) -> int | None:
+    """The prompt's tokens (None without a tokenizer); a draw over `max_tokens` raises BudgetExceeded."""
+    tokens = count(prompt) if count else None
+    if max_tokens is not None:
+        if tokens is None:
+            raise ConfigError("max_tokens needs a tokenizer to count tokens; set tokenizer")
+        if tokens > max_tokens:
+            raise BudgetExceeded(f"{tokens} tokens > max_tokens={max_tokens}")
+    return tokens
+
+
 def generate_sample(task: Task, config: Any, seed: int, index: int,
                     count_tokens: TokenCount | None = None) -> Sample:
     """Sample `index`, retrying on fresh (seed, index, attempt) streams if a draw overflows its budget."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import ConfigError
 from . import position_bias as bias_modes
-from .base import BudgetExceeded, TokenCount
+from .base import BudgetExceeded, TokenCount, count_under_max
 from .numbers import space_size
 
 HEAD = "Do a task using the list of dictionaries below.\n\n"
@@ -149,12 +149,7 @@ def assemble(cfg: KVCommon, rng: np.random.Generator, gold_body: str, make_block
         dist = make_block(rng, n - 1)
         pos = choose_position(cfg, rng, n)
         prompt = build(dist, pos)
-        tokens = count(prompt) if count else None
-        if cfg.max_tokens is not None:
-            if tokens is None:
-                raise ConfigError("max_tokens needs a tokenizer to count tokens; set tokenizer")
-            if tokens > cfg.max_tokens:
-                raise BudgetExceeded(f"{tokens} tokens > max_tokens={cfg.max_tokens}")
+        tokens = count_under_max(prompt, count, cfg.max_tokens)
         return prompt, pos, n, tokens
 
     stream = DistractorStream(rng, make_block)

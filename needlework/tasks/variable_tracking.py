@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ConfigError
-from .base import BudgetExceeded, Sample, TokenCount
+from .base import Sample, TokenCount, count_under_max
 from .kv_common import TEMPLATE_INTRO
 from .numbers import draw, space_size
 
@@ -140,12 +140,7 @@ def generate(cfg: VariableTrackingConfig, rng: np.random.Generator, count_tokens
     if cfg.target_tokens is None:
         n_noise = cfg.num_lines if cfg.num_lines is not None else DEFAULT_NUM_LINES
         prompt, first = build(n_noise)
-        tokens = count_tokens(prompt) if count_tokens else None
-        if cfg.max_tokens is not None:
-            if tokens is None:
-                raise ConfigError("max_tokens needs a tokenizer to count tokens; set tokenizer")
-            if tokens > cfg.max_tokens:
-                raise BudgetExceeded(f"{tokens} tokens > max_tokens={cfg.max_tokens}")
+        tokens = count_under_max(prompt, count_tokens, cfg.max_tokens)
     else:
         n_noise, prompt, first, tokens = _fill(cfg, build, count_tokens)
     answer = (A_VALUE.format(var=chains[0][-1], value=values[0]) if cfg.question == "value" else
