@@ -40,8 +40,9 @@ class VariableTrackingConfig:
     question: str = "value"           # value (the last variable's value: k hops) | names (RULER: all its variables)
     digits: tuple[int, int] = (5, 5)  # digits of the chains' numbers
     template: bool = True             # append the answer template to the question
-    gold_position: str | int = "uniform"   # 'uniform' or the 1-based line of the asked chain's number
-    gold_depth: float | None = None   # alternative: fraction of the way through (0 first, 1 as late as fits)
+    gold_position: str | int | list[int] = "uniform"   # 'uniform', the 1-based line of the asked chain's number,
+    #                                                   or a list swept by sample index
+    gold_depth: float | list[float] | None = None   # alternative: fraction of the way (0 first, 1 as late as fits)
     max_tokens: int | None = None     # reject draws whose prompt exceeds this
     target_tokens: int | None = None  # choose the number of noise lines to fill up to this budget
 
@@ -62,16 +63,17 @@ class VariableTrackingConfig:
                 raise ConfigError(f"{name} must be positive, got {v}")
         if self.gold_depth is not None and self.gold_position != "uniform":
             raise ConfigError("gold_position and gold_depth are both set; choose one way to place the chain")
-        if self.gold_depth is not None and not 0.0 <= self.gold_depth <= 1.0:
+        depths = self.gold_depth if isinstance(self.gold_depth, list) else [self.gold_depth]
+        if any(d is not None and not 0.0 <= d <= 1.0 for d in depths):
             raise ConfigError(f"gold_depth must lie in [0, 1], got {self.gold_depth}")
-        if isinstance(self.gold_position, str) and self.gold_position != "uniform":
-            raise ConfigError(f"gold_position must be 'uniform' or a line number, got {self.gold_position!r}")
         total = self.num_statements() + (self.num_lines if self.num_lines is not None else DEFAULT_NUM_LINES)
-        fixed = self.target_tokens is None   # with a token target the line count is known only per sample
-        if isinstance(self.gold_position, int) and not 1 <= self.gold_position <= (total - self.hops if fixed else
-                                                                                  self.gold_position):
-            raise ConfigError(f"gold_position {self.gold_position} leaves no room for {self.hops} later assignments "
-                              f"among {total} lines (allowed: 1..{total - self.hops})")
+        last = total - self.hops if self.target_tokens is None else None   # a token target: known per sample
+        for p in self.gold_position if isinstance(self.gold_position, list) else [self.gold_position]:
+            if isinstance(p, str) and p != "uniform":
+                raise ConfigError(f"gold_position must be 'uniform', a line number or a list, got {p!r}")
+            if isinstance(p, int) and (p < 1 or (last is not None and p > last)):
+                raise ConfigError(f"gold_position {p} leaves no room for {self.hops} later assignments "
+                                  f"among {total} lines (allowed: 1..{total - self.hops})")
 
     def num_statements(self) -> int:
         return self.num_chains * (self.hops + 1)
