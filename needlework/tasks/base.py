@@ -49,6 +49,7 @@ class Task:
     # `metrics` (the headline first). A task with a score is evaluable by `eval.kv_retrieval.task`.
     score: ScoreFn | None = None
     metrics: tuple[str, ...] = ()
+    read: Callable[[dict, str], Any] | None = None   # what score read out of the text, recorded beside it
     check: CheckFn | None = None        # the invariants `needlework validate` re-derives from the prompt
     length_field: str = "num_dict"      # the config field kv-retrieval's `num_dicts` length axis sets
 

@@ -18,6 +18,7 @@ import numpy as np
 from ..config import ConfigError
 from . import kv_formats as fmt
 from .base import Sample, TokenCount
+from .kv_answers import parse_dict
 from .kv_common import TEMPLATE_INTRO, KVCommon, assemble
 from .simple_kv import depth_of
 
@@ -140,7 +141,6 @@ def generate(cfg: FormattedKVConfig, rng: np.random.Generator, count_tokens: Tok
 # ------------------------------------------------------------------ scoring a free-text completion
 METRICS = ("value_acc", "value_recall", "value_dict_acc")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_DICT = re.compile(r"dictionary\s*(?:\[\s*|#\s*|no\.?\s*|number\s*)?(\d+)", re.I)
 
 
 def mentions(text: str, item) -> bool:
@@ -157,7 +157,6 @@ def score(meta: dict, completion: str) -> dict[str, float]:
     (RULER's string match); value_dict_acc: every value and the gold dictionary's name."""
     flat = [v for vs in meta["gold_values"] for v in (vs if isinstance(vs, list) else [vs])]
     found = [mentions(completion, v) for v in flat]
-    m = _DICT.search(completion)
     all_ok = all(found)
     return {"value_acc": float(all_ok), "value_recall": sum(found) / len(found),
-            "value_dict_acc": float(all_ok and m is not None and int(m.group(1)) == meta["gold_dict"])}
+            "value_dict_acc": float(all_ok and parse_dict(completion) == meta["gold_dict"])}

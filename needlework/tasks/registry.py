@@ -3,7 +3,7 @@ imports a concrete task, so there is no import loop)."""
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import formatted_kv, mdqa_train, multi_subkey_kv, niah, released_qa, simple_kv, variable_tracking
+from . import formatted_kv, kv_answers, mdqa_train, multi_subkey_kv, niah, released_qa, simple_kv, variable_tracking
 from .formatted_kv_check import check_formatted_kv
 from .variable_tracking_check import check_variable_tracking
 from .base import Task
@@ -30,9 +30,11 @@ def all_tasks() -> dict[str, Task]:
 
 
 register(Task(simple_kv.NAME, simple_kv.SimpleKVConfig, simple_kv.generate,
-              "simple dictionary key-value retrieval (paper Alg. 2)", needs_budget=True))
+              "simple dictionary key-value retrieval (paper Alg. 2)", needs_budget=True,
+              score=kv_answers.score, metrics=kv_answers.SIMPLE_METRICS, read=kv_answers.read))
 register(Task(multi_subkey_kv.NAME, multi_subkey_kv.MultiSubkeyKVConfig, multi_subkey_kv.generate,
-              "multi-subkey dictionary key-value retrieval (paper Alg. 4)", needs_budget=True))
+              "multi-subkey dictionary key-value retrieval (paper Alg. 4)", needs_budget=True,
+              score=kv_answers.score, metrics=kv_answers.MULTI_METRICS, read=kv_answers.read))
 register(Task(niah.NAME, niah.NIAHConfig, niah.generate,
               "needle-in-a-haystack in Paul Graham essays (baseline, paper §3.4)", needs_budget=True))
 register(Task(mdqa_train.NAME, mdqa_train.MDQATrainConfig, mdqa_train.generate,

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import ConfigError
 from .base import Sample, TokenCount, count_under_max
-from .kv_common import TEMPLATE_INTRO
+from .kv_common import TEMPLATE_INTRO, gold_positions
 from .numbers import draw, space_size
 
 NAME = "variable_tracking"
@@ -61,16 +61,9 @@ class VariableTrackingConfig:
             v = getattr(self, name)
             if v is not None and v < (0 if name == "num_lines" else 1):
                 raise ConfigError(f"{name} must be positive, got {v}")
-        if self.gold_depth is not None and self.gold_position != "uniform":
-            raise ConfigError("gold_position and gold_depth are both set; choose one way to place the chain")
-        depths = self.gold_depth if isinstance(self.gold_depth, list) else [self.gold_depth]
-        if any(d is not None and not 0.0 <= d <= 1.0 for d in depths):
-            raise ConfigError(f"gold_depth must lie in [0, 1], got {self.gold_depth}")
         total = self.num_statements() + (self.num_lines if self.num_lines is not None else DEFAULT_NUM_LINES)
         last = total - self.hops if self.target_tokens is None else None   # a token target: known per sample
-        for p in self.gold_position if isinstance(self.gold_position, list) else [self.gold_position]:
-            if isinstance(p, str) and p != "uniform":
-                raise ConfigError(f"gold_position must be 'uniform', a line number or a list, got {p!r}")
+        for p in gold_positions(self.gold_position, self.gold_depth, "the asked chain"):
             if isinstance(p, int) and (p < 1 or (last is not None and p > last)):
                 raise ConfigError(f"gold_position {p} leaves no room for {self.hops} later assignments "
                                   f"among {total} lines (allowed: 1..{total - self.hops})")
