@@ -19,7 +19,7 @@ import numpy as np
 from ..config import ConfigError
 from .base import Sample, TokenCount, count_under_max
 from .kv_common import TEMPLATE_INTRO, gold_positions
-from .numbers import draw, space_size
+from .numbers import draw, space_size, unique_within
 
 NAME = "variable_tracking"
 HEAD = "Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n"
@@ -120,11 +120,7 @@ def _layout(cfg, rng, chains: list[list[str]], values: list[int], n_noise: int) 
 def generate(cfg: VariableTrackingConfig, rng: np.random.Generator, count_tokens: TokenCount | None = None) -> Sample:
     names = _names(rng, cfg.num_statements())
     chains = [names[c * (cfg.hops + 1):(c + 1) * (cfg.hops + 1)] for c in range(cfg.num_chains)]
-    values = draw(rng, 1, *cfg.digits).tolist()
-    values += draw(rng, cfg.num_chains - 1, *cfg.digits, exclude=set(values)).tolist() if cfg.num_chains > 1 else []
-    if len(set(values)) < len(values):   # distractor chains repeating each other's numbers: replace the repeats
-        from .numbers import unique_within
-        values = unique_within(rng, values, *cfg.digits, set())
+    values = unique_within(rng, draw(rng, cfg.num_chains, *cfg.digits).tolist(), *cfg.digits, set())   # distinct
     tail = question(cfg, chains[0][-1], values[0])
     base = int(rng.integers(2**62))   # the layout for n noise lines is a function of (base, n) only
 
