@@ -20,7 +20,7 @@ NOUNS = {v[0]: k for k, v in fmt.NOUN.items()}
 PLURALS = {v[1]: k for k, v in fmt.NOUN.items()}
 QUESTION = re.compile(r"Above is a list of dictionaries( written as JSON objects)? such that each key is (.+?) and "
                       r"each value is (.+?)\. Report the (values?) of (?:key (\S+) and the dictionary it is in|each of "
-                      r"the keys (.+?) and the dictionary they are in)\.", re.S)
+                      r"the keys (.+?) and the dictionary (they are|each is) in)\.", re.S)
 SHAPES = {"number": re.compile(r"[1-9]\d*"), "word": re.compile(rf"(?:[{fmt.CONSONANTS}][{fmt.VOWELS}]){{{fmt.SYLLABLES}}}"),
           "string": re.compile(rf"[a-z0-9]{{{fmt.STRING_LEN}}}"),
           "uuid": re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")}
@@ -37,7 +37,7 @@ def _config(tail: str) -> tuple[fkv.FormattedKVConfig, list[str], str]:
         raise Invalid(f"question names unknown formats: keys {m.group(2)!r}, values {m.group(3)!r}")
     asked = [m.group(5)] if m.group(5) else re.split(r", | and ", m.group(6))
     cfg = fkv.FormattedKVConfig(key_format=key_fmt, value_format=value_fmt, n_values=n_values, n_queries=len(asked),
-                                render="json" if m.group(1) else "python")
+                                render="json" if m.group(1) else "python", query_spread=m.group(7) == "each is")
     return cfg, asked, tail[m.end():]
 
 
@@ -103,10 +103,11 @@ def check_formatted_kv(prompt: str, answer: str, meta: dict) -> None:
     hits = {str(a): [(i, v) for i, pairs in enumerate(dicts, 1) for k, v in pairs if k == a] for a in asked}
     if any(len(h) != 1 for h in hits.values()):
         raise Invalid(f"asked keys occur {[len(h) for h in hits.values()]} times as keys (each must occur once)")
-    where = {h[0][0] for h in hits.values()}
-    if len(where) != 1:
-        raise Invalid(f"the asked keys sit in dictionaries {sorted(where)}, not in one")
-    gold_dict, values = where.pop(), [hits[str(a)][0][1] for a in asked]
+    where = [hits[str(a)][0][0] for a in asked]
+    if len(set(where)) != (len(asked) if cfg.query_spread else 1):
+        raise Invalid(f"the asked keys sit in dictionaries {where}: " +
+                      ("each must have its own" if cfg.query_spread else "all must sit in one"))
+    values = [hits[str(a)][0][1] for a in asked]
     flat = [x for v in values for x in (v if cfg.n_values > 1 else [v])]
     if len(set(map(str, flat))) != len(flat):
         raise Invalid("two gold values are equal")
@@ -117,10 +118,10 @@ def check_formatted_kv(prompt: str, answer: str, meta: dict) -> None:
     cfg.template = bool(rest)
     if fkv.question(cfg, asked) != tail:
         raise Invalid("question or answer template does not match the formatted_kv wording")
-    expected = fkv.answer(cfg, asked, values, gold_dict)
+    expected = fkv.answer(cfg, asked, values, where)
     if answer != expected:
         raise Invalid(f"answer {answer!r} != expected {expected!r}")
-    for name, truth in (("gold_keys", asked), ("gold_values", values), ("gold_dict", gold_dict),
-                        ("num_dict", len(dicts))):
+    for name, truth in (("gold_keys", asked), ("gold_values", values), ("gold_dict", where[0]),
+                        ("gold_dicts", where), ("num_dict", len(dicts))):
         if name in meta and meta[name] != truth:
             raise Invalid(f"meta {name}={meta[name]!r} disagrees with the prompt ({truth!r})")

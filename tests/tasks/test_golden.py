@@ -22,6 +22,8 @@ CASES = {
         "num_dict": 3, "key_format": "uuid", "value_format": "uuid", "render": "json", "template": False}),
     "formatted_kv_multi_query_json": dict(task="formatted_kv", params={
         "num_dict": 5, "key_format": "number", "value_format": "word", "render": "json", "n_queries": 3}),
+    "formatted_kv_spread_queries": dict(task="formatted_kv", params={"num_dict": 6, "n_queries": 3,
+                                                                     "query_spread": True}),
     "formatted_kv_multi_value_strings": dict(task="formatted_kv", params={
         "num_dict": 4, "key_format": "string", "value_format": "string", "n_values": 3, "template": False},
         format="prompt_completion"),

@@ -26,12 +26,13 @@ def fkv_configs(draw):
     n_queries = draw(st.integers(1, 4))
     num_dict = draw(st.integers(1, 15))
     pos = draw(st.one_of(st.just("uniform"), st.integers(1, num_dict)))
+    spread = num_dict >= n_queries and draw(st.booleans())
     return FKV.config_cls(
         num_dict=num_dict, dict_len=(l_min, draw(st.integers(l_min, 5))), digits=(draw(st.integers(2, 3)), 4),
         key_format=draw(st.sampled_from(FORMATS)), value_format=draw(st.sampled_from(FORMATS)),
         render=draw(st.sampled_from(["python", "json"])), n_queries=n_queries, n_values=draw(st.integers(1, 3)),
-        template=draw(st.booleans()), gold_position=pos,
-        gold_dict_len=draw(st.one_of(st.none(), st.integers(n_queries, 6))))
+        template=draw(st.booleans()), gold_position=pos, query_spread=spread,
+        gold_dict_len=draw(st.one_of(st.none(), st.integers(1 if spread else n_queries, 6))))
 
 
 @st.composite
@@ -69,6 +70,11 @@ def test_formatted_kv_invariants(cfg, seed, index):
     parse = json.loads if cfg.render == "json" else ast.literal_eval
     dicts = [parse(re.sub(r"^Dictionary \[\d+\] ", "", ln)) for ln in lines]   # every line is a real literal
     gold = dicts[s.meta["gold_dict"] - 1]
+    assert s.meta["gold_dicts"][0] == s.meta["gold_dict"]
+    if cfg.query_spread:   # each asked key in its own dictionary, the first at the position axis' place
+        assert len(set(s.meta["gold_dicts"])) == cfg.n_queries
+    else:
+        assert set(s.meta["gold_dicts"]) == {s.meta["gold_dict"]}
     if isinstance(cfg.gold_position, int):
         assert s.meta["gold_dict"] == cfg.gold_position
     if cfg.gold_dict_len is not None:
@@ -77,7 +83,7 @@ def test_formatted_kv_invariants(cfg, seed, index):
     asked = s.meta["gold_keys"]
     assert len(asked) == cfg.n_queries
     key = (lambda k: str(k)) if cfg.render == "json" else (lambda k: k)
-    assert [gold[key(k)] for k in asked] == s.meta["gold_values"]
+    assert [dicts[d - 1][key(k)] for k, d in zip(asked, s.meta["gold_dicts"])] == s.meta["gold_values"]
     assert all(len(v) == cfg.n_values for d in dicts for v in d.values()) if cfg.n_values > 1 else True
     # with the template, the answer fills the template's placeholders and nothing else changes
     if cfg.template:
@@ -137,6 +143,18 @@ def test_validator_catches_broken_formatted_kv_rows(render):
     swapped = row["prompt"].replace("'", '"') if render == "python" else row["prompt"].replace('"', "'")
     with pytest.raises(Invalid):
         check_row(dict(row, prompt=swapped))
+
+
+def test_spread_queries_need_their_own_dictionaries():
+    row = _row(FKV, num_dict=8, n_queries=3, query_spread=True)
+    check_row(row)
+    assert len(set(row["meta"]["gold_dicts"])) == 3
+    with pytest.raises(Invalid, match="all must sit in one"):   # the same keys asked as if in one dictionary
+        check_row(dict(row, prompt=row["prompt"].replace("dictionary each is in", "dictionary they are in")))
+    with pytest.raises(ConfigError, match="query_spread"):
+        FKV.config_cls(num_dict=2, n_queries=3, query_spread=True).validate()
+    with pytest.raises(ConfigError, match="query_spread"):
+        FKV.config_cls(target_tokens=500, n_queries=2, query_spread=True).validate()
 
 
 def test_validator_catches_broken_variable_tracking_rows():
