@@ -53,6 +53,17 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_tasks(args) -> int:
+    from .evals.kv_retrieval import scored_tasks
+    from .tasks import all_tasks
+    tasks, scored = all_tasks(), set(scored_tasks())
+    width = max(map(len, tasks))
+    for name in sorted(tasks):
+        evaluable = " [eval: kv_retrieval.task]" if name in scored else ""
+        print(f"{name:<{width}}  {tasks[name].description}{evaluable}")
+    return 0
+
+
 def cmd_show(args) -> int:
     from .tasks.file_check import show
     print(show(args.file, args.index, color=sys.stdout.isatty() and not args.no_color))
@@ -243,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="write synthetic or baseline training data (JSONL / Parquet)")
     _add_config_args(p)
-    p.add_argument("--task", help="simple_kv | multi_subkey_kv | niah | mdqa_train")
+    p.add_argument("--task", help="a registered task (`needlework tasks` lists them), e.g. simple_kv, formatted_kv")
     p.add_argument("--n", type=int, help="number of samples")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="output file (.jsonl or .parquet)")
@@ -254,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", help="K/N: write only the K-th of N contiguous index ranges (0-based)")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("tasks", help="list every registered task: name, then a one-line description")
+    p.set_defaults(func=cmd_tasks)
 
     p = sub.add_parser("show", help="print one sample readably with its gold marked")
     p.add_argument("file")

@@ -52,3 +52,26 @@ def test_every_command_builds_overrides_through_one_function():
     args = parser.parse_args(["train", "--bf16", "false", "--overwrite"])
     assert flag_overrides(args, {"bf16": "bf16", "overwrite": "overwrite", "resume": "resume"}) == [
         "bf16=false", "overwrite=true"]
+
+
+# Small settings per task for `generate`; released_qa reads a given file (the bundled test fixture).
+SMALL_PARAMS = {"simple_kv": ["params.num_dict=3"], "multi_subkey_kv": ["params.num_dict=3"],
+                "formatted_kv": ["params.num_dict=3", "params.render=json", "params.n_values=2"],
+                "variable_tracking": ["params.num_lines=5", "params.hops=2"],
+                "niah": ["params.context_chars=400"], "mdqa_train": ["params.num_docs=3"],
+                "released_qa": ["params.format=multidocqa",
+                                "params.path=tests/tasks/fixtures/multidocqa_sample.jsonl"]}
+
+
+def test_tasks_lists_every_registered_task_then_generate_and_validate_each(tmp_path, capsys):
+    from needlework.tasks import all_tasks
+    assert main(["tasks"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [ln.split()[0] for ln in lines]
+    assert sorted(names) == sorted(all_tasks()) == sorted(SMALL_PARAMS)
+    assert all(len(ln.split(None, 1)[1]) > 20 for ln in lines)   # a description follows each name
+    for name in names:
+        out = tmp_path / f"{name}.jsonl"
+        assert main(["generate", "--task", name, "--n", "2", "--out", str(out), "-q", *SMALL_PARAMS[name]]) == 0
+        assert main(["validate", str(out)]) == 0, name
+        assert f"OK, 2 rows (2 {name})" in capsys.readouterr().out

@@ -34,6 +34,10 @@ class TaskGenerate(Protocol):
     def __call__(self, config: Any, rng: np.random.Generator, count_tokens: TokenCount | None = None) -> Sample: ...
 
 
+ScoreFn = Callable[[dict, str], dict]        # (sample meta, completion text) -> {metric: value in [0, 1]}
+CheckFn = Callable[[str, str, dict], None]   # (prompt, answer, meta) -> None, or raise file_check's Invalid
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -41,10 +45,28 @@ class Task:
     generate: TaskGenerate
     description: str
     needs_budget: bool = False  # True when the config has a token budget that requires a tokenizer
+    # How the kv-retrieval benchmark scores this task: `score(meta, completion)` returns every name in
+    # `metrics` (the headline first). A task with a score is evaluable by `eval.kv_retrieval.task`.
+    score: ScoreFn | None = None
+    metrics: tuple[str, ...] = ()
+    read: Callable[[dict, str], Any] | None = None   # what score read out of the text, recorded beside it
+    check: CheckFn | None = None        # the invariants `needlework validate` re-derives from the prompt
+    length_field: str = "num_dict"      # the config field kv-retrieval's `num_dicts` length axis sets
 
 
 class BudgetExceeded(ValueError):
     """This draw did not fit the token budget; the caller retries with the next attempt stream."""
+
+
+def count_under_max(prompt: str, count: TokenCount | None, max_tokens: int | None) -> int | None:
+    """The prompt's tokens (None without a tokenizer); a draw over `max_tokens` raises BudgetExceeded."""
+    tokens = count(prompt) if count else None
+    if max_tokens is not None:
+        if tokens is None:
+            raise ConfigError("max_tokens needs a tokenizer to count tokens; set tokenizer")
+        if tokens > max_tokens:
+            raise BudgetExceeded(f"{tokens} tokens > max_tokens={max_tokens}")
+    return tokens
 
 
 def generate_sample(task: Task, config: Any, seed: int, index: int,

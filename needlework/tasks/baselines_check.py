@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from ..text import contains_any_answer
-from . import mdqa_train, niah
+from pathlib import Path
+
+from . import mdqa_train, niah, released_qa
 
 
 class Invalid(ValueError):
@@ -37,4 +39,15 @@ def check_mdqa_train(prompt: str, answer: str, meta: dict) -> None:
             raise Invalid(f"documents containing an answer: {holders}; expected only the gold one [{gold}]")
 
 
-BASELINE_CHECKS = {niah.NAME: check_niah, mdqa_train.NAME: check_mdqa_train}
+def check_released_qa(prompt: str, answer: str, meta: dict) -> None:
+    """The row is the first turn of record `record` of its source file, when that file is at hand."""
+    if not prompt.strip() or not answer.strip():
+        raise Invalid("empty prompt or answer")
+    source, record = meta.get("source_file"), meta.get("record")
+    if source and record is not None and Path(source).is_file():
+        pairs = released_qa.load_pairs(source, meta.get("source", "multidocqa"))
+        if record >= len(pairs) or pairs[record] != (prompt, answer):
+            raise Invalid(f"the row is not record {record} of {source}")
+
+
+BASELINE_CHECKS = {niah.NAME: check_niah, mdqa_train.NAME: check_mdqa_train, released_qa.NAME: check_released_qa}

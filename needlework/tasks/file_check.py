@@ -11,7 +11,10 @@ from ..io import JSONLError, read_jsonl_numbered
 from . import multi_subkey_kv as mkv
 from .baselines_check import BASELINE_CHECKS, Invalid
 from . import simple_kv as skv
+from . import formatted_kv as fkv
+from . import variable_tracking as vt
 from .formats import RowError, parse_row
+from .registry import all_tasks
 from .kv_common import HEAD, TEMPLATE_INTRO
 
 LINE = re.compile(r"Dictionary \[(\d+)\] (\{.*\})")
@@ -41,6 +44,10 @@ def detect_task(prompt: str, meta: dict) -> str:
         return mkv.NAME
     if "each key and value is an integer" in prompt:
         return skv.NAME
+    if prompt.startswith(vt.HEAD):
+        return vt.NAME
+    if prompt.startswith(HEAD) and "\n\nAbove is a list of dictionaries" in prompt:
+        return fkv.NAME
     return "unknown"
 
 
@@ -155,6 +162,7 @@ def check_row(row: dict, counter_for=None) -> str:
     task = detect_task(prompt, meta)
     checks = {skv.NAME: check_simple, mkv.NAME: check_multi}
     checks.update(BASELINE_CHECKS)
+    checks.update({name: t.check for name, t in all_tasks().items() if t.check is not None})
     if task not in checks:
         raise Invalid(f"cannot tell which task this row belongs to (meta.task={meta.get('task')!r})")
     checks[task](prompt, answer, meta)
@@ -227,6 +235,8 @@ def show(path: str | Path, index: int = 0, color: bool = False, context: int = 2
     lines, out = prompt.split("\n"), []
     marker = re.compile(rf"^(Dictionary|Document) \[{gold}\][ (]") if gold else None
     gold_at = next((j for j, ln in enumerate(lines) if marker and marker.match(ln)), None)
+    if meta.get("gold_line") and prompt.startswith(vt.HEAD):   # variable tracking: the asked chain's number
+        gold_at = 1 + meta["gold_line"]
     for j, ln in enumerate(lines):
         near = gold_at is not None and abs(j - gold_at) <= context
         if j < 4 or j >= len(lines) - 6 or near or gold_at is None or len(lines) < 30:
@@ -234,7 +244,8 @@ def show(path: str | Path, index: int = 0, color: bool = False, context: int = 2
         elif out[-1] != "   ...":
             out.append("   ...")
     header = f"# sample {index} (line {line_no}) task={meta.get('task', detect_task(prompt, meta))}"
-    facts = ", ".join(f"{k}={meta[k]}" for k in ("gold_key", "gold_value", "gold_dict", "num_dict", "depth", "n_tokens")
+    facts = ", ".join(f"{k}={meta[k]}" for k in ("gold_key", "gold_keys", "gold_var", "gold_value", "gold_values",
+                                                  "gold_dict", "gold_line", "num_dict", "num_lines", "depth", "n_tokens")
                       if k in meta)
     parts = [header, f"# {facts}" if facts else "", f"[system] {system}" if system else "", "[user]", *out,
              "[assistant]", f"{hi}{answer}{lo}"]

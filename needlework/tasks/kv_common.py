@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import ConfigError
 from . import position_bias as bias_modes
-from .base import BudgetExceeded, TokenCount
+from .base import BudgetExceeded, TokenCount, count_under_max
 from .numbers import space_size
 
 HEAD = "Do a task using the list of dictionaries below.\n\n"
@@ -61,17 +61,7 @@ class KVCommon:
                 f"distinct enough for retrieval to be meaningful: widen digits or shrink num_dict/dict_len")
         if space < 2:
             raise ConfigError(f"digits={list(self.digits)}: need at least 2 numbers so distractor values differ from the gold value")
-        if self.gold_depth is not None and self.gold_position != "uniform":
-            raise ConfigError("gold_position and gold_depth are both set; choose one way to place the gold dictionary")
-        depths = self.gold_depth if isinstance(self.gold_depth, list) else [self.gold_depth]
-        if any(d is not None and not 0.0 <= d <= 1.0 for d in depths):
-            raise ConfigError(f"gold_depth must lie in [0, 1], got {self.gold_depth}")
-        positions = self.gold_position if isinstance(self.gold_position, list) else [self.gold_position]
-        if isinstance(self.gold_position, list) and not positions:
-            raise ConfigError("gold_position: an empty list places nothing")
-        for p in positions:
-            if isinstance(p, str) and p != "uniform":
-                raise ConfigError(f"gold_position must be 'uniform', an index or a list of indices, got {p!r}")
+        for p in gold_positions(self.gold_position, self.gold_depth, "the gold dictionary"):
             if isinstance(p, int) and (p < 1 or (n is not None and p > n)):
                 raise ConfigError(f"gold_position {p} is outside dictionaries 1..{n}")
         bias_modes.validate(self.position_bias)
@@ -82,6 +72,22 @@ class KVCommon:
         if self.target_tokens is not None:
             return None
         return self.num_dict if self.num_dict is not None else DEFAULT_NUM_DICT
+
+
+def gold_positions(gold_position, gold_depth, what: str) -> list:
+    """Check the placement settings every task with a position axis shares; the positions, one per sweep step."""
+    if gold_depth is not None and gold_position != "uniform":
+        raise ConfigError(f"gold_position and gold_depth are both set; choose one way to place {what}")
+    depths = gold_depth if isinstance(gold_depth, list) else [gold_depth]
+    if any(d is not None and not 0.0 <= d <= 1.0 for d in depths):
+        raise ConfigError(f"gold_depth must lie in [0, 1], got {gold_depth}")
+    positions = gold_position if isinstance(gold_position, list) else [gold_position]
+    if not positions:
+        raise ConfigError("gold_position: an empty list places nothing")
+    for p in positions:
+        if isinstance(p, str) and p != "uniform":
+            raise ConfigError(f"gold_position must be 'uniform', an index or a list of indices, got {p!r}")
+    return positions
 
 
 _NAMES = [f"Dictionary [{i}] " for i in range(1, 1025)]
@@ -149,12 +155,7 @@ def assemble(cfg: KVCommon, rng: np.random.Generator, gold_body: str, make_block
         dist = make_block(rng, n - 1)
         pos = choose_position(cfg, rng, n)
         prompt = build(dist, pos)
-        tokens = count(prompt) if count else None
-        if cfg.max_tokens is not None:
-            if tokens is None:
-                raise ConfigError("max_tokens needs a tokenizer to count tokens; set tokenizer")
-            if tokens > cfg.max_tokens:
-                raise BudgetExceeded(f"{tokens} tokens > max_tokens={cfg.max_tokens}")
+        tokens = count_under_max(prompt, count, cfg.max_tokens)
         return prompt, pos, n, tokens
 
     stream = DistractorStream(rng, make_block)

@@ -3,7 +3,9 @@ imports a concrete task, so there is no import loop)."""
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import mdqa_train, multi_subkey_kv, niah, released_qa, simple_kv
+from . import formatted_kv, kv_answers, mdqa_train, multi_subkey_kv, niah, released_qa, simple_kv, variable_tracking
+from .formatted_kv_check import check_formatted_kv
+from .variable_tracking_check import check_variable_tracking
 from .base import Task
 
 _REGISTRY: dict[str, Task] = {}
@@ -28,9 +30,11 @@ def all_tasks() -> dict[str, Task]:
 
 
 register(Task(simple_kv.NAME, simple_kv.SimpleKVConfig, simple_kv.generate,
-              "simple dictionary key-value retrieval (paper Alg. 2)", needs_budget=True))
+              "simple dictionary key-value retrieval (paper Alg. 2)", needs_budget=True,
+              score=kv_answers.score, metrics=kv_answers.SIMPLE_METRICS, read=kv_answers.read))
 register(Task(multi_subkey_kv.NAME, multi_subkey_kv.MultiSubkeyKVConfig, multi_subkey_kv.generate,
-              "multi-subkey dictionary key-value retrieval (paper Alg. 4)", needs_budget=True))
+              "multi-subkey dictionary key-value retrieval (paper Alg. 4)", needs_budget=True,
+              score=kv_answers.score, metrics=kv_answers.MULTI_METRICS, read=kv_answers.read))
 register(Task(niah.NAME, niah.NIAHConfig, niah.generate,
               "needle-in-a-haystack in Paul Graham essays (baseline, paper §3.4)", needs_budget=True))
 register(Task(mdqa_train.NAME, mdqa_train.MDQATrainConfig, mdqa_train.generate,
@@ -38,3 +42,11 @@ register(Task(mdqa_train.NAME, mdqa_train.MDQATrainConfig, mdqa_train.generate,
 register(Task(released_qa.NAME, released_qa.ReleasedQAConfig, released_qa.generate,
               "MultidocQA (Yu 2024) or IN2 (An et al. 2024) records from a given file, cut to a token budget "
               "(baselines, paper §3.4)"))
+register(Task(formatted_kv.NAME, formatted_kv.FormattedKVConfig, formatted_kv.generate,
+              "dictionary retrieval with number/word/string/UUID keys and values, as Python dicts or JSON objects, "
+              "several keys asked at once (n_queries) or several values per key (n_values)", needs_budget=True,
+              score=formatted_kv.score, metrics=formatted_kv.METRICS, check=check_formatted_kv))
+register(Task(variable_tracking.NAME, variable_tracking.VariableTrackingConfig, variable_tracking.generate,
+              "variable tracking (RULER): chains of assignments among noise lines; the answer needs `hops` hops",
+              needs_budget=True, score=variable_tracking.score, metrics=variable_tracking.METRICS,
+              check=check_variable_tracking, length_field="num_lines"))

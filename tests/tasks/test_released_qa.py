@@ -68,3 +68,14 @@ def test_mistral_preset_runs_all_four_baselines_when_files_are_given():
     assert not given.skipped_arms()
     assert {"niah", "mdqa-train", "multidocqa", "in2"} <= set(given.arm_names())
     assert given.data_for("in2", 0).params["total_tokens"] == 350 * 4096
+
+
+def test_validate_checks_rows_against_their_source_file(tmp_path):
+    from needlework.tasks.baselines_check import Invalid
+    from needlework.tasks.file_check import check_row
+    from needlework.tasks.formats import to_row
+    gen = SampleMaker(GenerateConfig(task="released_qa", n=2, params={"format": "multidocqa", "path": MDQA}))
+    row = to_row(gen.sample(1), "prompt_completion")
+    assert check_row(row) == "released_qa"
+    with pytest.raises(Invalid, match="not record"):
+        check_row(dict(row, completion=row["completion"] + " (edited)"))
