@@ -31,6 +31,8 @@ class ReportSection:
     title: str | None = None            # default: "needlework run <name>"
     loss_map: bool = True               # token-level loss map of the first fine-tuned model (needs train.loss_map)
     loss_map_n: int = 4                 # samples rendered in the loss map
+    head_maps: bool = False             # retrieval score per attention head, base vs first fine-tuned (eager attention)
+    head_maps_n: int = 8                # samples scored for the head maps (held-out rows of the training file)
     # kv-retrieval's effective length: the longest tested length whose accuracy (mean over depths) is >= this
     # there and at every shorter length; an absolute threshold, the same for base and fine-tuned
     effective_length_threshold: float = 0.8
@@ -132,6 +134,8 @@ class RunConfig:
         if self.train.backend == "openai" and self.backend.get("kind", "hf") != "openai":
             raise ConfigError("backend.kind must be openai when train.backend is openai (the fine-tuned model "
                               "lives on the service)")
+        if self.report.head_maps_n < 1:
+            raise ConfigError(f"report.head_maps_n must be >= 1, got {self.report.head_maps_n}")
         if self.report.loss_map_n < 1:
             raise ConfigError(f"report.loss_map_n must be >= 1, got {self.report.loss_map_n}")
         if not 0.0 < self.report.effective_length_threshold <= 1.0:

@@ -97,7 +97,7 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
             if first_ft is None:
                 first_ft = (gen, train)
     # Data first (cheap, fails fast on bad settings), then the base model, then each fine-tune and its eval.
-    return gens + [base_eval] + stages + _loss_map_stages(cfg, root, *first_ft)
+    return gens + [base_eval] + stages + _loss_map_stages(cfg, root, *first_ft) + _head_map_stages(cfg, root, *first_ft)
 
 
 def loss_map_available() -> bool:
@@ -129,6 +129,26 @@ def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
                          ["loss_map.json", "loss_map.png"], lambda f, m=model_of: run(f, m), deps=deps,
                          optional_outputs=["loss_map.html"], info={"role": label}))
     return out
+
+
+def _head_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> list[Stage]:
+    """Retrieval score per attention head (needlework heads), base vs the first fine-tuned model, scored on
+    the training file's last rows (the early-stopping hold-out when there is one: never trained on)."""
+    if not cfg.report.head_maps or cfg.train.backend != "hf":
+        return []
+    n = cfg.report.head_maps_n
+
+    def run(f: Path) -> None:
+        from ..io import read_jsonl, write_jsonl
+        from ..report.head_maps import HeadsConfig, build_head_maps
+        rows = list(read_jsonl(gen.folder(root) / "train.jsonl"))[-n:]
+        write_jsonl(f / "samples.jsonl", rows)
+        build_head_maps(HeadsConfig(model=cfg.train.model, compare=trained_model(cfg, train.folder(root)),
+                                    data=str(f / "samples.jsonl"), out=str(f), n=n))
+
+    return [Stage("heads", train.label, {"model": train.key, "data": gen.key, "n": n}, ["heads.json", "heads.png"],
+                  run, deps=[gen, train], optional_outputs=["heads_compare.png", "heads_change.png"],
+                  info={"role": train.label})]
 
 
 def manifest(cfg: RunConfig, root: Path, stages: list[Stage]) -> dict[str, Any]:

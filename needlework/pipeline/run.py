@@ -118,7 +118,7 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print) -> str:
     data = {a: data_tokens(cfg, a, cfg.seeds[0]) for a in cfg.arm_names()}
     ev = eval_estimate(cfg)
     todo = [st for st in stages if status(st, st.folder(root)) != "done"]
-    needs_model = any(st.kind in ("train", "eval", "loss-map") for st in todo)
+    needs_model = any(st.kind in ("train", "eval", "loss-map", "heads") for st in todo)
     tp = throughput(cfg, data[cfg.arm], ev, log=log) if needs_model else None
     lines = [f"needlework run {cfg.name} (plan): {len(stages)} stages under {root}",
              f"{'stage':10s} {'label':16s} {'status':8s} {'tokens':>9s} {'est. time':>10s}  key"]
@@ -138,6 +138,9 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print) -> str:
             secs = eval_seconds(ev, tp) if tp is not None else ev["seconds"]
         elif st.kind == "loss-map" and tp is not None and data[cfg.arm].get("per_sample"):
             secs = 2 * cfg.report.loss_map_n * data[cfg.arm]["per_sample"] / tp.prefill_tokens_per_s + 5
+        elif st.kind == "heads" and tp is not None and data[cfg.arm].get("per_sample"):
+            # two models, fp32 eager attention with every layer's weights kept: ~4x a plain prefill (measured ~3-5x)
+            secs = 2 * 4 * cfg.report.head_maps_n * data[cfg.arm]["per_sample"] / tp.prefill_tokens_per_s + 10
         st_status = status(st, st.folder(root))
         if st_status != "done" and secs:
             total_s += secs

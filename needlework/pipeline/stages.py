@@ -30,7 +30,7 @@ class StageError(RuntimeError):
 
 @dataclass
 class Stage:
-    kind: str                              # generate | train | eval | loss-map | report
+    kind: str                              # generate | train | eval | loss-map | heads | report
     label: str                             # e.g. "ft-s0", "base"
     identity: dict[str, Any]               # what the result depends on (settings + input stage keys)
     outputs: list[str]                     # paths relative to the stage folder that must exist when done

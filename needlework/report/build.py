@@ -15,6 +15,7 @@ from . import html as html_r
 from . import markdown as md_r
 from . import grid_plots, plots, tables
 from .collect import collect
+from .head_maps import head_map_blocks
 from .verdicts import claims
 from .retrieval_grid import effective_length_text, training_length_tokens
 
@@ -135,6 +136,8 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
     else:
         add("token-level loss map", [("p", "not produced in this run (report.loss_map is off, the training backend "
                                            "is not hf, or needlework.train.loss_map is unavailable)")])
+    for heads_dir in rep.get("head_maps") or []:   # retrieval heads: which heads copy the needle, before vs after
+        add("retrieval heads", head_map_blocks(root, heads_dir))
     mix = tables.mixture_table(rep["data"])
     add("data card", [("table", tables.data_table(rep["data"]))] + ([("table", mix)] if mix else []))
     prov = rep["provenance"]

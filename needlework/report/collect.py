@@ -211,6 +211,7 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             "training": [_training(root, s) for s in stages if s["kind"] == "train"],
             "data": [_data_card(root, s) for s in stages if s["kind"] == "generate"],
             "loss_maps": loss_maps,
+            "head_maps": [s["folder"] for s in stages if s["kind"] == "heads"],
             "transfer": collect_transfer(root, manifest) if "transfer" in by_bench else None,
             "stage_seconds": {f"{s['kind']}/{s['label']}": _seconds(root / s["folder"]) for s in stages},
             "stage_keys": {f"{s['kind']}/{s['label']}": s["key"] for s in stages},

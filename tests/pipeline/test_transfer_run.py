@@ -16,7 +16,8 @@ def test_mixture_run_reports_a_transfer_matrix(mini, tmp_path):
                          {"task": "simple_kv", "weight": 1, "name": "kv-plain", "params": {"template": False}}],
         "eval.benchmarks": ["transfer"],
         "eval.transfer": {"families": ["simple_kv", "multi_subkey_kv"], "n": 2, "positions": [1, 2],
-                          "num_dicts": [2], "max_new_tokens": 6}})
+                          "num_dicts": [2], "max_new_tokens": 6},
+        "report.head_maps": True, "report.head_maps_n": 2})
     root = run(cfg, log=lambda _: None)
     rep = json.loads(next((root / "report").glob("report-*/report.json")).read_text())
     matrix = rep["transfer"]
@@ -33,6 +34,12 @@ def test_mixture_run_reports_a_transfer_matrix(mini, tmp_path):
     md = (root / "report.md").read_text()
     assert "transfer matrix" in md and "held out" in md and "data mixture" in md
     assert [c["name"] for c in rep["data"][0]["mixture"]] == ["kv", "kv-plain"]
+    # the head-map stage scored base and fine-tuned on the training file's last rows, and the report shows it
+    heads = json.loads(next((root / "heads").glob("kv-s0-*/heads.json")).read_text())
+    train_rows = list(read_jsonl(next((root / "generate").glob("kv-s0-*/train.jsonl"))))
+    assert heads["samples"] + len(heads.get("skipped", [])) <= 2 and "compare" in heads
+    assert list(read_jsonl(next((root / "heads").glob("kv-s0-*/samples.jsonl")))) == train_rows[-2:]
+    assert "retrieval heads" in md and "heads_change.png" in md
 
 
 def test_cpu_transfer_preset_trains_on_a_mixture_and_holds_a_family_out():
