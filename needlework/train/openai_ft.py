@@ -23,9 +23,9 @@ TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING = 4, 3
 
 
 def count_tokens_fn(spec: str):
-    from ..tasks.tokens import load_tokenizer
+    from ..tasks.tokens import load_counting_tokenizer
     try:
-        return load_tokenizer(spec).encode
+        return load_counting_tokenizer(spec).encode
     except ConfigError as e:
         raise ConfigError(f"openai.tokenizer: {e}; offline, point it at a local tokenizer (e.g. a bundled model "
                           "name) to count tokens approximately") from None

@@ -14,14 +14,10 @@ from pathlib import Path
 
 from ..config import ConfigError, to_yaml
 from ..io import atomic_open, write_json
-from ..provenance import config_hash, save_provenance
+from ..provenance import config_hash, save_provenance, world_rank
 from .config import TrainConfig
 
 DONE = "train_done.json"
-
-
-def _world() -> tuple[int, int]:
-    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
 
 
 def _last_checkpoint(ckpt_dir: Path) -> str | None:
@@ -39,7 +35,7 @@ def prepare_output(cfg: TrainConfig, digest: str) -> tuple[Path, str | None, boo
             return out, None, True
         raise ConfigError(f"out: {out} holds a finished run with a different config (hash {prev}, now {digest}); "
                           "choose another out or pass overwrite=true")
-    world, rank = _world()
+    world, rank = world_rank()
     if cfg.overwrite and out.exists() and rank == 0:
         shutil.rmtree(out)
     last = None if cfg.overwrite else _last_checkpoint(out / "checkpoints")
@@ -74,9 +70,7 @@ def _identity(cfg: TrainConfig) -> dict:
 
 def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Path:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from ..models import resolve_model_path
+    from ..models import load_causal_lm, load_tokenizer, resolve_model_path
     from ..precision import choose
     from .callbacks import JsonlLogCallback, LossCurveCallback, ProgressCallback, TokenCounter, plot_loss_curve
     from .batches import EncodedDataset, LeftPadCollator, pad_id, read_rows
@@ -84,12 +78,12 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
     from .trainer import AnswerOnlyTrainer, training_arguments
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    world, rank = _world()
+    world, rank = world_rank()
     main = rank == 0
     precision = choose(cfg.bf16, "cuda" if torch.cuda.is_available() else "cpu",
                        log=print if main else None)
     path = resolve_model_path(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     rows = read_rows(cfg.data)
     held: list[dict] = []
     if cfg.early_stop.enabled:   # the last rows are held out: never trained on, read to decide when to stop
@@ -98,7 +92,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
             raise ConfigError(f"early_stop.held_out={k} leaves no training data ({len(rows)} rows)")
         rows, held = rows[:-k], rows[-k:]
     dataset = EncodedDataset(rows, tokenizer, cfg.template, cfg.max_length)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = load_causal_lm(path)
     model = apply_policy(model, cfg.params, cfg.lora)
     if cfg.gradient_checkpointing and cfg.params != "full":
         model.enable_input_require_grads()   # frozen embeddings: checkpointed blocks still need an input grad
