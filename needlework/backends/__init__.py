@@ -20,7 +20,9 @@ __all__ = ["Backend", "BackendConfig", "BackendError", "Completion", "ContextToo
 @dataclass
 class BackendConfig:
     kind: Literal["hf", "openai"] = "hf"
-    model: str = "smollm2-135m-instruct"        # hf: folder or bundled name; openai: the served model name
+    # hf: folder or bundled name; openai: the served model name. In an evaluation "" means the model being
+    # evaluated (EvalConfig.model fills it in); a served alias set here wins over it.
+    model: str = ""
     # How requests become text: messages templated when possible (auto), prompts too (on), nothing (off).
     chat_template: Literal["auto", "on", "off"] = "auto"
     system_prompt: str | None = None            # prepended as a system turn to chat requests lacking one

@@ -68,7 +68,7 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
     from ..evals.registry import get_benchmark
     from ..evals.runner import limit_per_bucket
     ecfg = cfg.eval_for(cfg.base_model(), "<plan>")
-    spec = cfg.backend.get("tokenizer") or (cfg.base_model() if cfg.backend.get("kind", "hf") == "hf" else None)
+    spec = cfg.backend.tokenizer or (cfg.base_model() if cfg.backend.kind == "hf" else None)
     count, exact = _counter(spec, False)
     per_bench, total, notes = {}, 0, []
     for name in ecfg.benchmarks:
@@ -109,7 +109,7 @@ def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=pri
     from .measure import configured, measure_cached
     if not cfg.estimate.measure:
         return configured(cfg, "estimate.measure is off")
-    if cfg.train.backend == "openai" or cfg.backend.get("kind", "hf") != "hf":
+    if cfg.train.backend == "openai" or cfg.backend.kind != "hf":
         return configured(cfg, "the model runs on a service; set estimate.* for it")
     if not available_offline(cfg.train.model, "weights"):
         return configured(cfg, f"{cfg.train.model} has no weights on this machine (not a bundled model, a local "
@@ -118,9 +118,9 @@ def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=pri
     per = data.get("per_sample") or 512
     try:
         return measure_cached(
-            cfg.train.model, log=log, train_bf16=t.bf16, eval_dtype=cfg.backend.get("dtype", "auto"),
+            cfg.train.model, log=log, train_bf16=t.bf16, eval_dtype=cfg.backend.dtype,
             params=t.params, lora=t.lora, eval_len=min(ev.get("mean_prompt") or per, t.max_length),
-            eval_batch=int(cfg.backend.get("batch_size", 8)), train_len=min(per, t.max_length),
+            eval_batch=cfg.backend.batch_size, train_len=min(per, t.max_length),
             train_batch=t.batch_size, gradient_checkpointing=t.gradient_checkpointing)
     except Exception as e:   # a hub-only model offline, no memory for it here, ...: never fail a plan
         return configured(cfg, f"not measured here ({type(e).__name__}: {str(e)[:120]})")

@@ -37,7 +37,7 @@ def _eval_identity(cfg: RunConfig) -> dict:
     d = to_jsonable(cfg.eval)
     for k in EVAL_BOOKKEEPING:
         d.pop(k, None)
-    backend = {k: v for k, v in cfg.backend.items() if k not in BACKEND_BOOKKEEPING}
+    backend = {k: v for k, v in to_jsonable(cfg.backend).items() if k not in BACKEND_BOOKKEEPING}
     return {"eval": d, "backend": backend}
 
 
