@@ -17,7 +17,7 @@ from typing import Any
 from ..backends import BackendConfig
 from ..backends.base import Backend, BackendError
 from ..config import ConfigError, from_dict, to_yaml
-from ..io import atomic_open, write_json, write_jsonl
+from ..io import atomic_open, to_jsonable, write_json, write_jsonl
 from ..provenance import config_hash, provenance
 from .aggregate import aggregate
 from .cache import CompletionCache, prompt_hash, request_key
@@ -52,6 +52,12 @@ class EvalConfig:
         if not self.backend.model:           # the backend serves the model under evaluation
             self.backend = dataclasses.replace(self.backend, model=self.model)
 
+    def identity(self) -> dict:
+        """What decides the results: every setting but where they are written, with the backend's identity."""
+        d = to_jsonable(self)
+        del d["out"]
+        return {**d, "backend": self.backend.identity()}
+
     def validate(self) -> None:
         if not self.benchmarks:
             raise ConfigError("benchmarks: choose at least one")
@@ -78,8 +84,9 @@ def limit_per_bucket(items: list, limit: int | None) -> list:
     return kept
 
 def model_identity(cfg: EvalConfig) -> str:
-    """What the cache keys on besides the request: the model and every backend setting that shapes outputs."""
-    return f"{cfg.model}#{config_hash(cfg.backend)}"
+    """What the cache keys on besides the request: the model and every backend setting that shapes outputs
+    (not progress bars, concurrency or retries: changing those reuses the cache)."""
+    return f"{cfg.model}#{config_hash(cfg.backend.identity())}"
 
 
 def make_backend_for(cfg: EvalConfig) -> Backend:

@@ -29,6 +29,10 @@ class LossMapConfig:
     max_length: int = 8192
     bf16: bool | Literal["auto"] = "auto"   # autocast where native and measured faster (needlework.precision)
 
+    def identity(self) -> dict:
+        """What decides the map (not where it is written)."""
+        return {k: v for k, v in vars(self).items() if k != "out"}
+
     def validate(self) -> None:
         from ..config import ConfigError
         if not self.data:
