@@ -13,6 +13,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from ..backends import BackendConfig
 from ..config import ConfigError, deep_update, from_dict, load_config
 from ..evals.runner import EvalConfig
