@@ -5,12 +5,13 @@ file, a CLI override and a Python call all go through one strict path.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import yaml
 
@@ -144,13 +145,16 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None,
-                base: dict | None = None) -> T:
-    """Defaults <- `base` <- YAML file <- overrides, validated strictly into dataclass `cls`."""
-    data: dict = dict(base or {})
+                base: dict | None = None, check_mapping: Callable[[dict], None] | None = None) -> T:
+    """Defaults <- `base` <- YAML file <- overrides, validated strictly into dataclass `cls`.
+    `check_mapping` sees the merged settings before they are built (to refuse keys that are set elsewhere)."""
+    data: dict = copy.deepcopy(base or {})   # deep: merging the YAML in must not change the caller's preset
     if path is not None:
-        _deep_update(data, load_yaml(path))
+        deep_update(data, load_yaml(path))
     for key, value in parse_overrides(overrides):
         _set_dotted(data, key, value)
+    if check_mapping is not None:
+        check_mapping(data)
     cfg = from_dict(cls, data)
     check = getattr(cfg, "validate", None)
     if callable(check):
@@ -158,10 +162,10 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     return cfg
 
 
-def _deep_update(dst: dict, src: dict) -> dict:
+def deep_update(dst: dict, src: dict) -> dict:
     for k, v in src.items():
         if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _deep_update(dst[k], v)
+            deep_update(dst[k], v)
         else:
             dst[k] = v
     return dst

@@ -112,3 +112,23 @@ def read_jsonl_numbered(path: str | os.PathLike, *, skip_truncated_tail: bool = 
         if not isinstance(row, dict):
             raise JSONLError(path, i, "each line must be a JSON object")
         yield i, row
+
+
+# The one finished-marker convention: a folder is finished when DONE is there and its "key" is the identity
+# hash of what should have produced it. The marker is written last and atomically, so it never outlives a
+# half-written output (pipeline stage folders and training folders alike).
+DONE = "done.json"
+
+
+def write_done(folder: str | os.PathLike, key: str, **record: Any) -> None:
+    """Mark `folder` finished by the settings whose identity hash is `key` (call after every output exists)."""
+    write_json(Path(folder) / DONE, {"key": key, **record})
+
+
+def read_done(folder: str | os.PathLike) -> dict | None:
+    """The folder's finished marker (its "key" says by what), or None when it has none or it is unreadable."""
+    try:
+        mark = json.loads((Path(folder) / DONE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return mark if isinstance(mark, dict) else None

@@ -140,3 +140,59 @@ def _convert(gguf: Path, out: Path) -> None:
 def resolve_model_path(name_or_path: str) -> str:
     """A bundled model name becomes its cached folder; anything else is passed through unchanged."""
     return str(ensure_bundled(name_or_path)) if is_bundled(name_or_path) else name_or_path
+
+
+def tokenizer_source(name_or_path: str | Path) -> str:
+    """Where a model's tokenizer loads from: a bundled name's tokenizer folder (no weight conversion),
+    anything else (a folder, a hub name) unchanged."""
+    name = str(name_or_path)
+    return str(bundled_tokenizer_dir(name)) if is_bundled(name) else name
+
+
+def load_tokenizer(name_or_path: str | Path):
+    """The one Hugging Face tokenizer loader (a bundled name, a folder or a hub name). Errors are the
+    library's (OSError, ValueError) or ModelNotAvailable; callers say what they were loading it for."""
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(tokenizer_source(name_or_path))
+
+
+def load_causal_lm(name_or_path: str, dtype=None):
+    """The one model loader: a causal LM from a bundled name (converted on first use), a folder or a hub name;
+    `dtype` defaults to float32 (training, loss maps and measuring need it; the eval backend passes its own)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    return AutoModelForCausalLM.from_pretrained(resolve_model_path(name_or_path), dtype=dtype or torch.float32)
+
+
+def load_model(name_or_path: str, dtype=None):
+    """(causal LM, its tokenizer) from one name."""
+    path = resolve_model_path(name_or_path)
+    return load_causal_lm(path, dtype), load_tokenizer(path)
+
+
+def local_folder(name_or_path: str, filename: str) -> Path | None:
+    """The folder holding `filename` of model `name_or_path` on this machine, found without a network: a local
+    folder that has it, or a hub name whose file is already in the hub cache (never a download)."""
+    if Path(name_or_path).is_dir():
+        return Path(name_or_path) if (Path(name_or_path) / filename).is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        found = try_to_load_from_cache(name_or_path, filename)
+    except Exception:   # not a valid repo id (a missing path, a file)
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
+def available_offline(spec: str, what: str = "weights") -> bool:
+    """Whether a model's weights (`what="weights"`) or its tokenizer (`what="tokenizer"`, also a tokenizer
+    spec: tiktoken:<encoding>, a .model file) load without a network: asking the hub offline costs minutes
+    of retries, and a plan or a start-up check never waits on them."""
+    if what not in ("weights", "tokenizer"):
+        raise ValueError(f"what must be 'weights' or 'tokenizer', not {what!r}")
+    if is_bundled(spec) or Path(spec).is_dir():
+        return True
+    if what == "weights":
+        return local_folder(spec, "config.json") is not None
+    if spec.startswith("tiktoken:") or spec.endswith(".model") or Path(spec).exists():
+        return True
+    return any(local_folder(spec, f) is not None for f in ("config.json", "tokenizer.json", "tokenizer_config.json"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -21,6 +22,11 @@ def config_hash(obj: Any, length: int = 12) -> str:
     """Stable short hash of a config (dataclass or plain data): same settings, same hash."""
     blob = json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def world_rank() -> tuple[int, int]:
+    """(world size, rank) of this process under torchrun / accelerate launch; (1, 0) when run alone."""
+    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
 
 
 def package_versions() -> dict[str, str]:

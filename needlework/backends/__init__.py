@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, Mapping
 
 from ..config import ConfigError, from_dict
+from ..io import to_jsonable
 from .base import Backend, BackendError, Completion, ContextTooLong, Request, fits, overflowing
 
 __all__ = ["Backend", "BackendConfig", "BackendError", "Completion", "ContextTooLong", "Request",
@@ -20,7 +21,9 @@ __all__ = ["Backend", "BackendConfig", "BackendError", "Completion", "ContextToo
 @dataclass
 class BackendConfig:
     kind: Literal["hf", "openai"] = "hf"
-    model: str = "smollm2-135m-instruct"        # hf: folder or bundled name; openai: the served model name
+    # hf: folder or bundled name; openai: the served model name. In an evaluation "" means the model being
+    # evaluated (EvalConfig.model fills it in); a served alias set here wins over it.
+    model: str = ""
     # How requests become text: messages templated when possible (auto), prompts too (on), nothing (off).
     chat_template: Literal["auto", "on", "off"] = "auto"
     system_prompt: str | None = None            # prepended as a system turn to chat requests lacking one
@@ -44,6 +47,16 @@ class BackendConfig:
     max_retries: int = 5
     backoff_s: float = 1.0                      # first retry delay; doubles each retry, at most 30 s
     tokenizer: str | None = None                # local tokenizer (folder or bundled name) for exact token counts
+
+    # How requests travel and how failures are retried, not what the model answers.
+    BOOKKEEPING = ("progress", "concurrency", "timeout_s", "max_retries", "backoff_s", "api_key_env")
+
+    def identity(self) -> dict:
+        """The settings that shape completions: the eval cache and the pipeline's eval keys hash this."""
+        d = to_jsonable(self)
+        for k in self.BOOKKEEPING:
+            d.pop(k)
+        return d
 
     def validate(self) -> None:
         for name in ("batch_size", "concurrency"):

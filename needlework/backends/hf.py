@@ -82,9 +82,7 @@ class HFBackend:
         """Load `model` (a folder or bundled model name), or wrap an already loaded `model_obj` + `tokenizer`
         (e.g. straight after training, without a save/load round trip)."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from ..models import ModelNotAvailable, resolve_model_path
+        from ..models import ModelNotAvailable, load_causal_lm, load_tokenizer, resolve_model_path
 
         self.device = pick_device(device)
         self.dtype, reason = choose_dtype(dtype, self.device)
@@ -97,8 +95,8 @@ class HFBackend:
                 raise BackendError("HFBackend needs a model name/path or a loaded model")
             try:
                 path = resolve_model_path(str(model))
-                tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
-                model_obj = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)
+                tokenizer = tokenizer or load_tokenizer(path)
+                model_obj = load_causal_lm(path, self.dtype)
             except (OSError, ValueError, ModelNotAvailable) as e:
                 raise BackendError(f"cannot load model {model!r}: {e}") from None
         elif tokenizer is None:

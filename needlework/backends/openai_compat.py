@@ -19,7 +19,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from .base import BackendError, Completion, ContextTooLong, Request
-from .render import ChatTemplateMode, Renderer, cut_at_stop, load_tokenizer
+from .render import ChatTemplateMode, Renderer, cut_at_stop
 
 log = logging.getLogger(__name__)
 MAX_STOP = 4  # the OpenAI API accepts at most 4 stop strings; the rest are applied locally
@@ -54,7 +54,7 @@ class OpenAIBackend:
         self.client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=timeout_s, max_retries=0)
         self._key, self.api_key_env = key, api_key_env
         self._context = context_length
-        self._renderer = Renderer(load_tokenizer(tokenizer), chat_template, system_prompt) if tokenizer else None
+        self._renderer = Renderer(_local_tokenizer(tokenizer), chat_template, system_prompt) if tokenizer else None
         self._probed = False
         self._lock = threading.Lock()
 
@@ -225,3 +225,12 @@ def _describe(e: Exception) -> str:
     body = body.get("message") if isinstance(body, dict) else None  # the server's own words, without SDK prefix
     body = body or getattr(e, "message", None) or str(e) or type(e).__name__
     return f"HTTP {status}: {body}" if status else f"{type(e).__name__}: {body}"
+
+
+def _local_tokenizer(name_or_path: str):
+    """The model's tokenizer on this machine, for exact prompt-token counts (a folder or a bundled name)."""
+    from ..models import ModelNotAvailable, load_tokenizer
+    try:
+        return load_tokenizer(name_or_path)
+    except (OSError, ValueError, ModelNotAvailable) as e:
+        raise BackendError(f"cannot load a tokenizer from {name_or_path!r}: {e}") from None

@@ -12,25 +12,11 @@ Rules (`chat_template` setting):
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from .base import BackendError, Request
 
 ChatTemplateMode = Literal["auto", "on", "off"]
-
-
-def load_tokenizer(name_or_path: str | Path):
-    """A Hugging Face tokenizer from a folder or a bundled model name (tokenizer only: no weights)."""
-    from transformers import AutoTokenizer
-
-    from ..models import ModelNotAvailable, bundled_tokenizer_dir, is_bundled
-
-    try:
-        path = bundled_tokenizer_dir(str(name_or_path)) if is_bundled(str(name_or_path)) else name_or_path
-        return AutoTokenizer.from_pretrained(str(path))
-    except (OSError, ValueError, ModelNotAvailable) as e:
-        raise BackendError(f"cannot load a tokenizer from {name_or_path!r}: {e}") from None
 
 
 class Renderer:

@@ -146,7 +146,7 @@ def run_general(s: GeneralSettings, cfg: Any, out: Path) -> dict:
         if done.exists():
             r = json.loads(done.read_text())
         else:
-            r = evaluate_task(task, s, cfg.model, out / "lm_eval_cache", cfg.backend)
+            r = evaluate_task(task, s, cfg.model, out / "lm_eval_cache", dict(vars(cfg.backend)))
             write_json(done, r)
         v, n = r["metrics"].get(r["primary"]), r["n"]
         lo, hi = wilson(v * n, n) if (v is not None and n) else (0.0, 1.0)

@@ -8,14 +8,16 @@ Outputs in `out`: results.json, samples.jsonl, cache.jsonl, config.yaml.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..backends import BackendConfig
 from ..backends.base import Backend, BackendError
-from ..config import ConfigError, to_yaml
-from ..io import atomic_open, write_json, write_jsonl
+from ..config import ConfigError, from_dict, to_yaml
+from ..io import atomic_open, to_jsonable, write_json, write_jsonl
 from ..provenance import config_hash, provenance
 from .aggregate import aggregate
 from .cache import CompletionCache, prompt_hash, request_key
@@ -34,7 +36,7 @@ OVER_CONTEXT_RULE = ("prompts whose tokens plus max_new_tokens exceed the model'
 @dataclass
 class EvalConfig:
     model: str = ""                                   # local HF folder, bundled model name, or server model name
-    backend: dict[str, Any] = field(default_factory=dict)   # needlework.backends.BackendConfig settings (kind, url, ...)
+    backend: BackendConfig = field(default_factory=BackendConfig)   # how the model is reached (kind, url, dtype, ...)
     benchmarks: list[str] = field(default_factory=lambda: ["kv-retrieval"])
     seed: int = 0
     out: str = "runs/eval"
@@ -45,6 +47,18 @@ class EvalConfig:
     flenqa: FLenQASettings = field(default_factory=FLenQASettings)
     general: GeneralSettings = field(default_factory=GeneralSettings)
     transfer: TransferSettings = field(default_factory=TransferSettings)   # per-family evaluation (transfer matrix)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.backend, dict):   # a Python caller's mapping: checked like a YAML section
+            self.backend = from_dict(BackendConfig, self.backend, "backend")
+        if not self.backend.model:           # the backend serves the model under evaluation
+            self.backend = dataclasses.replace(self.backend, model=self.model)
+
+    def identity(self) -> dict:
+        """What decides the results: every setting but where they are written, with the backend's identity."""
+        d = to_jsonable(self)
+        del d["out"]
+        return {**d, "backend": self.backend.identity()}
 
     def validate(self) -> None:
         if not self.benchmarks:
@@ -57,10 +71,7 @@ class EvalConfig:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.model:
             raise ConfigError("model: name the model to evaluate (a local folder, bundled name or server model)")
-        # a misspelt backend setting should fail now, not after the benchmarks are built
-        from ..backends import BackendConfig
-        from ..config import from_dict
-        from_dict(BackendConfig, {**self.backend, "model": self.backend.get("model") or self.model}, "backend")
+        self.backend.validate()   # an impossible backend setting fails now, not after the benchmarks are built
 
 
 
@@ -77,15 +88,14 @@ def limit_per_bucket(items: list, limit: int | None) -> list:
     return kept
 
 def model_identity(cfg: EvalConfig) -> str:
-    """What the cache keys on besides the request: the model and every backend setting that shapes outputs."""
-    return f"{cfg.model}#{config_hash(cfg.backend)}"
+    """What the cache keys on besides the request: the model and every backend setting that shapes outputs
+    (not progress bars, concurrency or retries: changing those reuses the cache)."""
+    return f"{cfg.model}#{config_hash(cfg.backend.identity())}"
 
 
 def make_backend_for(cfg: EvalConfig) -> Backend:
-    from ..backends import BackendConfig, make_backend
-    from ..config import from_dict
-    settings = {**cfg.backend, "model": cfg.backend.get("model") or cfg.model}
-    return make_backend(from_dict(BackendConfig, settings, "backend"))
+    from ..backends import make_backend
+    return make_backend(cfg.backend)
 
 
 class _LazyBackend:
@@ -220,7 +230,7 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
     write_jsonl(out / "samples.jsonl", samples)
     write_json(out / "results.json", {
         "benchmarks": results, "over_context_rule": OVER_CONTEXT_RULE,
-        "provenance": provenance(cfg, model=cfg.model, backend=lazy.name or cfg.backend.get("kind"),
+        "provenance": provenance(cfg, model=cfg.model, backend=lazy.name or cfg.backend.kind,
                                  seeds=[cfg.seed], model_identity=ident,
                                  precision=getattr(lazy._b, "precision", None))})
     return out

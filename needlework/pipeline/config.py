@@ -13,9 +13,9 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..config import ConfigError, _deep_update, from_dict, load_yaml, parse_overrides, _set_dotted
+from ..backends import BackendConfig
+from ..config import ConfigError, deep_update, from_dict, load_config
 from ..evals.runner import EvalConfig
 from ..tasks.dataset import GenerateConfig
 from ..train.config import TrainConfig
@@ -62,7 +62,7 @@ class RunConfig:
     arms: dict[str, dict] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    backend: dict[str, Any] = field(default_factory=dict)   # BackendConfig for every evaluation
+    backend: BackendConfig = field(default_factory=BackendConfig)   # for every evaluation (model: the evaluated one)
     report: ReportSection = field(default_factory=ReportSection)
     estimate: EstimateSection = field(default_factory=EstimateSection)
     # Where this config knowingly differs from the paper it reproduces, each "what: why"; the plan prints them.
@@ -94,7 +94,7 @@ class RunConfig:
             if over.get("task", base["task"]) != base["task"]:
                 base["params"] = {}   # another task's settings do not carry over (niah has no dictionaries)
                 base["mixture"] = []  # nor do a mixture's components
-            _deep_update(base, over)
+            deep_update(base, over)
         base.update(seed=seed, out=out)
         if base.get("tokenizer") is None and self.train.backend == "hf":
             base["tokenizer"] = self.train.model   # exact token counts with the model that will train on it
@@ -104,7 +104,7 @@ class RunConfig:
         return dataclasses.replace(self.train, data=list(data_files), seed=seed, out=out, resume=True)
 
     def eval_for(self, model: str, out: str) -> EvalConfig:
-        return dataclasses.replace(self.eval, model=model, out=out, backend=dict(self.backend))
+        return dataclasses.replace(self.eval, model=model, out=out, backend=self.backend)   # its model: `model`
 
     def base_model(self) -> str:
         """The model before fine-tuning, as the evaluation backend names it."""
@@ -131,7 +131,7 @@ class RunConfig:
             self.data_for(a, self.seeds[0]).validate()
         self.train_for(["<generated>"], self.seeds[0], "<stage>").validate()
         self.eval_for(self.base_model(), "<stage>").validate()
-        if self.train.backend == "openai" and self.backend.get("kind", "hf") != "openai":
+        if self.train.backend == "openai" and self.backend.kind != "openai":
             raise ConfigError("backend.kind must be openai when train.backend is openai (the fine-tuned model "
                               "lives on the service)")
         if self.report.head_maps_n < 1:
@@ -161,12 +161,4 @@ def _reject_owned(raw: dict) -> None:
 def load_run_config(path: str | Path | None = None, overrides: list[str] | None = None,
                     base: dict | None = None) -> RunConfig:
     """Preset/base dict <- YAML file <- key=value overrides, checked strictly; every section validated."""
-    data: dict = copy.deepcopy(base or {})
-    if path is not None:
-        _deep_update(data, load_yaml(path))
-    for key, value in parse_overrides(overrides):
-        _set_dotted(data, key, value)
-    _reject_owned(data)
-    cfg = from_dict(RunConfig, data)
-    cfg.validate()
-    return cfg
+    return load_config(RunConfig, path, overrides, base, check_mapping=_reject_owned)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..models import available_offline
 from .config import RunConfig
 
 
 def _counter(spec: str | None, chat: bool) -> tuple[Callable[[str], int], bool]:
-    if spec and _tokenizer_here(spec):
+    if spec and available_offline(spec, "tokenizer"):
         try:
             from ..tasks.tokens import make_counter
             c = make_counter(spec, chat_template=chat)
@@ -32,7 +33,7 @@ def data_tokens(cfg: RunConfig, arm: str, seed: int) -> dict[str, Any]:
     dcfg = cfg.data_for(arm, seed)
     k = min(cfg.estimate.sample_for_tokens, dcfg.n)
     try:
-        if dcfg.tokenizer and not _tokenizer_here(dcfg.tokenizer):
+        if dcfg.tokenizer and not available_offline(dcfg.tokenizer, "tokenizer"):
             raise LookupError(f"tokenizer {dcfg.tokenizer!r} is not on this machine")
         samples = [s for g in [SampleMaker(dcfg)] for s in (g.sample(i, verify=False) for i in range(k))]
         counts, exact = [s.meta["n_tokens"] for s in samples], True
@@ -67,7 +68,7 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
     from ..evals.registry import get_benchmark
     from ..evals.runner import limit_per_bucket
     ecfg = cfg.eval_for(cfg.base_model(), "<plan>")
-    spec = cfg.backend.get("tokenizer") or (cfg.base_model() if cfg.backend.get("kind", "hf") == "hf" else None)
+    spec = cfg.backend.tokenizer or (cfg.base_model() if cfg.backend.kind == "hf" else None)
     count, exact = _counter(spec, False)
     per_bench, total, notes = {}, 0, []
     for name in ecfg.benchmarks:
@@ -108,49 +109,21 @@ def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=pri
     from .measure import configured, measure_cached
     if not cfg.estimate.measure:
         return configured(cfg, "estimate.measure is off")
-    if cfg.train.backend == "openai" or cfg.backend.get("kind", "hf") != "hf":
+    if cfg.train.backend == "openai" or cfg.backend.kind != "hf":
         return configured(cfg, "the model runs on a service; set estimate.* for it")
-    if not _weights_here(cfg.train.model):
+    if not available_offline(cfg.train.model, "weights"):
         return configured(cfg, f"{cfg.train.model} has no weights on this machine (not a bundled model, a local "
                                "folder or a cached hub model), so nothing was measured")
     t = cfg.train.resolved()
     per = data.get("per_sample") or 512
     try:
         return measure_cached(
-            cfg.train.model, log=log, train_bf16=t.bf16, eval_dtype=cfg.backend.get("dtype", "auto"),
+            cfg.train.model, log=log, train_bf16=t.bf16, eval_dtype=cfg.backend.dtype,
             params=t.params, lora=t.lora, eval_len=min(ev.get("mean_prompt") or per, t.max_length),
-            eval_batch=int(cfg.backend.get("batch_size", 8)), train_len=min(per, t.max_length),
+            eval_batch=cfg.backend.batch_size, train_len=min(per, t.max_length),
             train_batch=t.batch_size, gradient_checkpointing=t.gradient_checkpointing)
     except Exception as e:   # a hub-only model offline, no memory for it here, ...: never fail a plan
         return configured(cfg, f"not measured here ({type(e).__name__}: {str(e)[:120]})")
-
-
-def _tokenizer_here(spec: str) -> bool:
-    """Whether a tokenizer loads without a network (a plan never waits on hub retries)."""
-    from pathlib import Path
-    if spec.startswith("tiktoken:") or spec.endswith(".model"):
-        return True
-    if _weights_here(spec):
-        return True
-    try:
-        from huggingface_hub import try_to_load_from_cache
-        return any(isinstance(try_to_load_from_cache(spec, f), str) for f in ("tokenizer.json", "tokenizer_config.json"))
-    except Exception:
-        return Path(spec).exists()
-
-
-def _weights_here(model: str) -> bool:
-    """Whether the model loads without a network: asking the hub offline costs minutes of retries."""
-    from pathlib import Path
-
-    from ..models import is_bundled
-    if is_bundled(model) or Path(model).is_dir():
-        return True
-    try:
-        from huggingface_hub import try_to_load_from_cache
-        return isinstance(try_to_load_from_cache(model, "config.json"), str)
-    except Exception:
-        return False
 
 
 def fmt_tokens(n: int | None, exact: bool = True) -> str:

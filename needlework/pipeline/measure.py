@@ -55,17 +55,16 @@ def measure(model_name: str, *, train_bf16, eval_dtype: str, params: str, lora=N
             eval_batch: int, train_len: int, train_batch: int, gradient_checkpointing: bool = False,
             log: Callable[[str], None] = print) -> Throughput:
     import torch
-    from transformers import AutoModelForCausalLM
 
     from ..backends.hf import choose_dtype
-    from ..models import resolve_model_path
+    from ..models import load_causal_lm
     from ..precision import choose
     from ..train.params import apply_policy
 
     t0 = time.perf_counter()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(model_name), dtype=torch.float32).to(device)
+    model = load_causal_lm(model_name).to(device)
     vocab = model.config.get_text_config().vocab_size if hasattr(model.config, "get_text_config") \
         else model.config.vocab_size
     g = torch.Generator().manual_seed(0)

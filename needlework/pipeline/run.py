@@ -8,7 +8,6 @@ Under `accelerate launch` (WORLD_SIZE > 1) every process walks the same plan: tr
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Callable
 
 from ..config import to_yaml
 from ..io import atomic_open, atomic_path
-from ..provenance import save_provenance
+from ..provenance import save_provenance, world_rank
 from .config import RunConfig
 from .plan import build_stages, manifest
 from .stages import Stage, execute, is_done, status
@@ -46,10 +45,6 @@ def all_stages(cfg: RunConfig) -> tuple[Path, list[Stage]]:
     return root, stages + [report_stage(cfg, root, stages)]
 
 
-def _world() -> tuple[int, int]:
-    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-
-
 def _wait_for(stage: Stage, root: Path, poll_s: float = 5.0) -> None:
     """Non-zero ranks: wait until rank 0 has finished `stage` (or given up)."""
     folder = stage.folder(root)
@@ -75,7 +70,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = Tru
     """Execute the run; returns the run root (report.html and report.md are there when it returns).
     `estimate`: first print the plan with times measured on this machine (a few seconds of model steps)."""
     root, stages = all_stages(cfg)
-    world, rank = _world()
+    world, rank = world_rank()
     main = rank == 0
     if main:
         root.mkdir(parents=True, exist_ok=True)

@@ -12,16 +12,15 @@ Rules that make re-runs safe:
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..io import write_json
+from ..io import DONE, read_done, write_done
 from ..provenance import config_hash
 
-DONE = "done.json"
+__all__ = ["DONE", "Stage", "StageError", "execute", "is_done", "read_done", "status"]
 
 
 class StageError(RuntimeError):
@@ -49,13 +48,6 @@ class Stage:
     @property
     def title(self) -> str:
         return f"{self.kind} {self.label}"
-
-
-def read_done(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / DONE).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def is_done(stage: Stage, folder: Path) -> bool:
@@ -99,8 +91,7 @@ def execute(stage: Stage, root: Path, log: Callable[[str], None] = print, mark: 
         raise StageError(f"{stage.title} finished without {', '.join(missing)} in {folder}")
     present = [rel for rel in stage.outputs + stage.optional_outputs if (folder / rel).exists()]
     seconds = round(time.perf_counter() - t0, 1)
-    write_json(folder / DONE, {"key": stage.key, "stage": stage.kind, "label": stage.label,
-                               "identity": stage.identity, "seconds": seconds,
-                               "outputs": {rel: _size(folder / rel) for rel in present}})
+    write_done(folder, stage.key, stage=stage.kind, label=stage.label, identity=stage.identity, seconds=seconds,
+               outputs={rel: _size(folder / rel) for rel in present})
     log(f"  {stage.title}: done in {seconds:.0f} s")
     return folder, True

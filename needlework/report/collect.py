@@ -18,7 +18,7 @@ from typing import Any
 
 from ..evals.paired import reading
 from ..evals.paired_runs import compare_items, item_rows
-from ..io import read_jsonl
+from ..io import read_done, read_jsonl
 from .transfer import collect_transfer
 from .retrieval_grid import DEFAULT_THRESHOLD, retrieval_section
 
@@ -143,7 +143,7 @@ def _training(root: Path, stage: dict) -> dict[str, Any]:
     model = root / stage["folder"] / "model"
     log = model / "train_log.jsonl"
     rows = [r for r in read_jsonl(log, skip_truncated_tail=True) if r.get("loss") is not None] if log.exists() else []
-    done = json.loads((model / "train_done.json").read_text())
+    done = read_done(model) or {}
     prov = json.loads((model / "provenance.json").read_text()) if (model / "provenance.json").exists() else {}
     return {"arm": stage["info"]["arm"], "seed": stage["info"]["seed"], "steps": [r["step"] for r in rows],
             "loss": [r["loss"] for r in rows], "final_loss": rows[-1]["loss"] if rows else None,
@@ -155,10 +155,7 @@ def _training(root: Path, stage: dict) -> dict[str, Any]:
 
 
 def _seconds(folder: Path) -> float | None:
-    try:
-        return json.loads((folder / "done.json").read_text()).get("seconds")
-    except (OSError, ValueError):
-        return None
+    return (read_done(folder) or {}).get("seconds")
 
 
 def _data_card(root: Path, stage: dict) -> dict[str, Any]:

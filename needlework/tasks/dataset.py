@@ -78,6 +78,12 @@ class GenerateConfig:
         cfg.validate()
         return cfg
 
+    def identity(self) -> dict:
+        """What decides the file's rows (not where it is written, nor how often the counts are re-checked)."""
+        d = to_jsonable(self)
+        del d["out"], d["verify_every"]
+        return d
+
     def data_hash(self) -> str:
         """Hash of everything that shapes a sample's content (not n, seed, output path or row shape)."""
         if self.is_mixture:

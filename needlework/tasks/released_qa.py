@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError
+from ..io import JSONLError, read_jsonl_numbered
 from .base import Sample, TokenCount
 
 NAME = "released_qa"
@@ -99,13 +100,10 @@ def load_pairs(path: str, fmt: str) -> tuple[tuple[str, str], ...]:
         except json.JSONDecodeError as e:
             raise ConfigError(f"{p}: not valid JSON ({e.msg})") from None
     else:
-        recs = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    recs.append((f"{p}:{i}", json.loads(line)))
-                except json.JSONDecodeError as e:
-                    raise ConfigError(f"{p}:{i}: not valid JSON ({e.msg})") from None
+        try:
+            recs = [(f"{p}:{i}", r) for i, r in read_jsonl_numbered(p)]
+        except JSONLError as e:
+            raise ConfigError(str(e)) from None
     out = tuple(_first_turn(r, fmt, where) for where, r in recs)
     if not out:
         raise ConfigError(f"{p}: no records")

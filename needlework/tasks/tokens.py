@@ -25,8 +25,9 @@ ANCHOR = "a"   # a piece starts with " " + non-space, so a letter before it is a
 SELF_CHECK_EDGE_CASES = ("x", " a  b\n\n c", "Dictionary [1] {1: 2}\nDictionary [2] {3: 4}\n\nAbove", "\n\n\n ")
 
 
-def load_tokenizer(spec: str) -> LoadedTokenizer:
-    """`spec`: a bundled model name, an HF name/path, `tiktoken:<encoding>`, or a SentencePiece `.model` file."""
+def load_counting_tokenizer(spec: str) -> LoadedTokenizer:
+    """The tokenizer that counts a task's tokens. `spec`: a bundled model name, an HF name/path,
+    `tiktoken:<encoding>`, or a SentencePiece `.model` file (Hugging Face ones load through models.py)."""
     if spec.startswith("tiktoken:"):
         try:
             import tiktoken
@@ -37,9 +38,9 @@ def load_tokenizer(spec: str) -> LoadedTokenizer:
     if spec.endswith(".model") and Path(spec).is_file():
         import sentencepiece as spm
         return from_sentencepiece(spm.SentencePieceProcessor(model_file=spec), spec)
-    from ..models import bundled_tokenizer_dir, cache_dir, is_bundled
-    path = str(bundled_tokenizer_dir(spec)) if is_bundled(spec) else spec
-    folder = _local_folder(path)
+    from ..models import cache_dir, local_folder, tokenizer_source
+    path = tokenizer_source(spec)
+    folder = local_folder(path, "tokenizer.json")
     if folder is not None:
         # tokenizer.json alone (no transformers/torch import: ~10 s saved per start), once checked against
         # transformers for these files
@@ -48,22 +49,10 @@ def load_tokenizer(spec: str) -> LoadedTokenizer:
     return _load_hf(path, spec)
 
 
-def _local_folder(path: str) -> Path | None:
-    """The folder holding `path`'s tokenizer.json: a local folder, or an HF name already in the hub cache."""
-    if Path(path).is_dir():
-        return Path(path) if (Path(path) / "tokenizer.json").is_file() else None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-        found = try_to_load_from_cache(path, "tokenizer.json")
-    except Exception:   # not a valid repo id
-        return None
-    return Path(found).parent if isinstance(found, str) else None
-
-
 def _load_hf(path: str, spec: str) -> LoadedTokenizer:
     try:
-        from transformers import AutoTokenizer
-        tok = AutoTokenizer.from_pretrained(path)
+        from ..models import load_tokenizer
+        tok = load_tokenizer(path)
     except Exception as e:
         raise ConfigError(f"unknown tokenizer {spec!r}: not a bundled model, a local folder, a cached Hugging Face "
                           f"name, tiktoken:<encoding> or a .model file ({type(e).__name__})") from None
@@ -173,4 +162,4 @@ def make_counter(spec: str | None, chat_template: bool = False, system: str | No
         if chat_template:
             raise ConfigError("chat_template needs a tokenizer; set tokenizer")
         return None
-    return TokenCounter(load_tokenizer(spec), chat_template, system)
+    return TokenCounter(load_counting_tokenizer(spec), chat_template, system)

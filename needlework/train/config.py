@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..config import ConfigError
+from ..io import read_done, to_jsonable
 
 
 @dataclass
@@ -116,6 +117,22 @@ class TrainConfig:
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite are both set; choose one")
 
+    # Settings that change no trained weight: where things go, how often checkpoints are kept, progress bars.
+    BOOKKEEPING = ("out", "resume", "overwrite", "progress", "save_steps", "save_total_limit", "num_threads")
+
+    def identity(self) -> dict:
+        """What decides the trained model (recipe filled in): the finished marker and the pipeline's train key
+        hash this, so a bookkeeping change (progress, out, threads) reuses a finished run."""
+        d = to_jsonable(self.resolved())
+        for k in self.BOOKKEEPING:
+            d.pop(k)
+        if self.backend == "openai":   # how long we poll the service changes nothing it trains
+            d["openai"].pop("poll_seconds")
+            d["openai"].pop("timeout_seconds")
+        else:
+            d.pop("openai")
+        return d
+
     def resolved(self) -> "TrainConfig":
         """A copy with every recipe-dependent setting filled in."""
         recipe = RECIPES[self.recipe]
@@ -137,3 +154,15 @@ class TrainConfig:
             raise ConfigError(f"global_batch={self.global_batch} is not a multiple of batch_size={self.batch_size} "
                               f"x {world_size} processes")
         return self.global_batch // per_step
+
+
+def finished_here(cfg: TrainConfig, digest: str) -> bool:
+    """Whether `cfg.out` holds a run finished with these settings (`digest`: the hash of cfg.identity()).
+    A run finished with other settings is an error unless `overwrite`, never silently trained over or reused."""
+    mark = read_done(cfg.out)
+    if mark is None or cfg.overwrite:
+        return False
+    if mark.get("key") == digest:
+        return True
+    raise ConfigError(f"out: {cfg.out} holds a finished run with a different config (hash {mark.get('key')}, now "
+                      f"{digest}); choose another out or pass overwrite=true")

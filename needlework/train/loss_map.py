@@ -29,6 +29,10 @@ class LossMapConfig:
     max_length: int = 8192
     bf16: bool | Literal["auto"] = "auto"   # autocast where native and measured faster (needlework.precision)
 
+    def identity(self) -> dict:
+        """What decides the map (not where it is written)."""
+        return {k: v for k, v in vars(self).items() if k != "out"}
+
     def validate(self) -> None:
         from ..config import ConfigError
         if not self.data:
@@ -88,15 +92,12 @@ def _mean(xs: list[float]) -> float | None:
 
 def build_loss_map(cfg: LossMapConfig) -> dict:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from ..models import resolve_model_path
-    path = resolve_model_path(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    from ..models import load_model
     from ..precision import choose
     device = "cuda" if torch.cuda.is_available() else "cpu"
     precision = choose(cfg.bf16, device, log=print)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
+    model, tokenizer = load_model(cfg.model)
+    model = model.to(device).eval()
     samples = []
     with torch.autocast(device, dtype=torch.bfloat16, enabled=precision.bf16):
         for r in read_rows([cfg.data])[:cfg.n]:

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from ..config import ConfigError
-from ..io import JSONLError, atomic_open, dumps, read_jsonl_numbered, write_json
-from ..provenance import save_provenance
+from ..io import JSONLError, atomic_open, dumps, read_jsonl_numbered, write_done, write_json
+from ..provenance import config_hash, save_provenance
 from ..tasks.formats import OPENAI_SYSTEM, RowError, parse_row
-from .config import TrainConfig
+from .config import TrainConfig, finished_here
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 # OpenAI's chat accounting: each message costs a few framing tokens, and the reply is primed with 3 more.
@@ -23,9 +23,9 @@ TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING = 4, 3
 
 
 def count_tokens_fn(spec: str):
-    from ..tasks.tokens import load_tokenizer
+    from ..tasks.tokens import load_counting_tokenizer
     try:
-        return load_tokenizer(spec).encode
+        return load_counting_tokenizer(spec).encode
     except ConfigError as e:
         raise ConfigError(f"openai.tokenizer: {e}; offline, point it at a local tokenizer (e.g. a bundled model "
                           "name) to count tokens approximately") from None
@@ -70,9 +70,9 @@ def _client(base_url: str | None):
 def run_openai(cfg: TrainConfig, log=print) -> Path:
     s = cfg.openai
     out = Path(cfg.out)
-    done = out / "train_done.json"
-    if done.exists() and not cfg.overwrite:
-        log(f"needlework train: {out} already holds a finished OpenAI job; skipping")
+    digest = config_hash(cfg.identity())
+    if finished_here(cfg, digest):
+        log(f"needlework train: {out} already holds a finished OpenAI job with this config; skipping")
         return out
     rows, stats = validate_file(cfg.data, s.token_limit, s.tokenizer)
     log(f"needlework train: {stats['examples']} examples, {stats['tokens']:,} tokens (max {stats['max_tokens']})")
@@ -103,7 +103,7 @@ def run_openai(cfg: TrainConfig, log=print) -> Path:
         err = getattr(job, "error", None)
         raise RuntimeError(f"OpenAI fine-tuning job {job.id} ended {job.status}: {getattr(err, 'message', err)}")
     save_provenance(out / "provenance.json", cfg, openai_job=record)
-    write_json(done, record)
+    write_done(out, digest, **record)
     log(f"needlework train: fine-tuned model {job.fine_tuned_model}")
     return out
 

@@ -1,28 +1,20 @@
 """run_training(cfg) -> output folder: the training stage's one entry point (CLI and pipeline call it).
 
 Output folder: model (safetensors, merged or adapter) + tokenizer, train_config.yaml, provenance.json,
-train_log.jsonl, loss_curve.png, samples_seen/rank*.json, and train_done.json last (the completion mark).
+train_log.jsonl, loss_curve.png, samples_seen/rank*.json, and done.json last (the finished marker, io.write_done).
 A finished folder with the same resolved config is skipped; an interrupted one resumes from its last
 checkpoint under checkpoints/ when `resume` is set (the pipeline always sets it).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 from ..config import ConfigError, to_yaml
-from ..io import atomic_open, write_json
-from ..provenance import config_hash, save_provenance
-from .config import TrainConfig
-
-DONE = "train_done.json"
-
-
-def _world() -> tuple[int, int]:
-    return int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-
+from ..io import atomic_open, write_done, write_json
+from ..provenance import config_hash, save_provenance, world_rank
+from .config import TrainConfig, finished_here
 
 def _last_checkpoint(ckpt_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
@@ -32,14 +24,9 @@ def _last_checkpoint(ckpt_dir: Path) -> str | None:
 def prepare_output(cfg: TrainConfig, digest: str) -> tuple[Path, str | None, bool]:
     """(out dir, checkpoint to resume from, already done?) after checking what `out` holds."""
     out = Path(cfg.out)
-    done = out / DONE
-    if done.exists() and not cfg.overwrite:
-        prev = json.loads(done.read_text()).get("config_hash")
-        if prev == digest:
-            return out, None, True
-        raise ConfigError(f"out: {out} holds a finished run with a different config (hash {prev}, now {digest}); "
-                          "choose another out or pass overwrite=true")
-    world, rank = _world()
+    if finished_here(cfg, digest):
+        return out, None, True
+    world, rank = world_rank()
     if cfg.overwrite and out.exists() and rank == 0:
         shutil.rmtree(out)
     last = None if cfg.overwrite else _last_checkpoint(out / "checkpoints")
@@ -55,7 +42,7 @@ def run_training(cfg: TrainConfig) -> Path:
     if cfg.backend == "openai":
         from .openai_ft import run_openai
         return run_openai(cfg)
-    digest = config_hash(_identity(cfg))
+    digest = config_hash(cfg.identity())
     out, last, done = prepare_output(cfg, digest)
     if done:
         print(f"needlework train: {out} is already trained with this config; skipping")
@@ -63,20 +50,9 @@ def run_training(cfg: TrainConfig) -> Path:
     return _train_hf(cfg, out, last, digest)
 
 
-def _identity(cfg: TrainConfig) -> dict:
-    """Settings that change the result; bookkeeping (resume, progress, out) does not change the hash."""
-    from ..io import to_jsonable
-    d = to_jsonable(cfg)
-    for k in ("resume", "overwrite", "progress", "out", "save_steps", "save_total_limit", "num_threads", "openai"):
-        d.pop(k, None)
-    return d
-
-
 def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Path:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from ..models import resolve_model_path
+    from ..models import load_causal_lm, load_tokenizer, resolve_model_path
     from ..precision import choose
     from .callbacks import JsonlLogCallback, LossCurveCallback, ProgressCallback, TokenCounter, plot_loss_curve
     from .batches import EncodedDataset, LeftPadCollator, pad_id, read_rows
@@ -84,12 +60,12 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
     from .trainer import AnswerOnlyTrainer, training_arguments
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    world, rank = _world()
+    world, rank = world_rank()
     main = rank == 0
     precision = choose(cfg.bf16, "cuda" if torch.cuda.is_available() else "cpu",
                        log=print if main else None)
     path = resolve_model_path(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     rows = read_rows(cfg.data)
     held: list[dict] = []
     if cfg.early_stop.enabled:   # the last rows are held out: never trained on, read to decide when to stop
@@ -98,7 +74,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
             raise ConfigError(f"early_stop.held_out={k} leaves no training data ({len(rows)} rows)")
         rows, held = rows[:-k], rows[-k:]
     dataset = EncodedDataset(rows, tokenizer, cfg.template, cfg.max_length)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = load_causal_lm(path)
     model = apply_policy(model, cfg.params, cfg.lora)
     if cfg.gradient_checkpointing and cfg.params != "full":
         model.enable_input_require_grads()   # frozen embeddings: checkpointed blocks still need an input grad
@@ -136,8 +112,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
                         global_step=result.global_step, train_loss=result.training_loss,
                         precision=precision.as_dict(), held_out=len(held),
                         stopped_early_at=stopper.stopped_at if stopper else None)
-        write_json(out / DONE, {"config_hash": digest, "global_step": result.global_step,
-                                "stopped_early": bool(stopper and stopper.stopped_at)})
+        write_done(out, digest, global_step=result.global_step, stopped_early=bool(stopper and stopper.stopped_at))
     trainer.accelerator.wait_for_everyone()
     return out
 

@@ -169,3 +169,15 @@ def test_streaming_backend_gets_everything_at_once_and_gives_identical_results(t
     rest = StreamingFake()
     run_eval(_cfg(crashed, "benchmarks=[kv-retrieval,mdqa]"), backend=rest)
     assert rest.sizes == [15] and (crashed / "samples.jsonl").read_bytes() == (clean / "samples.jsonl").read_bytes()
+
+
+def test_cache_identity_ignores_transport_settings_but_not_what_shapes_outputs(tmp_path):
+    """The eval cache keys on the model and BackendConfig.identity(): progress bars, concurrency and retries
+    reuse cached completions; a dtype or a system prompt does not."""
+    from needlework.evals.runner import model_identity
+    base = model_identity(_cfg(tmp_path))
+    same = _cfg(tmp_path, "backend.progress=false", "backend.concurrency=2", "backend.max_retries=0", "out=elsewhere")
+    assert model_identity(same) == base
+    assert model_identity(_cfg(tmp_path, "backend.dtype=bf16")) != base
+    assert model_identity(_cfg(tmp_path, "backend.system_prompt=hi")) != base
+    assert _cfg(tmp_path, "out=elsewhere").identity() == _cfg(tmp_path).identity()

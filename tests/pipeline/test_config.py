@@ -38,8 +38,8 @@ def test_invalid_config_names_the_key(tmp_path, tiny_model_dir, change, named, m
     run_mod = importlib.import_module("needlework.pipeline.run")
     monkeypatch.setattr(run_mod, "build_stages", lambda *a: pytest.fail("work started before validation"))
     data = mini_config(tiny_model_dir, tmp_path / "runs")
-    from needlework.config import _deep_update
-    _deep_update(data, change)
+    from needlework.config import deep_update
+    deep_update(data, change)
     with pytest.raises(ConfigError, match=named):
         load_run_config(_write(tmp_path, data))
     assert not (tmp_path / "runs").exists()
@@ -63,7 +63,7 @@ def test_presets_load_and_validate():
     m = load_preset("mistral-7b")
     assert m.seeds == [0, 1, 2] and m.data.n == 350 and m.train.recipe == "paper"
     g = load_preset("gpt-3.5")
-    assert g.data.task == "multi_subkey_kv" and g.train.backend == "openai" and g.backend["kind"] == "openai"
+    assert g.data.task == "multi_subkey_kv" and g.train.backend == "openai" and g.backend.kind == "openai"
     with pytest.raises(ConfigError, match="unknown preset"):
         load_preset("nope")
 
@@ -96,3 +96,22 @@ def test_exponent_without_a_dot_is_a_number():
     assert load_config(TrainConfig, None, ["data=[x.jsonl]", "lr=3e-4"]).lr == 3e-4
     with pytest.raises(ConfigError, match="lr"):
         load_config(TrainConfig, None, ["data=[x.jsonl]", "lr=3e-4x"])
+
+
+def test_backend_is_typed_once_and_serves_the_evaluated_model(tmp_path, tiny_model_dir):
+    """`backend` loads into a BackendConfig (overrides as before); each evaluation's backend names that
+    evaluation's model unless the section names a served alias; a preset mapping is never changed by loading."""
+    from needlework.backends import BackendConfig
+    base = mini_config(tiny_model_dir, tmp_path / "runs")
+    before = yaml.safe_dump(base)
+    cfg = load_run_config(base=base, overrides=["backend.dtype=bf16", "backend.batch_size=2"])
+    assert yaml.safe_dump(base) == before
+    assert isinstance(cfg.backend, BackendConfig) and (cfg.backend.dtype, cfg.backend.batch_size) == ("bf16", 2)
+    assert cfg.backend.model == ""
+    ev = cfg.eval_for("some/folder", "out")
+    assert isinstance(ev.backend, BackendConfig) and ev.backend.model == "some/folder" and ev.backend.dtype == "bf16"
+    assert cfg.backend.model == ""            # the run's section is not changed by an evaluation
+    served = load_run_config(base=base, overrides=["backend.model=alias"]).eval_for("some/folder", "out")
+    assert served.backend.model == "alias"
+    with pytest.raises(ConfigError, match="backend.batch_size"):
+        load_run_config(base=base, overrides=["backend.batch_size=0"])

@@ -7,7 +7,7 @@ def test_gpt35_preset_is_the_papers_arm():
     assert g.train.openai.model == "gpt-3.5-turbo-1106"          # footnote 1
     assert g.train.openai.n_epochs == 2                           # A.1 (§3.1's 3 is named in paper_differences)
     assert g.eval.mdqa.positions == [1, 2, 5, 10, 15, 20] and g.eval.mdqa.k == 20 and g.eval.mdqa.n == 200
-    assert "general" in g.eval.benchmarks and g.backend["kind"] == "openai"     # Table 1 rows via the service
+    assert "general" in g.eval.benchmarks and g.backend.kind == "openai"     # Table 1 rows via the service
     assert g.eval.general.tasks == ["mmlu_generative", "gsm8k"] and g.eval.general.num_fewshot == {"gsm8k": 5}
     assert g.eval.general.limits == {"mmlu_generative": 0.2}                     # footnote 3: 20% of MMLU
     assert any("§3.1" in d for d in g.paper_differences)

@@ -41,11 +41,11 @@ def test_full_disk_leaves_no_marker(tmp_path):
 
 
 def test_full_disk_while_writing_marker(tmp_path, monkeypatch):
-    import needlework.pipeline.stages as stages
+    import needlework.io as io
 
     def no_space(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(stages, "write_json", no_space)
+    monkeypatch.setattr(io, "write_json", no_space)   # what write_done writes the marker with
     st = _stage()
     with pytest.raises(OSError):
         execute(st, tmp_path, log=lambda _: None)

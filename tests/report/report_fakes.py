@@ -63,7 +63,7 @@ def fake_run(root: Path, seeds: tuple[int, ...] = (0, 1), general: bool = True) 
                 "task_config": {"num_dict": 8}, "data_hash": "abc"}})
         log = [{"step": s, "loss": 2.0 / s} for s in range(1, 6)]
         stage("train", f"kv-s{seed}", {"arm": "kv", "seed": seed}, {
-            "model/train_log.jsonl": log, "model/train_done.json": {"global_step": 5},
+            "model/train_log.jsonl": log, "model/done.json": {"key": "0000", "global_step": 5},
             "model/provenance.json": {"train_loss": 0.9, "tokens": 500}})
         stage("eval", f"kv-s{seed}", {"role": "fine-tuned", "arm": "kv", "seed": seed},
               _results(accs, general={"mmlu": .5 - seed / 100, "nq_open": .21} if general else None))

@@ -13,7 +13,7 @@ from needlework.tasks import tokenizer_check
 from needlework.tasks.dataset import GenerateConfig, SampleMaker
 from needlework.tasks.tokenizer_check import PROBES, load_checked
 from needlework.tasks.tokenizer_json import from_tokenizer_json
-from needlework.tasks.tokens import from_hf, load_tokenizer
+from needlework.tasks.tokens import from_hf, load_counting_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMS = (None, "You are a careful assistant.")
@@ -127,7 +127,7 @@ sys.exit(rc)
 
 @pytest.mark.parametrize("chat", [False, True])
 def test_generate_with_a_tokenizer_imports_no_torch(tmp_path, smollm2_tokenizer_dir, chat):
-    load_tokenizer("smollm2-135m-instruct")    # first use of the folder: checked against transformers here
+    load_counting_tokenizer("smollm2-135m-instruct")    # first use of the folder: checked against transformers here
     out = tmp_path / "data.jsonl"
     args = ["generate", "--n", "10", "--tokenizer", "smollm2-135m-instruct", "--out", str(out), "-q"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -164,7 +164,7 @@ def test_hub_name_in_the_hub_cache_loads_without_transformers(tmp_path, tiny_mod
             shutil.copy(f, snapshot / f.name)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("NEEDLEWORK_CACHE", str(tmp_path / "nw"))
-    tok = load_tokenizer("needlework-test/tiny")
+    tok = load_counting_tokenizer("needlework-test/tiny")
     (verdict,) = (tmp_path / "nw" / "tokenizer-checks").glob("*.json")
     assert json.loads(verdict.read_text())["agrees"] is True
     assert json.loads(verdict.read_text())["folder"] == str(snapshot)

@@ -25,7 +25,7 @@ def test_thirty_steps_drive_answer_loss_near_zero(tiny_fast_model_dir, kv_file, 
     assert log[-1]["loss"] < 0.05, [round(r["loss"], 3) for r in log]
     assert all(r["tokens_per_s"] > 0 and r["lr"] > 0 for r in log)
     for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.yaml", "provenance.json",
-                 "loss_curve.png", "train_done.json"):
+                 "loss_curve.png", "done.json"):
         assert (out / name).exists(), name
     assert not (out / "training_args.bin").exists()
     from transformers import AutoModelForCausalLM
@@ -34,6 +34,25 @@ def test_thirty_steps_drive_answer_loss_near_zero(tiny_fast_model_dir, kv_file, 
     before = (out / "model.safetensors").stat().st_mtime_ns
     run_training(TrainConfig(**kwargs))
     assert (out / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_finished_marker_is_keyed_by_the_config_identity(tiny_model_dir, kv_file, tmp_path):
+    """done.json (io.write_done) carries the hash of TrainConfig.identity(): bookkeeping changes (progress,
+    threads, checkpoint cadence) find the run finished; a setting that changes the weights is refused."""
+    from needlework.io import read_done
+    from needlework.provenance import config_hash
+    kwargs = tiny_kwargs(tiny_model_dir, [kv_file], tmp_path / "run", params="attention", max_steps=2)
+    out = run_training(TrainConfig(**kwargs))
+    mark = read_done(out)
+    assert mark["key"] == config_hash(TrainConfig(**kwargs).identity()) and mark["global_step"] == 2
+    before = (out / "model.safetensors").stat().st_mtime_ns
+    same = {**kwargs, "progress": not kwargs.get("progress", True), "num_threads": 1, "save_steps": 7}
+    assert TrainConfig(**same).identity() == TrainConfig(**kwargs).identity()
+    run_training(TrainConfig(**same))
+    assert (out / "model.safetensors").stat().st_mtime_ns == before
+    with pytest.raises(ConfigError, match="different config"):
+        run_training(TrainConfig(**{**kwargs, "lr": 0.5}))
+    assert read_done(out) == mark
 
 
 class _Interrupt(Exception):
@@ -69,7 +88,7 @@ def test_resume_equals_uninterrupted(tiny_model_dir, kv_file, tmp_path, monkeypa
     log_a = [r["loss"] for r in read_jsonl(full / "train_log.jsonl")]
     log_b = [r["loss"] for r in read_jsonl(resumed / "train_log.jsonl")]
     assert log_a == log_b
-    assert json.loads((resumed / "train_done.json").read_text())["global_step"] == 6
+    assert json.loads((resumed / "done.json").read_text())["global_step"] == 6
 
 
 def test_auto_precision_without_native_bf16_trains_fp32_and_records_why(tiny_model_dir, tmp_path, monkeypatch):
@@ -105,7 +124,7 @@ def test_early_stop_ends_training_once_held_out_answers_are_exact(tiny_fast_mode
     assert checks[-1]["heldout_exact"] == 1.0 and checks[-2]["heldout_exact"] == 1.0
     assert checks[0]["heldout_exact"] < 1.0                      # it was not learned from the start
     assert steps[-1] == checks[-1]["step"] < 200                # stopped at the deciding check
-    done = json.loads((out / "train_done.json").read_text())
+    done = json.loads((out / "done.json").read_text())
     prov = json.loads((out / "provenance.json").read_text())
     assert done["stopped_early"] is True and prov["stopped_early_at"] == steps[-1] and prov["held_out"] == 8
     assert prov["samples"] == 8                                   # the held-out rows were never trained on
