@@ -22,6 +22,9 @@ from . import kv_retrieval
 from .base import Benchmark, Item
 
 METRIC = "acc"
+# settings that place or size the needle rather than change its kind: they never make a different family
+LAYOUT_SETTINGS = frozenset({"num_dict", "num_lines", "target_tokens", "max_tokens", "gold_position", "gold_depth",
+                             "template", "position_bias"})
 
 
 @dataclass
@@ -33,6 +36,9 @@ class TransferSettings:
     num_dicts: list[int] | None = None       # prompt length in dictionaries; null: each family's default
     template: bool = True                    # the answer-template variant of each family's prompt
     params: dict[str, dict[str, Any]] = field(default_factory=dict)   # per family, e.g. {multi_subkey_kv: {n_keys: 2}}
+    # named variants of one task, listed in `families` by name, e.g.
+    #   {uuid-json: {task: formatted_kv, params: {key_format: uuid, value_format: uuid, render: json}}}
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     chat: bool = True
     max_new_tokens: int = 96
 
@@ -44,18 +50,45 @@ class TransferSettings:
         extra = sorted(set(self.params) - set(self.families))
         if extra:
             raise ConfigError(f"transfer.params.{extra[0]}: not one of transfer.families")
+        for name, v in self.variants.items():
+            if not isinstance(v, dict) or not v.get("task") or set(v) - {"task", "params"}:
+                raise ConfigError(f"transfer.variants.{name}: give {{task: <a task>, params: {{...}}}}, got {v!r}")
         for fam in self.families:
             try:
                 self.family(fam).validate()
             except ConfigError as e:
                 raise ConfigError(f"transfer ({fam}): {e}") from None
 
+    def spec(self, fam: str) -> tuple[str, dict[str, Any]]:
+        """(task, params) of a family: a task by its own name, or a named variant of one."""
+        v = self.variants.get(fam, {})
+        return v.get("task", fam), {**v.get("params", {}), **self.params.get(fam, {})}
+
     def family(self, fam: str) -> kv_retrieval.KVRetrievalSettings:
         """The kv-retrieval settings that evaluate one family."""
+        task, params = self.spec(fam)
         return kv_retrieval.KVRetrievalSettings(
-            task=fam, n=self.n, positions=self.positions, depths=list(self.depths), num_dicts=self.num_dicts,
-            template=self.template, params=dict(self.params.get(fam, {})), chat=self.chat,
-            max_new_tokens=self.max_new_tokens)
+            task=task, n=self.n, positions=self.positions, depths=list(self.depths), num_dicts=self.num_dicts,
+            template=self.template, params=params, chat=self.chat, max_new_tokens=self.max_new_tokens)
+
+    def trained_families(self, components: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """The families a model trained on `components` [(task, params)] has seen: same task, and every content
+        setting the family fixes (formats, rendering, query counts) equal in the component, defaults included.
+        Layout settings (length, gold position, template) do not make a different family."""
+        from ..tasks import get_task
+        out = []
+        for fam in self.families:
+            task, params = self.spec(fam)
+            t = get_task(task)
+            default = t.config_cls()
+            for c_task, c_params in components:
+                if get_task(c_task).name != t.name:
+                    continue
+                if all(c_params.get(k, getattr(default, k, None)) == v
+                       for k, v in params.items() if k not in LAYOUT_SETTINGS):
+                    out.append(fam)
+                    break
+        return out
 
 
 def build(s: TransferSettings, seed: int) -> list[Item]:
@@ -64,8 +97,8 @@ def build(s: TransferSettings, seed: int) -> list[Item]:
     for fam in s.families:
         fs = s.family(fam)
         primary = kv_retrieval.metrics(fs)[0]
-        for it in kv_retrieval.build(fs, seed):
-            items.append(dataclasses.replace(it, axes={"family": fam},
+        for it in kv_retrieval.build(fs, seed):   # ids start with the family name: unique across variants
+            items.append(dataclasses.replace(it, id=f"{fam}/{it.id.split('/', 1)[1]}", axes={"family": fam},
                                              gold={**it.gold, "family": fam, "primary": primary}))
     return items
 

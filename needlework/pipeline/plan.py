@@ -37,6 +37,15 @@ def trained_tasks(data_cfg) -> list[str]:
     return [get_task(data_cfg.task).name]
 
 
+def trained_families(cfg: RunConfig, data_cfg) -> list[str] | None:
+    """The transfer evaluation's families this data teaches (None without a transfer evaluation)."""
+    if "transfer" not in cfg.eval.benchmarks:
+        return None
+    comps = ([(c.task, {**data_cfg.params, **c.params}) for c in data_cfg.mixture] if data_cfg.is_mixture
+             else [(data_cfg.task, dict(data_cfg.params))])
+    return cfg.eval.transfer.trained_families(comps)
+
+
 def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
     """All stages in execution order (dependencies first)."""
     from ..evals.runner import run_eval
@@ -59,7 +68,8 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
                         ["train.jsonl", "train.jsonl.provenance.json"],
                         lambda f, a=arm, s=seed: generate_file(cfg.data_for(a, s, str(f / "train.jsonl"))),
                         info={"arm": arm, "seed": seed, "n": data_cfg.n, "task": data_cfg.task,
-                              "tasks": trained_tasks(data_cfg)})
+                              "tasks": trained_tasks(data_cfg),
+                              "trained_families": trained_families(cfg, data_cfg)})
 
             def _train(f: Path, g=gen, s=seed) -> None:
                 run_training(cfg.train_for([str(g.folder(root) / "train.jsonl")], s, str(f / "model")))

@@ -69,7 +69,8 @@ def collect_transfer(root: Path, manifest: dict[str, Any]) -> dict[str, Any] | N
         if s["kind"] == "generate":
             info = s["info"]
             trained.setdefault(info["arm"], [])
-            for t in info.get("tasks") or [info.get("task")]:
+            fams = info.get("trained_families")   # matched by task and format settings at plan time
+            for t in (fams if fams is not None else info.get("tasks") or [info.get("task")]):
                 if t not in trained[info["arm"]]:
                     trained[info["arm"]].append(t)
     arm_rows: dict[str, list[list[dict]]] = {}

@@ -22,8 +22,8 @@ from .masking import IGNORE
 
 def value_positions(tokenizer, enc, answer: str, meta: dict) -> list[int]:
     """Label positions of the answer tokens that spell the gold value (as the loss map finds them)."""
-    from .loss_map import answer_tokens
-    return [i for i, _, value in answer_tokens(tokenizer, enc, answer, {"gold_value": meta.get("gold_value")})
+    from .loss_map import answer_tokens, gold_strings
+    return [i for i, _, value in answer_tokens(tokenizer, enc, answer, {"gold_value": gold_strings(meta, "value")})
             if value]
 
 
@@ -105,7 +105,7 @@ class EarlyStopCallback(TrainerCallback):
             append_jsonl(self.log_path, row)
         metric = "heldout_value_exact" if self.s.metric == "value" else "heldout_exact"
         if metric not in scores:
-            raise ValueError("early_stop.metric=value needs samples whose meta names their gold_value")
+            raise ValueError("early_stop.metric=value needs samples whose meta names their gold_value (or gold_values)")
         self.streak = self.streak + 1 if scores[metric] >= self.s.target else 0
         if self.streak >= self.s.patience and state.global_step >= self.s.min_steps \
                 and state.global_step < state.max_steps:

@@ -53,15 +53,28 @@ def prompt_variants(prompt: str, meta: dict) -> dict[str, str]:
     return out
 
 
+def gold_strings(meta: dict, what: str) -> list[str]:
+    """meta's gold `what` (key, value, dict) as strings, from `gold_<what>` or a task's list `gold_<what>s`
+    (formatted_kv asks several keys at once and may give a key several values), flattened."""
+    out: list[str] = []
+
+    def add(v) -> None:
+        if isinstance(v, (list, tuple)):
+            for x in v:
+                add(x)
+        elif v is not None:
+            out.append(str(v))
+    add(meta.get(f"gold_{what}"))
+    add(meta.get(f"gold_{what}s"))
+    return out
+
+
 def value_spans(answer: str, meta: dict) -> list[tuple[int, int]]:
     """Character spans of the gold key, value and dictionary number inside the answer."""
     spans = []
-    for key in ("gold_key", "gold_value", "gold_dict"):
-        v = meta.get(key)
-        for s in (v if isinstance(v, (list, tuple)) else [v]):
-            if s is None:
-                continue
-            spans += [m.span() for m in re.finditer(rf"(?<!\d){re.escape(str(s))}(?!\d)", answer)]
+    for what in ("key", "value", "dict"):
+        for s in gold_strings(meta, what):
+            spans += [m.span() for m in re.finditer(rf"(?<!\d){re.escape(s)}(?!\d)", answer)]
     return spans
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .loss_map import value_spans
+from .loss_map import gold_strings, value_spans
 from .masking import encode
 
 
@@ -50,9 +50,7 @@ def token_char_spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
 
 def gold_values(answer: str, meta: dict) -> list[str]:
     """The strings the answer copies: meta's gold value(s), else the whole answer."""
-    v = meta.get("gold_value")
-    vals = [str(x) for x in (v if isinstance(v, (list, tuple)) else [v]) if x is not None]
-    return vals or [answer.strip()]
+    return gold_strings(meta, "value") or [answer.strip()]
 
 
 def _overlapping(spans: list[tuple[int, int]], lo: int, hi: int, targets: list[tuple[int, int]]) -> list[int]:

@@ -1,0 +1,42 @@
+"""Named variants in the transfer evaluation: one task in several formats is several families, and a
+family counts as trained only when a training component fixes the same content settings."""
+from __future__ import annotations
+
+import pytest
+
+from needlework.config import ConfigError
+from needlework.evals.transfer import TransferSettings, build
+
+UUID_JSON = {"task": "formatted_kv", "params": {"key_format": "uuid", "value_format": "uuid", "render": "json"}}
+WORD_JSON = {"task": "formatted_kv", "params": {"key_format": "word", "value_format": "word", "render": "json"}}
+
+
+def _settings(**kw) -> TransferSettings:
+    return TransferSettings(families=["simple_kv", "uuid-json", "word-json"], n=2, positions=[1], num_dicts=[3],
+                            variants={"uuid-json": UUID_JSON, "word-json": WORD_JSON}, **kw)
+
+
+def test_variants_build_their_own_items_with_unique_ids():
+    items = build(_settings(), seed=0)
+    fams = {}
+    for it in items:
+        fams.setdefault(it.axes["family"], []).append(it)
+    assert set(fams) == {"simple_kv", "uuid-json", "word-json"}
+    assert len({it.id for it in items}) == len(items) == 6
+    assert all(it.id.startswith(f) for f, its in fams.items() for it in its)
+    assert '"' in fams["uuid-json"][0].request.messages[0]["content"]          # JSON objects
+    assert fams["uuid-json"][0].gold["task"] == "formatted_kv"
+
+
+def test_trained_families_match_task_and_format_not_layout():
+    s = _settings()
+    # numeric dicts + UUID JSON at another length and without the template: both families trained
+    comps = [("simple_kv", {"num_dict": 6}), ("formatted_kv", {**UUID_JSON["params"], "num_dict": 4, "template": False})]
+    assert s.trained_families(comps) == ["simple_kv", "uuid-json"]
+    # formatted_kv with words in Python dicts is neither JSON variant
+    assert s.trained_families([("formatted_kv", {"key_format": "word", "value_format": "word"})]) == []
+
+
+def test_a_malformed_variant_is_refused():
+    with pytest.raises(ConfigError, match="transfer.variants.bad"):
+        TransferSettings(families=["bad"], variants={"bad": {"params": {}}}).validate()
