@@ -31,8 +31,9 @@ from .base import Benchmark, SelfDriven
 
 PAPER_TASKS = ["mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open"]
 DATA_OF = {"mmlu_generative": "mmlu"}     # tasks that read another task's offline files
-PRIMARY = {"mmlu": "acc,none", "mmlu_generative": "exact_match,get_response", "hellaswag": "acc_norm,none", "gsm8k": "exact_match,strict-match",
-           "triviaqa": "exact_match,remove_whitespace", "nq_open": "exact_match,remove_whitespace"}
+PRIMARY = {"mmlu": "acc,none", "mmlu_generative": "exact_match,get_response", "hellaswag": "acc_norm,none",
+           "gsm8k": "exact_match,strict-match", "triviaqa": "exact_match,remove_whitespace",
+           "nq_open": "exact_match,remove_whitespace"}
 FALLBACK_PRIMARY = ("acc,none", "exact_match,strict-match", "exact_match,remove_whitespace", "exact_match,none",
                     "exact_match,flexible-extract", "acc_norm,none")
 

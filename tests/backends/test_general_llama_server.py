@@ -10,6 +10,7 @@ import pytest
 from needlework.backends.llama_server import LlamaServer, llama_cpp_available
 from needlework.evals.general import GeneralSettings
 from needlework.evals.runner import EvalConfig, run_eval
+from lm_eval_tasks import GEN, MC, write_task
 
 pytestmark = [pytest.mark.server,
               pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python[server] not installed "
@@ -17,40 +18,20 @@ pytestmark = [pytest.mark.server,
 pytest.importorskip("lm_eval")
 pytest.importorskip("tenacity", reason="lm-eval's API models need lm-eval[api]")
 
-MC = [{"question": "The capital of France is", "choices": ["Paris", "a banana"], "label": 0},
+MC_DOCS = [{"question": "The capital of France is", "choices": ["Paris", "a banana"], "label": 0},
       {"question": "Two plus two equals", "choices": ["purple", "four"], "label": 1},
       {"question": "Ice is made of frozen", "choices": ["water", "sand"], "label": 0}]
-GEN = [{"question": "What is the capital of France?", "answer": "Paris"},
+GEN_DOCS = [{"question": "What is the capital of France?", "answer": "Paris"},
        {"question": "What is the capital of Italy?", "answer": "Rome"}]
 
 
 @pytest.fixture
 def tasks(tmp_path):
-    for name, docs in (("mc", MC), ("gen", GEN)):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
     folder = tmp_path / "tasks"
-    folder.mkdir()
-    (folder / "mc.yaml").write_text(f"""task: nw_server_mc
-dataset_path: json
-dataset_kwargs: {{data_files: {{test: {tmp_path / 'mc.jsonl'}}}}}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{question}}}}"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: label
-metric_list: [{{metric: acc}}]
-""")
-    (folder / "gen.yaml").write_text(f"""task: nw_server_gen
-dataset_path: json
-dataset_kwargs: {{data_files: {{test: {tmp_path / 'gen.jsonl'}}}}}
-test_split: test
-output_type: generate_until
-doc_to_text: "{{{{question}}}} Answer in one word."
-doc_to_target: "{{{{answer}}}}"
-generation_kwargs: {{until: ["\\n"], max_gen_toks: 16, do_sample: false}}
-metric_list: [{{metric: exact_match, ignore_case: true}}]
-""")
-    return folder
+    write_task(folder, "nw_server_mc", MC_DOCS, **{**MC, "doc_to_text": "{{question}}"})
+    gen = {**GEN, "doc_to_text": "{{question}} Answer in one word.",
+           "generation_kwargs": {"until": ["\n"], "max_gen_toks": 16, "do_sample": False}}
+    return write_task(folder, "nw_server_gen", GEN_DOCS, **gen)
 
 
 def test_general_through_llama_server(tmp_path, tasks):

@@ -11,6 +11,7 @@ from needlework.config import ConfigError
 from needlework.evals.general import GeneralSettings, plan
 from needlework.evals.general_models import harness_model
 from needlework.evals.runner import EvalConfig, run_eval
+from lm_eval_tasks import GEN, MC, write_task
 
 pytest.importorskip("lm_eval")
 
@@ -20,50 +21,13 @@ DOCS = [{"question": "2 + 2 =", "answer": "echo: Q: 2 + 2 ="}, {"question": "sky
 
 @pytest.fixture
 def gen_task(tmp_path):
-    data = tmp_path / "gen.jsonl"
-    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    (tasks / "gen.yaml").write_text(f"""task: needlework_tiny_gen
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: generate_until
-doc_to_text: "Q: {{{{question}}}}"
-doc_to_target: "{{{{answer}}}}"
-generation_kwargs:
-  until: ["\\n\\n"]
-  do_sample: false
-metric_list:
-  - metric: exact_match
-    aggregation: mean
-    higher_is_better: true
-""")
-    return tasks
+    return write_task(tmp_path / "tasks", "needlework_tiny_gen", DOCS, **GEN)
 
 
 @pytest.fixture
 def mc_task(tmp_path):
-    data = tmp_path / "mc.jsonl"
-    data.write_text(json.dumps({"question": "2 + 2 =", "choices": ["4", "5"], "label": 0}) + "\n")
-    tasks = tmp_path / "mc_tasks"
-    tasks.mkdir()
-    (tasks / "mc.yaml").write_text(f"""task: needlework_tiny_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: label
-metric_list:
-  - metric: acc
-""")
-    return tasks
+    return write_task(tmp_path / "mc_tasks", "needlework_tiny_mc", [{"question": "2 + 2 =", "choices": ["4", "5"],
+                                                                    "label": 0}], **MC)
 
 
 def test_a_backend_that_cannot_score_loglikelihood_is_refused_at_plan_time(tmp_path, mc_task, fake_openai):

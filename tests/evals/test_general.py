@@ -8,6 +8,7 @@ import pytest
 from needlework.config import ConfigError, load_config
 from needlework.evals.general import GeneralSettings, plan, sample_rows
 from needlework.evals.runner import EvalConfig, run_eval
+from lm_eval_tasks import MC, write_task
 
 pytest.importorskip("lm_eval")
 
@@ -18,26 +19,7 @@ DOCS = [{"question": "2 + 2 =", "choices": ["4", "5"], "label": 0},
 
 @pytest.fixture
 def local_task(tmp_path):
-    data = tmp_path / "tiny.jsonl"
-    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    (tasks / "tiny_mc.yaml").write_text(f"""task: needlework_tiny_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: label
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-""")
-    return tasks
+    return write_task(tmp_path / "tasks", "needlework_tiny_mc", DOCS, **MC)
 
 
 def test_general_offline_local_task(tmp_path, local_task, tiny_model_dir):
@@ -84,7 +66,8 @@ def test_sample_rows_merge_filters_and_take_the_task_primary():
     rows = sample_rows("gsm8k", samples)
     assert [r["item_id"] for r in rows] == ["gsm8k/0", "gsm8k/1"]
     assert rows[1]["scores"] == {"score": 0.0, "exact_match,strict-match": 0.0, "exact_match,flexible-extract": 1.0}
-    assert rows[1]["output"] == "r1" and rows[1]["bucket"] == "task=gsm8k" and rows[1]["primary"] == "exact_match,strict-match"
+    assert rows[1]["output"] == "r1" and rows[1]["bucket"] == "task=gsm8k"
+    assert rows[1]["primary"] == "exact_match,strict-match"
     mmlu = sample_rows("mmlu", {"mmlu_b": [_sample(0, "none", acc=1.0)], "mmlu_a": [_sample(0, "none", acc=0.0)]})
     assert [(r["item_id"], r["axes"], r["scores"]["score"]) for r in mmlu] == [
         ("mmlu_a/0", {"task": "mmlu"}, 0.0), ("mmlu_b/0", {"task": "mmlu"}, 1.0)]
