@@ -128,8 +128,9 @@ def plan(s: GeneralSettings, cfg: Any) -> GeneralPlan:
                           "serve the model where prompt logprobs are returned.")
     from lm_eval.utils import simple_parse_args_string
     extra = simple_parse_args_string(s.model_args) if s.model_args else {}
-    models = {t: general_models.harness_model(b, sorted(types[t])[0], s.device, s.batch_size, extra)
-              for t in s.tasks}
+    # a group mixing output types takes the log-likelihood path (completions also generate)
+    main_type = {t: min(types[t], key=lambda x: (x not in general_models.LOGLIKELIHOOD, x)) for t in s.tasks}
+    models = {t: general_models.harness_model(b, main_type[t], s.device, s.batch_size, extra) for t in s.tasks}
     limits = {}
     for t in s.tasks:
         lim = s.limits.get(t, s.limit)
