@@ -95,7 +95,8 @@ def _task_source(s: GeneralSettings) -> tuple[str, bool, dict[str, str], str]:
                           "general.include_path")
     folders = general_data.ensure(sorted({DATA_OF.get(t, t) for t in s.tasks}), spec)
     root = general_data.data_dir(spec)
-    path = write_task_yamls(folders, root / "lm_eval_tasks")
+    # one folder per task set: concurrent runs with different sets never rewrite each other's YAMLs
+    path = write_task_yamls(folders, root / "lm_eval_tasks" / config_hash(sorted(folders)))
     notes = {t.name: t.note for t in spec.tasks if t.name in s.tasks and t.note and t.name != "gsm8k"}
     notes.update({t: f"on the {DATA_OF[t]} files" for t in s.tasks if t in DATA_OF})
     if "gsm8k" in s.tasks:
