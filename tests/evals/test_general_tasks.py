@@ -3,6 +3,7 @@ real extraction, keep the harness's prompts, and give GSM8K its documented subst
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -79,3 +80,14 @@ def test_gsm8k_exemplars_are_the_harness_cot_ones_in_gsm8k_format():
     cot = yaml.safe_load((harness_tasks_dir() / "gsm8k" / "gsm8k-cot.yaml").read_text())["fewshot_config"]["samples"]
     assert [e["question"] for e in ex] == [c["question"] for c in cot[:5]]
     assert ex[4]["answer"].endswith("5 + 4 = 9.\n#### 9") and "The answer is" not in ex[4]["answer"]
+
+
+def test_runs_with_different_task_sets_keep_their_own_yamls(folders, tmp_path, monkeypatch):
+    """Two runs at once (base and tuned, or two task sets) must not delete each other's task files."""
+    from needlework.evals import general, general_data
+    monkeypatch.setattr(general_data, "ensure", lambda names, spec: {n: folders[n] for n in names})
+    monkeypatch.setattr(general_data, "data_dir", lambda spec: tmp_path / "cache")
+    a, *_ = general._task_source(general.GeneralSettings(tasks=["hellaswag", "nq_open"]))
+    b, *_ = general._task_source(general.GeneralSettings(tasks=["gsm8k"]))
+    assert a != b and (Path(a) / "hellaswag.yaml").exists() and (Path(b) / "gsm8k.yaml").exists()
+    assert not (Path(b) / "hellaswag.yaml").exists()
