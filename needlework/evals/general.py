@@ -9,7 +9,8 @@ everything else 0. `general.limit` takes the first N items of each task; MMLU's 
 subjects (the first ceil(N/57) of each). TriviaQA is the Wikipedia subset (7,993 of 17,944 questions).
 
 Per item: every scored document becomes a row of the run's samples.jsonl (benchmark "general", item_id
-"<harness task>/<doc_id>", scores.score 0/1 = the task's primary metric, plus every harness metric as
+"<harness task>/<doc_id>", output = the model's text (generative tasks), parsed = what the primary
+filter extracted, scores.score 0/1 = the task's primary metric, plus every harness metric as
 "<metric>,<filter>"), so paired before/after statistics work as for the other benchmarks. Each task's rows
 and harness metrics are saved as it finishes (`<run>/general/<task>.json`); a re-run with the same settings
 skips it. A custom `general.include_path` (own task YAMLs, optionally with the stock ones) still works.
@@ -161,19 +162,22 @@ def sample_rows(task: str, samples: dict[str, list[dict]]) -> list[dict]:
     for leaf in sorted(samples):
         by_doc: dict[int, dict] = {}
         for ex in samples[leaf]:
-            r = by_doc.setdefault(ex["doc_id"], {"ex": ex, "scores": {}})
+            r = by_doc.setdefault(ex["doc_id"], {"ex": ex, "scores": {}, "filtered": {}})
+            r["filtered"][ex["filter"]] = (ex.get("filtered_resps") or [None])[0]
             for m in ex["metrics"]:
                 if isinstance(ex.get(m), (int, float)):
                     r["scores"][f"{m},{ex['filter']}"] = float(ex[m])
         for doc_id in sorted(by_doc):
             ex, scores = by_doc[doc_id]["ex"], by_doc[doc_id]["scores"]
             primary = _primary(task, set(scores))
-            resp = (ex.get("filtered_resps") or [None])[0]
+            raw = (ex.get("resps") or [[None]])[0]
+            raw = raw[0] if isinstance(raw, list) and raw else raw
+            parsed = by_doc[doc_id]["filtered"].get(primary.split(",", 1)[1] if primary else None)
             rows.append({"benchmark": "general", "item_id": f"{leaf}/{doc_id}", "bucket": f"task={task}",
                          "axes": {"task": task}, "prompt_hash": ex.get("prompt_hash"), "over_context": False,
-                         "prompt_tokens": None, "output": resp if isinstance(resp, str) else None,
-                         "parsed": None, "scores": {"score": scores.get(primary, 0.0), **scores},
-                         "primary": primary})
+                         "prompt_tokens": None, "output": raw if isinstance(raw, str) else None,
+                         "parsed": parsed if isinstance(parsed, str) else None,
+                         "scores": {"score": scores.get(primary, 0.0), **scores}, "primary": primary})
     return rows
 
 

@@ -55,8 +55,8 @@ def test_general_unknown_task_is_named(tmp_path, local_task, tiny_model_dir):
 
 
 def _sample(doc_id, filt, **metrics):
-    return {"doc_id": doc_id, "filter": filt, "metrics": list(metrics), "filtered_resps": [f"r{doc_id}"],
-            "prompt_hash": f"h{doc_id}", **metrics}
+    return {"doc_id": doc_id, "filter": filt, "metrics": list(metrics), "resps": [[f"so #### {doc_id}"]],
+            "filtered_resps": [f"{filt}:{doc_id}"], "prompt_hash": f"h{doc_id}", **metrics}
 
 
 def test_sample_rows_merge_filters_and_take_the_task_primary():
@@ -66,7 +66,8 @@ def test_sample_rows_merge_filters_and_take_the_task_primary():
     rows = sample_rows("gsm8k", samples)
     assert [r["item_id"] for r in rows] == ["gsm8k/0", "gsm8k/1"]
     assert rows[1]["scores"] == {"score": 0.0, "exact_match,strict-match": 0.0, "exact_match,flexible-extract": 1.0}
-    assert rows[1]["output"] == "r1" and rows[1]["bucket"] == "task=gsm8k"
+    assert rows[1]["output"] == "so #### 1" and rows[1]["parsed"] == "strict-match:1"   # raw text, primary filter's
+    assert rows[1]["bucket"] == "task=gsm8k"
     assert rows[1]["primary"] == "exact_match,strict-match"
     mmlu = sample_rows("mmlu", {"mmlu_b": [_sample(0, "none", acc=1.0)], "mmlu_a": [_sample(0, "none", acc=0.0)]})
     assert [(r["item_id"], r["axes"], r["scores"]["score"]) for r in mmlu] == [
