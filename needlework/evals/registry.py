@@ -1,6 +1,7 @@
 """Benchmarks by name. Each is one module that builds items, renders prompts and scores outputs (types in
 base.py). The runner does everything else (context checks, caching, batching, aggregation), identically for all
-of them. `general` (lm-evaluation-harness) is the exception: the harness drives the model itself (kind "lm_eval").
+of them. `general` (lm-evaluation-harness) drives the model itself through the one adapter `base.SelfDriven`
+and hands the runner scored rows, which are aggregated and written like every other benchmark's.
 """
 from __future__ import annotations
 

@@ -181,20 +181,32 @@ def _score(bench: Benchmark, items: list[Item], keys: list[str], cache: Completi
     return rows
 
 
-def _build_all(cfg: EvalConfig) -> dict[str, tuple[Benchmark, Any, list[Item]]]:
+def _generate_and_score(bench: Benchmark, items: list[Item], cache: CompletionCache, lazy: _LazyBackend,
+                        cfg: EvalConfig, ident: str, out: Path) -> list[dict]:
+    keys = [request_key(bench.name, it.id, it.request, ident) for it in items]
+    try:
+        _fill(bench, items, keys, cache, lazy, cfg.batch_size)
+    except BackendError as e:
+        raise BackendError(f"{bench.name}: {e} ({len(cache)} completions are kept in {out / 'cache.jsonl'}; "
+                           "re-run the same command to resume)") from e
+    return _score(bench, items, keys, cache)
+
+
+def _build_all(cfg: EvalConfig) -> dict[str, tuple[Benchmark, Any, list[Item], Any]]:
+    """Every benchmark's items (or, for a self-driven one, its plan): all checks before any model call."""
     built = {}
     for name in cfg.benchmarks:
         bench = get_benchmark(name)
         settings = bench.bind(getattr(cfg, bench.section), cfg.model)
-        if bench.kind != "generate":
-            built[bench.name] = (bench, settings, [])
+        if bench.driven is not None:   # checked now too: its data, tasks, and what the backend can run
+            built[bench.name] = (bench, settings, [], bench.driven.plan(settings, cfg))
             continue
         items = bench.build(settings, cfg.seed)
         items = limit_per_bucket(items, cfg.limit)
         ids = [it.id for it in items]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"{bench.name}: item ids are not unique (a settings list repeats a value?)")
-        built[bench.name] = (bench, settings, items)
+        built[bench.name] = (bench, settings, items, None)
     return built
 
 
@@ -210,21 +222,14 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
     lazy = _LazyBackend(cfg, backend)
     ident = model_identity(cfg)
     results, samples = {}, []
-    for name, (bench, settings, items) in built.items():
-        if bench.kind == "lm_eval":
-            from .general import run_general
-            results[name] = run_general(settings, cfg, out / "general")
-            continue
-        keys = [request_key(name, it.id, it.request, ident) for it in items]
-        try:
-            _fill(bench, items, keys, cache, lazy, cfg.batch_size)
-        except BackendError as e:
-            raise BackendError(f"{name}: {e} ({len(cache)} completions are kept in {out / 'cache.jsonl'}; "
-                               "re-run the same command to resume)") from e
-        rows = _score(bench, items, keys, cache)
+    for name, (bench, settings, items, plan) in built.items():
+        if bench.driven is not None:
+            rows, notes = bench.driven.run(plan, cfg, out / name)
+        else:
+            rows, notes = _generate_and_score(bench, items, cache, lazy, cfg, ident, out), {}
         samples.extend(rows)
         res = aggregate(rows, bench.metrics(settings), bench.axes)
-        res["describe"] = bench.describe(settings)
+        res["describe"] = {**bench.describe(settings), **notes}
         results[name] = res
         _warn_over_context(name, res)
     write_jsonl(out / "samples.jsonl", samples)

@@ -6,8 +6,12 @@ import json
 
 import pytest
 
-from needlework.evals.general import GeneralSettings, harness_model
+from needlework.backends import BackendConfig
+from needlework.config import ConfigError
+from needlework.evals.general import GeneralSettings, plan
+from needlework.evals.general_models import harness_model
 from needlework.evals.runner import EvalConfig, run_eval
+from lm_eval_tasks import GEN, MC, write_task
 
 pytest.importorskip("lm_eval")
 
@@ -17,38 +21,43 @@ DOCS = [{"question": "2 + 2 =", "answer": "echo: Q: 2 + 2 ="}, {"question": "sky
 
 @pytest.fixture
 def gen_task(tmp_path):
-    data = tmp_path / "gen.jsonl"
-    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    (tasks / "gen.yaml").write_text(f"""task: needlework_tiny_gen
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: generate_until
-doc_to_text: "Q: {{{{question}}}}"
-doc_to_target: "{{{{answer}}}}"
-generation_kwargs:
-  until: ["\\n\\n"]
-  do_sample: false
-metric_list:
-  - metric: exact_match
-    aggregation: mean
-    higher_is_better: true
-""")
-    return tasks
+    return write_task(tmp_path / "tasks", "needlework_tiny_gen", DOCS, **GEN)
 
 
-def test_harness_model_for_each_backend(tiny_model_dir):
-    s = GeneralSettings()
-    assert harness_model(str(tiny_model_dir), {"kind": "hf"}, s)[0] == "hf"
-    kind, args, chat = harness_model("gpt-3.5-turbo-1106", {"kind": "openai", "concurrency": 4}, s)
-    assert (kind, chat) == ("openai-chat-completions", True)
-    assert args == "model=gpt-3.5-turbo-1106,num_concurrent=4"
-    kind, args, _ = harness_model("m", {"kind": "openai", "base_url": "http://127.0.0.1:9/v1/"}, s)
-    assert kind == "local-chat-completions" and "base_url=http://127.0.0.1:9/v1/chat/completions" in args
+@pytest.fixture
+def mc_task(tmp_path):
+    return write_task(tmp_path / "mc_tasks", "needlework_tiny_mc", [{"question": "2 + 2 =", "choices": ["4", "5"],
+                                                                    "label": 0}], **MC)
+
+
+def test_a_backend_that_cannot_score_loglikelihood_is_refused_at_plan_time(tmp_path, mc_task, fake_openai):
+    """Before any model call: the chat-only OpenAI API, and a server whose completions carry no prompt logprobs."""
+    s = GeneralSettings(tasks=["needlework_tiny_mc"], include_path=str(mc_task))
+    cfg = EvalConfig(model="gpt-3.5-turbo", benchmarks=["general"], backend={"kind": "openai"})
+    with pytest.raises(ConfigError, match="needlework_tiny_mc: the OpenAI API returns no prompt logprobs"):
+        plan(s, cfg)
+    cfg.backend = {"kind": "openai", "base_url": fake_openai.base_url}
+    with pytest.raises(ConfigError, match="needlework_tiny_mc: the server returns no logprobs for prompt tokens"):
+        plan(s, cfg)
+    assert [r["path"] for r in fake_openai.log] == ["/v1/completions"]          # the one probe, nothing else
+    assert fake_openai.log[0]["echo"] is True
+
+
+def test_harness_model_for_each_backend(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    assert harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir)), "multiple_choice").kind == "hf"
+    m = harness_model(BackendConfig(kind="openai", model="gpt-3.5-turbo-1106", concurrency=4), "generate_until")
+    assert (m.kind, m.chat) == ("openai-chat-completions", True)
+    assert m.kwargs["model"] == "gpt-3.5-turbo-1106" and m.kwargs["num_concurrent"] == 4
+    assert m.kwargs["header"] == {"Authorization": "Bearer sk-x"}
+    srv = BackendConfig(kind="openai", model="m", base_url="http://127.0.0.1:9/v1/", tokenizer=str(tiny_model_dir))
+    m = harness_model(srv, "generate_until")
+    assert m.kind == "local-chat-completions" and m.kwargs["base_url"] == "http://127.0.0.1:9/v1/chat/completions"
+    m = harness_model(srv, "multiple_choice")          # log-likelihoods: completions with echo, local tokenizer
+    assert m.kind == "local-completions" and not m.chat and m.kwargs["base_url"] == "http://127.0.0.1:9/v1/completions"
+    assert m.kwargs["tokenizer"] == str(tiny_model_dir) and m.kwargs["tokenizer_backend"] == "huggingface"
+    raw = BackendConfig(kind="openai", model="m", base_url="http://127.0.0.1:9/v1", chat_template="off")
+    assert harness_model(raw, "generate_until").kind == "local-completions"     # raw prompts, no template
 
 
 def test_general_through_openai_backend(tmp_path, gen_task, fake_openai, monkeypatch):

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from needlework.config import ConfigError, load_config
-from needlework.evals.general import GeneralSettings, evaluate_task
+from needlework.evals.general import GeneralSettings, plan, sample_rows
 from needlework.evals.runner import EvalConfig, run_eval
+from lm_eval_tasks import MC, write_task
 
 pytest.importorskip("lm_eval")
 
@@ -18,26 +19,7 @@ DOCS = [{"question": "2 + 2 =", "choices": ["4", "5"], "label": 0},
 
 @pytest.fixture
 def local_task(tmp_path):
-    data = tmp_path / "tiny.jsonl"
-    data.write_text("".join(json.dumps(d) + "\n" for d in DOCS))
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    (tasks / "tiny_mc.yaml").write_text(f"""task: needlework_tiny_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: label
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-""")
-    return tasks
+    return write_task(tmp_path / "tasks", "needlework_tiny_mc", DOCS, **MC)
 
 
 def test_general_offline_local_task(tmp_path, local_task, tiny_model_dir):
@@ -49,8 +31,15 @@ def test_general_offline_local_task(tmp_path, local_task, tiny_model_dir):
     res = json.loads((run / "results.json").read_text())["benchmarks"]["general"]
     (b,) = res["buckets"]
     assert b["label"] == "task=needlework_tiny_mc" and b["n"] == 3
-    m = b["metrics"]["score"]
-    assert m["harness_metric"] == "acc,none" and m["accuracy"] in (0.0, 1 / 3, 2 / 3, 1.0)
+    assert b["metrics"]["score"]["accuracy"] in (0.0, 0.333333, 0.666667, 1.0)
+    task = res["describe"]["tasks"]["needlework_tiny_mc"]
+    assert task["harness_metric"] == "acc,none" and task["model"] == "hf" and task["n"] == 3
+    assert task["harness_metrics"]["acc,none"] == pytest.approx(b["metrics"]["score"]["accuracy"], abs=1e-6)
+    # Per item, in the run's samples.jsonl like every benchmark: stable ids, a 0/1 score each.
+    rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+    assert [r["item_id"] for r in rows] == [f"needlework_tiny_mc/{i}" for i in range(3)]
+    assert all(r["benchmark"] == "general" and r["scores"]["score"] in (0.0, 1.0) for r in rows)
+    assert sum(r["scores"]["score"] for r in rows) == b["metrics"]["score"]["correct"]
     assert (run / "general" / "needlework_tiny_mc.json").exists()
     # Finished tasks are skipped on a re-run (no harness call): same numbers.
     run_eval(cfg)
@@ -60,5 +49,26 @@ def test_general_offline_local_task(tmp_path, local_task, tiny_model_dir):
 
 def test_general_unknown_task_is_named(tmp_path, local_task, tiny_model_dir):
     s = GeneralSettings(tasks=["no_such_task_xyz"], include_path=str(local_task), include_defaults=False)
+    cfg = EvalConfig(model=str(tiny_model_dir), benchmarks=["general"])
     with pytest.raises(ConfigError, match="no task 'no_such_task_xyz'"):
-        evaluate_task("no_such_task_xyz", s, str(tiny_model_dir), tmp_path / "c")
+        plan(s, cfg)
+
+
+def _sample(doc_id, filt, **metrics):
+    return {"doc_id": doc_id, "filter": filt, "metrics": list(metrics), "resps": [[f"so #### {doc_id}"]],
+            "filtered_resps": [f"{filt}:{doc_id}"], "prompt_hash": f"h{doc_id}", **metrics}
+
+
+def test_sample_rows_merge_filters_and_take_the_task_primary():
+    samples = {"gsm8k": [_sample(1, "strict-match", exact_match=0.0), _sample(0, "strict-match", exact_match=1.0),
+                         _sample(1, "flexible-extract", exact_match=1.0),
+                         _sample(0, "flexible-extract", exact_match=1.0)]}
+    rows = sample_rows("gsm8k", samples)
+    assert [r["item_id"] for r in rows] == ["gsm8k/0", "gsm8k/1"]
+    assert rows[1]["scores"] == {"score": 0.0, "exact_match,strict-match": 0.0, "exact_match,flexible-extract": 1.0}
+    assert rows[1]["output"] == "so #### 1" and rows[1]["parsed"] == "strict-match:1"   # raw text, primary filter's
+    assert rows[1]["bucket"] == "task=gsm8k"
+    assert rows[1]["primary"] == "exact_match,strict-match"
+    mmlu = sample_rows("mmlu", {"mmlu_b": [_sample(0, "none", acc=1.0)], "mmlu_a": [_sample(0, "none", acc=0.0)]})
+    assert [(r["item_id"], r["axes"], r["scores"]["score"]) for r in mmlu] == [
+        ("mmlu_a/0", {"task": "mmlu"}, 0.0), ("mmlu_b/0", {"task": "mmlu"}, 1.0)]

@@ -1,0 +1,128 @@
+"""Which of lm-eval's own model types evaluates a `general` task on needlework's backend, and whether it can.
+
+    backend hf       lm-eval's `hf` model on the local folder (every task)
+    backend openai   generative tasks: `local-chat-completions` at base_url (`openai-chat-completions` without
+                     one), chat template applied; with backend.chat_template=off, `local-completions` on raw
+                     prompts instead. Log-likelihood tasks (multiple choice: MMLU, HellaSwag): `local-completions`
+                     with echo+logprobs, which needs a server that returns prompt logprobs (vLLM, llama.cpp) and
+                     a local tokenizer (backend.tokenizer, or the model itself when it is a local/bundled one).
+
+`check` runs at plan time, before any model call: it probes the server once for prompt logprobs when a
+log-likelihood task is asked of it and names every task the backend cannot run. Base URL, key (the variable
+backend.api_key_env names), concurrency, retries and timeout come from needlework's backend config.
+"""
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..backends import BackendConfig
+from ..backends.base import BackendError
+from ..config import ConfigError
+
+LOGLIKELIHOOD = frozenset({"loglikelihood", "multiple_choice", "loglikelihood_rolling"})
+
+
+@dataclass
+class HarnessModel:
+    kind: str                       # lm-eval model type
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    chat: bool = False              # apply_chat_template
+
+    def describe(self) -> str:
+        return self.kind + (" (chat template)" if self.chat else "")
+
+
+def _local_tokenizer(b: BackendConfig) -> str | None:
+    from ..models import resolve_model_path
+    for name in (b.tokenizer, b.model):
+        if name and Path(resolve_model_path(name)).exists():
+            return str(resolve_model_path(name))
+    return None
+
+
+def _api_kwargs(b: BackendConfig) -> dict[str, Any]:
+    kw: dict[str, Any] = {"model": b.model, "num_concurrent": b.concurrency, "max_retries": max(1, b.max_retries),
+                          "timeout": int(b.timeout_s)}
+    if b.context_length:
+        kw["max_length"] = b.context_length
+    key = os.environ.get(b.api_key_env)
+    if key:
+        kw["header"] = {"Authorization": f"Bearer {key}"}
+    return kw
+
+
+def harness_model(b: BackendConfig, output_type: str, device: str = "cpu", batch_size: int = 1,
+                  extra: dict[str, Any] | None = None) -> HarnessModel:
+    """The lm-eval model type and arguments for one task's output type on backend `b`."""
+    extra = dict(extra or {})
+    if b.kind == "hf":
+        from ..models import resolve_model_path
+        path = resolve_model_path(b.model)
+        if not Path(path).exists():
+            raise BackendError(f"general: lm-eval's hf model needs a local model folder; {path!r} does not exist")
+        return HarnessModel("hf", {"pretrained": str(path), "device": device, "batch_size": batch_size, **extra})
+    url = (b.base_url or "").rstrip("/")
+    if output_type in LOGLIKELIHOOD or b.chat_template == "off":
+        if not url:
+            raise ConfigError("general: log-likelihood tasks and raw prompts need backend.base_url (a server's "
+                              "/v1/completions); the OpenAI API has no prompt logprobs for chat models")
+        tok = _local_tokenizer(b)
+        kw = {**_api_kwargs(b), "base_url": url + "/completions", "tokenized_requests": False, **extra}
+        kw.update({"tokenizer_backend": "huggingface", "tokenizer": tok} if tok else {"tokenizer_backend": None})
+        return HarnessModel("local-completions", kw)
+    kw = {**_api_kwargs(b), **extra}
+    if url:
+        return HarnessModel("local-chat-completions", {**kw, "base_url": url + "/chat/completions"}, chat=True)
+    return HarnessModel("openai-chat-completions", kw, chat=True)
+
+
+def prompt_logprobs(b: BackendConfig) -> str | None:
+    """None when the server returns logprobs for the prompt's tokens (echo), else why not."""
+    body = json.dumps({"model": b.model, "prompt": "The sky is blue", "max_tokens": 1, "temperature": 0,
+                       "logprobs": 1, "echo": True}).encode()
+    headers = {"Content-Type": "application/json", **_api_kwargs(b).get("header", {})}
+    req = urllib.request.Request(b.base_url.rstrip("/") + "/completions", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=min(b.timeout_s, 60)) as r:
+            out = json.loads(r.read())
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        return f"the probe request to {b.base_url}/completions failed ({e})"
+    lp = ((out.get("choices") or [{}])[0].get("logprobs") or {}).get("token_logprobs") or []
+    if len(lp) < 2:
+        return "the server returns no logprobs for prompt tokens (echo=true)"
+    return None
+
+
+def check(b: BackendConfig, output_types: dict[str, set[str]]) -> list[str]:
+    """Plan-time: the tasks backend `b` cannot run, each with its reason (empty: all can run)."""
+    if b.kind == "hf":
+        return []
+    loglik = [t for t, types in output_types.items() if types & LOGLIKELIHOOD]
+    if not loglik:
+        return []
+    if not b.base_url:
+        why = "the OpenAI API returns no prompt logprobs (log-likelihood task)"
+    else:
+        why = prompt_logprobs(b)
+        if why is None and not _local_tokenizer(b):
+            why = "log-likelihood scoring needs a local tokenizer: set backend.tokenizer (folder or bundled name)"
+    return [f"{t}: {why}" for t in loglik] if why else []
+
+
+_LMS: dict[str, Any] = {}
+
+
+def make_lm(m: HarnessModel):
+    """One lm-eval model object per (type, arguments), reused by every task of the run (loads the weights once)."""
+    key = json.dumps({"kind": m.kind, **m.kwargs}, sort_keys=True, default=str)
+    if key not in _LMS:
+        from lm_eval.api.registry import get_model
+        _LMS.clear()   # one model in memory at a time
+        _LMS[key] = get_model(m.kind)(**m.kwargs)
+    return _LMS[key]
