@@ -36,7 +36,8 @@ def test_a_backend_that_cannot_score_loglikelihood_is_refused_at_plan_time(tmp_p
     cfg = EvalConfig(model="gpt-3.5-turbo", benchmarks=["general"], backend={"kind": "openai"})
     with pytest.raises(ConfigError, match="needlework_tiny_mc: the OpenAI API returns no prompt logprobs"):
         plan(s, cfg)
-    cfg.backend = {"kind": "openai", "base_url": fake_openai.base_url}
+    cfg = EvalConfig(model="gpt-3.5-turbo", benchmarks=["general"],
+                     backend={"kind": "openai", "base_url": fake_openai.base_url})
     with pytest.raises(ConfigError, match="needlework_tiny_mc: the server returns no logprobs for prompt tokens"):
         plan(s, cfg)
     assert [r["path"] for r in fake_openai.log] == ["/v1/completions"]          # the one probe, nothing else
