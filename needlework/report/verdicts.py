@@ -131,6 +131,26 @@ def general_claim(rep: dict[str, Any]) -> str:
     return head + ". ".join(parts) + "."
 
 
+def family_transfer(rep: dict[str, Any]) -> str | None:
+    """Beyond the paper (the transfer evaluation): each arm's change on the families it trained on and on the
+    families it never saw, each with its paired interval and reading; None when the run has no matrix."""
+    from ..evals.paired import reading
+    m = rep.get("transfer")
+    if not m:
+        return None
+    parts = []
+    for arm in m["arms"]:
+        for trained in (True, False):
+            cells = [(f, m["cells"][arm][f]) for f in m["families"] if m["cells"][arm][f]["trained"] == trained]
+            words = [f"{f} {num(c['before'])} -> {num(c['after'])}, change {signed(c['delta'])} (95% paired interval "
+                     f"{signed(c['ci95'][0])} to {signed(c['ci95'][1])}, n = {c['n']}): {reading(c['ci95'])}"
+                     for f, c in cells if c.get("delta") is not None]
+            if words:
+                parts.append(f"{arm}, {'trained' if trained else 'held-out'} families: " + "; ".join(words))
+    return "Beyond the paper, transfer between needle families. " + ". ".join(parts) + "."
+
+
 def claims(rep: dict[str, Any]) -> list[str]:
-    """The three paragraphs, in the paper's order."""
-    return [retrieval_claim(rep), transfer_claim(rep), general_claim(rep)]
+    """The three paragraphs, in the paper's order (and the transfer matrix's reading when the run has one)."""
+    extra = family_transfer(rep)
+    return [retrieval_claim(rep), transfer_claim(rep), general_claim(rep)] + ([extra] if extra else [])

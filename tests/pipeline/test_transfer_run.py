@@ -40,6 +40,10 @@ def test_mixture_run_reports_a_transfer_matrix(mini, tmp_path):
     assert heads["samples"] + len(heads.get("skipped", [])) <= 2 and "compare" in heads
     assert list(read_jsonl(next((root / "heads").glob("kv-s0-*/samples.jsonl")))) == train_rows[-2:]
     assert "retrieval heads" in md and "heads_change.png" in md
+    # the verdict adds the matrix's reading: trained and held-out families, each with its paired interval
+    beyond = rep["claims"][3]
+    assert beyond.startswith("Beyond the paper") and "kv, trained families: simple_kv" in beyond
+    assert "kv, held-out families: multi_subkey_kv" in beyond and "95% paired interval" in beyond
 
 
 def test_cpu_transfer_preset_trains_on_a_mixture_and_holds_a_family_out():
