@@ -47,7 +47,7 @@ install() {  # pip-style arguments; constraints.txt always applies
 # its stamp also satisfies the main one.
 digest=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
 done_for() { [ -f ".venv/.needlework-setup-$1" ] && [ "$(cat ".venv/.needlework-setup-$1")" = "$digest" ]; }
-if [ "$tests" = 1 ]; then mode=tests extras="all,dev"; else mode=run extras="train"; fi
+if [ "$tests" = 1 ]; then mode=tests extras="all,dev"; else mode=run extras="train,eval"; fi   # eval: lm-eval for `general`
 if ! done_for "$mode" && ! done_for tests; then
   # constraints.txt pins every version that was tested; torch==2.13.0 is the CPU wheel on this disk.
   install -e ".[$extras]"
@@ -80,7 +80,7 @@ fi
 
 # --- self-check: everything `needlework run` imports, and the bundled model's file, are there ---------
 .venv/bin/python -c 'import importlib.util as u, sys
-missing = [m for m in ("torch", "transformers", "accelerate", "peft", "gguf", "matplotlib") if not u.find_spec(m)]
+missing = [m for m in ("torch", "transformers", "accelerate", "peft", "gguf", "matplotlib", "lm_eval") if not u.find_spec(m)]
 sys.exit(f"missing: {missing}") if missing else None
 from needlework.models import gguf_path; gguf_path("smollm2-135m-instruct")' || {
   echo "setup.sh: .venv is incomplete (see the error above); remove .venv and run this script again" >&2; exit 1; }

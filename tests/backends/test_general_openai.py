@@ -47,6 +47,10 @@ def test_a_backend_that_cannot_score_loglikelihood_is_refused_at_plan_time(tmp_p
 def test_harness_model_for_each_backend(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
     assert harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir)), "multiple_choice").kind == "hf"
+    # the harness's hf model follows the backend's precision policy like every other hf evaluation
+    for dtype, want in (("fp32", "float32"), ("bf16", "bfloat16")):
+        hf = harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir), dtype=dtype), "multiple_choice")
+        assert hf.kwargs["dtype"] == want
     m = harness_model(BackendConfig(kind="openai", model="gpt-3.5-turbo-1106", concurrency=4), "generate_until")
     assert (m.kind, m.chat) == ("openai-chat-completions", True)
     assert m.kwargs["model"] == "gpt-3.5-turbo-1106" and m.kwargs["num_concurrent"] == 4
