@@ -14,7 +14,9 @@ def test_cpu_demo_prompts_same_completions_as_static():
 
     cfg = load_preset("cpu-demo").eval_for("smollm2-135m-instruct", "unused")
     cfg.limit = 1   # one item per bucket: 4 kv-retrieval gold positions (shared dictionaries), 3 MDQA positions
-    items = [it for _, _, its in _build_all(cfg).values() for it in its]
+    cfg.benchmarks = ["kv-retrieval", "mdqa"]                          # the benchmarks the engine generates for
+    cfg.kv_retrieval.positions, cfg.kv_retrieval.num_dicts = [1, 3, 6, 8], [8]   # 8 dictionaries, as pinned below
+    items = [it for _, _, its, _ in _build_all(cfg).values() for it in its]
     reqs = [it.request for it in items]
     static = HFBackend("smollm2-135m-instruct", dtype="fp32", batch_size=16, progress=False, engine="static")
     cont = HFBackend(model_obj=static.model, tokenizer=static.tokenizer, dtype="fp32", batch_size=3,
