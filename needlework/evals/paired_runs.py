@@ -7,9 +7,8 @@ paired bootstrap gives the interval) and the per-seed paired differences are kep
 Items found on one side only, or over the model's context on either side, are excluded from the pairs and
 counted in `missing` / `n_over_context`, never dropped silently.
 
-Per-item rows come from `<run>/samples.jsonl` (the runner's rows, `general`'s included where the general
-benchmark writes them there); a run whose samples.jsonl has no `general` rows may instead hold them in
-`<run>/general/<task>.samples.jsonl` (read_general_items: the one place that knows that file's schema).
+Per-item rows come from `<run>/samples.jsonl`: the runner writes every benchmark's rows there, `general`'s
+included (item_id "<harness task>/<doc_id>", scores.score).
 """
 from __future__ import annotations
 
@@ -23,19 +22,6 @@ from .paired import across_seeds, paired_difference
 MISSING_EXAMPLES = 5   # item ids shown per side when items are missing
 
 
-def read_general_items(run: Path) -> list[dict]:
-    """`general` per-item rows, one file per task: {"id": ..., "task": ..., "score": 0/1} (lm-eval style,
-    written by the general benchmark) -> runner-style rows with one metric, "score", and axis "task"."""
-    rows = []
-    folder = Path(run) / "general"
-    for path in sorted(folder.glob("*.samples.jsonl")) if folder.is_dir() else []:
-        for r in read_jsonl(path):
-            task = r.get("task") or path.name[: -len(".samples.jsonl")]
-            rows.append({"benchmark": "general", "item_id": f"{task}/{r['id']}", "bucket": f"task={task}",
-                         "axes": {"task": task}, "over_context": False, "scores": {"score": float(r["score"])}})
-    return rows
-
-
 def item_rows(run: str | Path) -> dict[str, list[dict]]:
     """benchmark -> its per-item rows in run order; `run` is an eval run folder (or its results.json)."""
     p = Path(run)
@@ -45,10 +31,6 @@ def item_rows(run: str | Path) -> dict[str, list[dict]]:
     if samples.exists():
         for r in read_jsonl(samples):
             out.setdefault(r["benchmark"], []).append(r)
-    if "general" not in out:
-        general = read_general_items(folder)
-        if general:
-            out["general"] = general
     return out
 
 

@@ -4,8 +4,8 @@ Every number in report.html / report.md comes from this dictionary, and every nu
 copied from a stage output (results.json, train_log.jsonl, train.jsonl meta, loss_map.json) or is a
 mean/std/difference of such numbers computed here, so a test can check the report against the stages.
 Single-seed cells carry the evaluation's own 95% Wilson interval; multi-seed cells carry mean ± std
-across seeds (and the per-seed values). Changes vs the base model are paired over items (samples.jsonl,
-general/<task>.samples.jsonl) through needlework.evals.paired_runs, the comparison `needlework compare`
+across seeds (and the per-seed values). Changes vs the base model are paired over items (samples.jsonl)
+through needlework.evals.paired_runs, the comparison `needlework compare`
 uses: a 95% paired interval, the exact McNemar p for 0/1 scores, and over several seeds the mean ± std of
 the per-seed paired differences. A benchmark without per-item scores gets its change without an interval.
 """

@@ -9,7 +9,7 @@ from needlework.evals.metrics import wilson
 from needlework.evals.paired import (METHOD_BOOTSTRAP, METHOD_MCNEMAR, across_seeds, mcnemar_exact_p,
                                      newcombe_paired, paired_bootstrap, paired_difference, reading)
 from needlework.evals.compare import compare_results, format_table
-from needlework.evals.paired_runs import compare_items, compare_runs, item_rows, read_general_items
+from needlework.evals.paired_runs import compare_items, compare_runs, item_rows
 from needlework.io import write_jsonl
 
 
@@ -107,10 +107,10 @@ def test_several_seeds_average_items_and_keep_each_seed():
 def test_run_folders_and_general_items(tmp_path):
     for name, acc in (("a", 0), ("b", 1)):
         run = tmp_path / name
-        write_jsonl(run / "samples.jsonl", _rows({"1a": acc, "2a": 0}))
-        write_jsonl(run / "general" / "mmlu.samples.jsonl",
-                    [{"id": i, "task": "mmlu", "score": acc if i < 3 else 1} for i in range(5)])
-    rows = read_general_items(tmp_path / "a")
+        general = [{"benchmark": "general", "item_id": f"mmlu/{i}", "bucket": "task=mmlu", "axes": {"task": "mmlu"},
+                    "over_context": False, "scores": {"score": float(acc if i < 3 else 1)}} for i in range(5)]
+        write_jsonl(run / "samples.jsonl", _rows({"1a": acc, "2a": 0}) + general)
+    rows = item_rows(tmp_path / "a")["general"]
     assert rows[0]["item_id"] == "mmlu/0" and rows[0]["axes"] == {"task": "mmlu"}
     cmp = compare_runs(item_rows(tmp_path / "a"), [item_rows(tmp_path / "b" / "results.json")])
     assert set(cmp) == {"kv", "general"}
@@ -130,12 +130,3 @@ def test_compare_table_is_paired_and_lists_unpaired_items():
     assert "not paired: 1 items only in A (e.g. 3x), 0 only in B" in text
     no_items = compare_results(results, results, {}, {"kv": after})
     assert no_items["kv"]["rows"] == [] and "no paired comparison" in format_table(no_items, "A", "B")
-
-
-def test_general_rows_in_samples_jsonl_come_first(tmp_path):
-    rows = [{"benchmark": "general", "item_id": f"mmlu_anatomy/{i}", "bucket": "task=mmlu", "axes": {"task": "mmlu"},
-             "over_context": False, "scores": {"score": 1.0, "acc,none": 1.0}} for i in range(3)]
-    write_jsonl(tmp_path / "samples.jsonl", rows)
-    write_jsonl(tmp_path / "general" / "mmlu.samples.jsonl", [{"id": 0, "task": "mmlu", "score": 0}])
-    got = item_rows(tmp_path)["general"]
-    assert [r["item_id"] for r in got] == ["mmlu_anatomy/0", "mmlu_anatomy/1", "mmlu_anatomy/2"]

@@ -27,9 +27,9 @@ def _results(acc_by_pos: dict[int, float], n: int = 20, general: dict | None = N
         out["benchmarks"]["general"] = {"primary_metric": "score", "by_axis": {"task": buckets}, "buckets": [],
                                         "overall": {"n": 200, "n_over_context": 0, "metrics": {"score": {
                                             "accuracy": None, "correct": None, "n": 0}}}, "describe": {}}
-        for t, v in general.items():
-            files[f"general/{t}.samples.jsonl"] = [{"id": i, "task": t, "score": int(i < round(v * 100))}
-                                                   for i in range(100)]
+        for t, v in general.items():   # general's rows go into samples.jsonl, as the runner writes them
+            rows += [{"benchmark": "general", "item_id": f"{t}/{i}", "bucket": f"task={t}", "axes": {"task": t},
+                      "over_context": False, "scores": {"score": float(i < round(v * 100))}} for i in range(100)]
     return files
 
 

@@ -58,9 +58,11 @@ def test_numbers_come_from_stage_outputs(report):
 def test_changes_are_paired_over_items(report):
     root, _, rep = report
     kv = rep["benchmarks"]["kv-retrieval"]
-    base = [r["scores"]["value_acc"] for r in read_jsonl(root / "eval/base-0000/samples.jsonl")]
-    per_seed = [paired_difference(base, [r["scores"]["value_acc"] for r in read_jsonl(
-        root / f"eval/kv-s{s}-0000/samples.jsonl")])["delta"] for s in (0, 1)]
+    def kv_scores(folder: str) -> list[float]:   # samples.jsonl holds general's rows too, as a real run's does
+        return [r["scores"]["value_acc"] for r in read_jsonl(root / folder / "samples.jsonl")
+                if r["benchmark"] == "kv-retrieval"]
+    base = kv_scores("eval/base-0000")
+    per_seed = [paired_difference(base, kv_scores(f"eval/kv-s{s}-0000"))["delta"] for s in (0, 1)]
     ch = kv["change"]["kv"]["overall"]
     assert ch["seeds"]["values"] == per_seed and ch["delta"] == pytest.approx(statistics.fmean(per_seed))
     assert ch["reading"] == "better" and ch["n"] == 60
