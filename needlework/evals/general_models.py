@@ -68,7 +68,7 @@ def harness_model(b: BackendConfig, output_type: str, device: str = "cpu", batch
             raise BackendError(f"general: lm-eval's hf model needs a local model folder; {path!r} does not exist")
         if "dtype" not in extra:   # the precision policy of every other hf evaluation (needlework.precision)
             from ..backends.hf import choose_dtype
-            extra["dtype"] = "bfloat16" if str(choose_dtype(b.dtype, device)[0]) == "torch.bfloat16" else "float32"
+            extra["dtype"] = str(choose_dtype(b.dtype, device)[0]).removeprefix("torch.")   # bfloat16 | float32
         return HarnessModel("hf", {"pretrained": str(path), "device": device, "batch_size": batch_size, **extra})
     url = (b.base_url or "").rstrip("/")
     if output_type in LOGLIKELIHOOD or b.chat_template == "off":
