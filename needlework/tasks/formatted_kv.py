@@ -20,7 +20,7 @@ import numpy as np
 from ..config import ConfigError
 from . import kv_formats as fmt
 from .base import Sample, TokenCount, count_under_max
-from .kv_answers import parse_dict
+from .kv_answers import dict_names, first_dict
 from .kv_common import TEMPLATE_INTRO, KVCommon, assemble, build_prompt, choose_position
 from .simple_kv import depth_of
 
@@ -187,7 +187,6 @@ def generate(cfg: FormattedKVConfig, rng: np.random.Generator, count_tokens: Tok
 
 # ------------------------------------------------------------------ scoring a free-text completion
 METRICS = ("value_acc", "value_recall", "value_dict_acc")
-_DICTS = re.compile(r"dictionary\s*\[?\s*(\d+)", re.I)
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
@@ -214,5 +213,5 @@ def _dicts_ok(completion: str, meta: dict) -> bool:
     """The gold dictionary is the first one named; spread keys: every gold dictionary is named."""
     gold = meta.get("gold_dicts", [meta["gold_dict"]])
     if len(set(gold)) == 1:
-        return parse_dict(completion) == gold[0]
-    return set(gold) <= {int(d) for d in _DICTS.findall(completion)}
+        return first_dict(completion) == gold[0]
+    return set(gold) <= {d for names in dict_names(completion) for d in names}

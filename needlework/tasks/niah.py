@@ -31,7 +31,7 @@ class NIAHConfig:
     context_chars: int = 8000             # without a tokenizer: haystack length in characters
     depth: str | float | list[float] = "uniform"   # 0 = start, 1 = end; a list is swept by sample index
     needle: str = "random"                # 'random' (a fresh fact per sample) or 'kamradt'
-    haystack_dir: str | None = None       # default: the packaged paul-graham-essays
+    haystack_dir: str | None = None       # default: the packaged essays' haystack half (real_data.essay_part)
 
     def validate(self) -> None:
         if self.needle not in ("random", "kamradt"):
@@ -46,7 +46,7 @@ class NIAHConfig:
             raise ConfigError(f"context_tokens={self.context_tokens} is too small for a haystack")
         if self.context_chars < 1:
             raise ConfigError(f"context_chars must be positive, got {self.context_chars}")
-        load_essays(self.haystack_dir)
+        load_essays(self.haystack_dir, "haystack")
 
 
 def make_needle(cfg: NIAHConfig, rng: np.random.Generator) -> tuple[str, str, str]:
@@ -69,7 +69,7 @@ def _insert(hay: str, needle: str, depth: float) -> tuple[str, float]:
 
 
 def generate(cfg: NIAHConfig, rng: np.random.Generator, count_tokens: TokenCount | None = None) -> Sample:
-    essays = load_essays(cfg.haystack_dir)
+    essays = load_essays(cfg.haystack_dir, "haystack")   # FLenQA pads with the other half
     spans = sentence_spans(essays)
     start = spans[int(rng.integers(len(spans)))][0]   # a random sentence start; the text wraps around
     source = essays[start:] + "\n\n" + essays[:start]
