@@ -14,8 +14,13 @@ Methods (all 95%):
 - Any other scores (fractions, seed-averaged items): a paired bootstrap over items, percentile interval,
   BOOTSTRAP_RESAMPLES resamples drawn from numpy's default_rng(BOOTSTRAP_SEED), so the interval is the same
   on every run; no p-value.
-- Across seeds: mean ± sample std of the per-seed paired differences, each seed's value kept.
-A difference "is detectable" when its interval excludes zero (`reading`).
+- Across seeds (several fine-tuned runs of one recipe on the same items): the interval comes from a two-level
+  bootstrap that resamples training runs and items (`seed_item_bootstrap`), so it widens when the runs
+  disagree; averaging items over seeds first would treat three training runs as one and could read "better"
+  when one run got worse. Each seed's own paired difference and interval is kept (`across_seeds`), with
+  mean ± sample std and whether the seeds disagree in sign.
+A difference "is detectable" when its interval excludes zero (`reading`); whether it is small enough to call
+"kept" is an equivalence question with a margin (needlework.evals.equivalence).
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20240601
 METHOD_MCNEMAR = "paired 0/1: Newcombe hybrid score interval (method 10), exact McNemar p"
 METHOD_BOOTSTRAP = f"paired bootstrap over items ({BOOTSTRAP_RESAMPLES} resamples, percentile interval)"
+METHOD_SEEDS = (f"two-level bootstrap over training runs and items ({BOOTSTRAP_RESAMPLES} resamples, percentile "
+                "interval)")
 
 
 def mcnemar_exact_p(b: int, c: int) -> float:
@@ -88,8 +95,9 @@ def newcombe_paired(a: int, b: int, c: int, d: int, z: float = Z95) -> tuple[flo
 
 
 def paired_bootstrap(before: Sequence[float], after: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
-                     seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float]:
-    """(mean(after - before), 2.5th, 97.5th percentile of the resampled means); items resampled as pairs."""
+                     seed: int = BOOTSTRAP_SEED, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean(after - before), lower, upper percentile of the resampled means at `level`); items resampled as
+    pairs."""
     import numpy as np
     diffs = np.asarray(after, dtype=float) - np.asarray(before, dtype=float)
     if diffs.size == 0:
@@ -98,7 +106,33 @@ def paired_bootstrap(before: Sequence[float], after: Sequence[float], resamples:
     step = max(1, 2_000_000 // diffs.size)   # resamples drawn in blocks: memory stays ~16 MB for any n
     means = np.concatenate([diffs[rng.integers(0, diffs.size, size=(min(step, resamples - i), diffs.size))]
                             .mean(axis=1) for i in range(0, resamples, step)])
-    lo, hi = np.percentile(means, [2.5, 97.5])
+    tail = 50 * (1 - level)
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return float(diffs.mean()), float(lo), float(hi)
+
+
+def seed_item_bootstrap(before: Sequence[float], afters: Sequence[Sequence[float]],
+                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                        level: float = 0.95) -> tuple[float, float, float]:
+    """(mean change over runs and items, interval) when `afters` holds one score list per training run of the
+    same items: each resample draws runs with replacement and items with replacement, so both the item sample
+    and run-to-run variation widen the interval."""
+    import numpy as np
+    diffs = np.asarray(afters, dtype=float) - np.asarray(before, dtype=float)[None, :]   # runs x items
+    k, n = diffs.shape
+    if n == 0 or k == 0:
+        raise ValueError("seed_item_bootstrap: no pairs")
+    rng = np.random.default_rng(seed)
+    step = max(1, 2_000_000 // (n * k))
+    means = []
+    for i in range(0, resamples, step):
+        r = min(step, resamples - i)
+        items = rng.integers(0, n, size=(r, n))
+        runs = rng.integers(0, k, size=(r, k))
+        per_run = diffs[:, items].mean(axis=2).T            # r x k: each run's mean over the drawn items
+        means.append(np.take_along_axis(per_run, runs, axis=1).mean(axis=1))
+    tail = 50 * (1 - level)
+    lo, hi = np.percentile(np.concatenate(means), [tail, 100 - tail])
     return float(diffs.mean()), float(lo), float(hi)
 
 
@@ -134,12 +168,19 @@ def paired_difference(before: Sequence[float], after: Sequence[float]) -> dict[s
     return out
 
 
-def across_seeds(deltas: Sequence[float | None]) -> dict[str, Any]:
-    """Mean ± sample std of per-seed paired differences (std None for one seed); each value kept."""
+def across_seeds(per_seed: Sequence[dict]) -> dict[str, Any]:
+    """Mean ± sample std of per-seed paired differences (paired_difference results; std None for one seed),
+    each seed's value and interval kept, and whether the seeds disagree: in sign, or one seed's own interval
+    on the other side of zero from another's."""
+    deltas = [r.get("delta") for r in per_seed]
     vals = [d for d in deltas if d is not None]
+    readings = [reading(r.get("ci95")) for r in per_seed]
     return {"mean": round(statistics.fmean(vals), 6) if vals else None,
             "std": round(statistics.stdev(vals), 6) if len(vals) > 1 else None,
-            "values": list(deltas), "seeds": len(deltas)}
+            "values": list(deltas), "seeds": len(deltas), "ci95": [r.get("ci95") for r in per_seed],
+            "readings": readings,
+            "disagree_in_sign": any(v > 0 for v in vals) and any(v < 0 for v in vals),
+            "conflicting": "better" in readings and "worse" in readings}
 
 
 def reading(ci: Sequence[float] | None) -> str:

@@ -2,8 +2,9 @@
 
 Per-item scores of both runs are joined on item id; every difference (overall, per axis value such as gold
 position or length, per bucket) is a paired one (needlework.evals.paired). The "after" side may be several
-runs (one per training seed) of the same items: then each item's after-score is its mean over the seeds (a
-paired bootstrap gives the interval) and the per-seed paired differences are kept as mean ± std.
+runs (one per training seed) of the same items: then the interval is a two-level bootstrap over runs and items
+(paired.seed_item_bootstrap) and each seed's own paired difference is kept (mean ± std, per-seed intervals,
+whether the seeds disagree).
 Items found on one side only, or over the model's context on either side, are excluded from the pairs and
 counted in `missing` / `n_over_context`, never dropped silently.
 
@@ -17,7 +18,8 @@ from typing import Any
 
 from ..config import ConfigError
 from ..io import read_jsonl
-from .paired import across_seeds, paired_difference
+from .equivalence import equivalence
+from .paired import METHOD_SEEDS, across_seeds, paired_difference, seed_item_bootstrap
 
 MISSING_EXAMPLES = 5   # item ids shown per side when items are missing
 
@@ -51,22 +53,33 @@ def _missing(before: dict[str, dict], afters: list[dict[str, dict]]) -> dict[str
             "examples_only_after": only_after[:MISSING_EXAMPLES]}
 
 
-def _one(pairs: list[tuple[dict, list[dict]]], metric: str) -> dict[str, Any]:
-    """Paired difference of one scope; with several after-runs, items are seed-averaged and per-seed kept."""
+def _one(pairs: list[tuple[dict, list[dict]]], metric: str, margin: float | None = None) -> dict[str, Any]:
+    """Paired difference of one scope (with several after-runs: the runs x items interval, each run kept);
+    with a `margin`, also the equivalence test within it (needlework.evals.equivalence)."""
     before = [b["scores"].get(metric, 0.0) for b, _ in pairs]
     afters = [[a[s]["scores"].get(metric, 0.0) for _, a in pairs] for s in range(len(pairs[0][1]))] if pairs else []
+    res = _difference(before, afters)
+    if margin is not None and res["n"]:
+        res["equivalence"] = equivalence(before, afters, margin)
+    return res
+
+
+def _difference(before: list[float], afters: list[list[float]]) -> dict[str, Any]:
     if len(afters) <= 1:
         return paired_difference(before, afters[0] if afters else [])
     mean_after = [sum(col) / len(col) for col in zip(*afters)]
     res = paired_difference(before, mean_after)
-    res["seeds"] = across_seeds([paired_difference(before, a)["delta"] for a in afters])
+    delta, lo, hi = seed_item_bootstrap(before, afters)
+    res.update(delta=round(delta, 6), ci95=[round(lo, 6), round(hi, 6)], p=None, method=METHOD_SEEDS,
+               significant=lo > 0 or hi < 0, seeds=across_seeds([paired_difference(before, a) for a in afters]))
     return res
 
 
 def compare_items(before: list[dict], afters: list[list[dict]], metrics: list[str] | tuple[str, ...],
-                  axes: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
+                  axes: list[str] | tuple[str, ...] | None = None, margin: float | None = None) -> dict[str, Any]:
     """{metrics: {metric: {overall, by_axis: {axis: [{value, ...}]}, buckets: [{label, ...}]}}, n_pairs,
-    n_over_context, missing} for one benchmark: before = one run's rows, afters = one list per seed."""
+    n_over_context, missing} for one benchmark: before = one run's rows, afters = one list per seed; with a
+    `margin`, every cell also carries its equivalence test."""
     b = _scored(before)
     a = [_scored(rows) for rows in afters]
     shared = [i for i in b if all(i in x for x in a)]
@@ -80,10 +93,10 @@ def compare_items(before: list[dict], afters: list[list[dict]], metrics: list[st
               for ax in axes}
     buckets = _group(pairs, lambda r: r["bucket"])
     for m in metrics:
-        out["metrics"][m] = {"overall": _one(pairs, m),
-                             "by_axis": {ax: [{"value": v, **_one(g, m)} for v, g in vals.items()]
+        out["metrics"][m] = {"overall": _one(pairs, m, margin),
+                             "by_axis": {ax: [{"value": v, **_one(g, m, margin)} for v, g in vals.items()]
                                          for ax, vals in groups.items()},
-                             "buckets": [{"label": lb, **_one(g, m)} for lb, g in buckets.items()]}
+                             "buckets": [{"label": lb, **_one(g, m, margin)} for lb, g in buckets.items()]}
     return out
 
 

@@ -6,8 +6,9 @@ import math
 import pytest
 
 from needlework.evals.metrics import wilson
-from needlework.evals.paired import (METHOD_BOOTSTRAP, METHOD_MCNEMAR, across_seeds, mcnemar_exact_p,
-                                     newcombe_paired, paired_bootstrap, paired_difference, reading)
+from needlework.evals.paired import (METHOD_BOOTSTRAP, METHOD_MCNEMAR, METHOD_SEEDS, across_seeds,
+                                     mcnemar_exact_p, newcombe_paired, paired_bootstrap, paired_difference, reading,
+                                     seed_item_bootstrap)
 from needlework.evals.compare import compare_results, format_table
 from needlework.evals.paired_runs import compare_items, compare_runs, item_rows
 from needlework.io import write_jsonl
@@ -71,9 +72,15 @@ def test_non_binary_scores_use_a_seeded_bootstrap():
 
 
 def test_across_seeds():
-    s = across_seeds([0.1, 0.3])
-    assert s == {"mean": 0.2, "std": pytest.approx(0.141421, abs=1e-6), "values": [0.1, 0.3], "seeds": 2}
-    assert across_seeds([0.5])["std"] is None
+    s = across_seeds([{"delta": 0.1, "ci95": [0.02, 0.2]}, {"delta": 0.3, "ci95": [0.1, 0.5]}])
+    assert s["mean"] == 0.2 and s["std"] == pytest.approx(0.141421, abs=1e-6)
+    assert s["values"] == [0.1, 0.3] and s["seeds"] == 2 and s["readings"] == ["better", "better"]
+    assert not s["disagree_in_sign"] and not s["conflicting"]
+    assert across_seeds([{"delta": 0.5, "ci95": [0.1, 0.9]}])["std"] is None
+    mixed = across_seeds([{"delta": 0.2, "ci95": [0.1, 0.3]}, {"delta": -0.01, "ci95": [-0.1, 0.08]}])
+    assert mixed["disagree_in_sign"] and not mixed["conflicting"]
+    split = across_seeds([{"delta": 0.2, "ci95": [0.1, 0.3]}, {"delta": -0.2, "ci95": [-0.3, -0.1]}])
+    assert split["conflicting"] and split["readings"] == ["better", "worse"]
 
 
 def _rows(scores: dict[str, float], over: set[str] = frozenset()) -> list[dict]:
@@ -96,12 +103,34 @@ def test_join_on_item_id_reports_missing_and_over_context():
     assert [b["label"] for b in res["metrics"]["acc"]["buckets"]] == ["position=1", "position=2"]
 
 
-def test_several_seeds_average_items_and_keep_each_seed():
+def test_several_seeds_keep_each_seed_and_resample_runs_and_items():
     before = _rows({"1a": 0, "1b": 0, "1c": 1, "1d": 0})
     seeds = [_rows({"1a": 1, "1b": 1, "1c": 1, "1d": 0}), _rows({"1a": 1, "1b": 0, "1c": 1, "1d": 0})]
     ov = compare_items(before, seeds, ["acc"])["metrics"]["acc"]["overall"]
     assert ov["seeds"]["values"] == [0.5, 0.25] and ov["seeds"]["mean"] == 0.375
-    assert ov["delta"] == 0.375 and ov["method"] == METHOD_BOOTSTRAP
+    assert ov["delta"] == 0.375 and ov["method"] == METHOD_SEEDS and ov["p"] is None
+    assert [len(c) for c in ov["seeds"]["ci95"]] == [2, 2]   # each seed's own paired interval is kept
+
+
+def test_a_seed_that_got_worse_widens_the_interval_and_is_named():
+    """Three training runs on 100 items: two gain 20 points, one loses 20. Averaging items over seeds first
+    reads a confident +0.07; over runs and items the interval reaches below zero, and the seeds conflict."""
+    n = 100
+    before = [0.0] * 50 + [1.0] * 50
+    up = [1.0] * 20 + [0.0] * 30 + [1.0] * 50              # 20 wrong -> right
+    down = [0.0] * 50 + [0.0] * 20 + [1.0] * 30            # 20 right -> wrong
+    afters = [up, up, down]
+    mean_after = [sum(c) / 3 for c in zip(*afters)]
+    naive = paired_difference(before, mean_after)
+    assert naive["ci95"][0] > 0                              # the old rule: "better"
+    delta, lo, hi = seed_item_bootstrap(before, afters)
+    assert delta == pytest.approx((20 + 20 - 20) / 3 / n)
+    assert lo < 0 < hi                                       # run-to-run variation is in the interval
+    rows = lambda xs: [{"item_id": str(i), "bucket": "b", "axes": {}, "over_context": False,  # noqa: E731
+                        "scores": {"acc": x}} for i, x in enumerate(xs)]
+    ov = compare_items(rows(before), [rows(a) for a in afters], ["acc"])["metrics"]["acc"]["overall"]
+    assert ov["seeds"]["conflicting"] and ov["seeds"]["readings"] == ["better", "better", "worse"]
+    assert ov["ci95"] == [round(lo, 6), round(hi, 6)]
 
 
 def test_run_folders_and_general_items(tmp_path):
