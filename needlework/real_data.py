@@ -5,7 +5,9 @@ NQ-Open oracle passages of Liu et al. and the Paul Graham essays, each with its 
 installed wheel and a bare clone work alike. Nothing is downloaded. The NQ split is by a hash of the question text (not file order): a question whose SHA-256
 starts with a value below 50% of the range belongs to `eval`, the rest to `train`. MDQA training data
 (tasks.mdqa_train) draws only from `train`; the MDQA benchmark (evals.mdqa) only from `eval`, for both
-gold questions and distractor passages, so no evaluation question or passage is ever trained on.
+gold questions and distractor passages, so no evaluation question or passage is ever trained on. The
+packaged essays are split the same way (essay_part): the NIAH baseline trains on one half, FLenQA pads with
+the other.
 """
 from __future__ import annotations
 
@@ -79,11 +81,24 @@ def nq_split(split: str, path: str | None = None) -> tuple[dict, ...]:
     return tuple(r for r in load_nq(path) if nq_split_of(r["question"]) == split)
 
 
-@lru_cache(maxsize=2)
-def load_essays(path: str | None = None) -> str:
-    """All Paul Graham essays, concatenated in file-name order (the haystack text)."""
+ESSAY_PARTS = ("haystack", "padding")
+
+
+def essay_part(file_name: str) -> str:
+    """Which half of the packaged essays a file belongs to, by a hash of its name: `haystack` (the NIAH
+    baseline's training text) or `padding` (FLenQA's "books" padding), so no evaluation padding is ever
+    trained on by the NIAH arm (that would favour it in the paper's Fig. 8 comparison)."""
+    return "haystack" if hashlib.sha256(file_name.encode("utf-8")).digest()[0] < 128 else "padding"
+
+
+@lru_cache(maxsize=4)
+def load_essays(path: str | None = None, part: str | None = None) -> str:
+    """Paul Graham essays concatenated in file-name order. With the default folder and a `part`, only that
+    half (essay_part); a folder the user names is used whole, as given."""
+    if part is not None and part not in ESSAY_PARTS:
+        raise ConfigError(f"essay part must be one of {ESSAY_PARTS}, got {part!r}")
     d = resolve(path, ESSAYS_DIR)
-    files = sorted(f for f in d.glob("*.txt"))
+    files = sorted(f for f in d.glob("*.txt") if path or part is None or essay_part(f.name) == part)
     if not files:
-        raise ConfigError(f"no .txt essays in {d}")
+        raise ConfigError(f"no .txt essays in {d}" + (f" ({part} half)" if part and not path else ""))
     return "\n\n".join(f.read_text(encoding="utf-8").strip() for f in files)

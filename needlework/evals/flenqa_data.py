@@ -113,10 +113,13 @@ def approx_tokens(text: str) -> int:
 @lru_cache(maxsize=2)
 def essay_sentences(path: str | None = None) -> tuple[str, ...]:
     from ..real_data import load_essays
-    text = " ".join(load_essays(path).split())
+    text = " ".join(load_essays(path, "padding").split())   # never the half NIAH trains on
     # The essay files sometimes glue sentences across lost line breaks ("billions.It's"): split there too.
     parts = re.split(r"(?<=[.!?])\s+(?=[A-Z\"'(])|(?<=[a-z]{2}[.!?])(?=[A-Z])", text)
-    return tuple(s for s in parts if 3 <= len(s.split()) <= 80)
+    # Stock lines recur across essays ("Want to start a startup?"): one that also stands in the NIAH half is
+    # dropped, so no padding sentence is ever in a NIAH training sample.
+    haystack = " ".join(load_essays(None, "haystack").split()) if path is None else ""
+    return tuple(s for s in parts if 3 <= len(s.split()) <= 80 and s not in haystack)
 
 
 def padding_sentences(base: Base, padding: str, budget: int, count: Callable[[str], int], seed: int,
