@@ -196,3 +196,71 @@ def available_offline(spec: str, what: str = "weights") -> bool:
     if spec.startswith("tiktoken:") or spec.endswith(".model") or Path(spec).exists():
         return True
     return any(local_folder(spec, f) is not None for f in ("config.json", "tokenizer.json", "tokenizer_config.json"))
+
+
+# ------------------------------------------------------------------ what exactly was evaluated
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.gguf", "config.json")
+TOKENIZER_PATTERNS = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+                      "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt")
+
+
+def _file_sha256(path: Path, memo: dict) -> str:
+    """sha256 of one file, remembered by (path, size, mtime): a 7B model is hashed once, not on every eval."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    if key not in memo:
+        import hashlib
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        memo[key] = h.hexdigest()
+    return memo[key]
+
+
+def _still_there(key: str) -> bool:
+    name, size, mtime = key.rsplit("|", 2)
+    try:
+        st = Path(name).stat()
+    except OSError:
+        return False
+    return f"{st.st_size}|{st.st_mtime_ns}" == f"{size}|{mtime}"
+
+
+def content_fingerprint(name_or_path: str) -> dict[str, str | None]:
+    """{weights_sha256, tokenizer_sha256} of a model on this machine: sha256 over (file name, file sha256) of its
+    weight files and config.json, and of its tokenizer files; None where there are none here (a hub name not in
+    the cache, a model behind a server). A model folder retrained in place gets a new hash, so results and
+    caches say which weights they came from. Per-file hashes are remembered in $NEEDLEWORK_CACHE."""
+    import hashlib
+    import json
+    path = Path(resolve_model_path(name_or_path)) if is_bundled(name_or_path) else Path(name_or_path)
+    if not path.exists():
+        return {"weights_sha256": None, "tokenizer_sha256": None}
+    memo_file = cache_dir() / "file-sha256.json"
+    try:
+        memo = json.loads(memo_file.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    known = len(memo)
+
+    def digest(patterns: tuple[str, ...]) -> str | None:
+        files = [path] if path.is_file() else sorted({f for p in patterns for f in path.glob(p) if f.is_file()})
+        if not files:
+            return None
+        h = hashlib.sha256()
+        for f in files:
+            h.update(f"{f.name}\0{_file_sha256(f, memo)}\n".encode())
+        return h.hexdigest()
+
+    out = {"weights_sha256": digest(WEIGHT_PATTERNS),
+           "tokenizer_sha256": None if path.is_file() else digest(TOKENIZER_PATTERNS)}
+    if len(memo) != known:
+        from .io import write_json
+        memo = {k: v for k, v in memo.items() if _still_there(k)}   # files since replaced drop out
+        try:
+            memo_file.parent.mkdir(parents=True, exist_ok=True)
+            write_json(memo_file, memo)
+        except OSError:   # a read-only cache only costs hashing again next time
+            pass
+    return out

@@ -42,7 +42,8 @@ class SelfDriven:
     results.json; the runner aggregates and writes them exactly as it does for every other benchmark.
     """
     plan: Callable[[Any, Any], Any]                             # (settings, EvalConfig) -> plan
-    run: Callable[[Any, Any, Path], tuple[list[dict], dict]]    # (plan, EvalConfig, folder) -> (rows, notes)
+    # (plan, EvalConfig, folder, model identity: the runner's, weights fingerprint included) -> (rows, notes)
+    run: Callable[[Any, Any, Path, str], tuple[list[dict], dict]]
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,11 @@ from .base import Benchmark, SelfDriven
 
 PAPER_TASKS = ["mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open"]
 DATA_OF = {"mmlu_generative": "mmlu"}     # tasks that read another task's offline files
-PRIMARY = {"mmlu": "acc,none", "mmlu_generative": "exact_match,get_response", "hellaswag": "acc_norm,none",
+# The headline metric per task: the paper's (Table 1 reports HellaSwag `acc`, not `acc_norm`; REFERENCE §5).
+PRIMARY = {"mmlu": "acc,none", "mmlu_generative": "exact_match,get_response", "hellaswag": "acc,none",
            "gsm8k": "exact_match,strict-match", "triviaqa": "exact_match,remove_whitespace",
-           "nq_open": "exact_match,remove_whitespace"}
+           "nq_open": "exact_match,remove_whitespace", "arc_easy": "acc,none", "arc_challenge": "acc,none",
+           "piqa": "acc,none", "winogrande": "acc,none", "boolq": "acc,none"}
 FALLBACK_PRIMARY = ("acc,none", "exact_match,strict-match", "exact_match,remove_whitespace", "exact_match,none",
                     "exact_match,flexible-extract", "acc_norm,none")
 
@@ -162,20 +164,46 @@ def sample_rows(task: str, samples: dict[str, list[dict]]) -> list[dict]:
         for doc_id in sorted(by_doc):
             ex, scores = by_doc[doc_id]["ex"], by_doc[doc_id]["scores"]
             primary = _primary(task, set(scores))
-            raw = (ex.get("resps") or [[None]])[0]
-            raw = raw[0] if isinstance(raw, list) and raw else raw
-            parsed = by_doc[doc_id]["filtered"].get(primary.split(",", 1)[1] if primary else None)
-            rows.append({"benchmark": "general", "item_id": f"{leaf}/{doc_id}", "bucket": f"task={task}",
-                         "axes": {"task": task}, "prompt_hash": ex.get("prompt_hash"), "over_context": False,
-                         "prompt_tokens": None, "output": raw if isinstance(raw, str) else None,
-                         "parsed": parsed if isinstance(parsed, str) else None,
-                         "scores": {"score": scores.get(primary, 0.0), **scores}, "primary": primary})
+            row = {"benchmark": "general", "item_id": f"{leaf}/{doc_id}", "bucket": f"task={task}",
+                   "axes": {"task": task}, "prompt_hash": ex.get("prompt_hash"), "over_context": False,
+                   "prompt_tokens": None, "scores": {"score": scores.get(primary, 0.0), **scores}, "primary": primary}
+            choices = choice_evidence(ex)
+            if choices is None:   # generative: the model's own text, and what the primary filter extracted
+                raw = (ex.get("resps") or [[None]])[0]
+                raw = raw[0] if isinstance(raw, list) and raw else raw
+                parsed = by_doc[doc_id]["filtered"].get(primary.split(",", 1)[1] if primary else None)
+                row.update(output=raw if isinstance(raw, str) else None,
+                           parsed=parsed if isinstance(parsed, str) else None)
+            else:                 # log-likelihood: every choice's logprob, the one chosen, and the gold one
+                row.update(choices)
+            rows.append(row)
     return rows
 
 
-def _fingerprint(p: GeneralPlan, task: str) -> str:
+def choice_evidence(ex: dict) -> dict | None:
+    """A multiple-choice sample's per-item evidence: each choice's text and summed logprob, the choice the
+    model picks by `acc` (highest logprob) and by `acc_norm` (highest logprob per character), and the gold
+    index; None for a generative sample. Choice text is the continuation scored, or, where every choice
+    shares its continuation (WinoGrande scores the sentence after each filled-in option), the context's end."""
+    args, resps = ex.get("arguments") or [], ex.get("filtered_resps") or []
+    pairs = [r for r in resps if isinstance(r, (list, tuple)) and len(r) == 2 and isinstance(r[0], (int, float))]
+    if len(args) < 2 or len(pairs) != len(args) or not all(isinstance(a, (list, tuple)) and len(a) == 2 for a in args):
+        return None
+    conts = [str(a[1]) for a in args]
+    texts = conts if len(set(conts)) > 1 else [str(a[0])[-80:] for a in args]
+    lls = [float(r[0]) for r in pairs]
+    chosen = max(range(len(lls)), key=lambda i: lls[i])
+    chosen_norm = max(range(len(lls)), key=lambda i: lls[i] / max(len(conts[i]), 1))
+    target = ex.get("target")
+    return {"output": texts[chosen], "parsed": str(chosen),
+            "choices": [{"text": t, "logprob": round(ll, 6)} for t, ll in zip(texts, lls)],
+            "chosen": chosen, "chosen_norm": chosen_norm, "target": target if isinstance(target, int) else None,
+            "chance": round(1 / len(lls), 6)}
+
+
+def _fingerprint(p: GeneralPlan, task: str, identity: str) -> str:
     m = p.models[task]
-    return config_hash({"task": task, "leaves": p.leaves[task], "limit": p.limits[task], "data": p.data,
+    return config_hash({"task": task, "model_identity": identity, "leaves": p.leaves[task], "limit": p.limits[task], "data": p.data,
                         "num_fewshot": p.settings.num_fewshot.get(task, 0), "model": m.kind, "chat": m.chat,
                         "args": {k: v for k, v in m.kwargs.items() if k != "header"}})
 
@@ -200,12 +228,13 @@ def evaluate_task(p: GeneralPlan, task: str, cache_db: Path) -> dict:
             "primary": rows[0]["primary"] if rows else None}
 
 
-def run(p: GeneralPlan, cfg: Any, out: Path) -> tuple[list[dict], dict]:
-    """Every task in turn, each saved as it finishes (a re-run with the same settings skips it)."""
+def run(p: GeneralPlan, cfg: Any, out: Path, identity: str) -> tuple[list[dict], dict]:
+    """Every task in turn, each saved as it finishes (a re-run with the same settings and the same model
+    identity, weights included, skips it)."""
     out.mkdir(parents=True, exist_ok=True)
     rows, tasks = [], {}
     for task in p.settings.tasks:
-        done, key = out / f"{task}.json", _fingerprint(p, task)
+        done, key = out / f"{task}.json", _fingerprint(p, task, identity)
         r = json.loads(done.read_text()) if done.exists() else None
         if r is None or r.get("fingerprint") != key:
             r = {"fingerprint": key, **evaluate_task(p, task, out / "lm_eval_cache")}

