@@ -36,6 +36,11 @@ class ReportSection:
     # kv-retrieval's effective length: the longest tested length whose accuracy (mean over depths) is >= this
     # there and at every shorter length; an absolute threshold, the same for base and fine-tuned
     effective_length_threshold: float = 0.8
+    # claim 3: a general task's ability is "kept" when the 90% paired interval of its change lies inside
+    # ±margin (TOST, needlework.evals.equivalence); a base score within floor_epsilon of chance (or of 1) is
+    # "not testable at this model size"
+    equivalence_margin: float = 0.02
+    floor_epsilon: float = 0.02
 
 
 @dataclass
@@ -138,6 +143,11 @@ class RunConfig:
             raise ConfigError(f"report.head_maps_n must be >= 1, got {self.report.head_maps_n}")
         if self.report.loss_map_n < 1:
             raise ConfigError(f"report.loss_map_n must be >= 1, got {self.report.loss_map_n}")
+        if not 0.0 < self.report.equivalence_margin < 1.0:
+            raise ConfigError(f"report.equivalence_margin is an absolute accuracy difference: it must be in (0, 1), "
+                              f"got {self.report.equivalence_margin}")
+        if not 0.0 <= self.report.floor_epsilon < 0.5:
+            raise ConfigError(f"report.floor_epsilon must be in [0, 0.5), got {self.report.floor_epsilon}")
         if not 0.0 < self.report.effective_length_threshold <= 1.0:
             raise ConfigError("report.effective_length_threshold is an accuracy: it must be in (0, 1], got "
                               f"{self.report.effective_length_threshold}")

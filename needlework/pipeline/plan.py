@@ -146,5 +146,6 @@ def manifest(cfg: RunConfig, root: Path, stages: list[Stage]) -> dict[str, Any]:
     return {"name": cfg.name, "title": cfg.report.title or f"needlework run {cfg.name}", "seeds": list(cfg.seeds),
             "arms": cfg.arm_names(), "base_model": cfg.base_model(),
             "effective_length_threshold": cfg.report.effective_length_threshold,
+            "equivalence_margin": cfg.report.equivalence_margin, "floor_epsilon": cfg.report.floor_epsilon,
             "stages": [{"kind": s.kind, "label": s.label, "key": s.key, "info": to_jsonable(s.info),
                         "folder": str(s.folder(root).relative_to(root))} for s in stages]}

@@ -57,7 +57,7 @@ def _retrieval_blocks(rep: dict[str, Any]) -> list[tuple[str, Any]]:
     blocks.append(("png", ("kv-retrieval-effective-length", png_bytes(fig), "kv-retrieval effective length")))
     train = eff["training_length_tokens"]
     blocks.append(("p", f"effective length ({eff['rule']}): "
-                   + "; ".join(f"{m} {effective_length_text(eff, m)}" for m in eff["by_model"])
+                   + "; ".join(f"{m} {effective_length_text(eff, m, detail=True)}" for m in eff["by_model"])
                    + (f". Training prompts of {eff['finetuned_arm']}: {train:,.0f} tokens on average." if train
                       else ".")))
     return blocks
@@ -104,18 +104,19 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
             continue
         d = bench["describe"]
         unit = f"; lengths in {d['length_unit']}" if d.get("length_unit") else ""
+        label = tables.benchmark_label(name, bench)
         blocks: list[tuple[str, Any]] = [("p", f"data: {d.get('data_source', '')}{unit}")]
         for axis in bench["axes"]:
             blocks.append(("png", (f"{name}-by-{axis}", plots.accuracy_by_axis(name, bench, axis, models),
                                    f"{name} accuracy by {axis}")))
         if name == "kv-retrieval":
             blocks += _retrieval_blocks(rep)
-        blocks += [("table", t) for t in tables.benchmark_tables(name, bench, models)]
+        blocks += [("table", t) for t in tables.benchmark_tables(label, bench, models)]
         if name == "transfer" and rep.get("transfer"):   # the matrix: arms x families, paired changes
             matrix = rep["transfer"]
             blocks += [("table", tables.transfer_table(matrix)),
                        ("png", ("transfer-matrix", plots.transfer_heatmap(matrix), "transfer matrix heatmap"))]
-        add(name, blocks)
+        add(label, blocks)
     if "general" in rep["benchmarks"]:
         add("general benchmarks", [("table", tables.table1(rep["benchmarks"]["general"], models))])
     train_blocks: list[tuple[str, Any]] = []
@@ -142,6 +143,7 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
     add("data card", [("table", tables.data_table(rep["data"]))] + ([("table", mix)] if mix else []))
     prov = rep["provenance"]
     add("provenance", [("table", tables.timing_table(rep["stage_seconds"], rep["stage_keys"])),
+                       ("table", tables.evaluated_table(rep.get("evaluated") or {})),
                        ("pre", {k: prov.get(k) for k in ("config_hash", "git", "created", "python", "platform",
                                                           "versions", "argv")}),
                        ("p", f"resolved config: {root / 'run_config.yaml'}; evaluation results: "

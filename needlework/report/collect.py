@@ -16,11 +16,16 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from ..evals.equivalence import DEFAULT_MARGIN, FLOOR_EPSILON, claim_reading, kept_reading, untestable
 from ..evals.paired import reading
 from ..evals.paired_runs import compare_items, item_rows
 from ..io import read_done, read_jsonl
+from .tables import PAPER_TASK_NAMES
 from .transfer import collect_transfer
 from .retrieval_grid import DEFAULT_THRESHOLD, retrieval_section
+
+
+INCONSISTENT = "inconsistent across seeds"
 
 
 def _load(root: Path, rel: str, name: str) -> Any:
@@ -42,12 +47,15 @@ def _cell(stats: list[dict]) -> dict[str, Any]:
 
 
 def _paired(res: dict | None) -> dict[str, Any]:
-    """One change cell from a paired result: delta (mean over seeds when several), interval, p, reading."""
+    """One change cell from a paired result: delta (mean over seeds when several), interval, p, reading (seeds
+    whose own intervals lie on opposite sides of zero read "inconsistent across seeds", whatever the pooled
+    interval says), and the equivalence test when one was asked for."""
     if not res or not res.get("n"):
         return {}
     seeds = res.get("seeds")
+    plain = INCONSISTENT if seeds and seeds.get("conflicting") else reading(res["ci95"])
     return {"delta": seeds["mean"] if seeds else res["delta"], "ci95": res["ci95"], "p": res.get("p"),
-            "n": res["n"], "method": res["method"], "reading": reading(res["ci95"]),
+            "n": res["n"], "method": res["method"], "reading": plain, "equivalence": res.get("equivalence"),
             "seeds": seeds, "before": res["before"], "after": res["after"]}
 
 
@@ -59,7 +67,8 @@ def _unpaired(base: dict, ft: dict) -> dict[str, Any]:
             "note": "no per-item scores: no paired interval"}
 
 
-def _changes(out: dict, metric: str, items: dict[str, list[list[dict]]], axes: list[str]) -> None:
+def _changes(out: dict, metric: str, items: dict[str, list[list[dict]]], axes: list[str],
+             margin: float | None = None) -> None:
     """out["change"][arm] = {overall, <axis>: [cell per axis row], metrics: {other metric: overall cell},
     missing, n_over_context}, each cell paired over items when both sides have per-item scores."""
     base_items = (items.get("base") or [[]])[0]
@@ -69,7 +78,7 @@ def _changes(out: dict, metric: str, items: dict[str, list[list[dict]]], axes: l
         seeds = items.get(model) or []
         if base_items and seeds and all(seeds):
             metrics = [metric] + [m for m in out["other_metrics"]]
-            res = compare_items(base_items, seeds, metrics, axes)
+            res = compare_items(base_items, seeds, metrics, axes, margin)
             ch: dict[str, Any] = {"overall": _paired(res["metrics"][metric]["overall"]), "missing": res["missing"],
                                   "n_over_context": res["n_over_context"],
                                   "metrics": {m: _paired(res["metrics"][m]["overall"]) for m in metrics[1:]}}
@@ -87,7 +96,8 @@ def _changes(out: dict, metric: str, items: dict[str, list[list[dict]]], axes: l
         out["change"][model] = ch
 
 
-def _benchmark(name: str, runs: dict[str, list[dict]], items: dict[str, list[list[dict]]]) -> dict[str, Any]:
+def _benchmark(name: str, runs: dict[str, list[dict]], items: dict[str, list[list[dict]]],
+               margin: float | None = None) -> dict[str, Any]:
     """runs: model -> [benchmarks[name] of each seed's results.json]; items: model -> [per-item rows per seed]."""
     first = next(iter(runs.values()))[0]
     metric = first["primary_metric"]
@@ -114,14 +124,16 @@ def _benchmark(name: str, runs: dict[str, list[dict]], items: dict[str, list[lis
             rows.append({"value": v, "cells": cells})
         out["axes"][axis] = rows
     if "base" in runs:
-        _changes(out, metric, items, list(out["axes"]))
+        _changes(out, metric, items, list(out["axes"]), margin)
     return out
 
 
-def _general(name: str, runs: dict[str, list[dict]], items: dict[str, list[list[dict]]]) -> dict[str, Any]:
+def _general(name: str, runs: dict[str, list[dict]], items: dict[str, list[list[dict]]],
+             margin: float = DEFAULT_MARGIN, eps: float = FLOOR_EPSILON) -> dict[str, Any]:
     """The paper's Table 1 shape: a row per model, a column per task, value and change vs base (the change's
-    paired interval is in bench["change"][model]["task"])."""
-    bench = _benchmark(name, runs, items)
+    paired interval is in bench["change"][model]["task"]), each task's metric and shots, and claim 3's
+    equivalence reading per task (bench["table1"]["kept"][model][task]) and overall."""
+    bench = _benchmark(name, runs, items, margin)
     tasks = [row["value"] for row in bench["axes"].get("task", [])]
     table = {}
     for model in runs:
@@ -135,8 +147,54 @@ def _general(name: str, runs: dict[str, list[dict]], items: dict[str, list[list[
                      if model != "base" and base and None not in (cell["accuracy"], base["accuracy"]) else None)
             table[model][row["value"]] = {"value": cell["accuracy"], "std": cell["std"], "delta": delta}
     change = {model: {c["value"]: c for c in ch.get("task", [])} for model, ch in bench["change"].items()}
-    bench["table1"] = {"tasks": tasks, "rows": table, "change": change}
+    chance = _chance((items.get("base") or [[]])[0], tasks)
+    why = {t: untestable((table.get("base", {}).get(t) or {}).get("value"), _base_n(bench, t), chance[t], eps)
+           for t in tasks}
+    kept = {model: {t: kept_reading((c.get(t) or {}).get("ci95"), (c.get(t) or {}).get("equivalence"), why[t])
+                    for t in tasks} for model, c in change.items()}
+    bench["table1"] = {"tasks": tasks, "rows": table, "change": change, "columns": _columns(runs, tasks),
+                       "chance": chance, "untestable": why, "kept": kept, "margin": margin,
+                       "claim": {model: claim_reading(r, PAPER_TASK_NAMES) for model, r in kept.items()}}
     return bench
+
+
+def _chance(rows: list[dict], tasks: list[str]) -> dict[str, float]:
+    """Per task: the mean chance score of its items (1/choices for multiple choice; 0 for generative)."""
+    out = {}
+    for t in tasks:
+        ch = [r["chance"] for r in rows if r.get("axes", {}).get("task") == t and r.get("chance") is not None]
+        out[t] = round(statistics.fmean(ch), 6) if ch else 0.0
+    return out
+
+
+def _base_n(bench: dict, task: str) -> int:
+    row = next((r for r in bench["axes"].get("task", []) if r["value"] == task), None)
+    return ((row or {}).get("cells", {}).get("base") or {}).get("n") or 0
+
+
+def _columns(runs: dict[str, list[dict]], tasks: list[str]) -> dict[str, dict]:
+    """Per task: the headline metric, shots, the other harness metrics (HellaSwag: acc_norm beside acc) by
+    model, and the substitute note (GSM8K exemplars, TriviaQA subset, ARC split) from results.json."""
+    out = {}
+    for t in tasks:
+        info = next((r.get("describe", {}).get("tasks", {}).get(t) for rs in runs.values() for r in rs
+                     if r.get("describe", {}).get("tasks", {}).get(t)), None) or {}
+        beside = {}
+        for model, rs in runs.items():
+            m = (rs[0].get("describe", {}).get("tasks", {}).get(t) or {}).get("harness_metrics") or {}
+            beside[model] = {k.split(",")[0]: v for k, v in m.items()
+                             if k.startswith("acc_norm,") and isinstance(v, (int, float))}
+        out[t] = {"metric": info["harness_metric"].split(",")[0] if info.get("harness_metric") else None,
+                  "shots": info.get("num_fewshot", 0), "note": info.get("note"), "beside": beside}
+    return out
+
+
+def _evaluated(results: dict, stage: dict) -> dict[str, Any]:
+    """Which weights one evaluation ran (results.json's content hashes), so "the fine-tuned model was
+    evaluated" can be checked from the report."""
+    prov = results.get("provenance", {})
+    return {"seed": stage["info"].get("seed"), "model": prov.get("model"), "precision": prov.get("precision"),
+            "weights_sha256": prov.get("weights_sha256"), "tokenizer_sha256": prov.get("tokenizer_sha256")}
 
 
 def _training(root: Path, stage: dict) -> dict[str, Any]:
@@ -186,17 +244,20 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     by_bench: dict[str, dict[str, list[dict]]] = {}
     by_items: dict[str, dict[str, list[list[dict]]]] = {}
     sources: dict[str, list[str]] = {}
+    evaluated: dict[str, list[dict]] = {}
     for model in models:
         mine = [s for s in evals if (s["label"] == "base" if model == "base" else s["info"].get("arm") == model)]
         mine.sort(key=lambda s: s["info"].get("seed", -1))
         sources[model] = [str(Path(s["folder"]) / "results.json") for s in mine]
+        evaluated[model] = [_evaluated(results[s["folder"]], s) for s in mine]
         for s in mine:
             rows = item_rows(root / s["folder"])
             for bname, bres in results[s["folder"]]["benchmarks"].items():
                 by_bench.setdefault(bname, {}).setdefault(model, []).append(bres)
                 by_items.setdefault(bname, {}).setdefault(model, []).append(rows.get(bname, []))
-    benchmarks = {b: (_general if b == "general" else _benchmark)(b, runs, by_items[b])
-                  for b, runs in by_bench.items()}
+    margin = manifest.get("equivalence_margin", DEFAULT_MARGIN)
+    benchmarks = {b: (_general(b, runs, by_items[b], margin, manifest.get("floor_epsilon", FLOOR_EPSILON))
+                      if b == "general" else _benchmark(b, runs, by_items[b])) for b, runs in by_bench.items()}
     loss_maps = []
     for s in (s for s in stages if s["kind"] == "loss-map"):
         lm = _load(root, s["folder"], "loss_map.json")
@@ -205,6 +266,7 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     prov_path = root / "provenance.json"
     rep = {"title": manifest["title"], "name": manifest["name"], "seeds": manifest["seeds"], "models": models,
             "base_model": manifest["base_model"], "benchmarks": benchmarks, "sources": sources,
+           "evaluated": evaluated,
             "training": [_training(root, s) for s in stages if s["kind"] == "train"],
             "data": [_data_card(root, s) for s in stages if s["kind"] == "generate"],
             "loss_maps": loss_maps,

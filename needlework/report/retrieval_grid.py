@@ -13,11 +13,18 @@ found at least four times in five), the same for every model, so base and fine-t
 a threshold relative to the base model's short-context score would be meaningless when the base model
 scores near zero (SmolLM2-135M: 0.06). When a model passes at the longest tested length its effective length
 is at least that (`censored`); when it fails at the shortest, it is None.
+
+A point estimate on a few items per length is not a measurement on its own (15 of 18 right is 0.83, Wilson
+[0.61, 0.94]), so each model's effective length comes with its uncertainty: the deciding length's pooled
+count and 95% Wilson interval (and the first failing length's), and a conservative companion, the longest
+length whose Wilson *lower* bound is at or above the threshold there and at every shorter length.
 """
 from __future__ import annotations
 
 import statistics
 from typing import Any
+
+from ..evals.metrics import wilson
 
 DEFAULT_THRESHOLD = 0.8
 
@@ -42,7 +49,7 @@ def build_grid(runs: dict[str, list[dict]]) -> dict[str, Any] | None:
     grid: dict[str, Any] = {"metric": metric, "lengths": lengths, "positions": positions,
                             "length_axis": first.get("describe", {}).get("length_axis", "length"),
                             "position_axis": first.get("describe", {}).get("position_axis", "position"),
-                            "accuracy": {}, "n": {}, "seeds": {}}
+                            "accuracy": {}, "n": {}, "seeds": {}, "counts": {}}
     tokens: dict[Any, list[float]] = {length: [] for length in lengths}
     for model, results in runs.items():
         acc = [[None] * len(lengths) for _ in positions]
@@ -57,9 +64,16 @@ def build_grid(runs: dict[str, list[dict]]) -> dict[str, Any] | None:
                 n[i][j] = sum(b["metrics"][metric].get("n") or 0 for b in blocks)
                 tokens[length] += [b["prompt_tokens_mean"] for b in blocks if b.get("prompt_tokens_mean")]
         grid["accuracy"][model], grid["n"][model], grid["seeds"][model] = acc, n, len(results)
+        grid["counts"][model] = [_pooled(results, metric, length) for length in lengths]
     grid["tokens"] = [round(statistics.fmean(tokens[length]), 1) if tokens[length] else None for length in lengths]
     grid["by_length"] = {m: mean_over_depths(a) for m, a in grid["accuracy"].items()}
     return grid
+
+
+def _pooled(results: list[dict], metric: str, length: Any) -> list[float]:
+    """[correct, n] of one length over every depth and seed (the count its Wilson interval is built on)."""
+    blocks = [b["metrics"][metric] for res in results for b in res["buckets"] if b["axes"].get("length") == length]
+    return [sum(b.get("correct") or 0 for b in blocks), sum(b.get("n") or 0 for b in blocks)]
 
 
 def mean_over_depths(acc: list[list[float | None]]) -> list[float | None]:
@@ -106,10 +120,12 @@ def retrieval_section(runs: dict[str, list[dict]] | None, data_cards: list[dict]
     by_model = {}
     for model, by_len in grid["by_length"].items():
         j = effective_length(by_len, threshold)
-        by_model[model] = {"tokens": None if j is None else grid["tokens"][j],
-                           "length": None if j is None else grid["lengths"][j],
-                           "censored": j is not None and j == len(grid["lengths"]) - 1,
-                           "accuracy_by_length": by_len}
+        cells = [_length_cell(grid, model, k) for k in range(len(grid["lengths"]))]
+        lower = effective_length([c["ci95"][0] if c["n"] else None for c in cells], threshold)
+        by_model[model] = {**_at(grid, j), "accuracy_by_length": by_len,
+                           "deciding": None if j is None else cells[j],
+                           "first_failing": cells[j + 1 if j is not None else 0] if j != len(cells) - 1 else None,
+                           "conservative": _at(grid, lower)}
     eff = {"base": (by_model.get("base") or {}).get("tokens"), "finetuned": (by_model.get(arm) or {}).get("tokens"),
            "threshold": threshold, "training_length_tokens": training_length_tokens(data_cards, arm),
            "metric": grid["metric"], "finetuned_arm": arm, "by_model": by_model, "tested_tokens": grid["tokens"],
@@ -118,17 +134,49 @@ def retrieval_section(runs: dict[str, list[dict]] | None, data_cards: list[dict]
     return {"grid": grid, "effective_length": eff}
 
 
-def effective_length_text(eff: dict[str, Any] | None, model: str) -> str:
-    """One reader's phrase for a model's effective length, e.g. '>= 1,402 tokens (the longest tested; 3.8x the
-    training length)' -- for tables and the verdict paragraph."""
-    if not eff or model not in eff["by_model"]:
-        return "not measured"
-    m, train = eff["by_model"][model], eff.get("training_length_tokens")
+def _at(grid: dict[str, Any], j: int | None) -> dict[str, Any]:
+    return {"tokens": None if j is None else grid["tokens"][j], "length": None if j is None else grid["lengths"][j],
+            "censored": j is not None and j == len(grid["lengths"]) - 1}
+
+
+def _length_cell(grid: dict[str, Any], model: str, j: int) -> dict[str, Any]:
+    correct, n = grid["counts"][model][j]
+    lo, hi = wilson(correct, n)
+    return {"length": grid["lengths"][j], "tokens": grid["tokens"][j], "correct": correct, "n": n,
+            "accuracy": round(correct / n, 6) if n else None, "ci95": [round(lo, 6), round(hi, 6)]}
+
+
+def _length_phrase(m: dict[str, Any], eff: dict[str, Any]) -> str:
     if m["length"] is None:
         shortest = next((t for t in eff["tested_tokens"] if t), None)
         return "below the threshold at the shortest tested length" + (f" ({shortest:,.0f} tokens)" if shortest else "")
     tokens = f"{m['tokens']:,.0f} tokens" if m["tokens"] else f"length {m['length']}"
-    text = (">= " if m["censored"] else "") + tokens + (" (the longest tested)" if m["censored"] else "")
-    if m["tokens"] and train:
+    return (">= " if m["censored"] else "") + tokens + (" (the longest tested)" if m["censored"] else "")
+
+
+def _cell_phrase(c: dict[str, Any]) -> str:
+    return (f"{c['correct']:g}/{c['n']} = {c['accuracy']:.2f} [95% Wilson {c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}] "
+            f"at {c['tokens']:,.0f} tokens" if c.get("tokens") else f"at length {c['length']}")
+
+
+def effective_length_text(eff: dict[str, Any] | None, model: str, detail: bool = False) -> str:
+    """One reader's phrase for a model's effective length, e.g. '>= 1,402 tokens (the longest tested), 3.8x the
+    training length'; with `detail`, followed by its evidence: the deciding and first failing lengths' counts
+    with Wilson intervals and the conservative companion (the verdict and the report's paragraph)."""
+    if not eff or model not in eff["by_model"]:
+        return "not measured"
+    m, train = eff["by_model"][model], eff.get("training_length_tokens")
+    text = _length_phrase(m, eff)
+    if m["length"] is not None and m["tokens"] and train:
         text += f", {m['tokens'] / train:.1f}x the training length"
-    return text
+    evidence = []
+    if not detail:
+        return text
+    if m.get("deciding"):
+        evidence.append("decided by " + _cell_phrase(m["deciding"]))
+    if m.get("first_failing"):
+        evidence.append("first below: " + _cell_phrase(m["first_failing"]))
+    if "conservative" in m:
+        evidence.append(f"conservatively (Wilson lower bound >= {eff['threshold']:g}): "
+                        + _length_phrase(m["conservative"], eff))
+    return text + (" (" + "; ".join(evidence) + ")" if evidence else "")

@@ -72,11 +72,31 @@ def benchmark_tables(name: str, bench: dict, models: list[str]) -> list[Table]:
 
 
 PAPER_TASK_NAMES = {"mmlu": "MMLU", "hellaswag": "HellaSwag", "gsm8k": "GSM8K", "triviaqa": "TriviaQA",
-                    "nq_open": "NQ-Open"}
+                    "nq_open": "NQ-Open", "mmlu_generative": "MMLU (generative)", "arc_easy": "ARC-Easy",
+                    "arc_challenge": "ARC-Challenge", "piqa": "PIQA", "winogrande": "WinoGrande", "boolq": "BoolQ"}
+BENCHMARK_NAMES = {"kv-retrieval": "kv-retrieval", "mdqa": "MDQA", "flenqa": "FLenQA",
+                   "flenqa-cot": "FLenQA with CoT", "general": "general benchmarks", "transfer": "transfer"}
+
+
+def benchmark_label(name: str, bench: dict | None = None) -> str:
+    """A benchmark's name as a reader should see it: FLenQA regenerated offline (not the released records) is
+    "FLenQA-style (regenerated)" wherever it is named."""
+    label = BENCHMARK_NAMES.get(name, name)
+    if name.startswith("flenqa") and bench and bench.get("describe", {}).get("source") == "generated":
+        label = label.replace("FLenQA", "FLenQA-style (regenerated)")
+    return label
+
+
+def general_column(t1: dict, task: str) -> str:
+    """'HellaSwag (acc, 0-shot)': the task with the metric and shots its column holds."""
+    col = t1.get("columns", {}).get(task) or {}
+    metric = f"{col['metric']}, {col.get('shots', 0)}-shot" if col.get("metric") else ""
+    return PAPER_TASK_NAMES.get(task, task) + (f" ({metric})" if metric else "")
 
 
 def table1(bench: dict, models: list[str]) -> Table:
-    """Paper Table 1 shape: a row per model (value, ± std over seeds), then a paired-change row per arm."""
+    """Paper Table 1 shape: a row per model (value, ± std over seeds; acc_norm beside acc where the harness
+    reports it), a paired-change row and a claim-3 reading row per arm; substitutes noted under the table."""
     t1 = bench["table1"]
     rows = []
     for m in models:
@@ -85,15 +105,22 @@ def table1(bench: dict, models: list[str]) -> Table:
         row = [m]
         for task in t1["tasks"]:
             c = t1["rows"][m].get(task)
+            beside = ((t1.get("columns", {}).get(task) or {}).get("beside") or {}).get(m) or {}
             row.append("–" if c is None else num(c["value"]) + (f" ± {num(c['std'])}" if c.get("std") is not None
-                                                                 else ""))
+                                                                 else "")
+                       + "".join(f" ({k} {num(v)})" for k, v in beside.items()))
         rows.append(row)
     for m in models:
         if m in t1.get("change", {}):
             rows.append([f"change {m}"] + [change_text(t1["change"][m].get(task)) for task in t1["tasks"]])
+            rows.append([f"reading {m} (±{t1['margin']:g})"] + [t1["kept"][m][task] for task in t1["tasks"]])
+    notes = [f"{PAPER_TASK_NAMES.get(t, t)}: {c['note']}" for t, c in t1.get("columns", {}).items() if c.get("note")]
+    notes += [f"{PAPER_TASK_NAMES.get(t, t)}: {why}" for t, why in t1.get("untestable", {}).items() if why]
     return {"title": "general benchmarks (paper Table 1 shape)",
-            "header": ["model"] + [PAPER_TASK_NAMES.get(t, t) for t in t1["tasks"]], "rows": rows,
-            "note": PAIRED_NOTE}
+            "header": ["model"] + [general_column(t1, t) for t in t1["tasks"]], "rows": rows,
+            "note": PAIRED_NOTE + f" Reading: kept when the 90% paired interval lies inside ±{t1['margin']:g} "
+                    "(TOST); not testable where the base model is at chance or at the ceiling. "
+                    + " ".join(n + "." for n in notes)}
 
 
 def data_table(data: list[dict]) -> Table:
@@ -120,6 +147,17 @@ def training_table(training: list[dict]) -> Table:
 def timing_table(stage_seconds: dict[str, float | None], keys: dict[str, str]) -> Table:
     rows = [[name, keys.get(name, ""), num(s, 0) if s is not None else "–"] for name, s in stage_seconds.items()]
     return {"title": "stages", "header": ["stage", "key", "seconds (when it ran)"], "rows": rows}
+
+
+def evaluated_table(evaluated: dict[str, list[dict]]) -> Table:
+    """One row per evaluation: the model, its precision and the sha256 of the weights and tokenizer evaluated."""
+    rows = [[m, "–" if e.get("seed") is None else str(e["seed"]), str(e.get("model") or "–"),
+             str(e.get("precision") or "–"), e.get("weights_sha256") or "not hashable here (served)",
+             e.get("tokenizer_sha256") or "–"] for m, evals in evaluated.items() for e in evals]
+    return {"title": "evaluated weights", "header": ["model", "seed", "loaded from", "precision", "weights sha256",
+                                                      "tokenizer sha256"], "rows": rows,
+            "note": "sha256 over the weight files and config.json (and over the tokenizer files) of the folder each "
+                    "evaluation loaded; equal hashes mean the same model was evaluated."}
 
 
 def transfer_table(matrix: dict) -> Table:
