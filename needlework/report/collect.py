@@ -193,7 +193,9 @@ def _evaluated(results: dict, stage: dict) -> dict[str, Any]:
     """Which weights one evaluation ran (results.json's content hashes), so "the fine-tuned model was
     evaluated" can be checked from the report."""
     prov = results.get("provenance", {})
-    return {"seed": stage["info"].get("seed"), "model": prov.get("model"), "precision": prov.get("precision"),
+    precision = prov.get("precision")
+    return {"seed": stage["info"].get("seed"), "model": prov.get("model"),
+            "precision": precision.get("dtype") if isinstance(precision, dict) else precision,
             "weights_sha256": prov.get("weights_sha256"), "tokenizer_sha256": prov.get("tokenizer_sha256")}
 
 

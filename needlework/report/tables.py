@@ -47,8 +47,9 @@ def p_text(p: float | None) -> str:
 
 
 PAIRED_NOTE = ("changes: fine-tuned minus base, paired over the same items: 95% Newcombe paired interval "
-               "(exact McNemar p) for 0/1 scores, paired bootstrap over items otherwise; with several seeds, "
-               "mean ± std of the per-seed paired differences and the interval of the seed-averaged items.")
+               "(exact McNemar p) for 0/1 scores, paired bootstrap over items otherwise; with several seeds, the "
+               "mean of the per-seed paired differences with a bootstrap interval over training runs and items "
+               "(it widens when the runs disagree).")
 
 
 def benchmark_tables(name: str, bench: dict, models: list[str]) -> list[Table]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..evals.equivalence import DEFAULT_MARGIN
 from .retrieval_grid import effective_length_text
 from .tables import benchmark_label, general_column, num, p_text, signed
 
@@ -147,6 +148,9 @@ def general_claim(rep: dict[str, Any]) -> str:
     t1 = bench.get("table1", {})
     if not t1.get("change"):
         return head + "no before/after comparison in this run."
+    if t1["margin"] > DEFAULT_MARGIN:   # say what a looser margin does not show
+        head += (f"The margin here is ±{t1['margin']:g}, wider than the paper's near-constant ±{DEFAULT_MARGIN:g}: "
+                 f"a reading of kept rules out losses larger than {t1['margin']:g}, not smaller ones. ")
     parts = []
     for arm in t1["change"]:
         parts.append(f"{arm}: {t1['claim'][arm]} (margin ±{t1['margin']:g})")

@@ -12,7 +12,8 @@ So the fair reading (`value_acc`, `value_dict_acc`, `key_acc`) finds the answer 
   assignment ("123: 4567", "123 -> 4567", "for 123 is ..."), and in the multi-subkey task every asked subkey
   ("value of the key containing 616, ..."); numbers inside key tuples and dictionary names are never values
   either. A model that puts the asked key in the value slot ("the value of key 123 is 123") has answered
-  123: that reads as 123 (right only when the value really equals its key);
+  123: that reads as 123 (right only when the value really equals its key); anywhere else a bare asked key
+  ("The dictionary is 123") is the question echoed and is not read as a value;
 - the value is the first such number after the word "value" (else after "is" / ":" / "=" / an arrow, else
   the first number left); when a model corrects itself ("actually", "wait", "sorry", "I mean", ...) the
   answer after its last correction counts;
@@ -75,7 +76,7 @@ class _Reading:
     `asked` are the asked key's numbers; `always` says they are never values (multi-subkey's subkeys)."""
 
     def __init__(self, text: str, asked: frozenset = frozenset(), always: bool = False):
-        self.text = text
+        self.text, self.asked = text, asked
         self.dicts = []                        # (start, end, [names])
         for m in _DICT.finditer(text):
             self.dicts.append((m.start(), m.end(), [int(x) for x in re.findall(r"\d+", m.group(1))]))
@@ -94,8 +95,8 @@ class _Reading:
         value = _number_value(m)
         return value in asked and (always or bool(_ASSIGN_AFTER.match(self.text[m.end():m.end() + 6])))
 
-    def candidates(self, start: int, end: int) -> list[tuple[int, int | float]]:
-        return [(p, v) for p, v in self.numbers if start <= p < end]
+    def candidates(self, start: int, end: int, asked_ok: bool = True) -> list[tuple[int, int | float]]:
+        return [(p, v) for p, v in self.numbers if start <= p < end and (asked_ok or v not in self.asked)]
 
 
 def _sentence_end(text: str, start: int) -> int:
@@ -111,12 +112,14 @@ def _segments(text: str) -> list[int]:
 
 def _find_value(r: _Reading, start: int) -> tuple[int, int | float] | None:
     text = r.text
-    for anchor in (_VALUE, _ASSIGN):
+    # The asked key stands in the value slot only right after the word "value" ("the value of key 123 is 123");
+    # elsewhere ("The dictionary is 123") it is the model echoing the question, not a value.
+    for anchor, asked_ok in ((_VALUE, True), (_ASSIGN, False)):
         for m in anchor.finditer(text, start):
-            found = r.candidates(m.end(), _sentence_end(text, m.end()))
+            found = r.candidates(m.end(), _sentence_end(text, m.end()), asked_ok)
             if found:
                 return found[0]
-    rest = r.candidates(start, len(text))
+    rest = r.candidates(start, len(text), asked_ok=False)
     return rest[0] if rest else None
 
 

@@ -71,3 +71,13 @@ def test_table_one_names_metric_shots_and_substitutes():
     assert t["rows"][0] == ["base", "0.450 (acc_norm 0.410)", "0.000"]
     assert t["rows"][3] == ["reading ft (±0.02)", "kept (within ±0.02)", "not testable at this model size"]
     assert "ARC-Easy: validation split." in t["note"] and "GSM8K: base 0.000 at the floor" in t["note"]
+
+
+def test_a_margin_wider_than_the_papers_is_said_to_be():
+    bench = _general({"arc_easy": "kept (within ±0.05)", "gsm8k": "not testable at this model size"},
+                     {"arc_easy": None, "gsm8k": "base 0.000 at the floor (chance 0.000)"})
+    bench["table1"]["margin"] = 0.05
+    text = general_claim({"benchmarks": {"general": bench}})
+    assert "wider than the paper's near-constant ±0.02" in text and "not smaller ones" in text
+    bench["table1"]["margin"] = 0.02
+    assert "wider than the paper's" not in general_claim({"benchmarks": {"general": bench}})
