@@ -2,10 +2,12 @@
 
 Data is read from `$NEEDLEWORK_DATA`, else from the copy inside the package (`needlework/resources/`: the
 NQ-Open oracle passages of Liu et al. and the Paul Graham essays, each with its MIT licence), so an
-installed wheel and a bare clone work alike. Nothing is downloaded. The NQ split is by a hash of the question text (not file order): a question whose SHA-256
-starts with a value below 50% of the range belongs to `eval`, the rest to `train`. MDQA training data
-(tasks.mdqa_train) draws only from `train`; the MDQA benchmark (evals.mdqa) only from `eval`, for both
-gold questions and distractor passages, so no evaluation question or passage is ever trained on. The
+installed wheel and a bare clone work alike. Nothing is downloaded. The NQ split is by a hash of the question
+text (not file order): a question whose SHA-256 starts with a value below 50% of the range belongs to `eval`,
+from 50% to 62.5% to `dev`, the rest to `train`. MDQA training data (tasks.mdqa_train) draws only from
+`train`; the MDQA benchmark (evals.mdqa) from `eval` (or, for choosing a recipe, `dev`), for both gold
+questions and distractor passages, so no evaluation question or passage is ever trained on; the training-time
+transfer probe (train.transfer_probe) reads only `dev`, so a recipe chosen by it never saw `eval`. The
 packaged essays are split the same way (essay_part): the NIAH baseline trains on one half, FLenQA pads with
 the other.
 """
@@ -22,6 +24,8 @@ from .io import JSONLError, read_jsonl_numbered
 NQ_FILE = "lost-in-the-middle/nq-open-oracle.jsonl.gz"
 ESSAYS_DIR = "paul-graham-essays"
 EVAL_FRACTION = 0.5
+DEV_FRACTION = 0.125           # of all questions: dev is [0.5, 0.625) of the hash range
+NQ_SPLITS = ("train", "dev", "eval")
 
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "resources"   # shipped in the wheel as package data
@@ -41,8 +45,8 @@ def resolve(path: str | Path | None, default_rel: str) -> Path:
 
 
 def nq_split_of(question: str) -> str:
-    h = int(hashlib.sha256(question.encode("utf-8")).hexdigest()[:8], 16)
-    return "eval" if h < EVAL_FRACTION * 16**8 else "train"
+    h = int(hashlib.sha256(question.encode("utf-8")).hexdigest()[:8], 16) / 16**8
+    return "eval" if h < EVAL_FRACTION else "dev" if h < EVAL_FRACTION + DEV_FRACTION else "train"
 
 
 @lru_cache(maxsize=4)
@@ -76,8 +80,8 @@ def gold_passage(rec: dict) -> dict:
 
 @lru_cache(maxsize=8)
 def nq_split(split: str, path: str | None = None) -> tuple[dict, ...]:
-    if split not in ("train", "eval"):
-        raise ConfigError(f"NQ split must be 'train' or 'eval', got {split!r}")
+    if split not in NQ_SPLITS:
+        raise ConfigError(f"NQ split must be one of {NQ_SPLITS}, got {split!r}")
     return tuple(r for r in load_nq(path) if nq_split_of(r["question"]) == split)
 
 

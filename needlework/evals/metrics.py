@@ -12,44 +12,12 @@ import math
 import re
 import string
 
-from ..text import normalize_answer
+from ..text import best_subspan_em, first_line, normalize_answer  # noqa: F401  (Liu et al.'s rule lives in text)
 
 _PUNCT = set(string.punctuation)   # ASCII punctuation only, as SQuAD's evaluation script does
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 Z95 = 1.959963984540054
 normalize_squad = normalize_answer   # the one SQuAD normalisation (needlework.text), shared with data generation
-
-
-def first_line(text: str) -> str:
-    """Everything up to the first newline (Liu et al. score only this), stripped."""
-    return text.split("\n")[0].strip()
-
-
-def best_subspan_em(prediction: str, answers: list[str]) -> float:
-    """1.0 if any normalised gold answer is a substring of the normalised first line of the prediction.
-
-    A gold answer that normalises to nothing (NQ-Open has `*` for "the multiplication sign") would match
-    every prediction in Liu et al.'s code ("" is in any string) and none if skipped; it is matched
-    unnormalised instead (lowercase, whitespace collapsed), as a whole token (_raw_match)."""
-    line = first_line(prediction)
-    pred = normalize_squad(line)
-    for ans in answers:
-        gold = normalize_squad(ans)
-        if (gold and gold in pred) or (not gold and _raw_match(ans, line)):
-            return 1.0
-    return 0.0
-
-
-def _raw_match(answer: str, prediction: str) -> bool:
-    """`answer` occurs in `prediction` (both lowercased, whitespace collapsed) and is not part of a longer
-    word or a longer run of its own characters: `*` matches "the sign is *." but not "**bold**"."""
-    a, p = " ".join(answer.lower().split()), " ".join(prediction.lower().split())
-    if not a:
-        return False
-    own = "[" + re.escape("".join(sorted(set(a)))) + "]"
-    left = r"(?<![0-9a-z])" if a[0].isalnum() else f"(?<!{own})"
-    right = r"(?![0-9a-z])" if a[-1].isalnum() else f"(?!{own})"
-    return re.search(left + re.escape(a) + right, p) is not None
 
 
 def normalize_flenqa(text: str) -> str:
