@@ -64,6 +64,8 @@ class RunConfig:
     # More fine-tuned models, each trained on `data` with these settings changed (deep-merged), e.g.
     # {kv-no-template: {params: {template: false}}, niah: {task: niah, params: {...}}}; an arm that
     # changes `task` starts from empty params (and no mixture; `task: mixture` arms list their own).
+    # An arm's `train` mapping changes its training settings the same way ({lr-1e-4: {train: {lr: 1.0e-4}}}),
+    # so a list of arms is a sweep over data and recipe, each compared with the same base evaluation.
     arms: dict[str, dict] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -96,6 +98,7 @@ class RunConfig:
         base = dataclasses.asdict(self.data)
         if arm != self.arm:
             over = copy.deepcopy(self.arms[arm])
+            over.pop("train", None)   # the arm's training settings: train_for
             if over.get("task", base["task"]) != base["task"]:
                 base["params"] = {}   # another task's settings do not carry over (niah has no dictionaries)
                 base["mixture"] = []  # nor do a mixture's components
@@ -105,8 +108,14 @@ class RunConfig:
             base["tokenizer"] = self.train.model   # exact token counts with the model that will train on it
         return from_dict(GenerateConfig, base, f"arms.{arm}" if arm != self.arm else "data")
 
-    def train_for(self, data_files: list[str], seed: int, out: str) -> TrainConfig:
-        return dataclasses.replace(self.train, data=list(data_files), seed=seed, out=out, resume=True)
+    def train_for(self, data_files: list[str], seed: int, out: str, arm: str | None = None) -> TrainConfig:
+        """The training settings of `arm` (the shared `train` section with the arm's `train` overrides), its
+        transfer probe rendering prompts as the evaluation backend does."""
+        raw = dataclasses.asdict(self.train)
+        deep_update(raw, copy.deepcopy((self.arms.get(arm) or {}).get("train") or {}))
+        raw["transfer_probe"].update(chat_template=self.backend.chat_template, system_prompt=self.backend.system_prompt)
+        raw.update(data=list(data_files), seed=seed, out=out, resume=True)
+        return from_dict(TrainConfig, raw, f"arms.{arm}.train" if arm and arm != self.arm else "train")
 
     def eval_for(self, model: str, out: str) -> EvalConfig:
         return dataclasses.replace(self.eval, model=model, out=out, backend=self.backend)   # its model: `model`
@@ -132,9 +141,14 @@ class RunConfig:
             for k in OWNED["data"]:
                 if k in over:
                     raise ConfigError(f"arms.{a}.{k} is set by the pipeline; remove it")
+            if not isinstance(over.get("train", {}), dict):
+                raise ConfigError(f"arms.{a}.train: expected a mapping of training settings")
+            for k in OWNED["train"]:
+                if k in over.get("train", {}):
+                    raise ConfigError(f"arms.{a}.train.{k} is set by the pipeline; remove it")
         for a in self.arm_names():
             self.data_for(a, self.seeds[0]).validate()
-        self.train_for(["<generated>"], self.seeds[0], "<stage>").validate()
+            self.train_for(["<generated>"], self.seeds[0], "<stage>", a).validate()
         self.eval_for(self.base_model(), "<stage>").validate()
         if self.train.backend == "openai" and self.backend.kind != "openai":
             raise ConfigError("backend.kind must be openai when train.backend is openai (the fine-tuned model "

@@ -6,6 +6,8 @@ model (pipeline/measure.py), or from the `estimate` section where nothing can be
 """
 from __future__ import annotations
 
+import math
+
 from typing import Any, Callable
 
 from ..models import available_offline
@@ -60,7 +62,13 @@ def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int, tp=None) -> dic
     if cfg.train.backend == "openai":
         return {"tokens": tokens, "seconds": None, "note": "service-side; minutes to hours"}
     rate = tp.train_tokens_per_s if tp is not None else cfg.estimate.train_tokens_per_s
-    return {"tokens": tokens, "seconds": tokens / rate}
+    seconds = tokens / rate
+    if t.transfer_probe.enabled:   # each probe: n MDQA prompts of k documents (~135 tokens each) prefilled
+        steps = t.max_steps or math.ceil(n * t.epochs / t.global_batch)
+        probes = steps // t.transfer_probe.every + 1
+        prefill = tp.prefill_tokens_per_s if tp is not None else cfg.estimate.eval_tokens_per_s
+        seconds += probes * t.transfer_probe.n * (135 * t.transfer_probe.k + 60) / prefill
+    return {"tokens": tokens, "seconds": seconds}
 
 
 def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
@@ -105,7 +113,10 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
 # Work per item of each paper task in prompt-token equivalents: SmolLM2-135M on a 2-core CPU (bf16, batch 8,
 # 24 items each) took, per item, this many tokens' worth of its measured prefill rate (1,258 tok/s) -- MMLU's
 # four choices, HellaSwag's four endings, GSM8K's 5-shot prompt and ~100 generated tokens, the QA tasks' answers.
-GENERAL_ITEM_TOKENS = {"mmlu": 264, "hellaswag": 140, "gsm8k": 2090, "triviaqa": 1350, "nq_open": 550}
+# ARC-Easy and PIQA: the cpu-demo's batch 64 (49 s and 35 s for 300 items at a measured 895 tok/s, EPYC family 25);
+# ARC-Challenge, WinoGrande, BoolQ: guessed from their prompt lengths, not measured.
+GENERAL_ITEM_TOKENS = {"mmlu": 264, "hellaswag": 140, "gsm8k": 2090, "triviaqa": 1350, "nq_open": 550,
+                       "arc_easy": 150, "piqa": 105, "arc_challenge": 170, "winogrande": 80, "boolq": 250}
 
 
 def _general_estimate(s) -> dict[str, Any]:

@@ -55,7 +55,6 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
     gens: list[Stage] = []
     stages: list[Stage] = []
     ev_id = _without(cfg.eval_for("", "").identity(), "model")   # every evaluation's settings but its model
-    train_id = _without(cfg.train.identity(), "data")
     base_eval = Stage("eval", "base", {"model": f"base:{cfg.base_model()}", **ev_id},
                       ["results.json", "samples.jsonl"],
                       lambda f: run_eval(cfg.eval_for(cfg.base_model(), str(f))),
@@ -71,10 +70,11 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
                               "tasks": trained_tasks(data_cfg),
                               "trained_families": trained_families(cfg, data_cfg)})
 
-            def _train(f: Path, g=gen, s=seed) -> None:
-                run_training(cfg.train_for([str(g.folder(root) / "train.jsonl")], s, str(f / "model")))
+            def _train(f: Path, g=gen, s=seed, a=arm) -> None:
+                run_training(cfg.train_for([str(g.folder(root) / "train.jsonl")], s, str(f / "model"), a))
 
             hf = cfg.train.backend == "hf"
+            train_id = _without(cfg.train_for([], seed, "", arm).identity(), "data", "seed")
             train = Stage("train", f"{arm}-s{seed}", {"train": train_id, "seed": seed, "data": gen.key},
                           [f"model/{DONE}"] + (["model/train_log.jsonl", "model/config.json"] if hf else []),
                           _train, deps=[gen], optional_outputs=["model/loss_curve.png", "model/provenance.json"],

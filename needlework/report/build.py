@@ -13,7 +13,7 @@ from ..io import atomic_open, atomic_path, write_json
 from ..plotting import png_bytes
 from . import html as html_r
 from . import markdown as md_r
-from . import grid_plots, plots, tables
+from . import grid_plots, plots, tables, transfer_curve
 from .collect import collect
 from .head_maps import head_map_blocks
 from .verdicts import claims
@@ -124,6 +124,11 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
     if curve:
         train_blocks.append(("png", ("training-loss", curve, "training loss curve")))
     train_blocks.append(("table", tables.training_table(rep["training"])))
+    transfer_png = transfer_curve.curve_png(rep["training"])
+    if transfer_png:   # synthetic held-out and the real-task probe against the step: where each levelled off
+        train_blocks.append(("png", ("transfer-curve", transfer_png, "the transfer curve")))
+        train_blocks += [("p", f"transfer curve, {t['arm']} seed {t['seed']}: {transfer_curve.reading(t['curve'])}")
+                         for t in rep["training"] if t.get("curve")]
     add("training", train_blocks)
     if rep["loss_maps"]:
         lm_blocks: list[tuple[str, Any]] = []

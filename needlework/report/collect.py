@@ -22,6 +22,7 @@ from ..evals.paired_runs import compare_items, item_rows
 from ..io import read_done, read_jsonl
 from .tables import PAPER_TASK_NAMES
 from .transfer import collect_transfer
+from .transfer_curve import curve
 from .retrieval_grid import DEFAULT_THRESHOLD, retrieval_section
 
 
@@ -202,7 +203,8 @@ def _evaluated(results: dict, stage: dict) -> dict[str, Any]:
 def _training(root: Path, stage: dict) -> dict[str, Any]:
     model = root / stage["folder"] / "model"
     log = model / "train_log.jsonl"
-    rows = [r for r in read_jsonl(log, skip_truncated_tail=True) if r.get("loss") is not None] if log.exists() else []
+    log_rows = list(read_jsonl(log, skip_truncated_tail=True)) if log.exists() else []
+    rows = [r for r in log_rows if r.get("loss") is not None]
     done = read_done(model) or {}
     prov = json.loads((model / "provenance.json").read_text()) if (model / "provenance.json").exists() else {}
     return {"arm": stage["info"]["arm"], "seed": stage["info"]["seed"], "steps": [r["step"] for r in rows],
@@ -210,7 +212,7 @@ def _training(root: Path, stage: dict) -> dict[str, Any]:
             "global_step": done.get("global_step"), "train_loss": prov.get("train_loss"),
             "tokens": prov.get("tokens"), "fine_tuned_model": done.get("fine_tuned_model"),
             "seconds": _seconds(root / stage["folder"]), "precision": (prov.get("precision") or {}).get("reason"),
-            "stopped_early_at": prov.get("stopped_early_at"),
+            "stopped_early_at": prov.get("stopped_early_at"), "curve": curve(log_rows, prov.get("held_out")),
             "max_steps": (prov.get("config") or {}).get("max_steps")}
 
 

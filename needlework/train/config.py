@@ -26,14 +26,23 @@ class LoraSettings:
 
 @dataclass
 class EarlyStopSettings:
-    """Stop when held-out samples are answered exactly (train/early_stop.py says how it is measured)."""
+    """Stop on a measured signal, not after a fixed step count (train/early_stop.py says how each is measured).
+
+    metric: answer (every answer token is the argmax on held-out synthetic rows), value (the gold value's
+    tokens only), transfer (the transfer probe's MDQA exact match on NQ dev questions: a real-task signal),
+    mix (mix_weight x transfer + (1 - mix_weight) x value).
+    rule: target (stop once the metric reaches `target` in `patience` checks running: first saturation) or
+    plateau (stop once `patience` checks running brought no gain over the best so far larger than
+    `min_delta`: the signal stopped rising, wherever it levelled off)."""
     enabled: bool = False
     held_out: int = 8            # samples taken from the end of the training data and never trained on
     every: int = 4               # optimizer steps between checks
-    # answer: every answer token must be the argmax; value: only the gold value's tokens (the benchmark's metric)
-    metric: Literal["answer", "value"] = "answer"
-    target: float = 1.0          # held-out exact match (fraction of samples) that counts as learned
-    patience: int = 2            # consecutive checks at target before stopping
+    metric: Literal["answer", "value", "transfer", "mix"] = "answer"
+    rule: Literal["target", "plateau"] = "target"
+    target: float = 1.0          # rule target: held-out exact match (fraction of samples) that counts as learned
+    patience: int = 2            # consecutive checks at target (target) or without a gain (plateau)
+    min_delta: float = 0.0       # rule plateau: a gain must exceed this to count
+    mix_weight: float = 0.5      # metric mix: the transfer signal's weight
     min_steps: int = 0           # never stop before this step
 
     def validate(self) -> None:
@@ -41,6 +50,38 @@ class EarlyStopSettings:
             raise ConfigError("early_stop: held_out, every and patience must be >= 1 and min_steps >= 0")
         if not 0 < self.target <= 1:
             raise ConfigError(f"early_stop.target must be in (0, 1], got {self.target}")
+        if not 0 <= self.min_delta < 1:
+            raise ConfigError(f"early_stop.min_delta must be in [0, 1), got {self.min_delta}")
+        if not 0 < self.mix_weight < 1:
+            raise ConfigError(f"early_stop.mix_weight must be in (0, 1) (use metric transfer or value for 0 or 1), "
+                              f"got {self.mix_weight}")
+
+
+@dataclass
+class TransferProbeSettings:
+    """A real-task signal during training (train/transfer_probe.py): greedy answers to `n` MDQA questions of
+    the NQ `dev` split (disjoint from the MDQA benchmark's eval split and from mdqa_train's train split),
+    `k` documents with the gold one at `positions` in turn, scored by best-subspan exact match. Measured every
+    `every` optimizer steps (a multiple of early_stop.every, so both signals share a step) and at the end."""
+    enabled: bool = False
+    n: int = 24
+    k: int = 10
+    positions: list[int] = field(default_factory=lambda: [1, 5, 10])
+    every: int = 8
+    max_new_tokens: int = 24     # only line one is scored; generation stops at a newline
+    seed: int = 0
+    batch_size: int = 8
+    chat_template: Literal["auto", "on", "off"] = "auto"   # as the evaluation backend renders (run sets both)
+    system_prompt: str | None = None
+
+    def validate(self, check_every: int) -> None:
+        if self.n < 1 or self.k < 2 or self.every < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
+            raise ConfigError("transfer_probe: n, every, max_new_tokens and batch_size must be >= 1 and k >= 2")
+        if not self.positions or any(not 1 <= p <= self.k for p in self.positions):
+            raise ConfigError(f"transfer_probe.positions must lie in 1..k={self.k}, got {self.positions}")
+        if self.every % check_every:
+            raise ConfigError(f"transfer_probe.every={self.every} must be a multiple of early_stop.every="
+                              f"{check_every}, so both signals are measured at the same steps")
 
 
 @dataclass
@@ -99,6 +140,7 @@ class TrainConfig:
     num_threads: int | None = None            # torch CPU threads (None: torch's default)
     openai: OpenAISettings = field(default_factory=OpenAISettings)
     early_stop: EarlyStopSettings = field(default_factory=EarlyStopSettings)
+    transfer_probe: TransferProbeSettings = field(default_factory=TransferProbeSettings)
 
     def validate(self) -> None:
         if not self.data:
@@ -114,6 +156,11 @@ class TrainConfig:
         if self.save == "adapter" and self.resolved().params != "lora":
             raise ConfigError("save=adapter needs params=lora (attention/full runs save the whole model)")
         self.early_stop.validate()
+        if self.transfer_probe.enabled:
+            self.transfer_probe.validate(self.early_stop.every)
+        if self.early_stop.enabled and self.early_stop.metric in ("transfer", "mix") and not self.transfer_probe.enabled:
+            raise ConfigError(f"early_stop.metric={self.early_stop.metric} needs the transfer probe: set "
+                              "transfer_probe.enabled=true")
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite are both set; choose one")
 
@@ -137,7 +184,8 @@ class TrainConfig:
         """A copy with every recipe-dependent setting filled in."""
         recipe = RECIPES[self.recipe]
         out = dataclasses.replace(self, lora=dataclasses.replace(self.lora), openai=dataclasses.replace(self.openai),
-                                  early_stop=dataclasses.replace(self.early_stop))
+                                  early_stop=dataclasses.replace(self.early_stop),
+                                  transfer_probe=dataclasses.replace(self.transfer_probe))
         for key, default in recipe.items():
             if getattr(out, key) is None:
                 setattr(out, key, default)

@@ -5,8 +5,10 @@ A step count chosen on one machine is wrong on another (and wrong for another mo
 we count a sample as *learned* when every one of its answer tokens is the model's argmax: then greedy decoding
 from the prompt reproduces the whole answer exactly, so this is exact-match accuracy of greedy generation,
 computed with one forward pass (the LM head only at answer positions) instead of a decode loop.
-Training stops once held-out exact match reaches `target` in `patience` consecutive checks. Each check is
-logged to train_log.jsonl (`heldout_exact`, `heldout_loss`), so the learning curve shows why it stopped.
+Where a transfer probe is configured (train/transfer_probe.py), the same checks also measure a real-task
+signal (`transfer_em`). Training stops by `rule` on the chosen signal (EarlyStopSettings): at first saturation
+(`target`) or once it stops rising (`plateau`). Each check is logged to train_log.jsonl (`heldout_exact`,
+`heldout_value_exact`, `heldout_loss`, `transfer_em`), so the curves show why it stopped.
 """
 from __future__ import annotations
 
@@ -88,30 +90,63 @@ def heldout_scores(model, batches: list[dict], autocast_bf16: bool = False) -> d
     return out
 
 
+METRIC_KEYS = {"answer": "heldout_exact", "value": "heldout_value_exact", "transfer": "transfer_em"}
+
+
+def metric_value(row: dict, s: EarlyStopSettings) -> float | None:
+    """The stopping signal of one check row (None where that check did not measure it)."""
+    if s.metric == "mix":
+        t, v = row.get("transfer_em"), row.get("heldout_value_exact")
+        return None if t is None or v is None else s.mix_weight * t + (1 - s.mix_weight) * v
+    return row.get(METRIC_KEYS[s.metric])
+
+
+def should_stop(history: list[dict], s: EarlyStopSettings) -> bool:
+    """The stopping rule on the checks so far (see EarlyStopSettings): `target` once the signal is at target in
+    the last `patience` checks; `plateau` once the last `patience` checks rose no more than `min_delta` above
+    the best check before them."""
+    vals = [v for v in (metric_value(r, s) for r in history) if v is not None]
+    if s.rule == "target":
+        return len(vals) >= s.patience and all(v >= s.target for v in vals[-s.patience:])
+    if len(vals) <= s.patience:
+        return False
+    best_before = max(vals[:-s.patience])
+    return all(v <= best_before + s.min_delta for v in vals[-s.patience:])
+
+
 class EarlyStopCallback(TrainerCallback):
-    def __init__(self, settings: EarlyStopSettings, batches: list[dict], log_path, autocast_bf16: bool = False):
+    """Every `every` optimizer steps (and at the last): the held-out synthetic scores, the transfer probe where
+    one is given and due, one train_log.jsonl row; then, when `stop` is set, the stopping rule."""
+
+    def __init__(self, settings: EarlyStopSettings, batches: list[dict], log_path, autocast_bf16: bool = False,
+                 probe=None, probe_every: int | None = None, stop: bool = True):
         self.s, self.batches, self.log_path, self.bf16 = settings, batches, log_path, autocast_bf16
-        self.streak = 0
+        self.probe, self.probe_every, self.stop = probe, probe_every, stop
         self.stopped_at: int | None = None
         self.history: list[dict] = []
 
     def on_step_end(self, args, state, control, model=None, **kw):
-        if state.global_step % self.s.every and state.global_step != state.max_steps:
+        last = state.global_step == state.max_steps
+        if state.global_step % self.s.every and not last:
             return
         scores = heldout_scores(model, self.batches, self.bf16)
-        row = {"step": state.global_step, **{k: round(v, 5) for k, v in scores.items()}}
+        if self.probe is not None and (last or state.global_step % self.probe_every == 0):
+            scores.update(self.probe.measure(model))
+        row = {"step": state.global_step, **{k: (round(v, 5) if isinstance(v, float) else v)
+                                             for k, v in scores.items()}}
         self.history.append(row)
         if state.is_world_process_zero:
             append_jsonl(self.log_path, row)
-        metric = "heldout_value_exact" if self.s.metric == "value" else "heldout_exact"
-        if metric not in scores:
-            raise ValueError("early_stop.metric=value needs samples whose meta names their gold_value (or gold_values)")
-        self.streak = self.streak + 1 if scores[metric] >= self.s.target else 0
-        if self.streak >= self.s.patience and state.global_step >= self.s.min_steps \
-                and state.global_step < state.max_steps:
+        if self.s.metric in ("value", "mix") and "heldout_value_exact" not in scores:
+            raise ValueError(f"early_stop.metric={self.s.metric} needs samples whose meta names their gold_value "
+                             "(or gold_values)")
+        if self.stop and not last and state.global_step >= self.s.min_steps and should_stop(self.history, self.s):
             self.stopped_at = state.global_step
             control.should_training_stop = True
             control.should_save = True     # the final weights are those of the step it stopped at
             if state.is_world_process_zero:
-                print(f"\nneedlework train: answer learned ({metric} {scores[metric]:.2f} in "
-                      f"{self.streak} checks); stopping at step {state.global_step} of {state.max_steps}")
+                value = metric_value(row, self.s)
+                why = (f"at target in {self.s.patience} checks" if self.s.rule == "target"
+                       else f"no gain above {self.s.min_delta:g} in {self.s.patience} checks")
+                print(f"\nneedlework train: {self.s.metric} signal {value:.2f}, {why}; stopping at step "
+                      f"{state.global_step} of {state.max_steps}")

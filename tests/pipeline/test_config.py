@@ -33,6 +33,9 @@ def _write(tmp_path, data) -> str:
     ({"eval": {"benchmarks": ["nope"]}}, "nope"),
     ({"report": {"effective_length_threshold": 1.5}}, "effective_length_threshold"),
     ({"eval": {"kv_retrieval": {"num_dicts": [6, 12], "positions": [1, 8]}}}, "kv_retrieval.positions"),
+    ({"arms": {"other": {"train": {"lrr": 1e-4}}}}, "lrr"),
+    ({"arms": {"other": {"train": {"seed": 3}}}}, "arms.other.train.seed"),
+    ({"arms": {"other": {"train": {"early_stop": {"enabled": True, "metric": "transfer"}}}}}, "transfer probe"),
 ])
 def test_invalid_config_names_the_key(tmp_path, tiny_model_dir, change, named, monkeypatch):
     run_mod = importlib.import_module("needlework.pipeline.run")
@@ -115,3 +118,24 @@ def test_backend_is_typed_once_and_serves_the_evaluated_model(tmp_path, tiny_mod
     assert served.backend.model == "alias"
     with pytest.raises(ConfigError, match="backend.batch_size"):
         load_run_config(base=base, overrides=["backend.batch_size=0"])
+
+
+def test_an_arm_changes_its_own_training_settings_only(mini, tmp_path):
+    """A list of arms is a sweep: an arm's `train` overrides reach its own training stage (and its key), the
+    other arms and the base evaluation are untouched, and its data is the shared data."""
+    cfg = mini(**{"arms.slow": {"train": {"lr": 1e-4, "early_stop": {"every": 2}}}})
+    assert cfg.train_for(["d"], 0, "o", "slow").lr == 1e-4
+    assert cfg.train_for(["d"], 0, "o", "slow").early_stop.every == 2
+    assert cfg.train_for(["d"], 0, "o", "kv").lr == cfg.train.lr
+    assert cfg.data_for("slow", 0) == cfg.data_for("kv", 0)
+    keys = {(s.kind, s.label): s.key for s in build_stages(cfg, tmp_path)}
+    assert keys[("train", "slow-s0")] != keys[("train", "kv-s0")]
+    assert keys[("generate", "slow-s0")] == keys[("generate", "kv-s0")]
+    plain = {(s.kind, s.label): s.key for s in build_stages(mini(), tmp_path)}
+    assert keys[("train", "kv-s0")] == plain[("train", "kv-s0")] and keys[("eval", "base")] == plain[("eval", "base")]
+
+
+def test_the_probe_renders_prompts_as_the_evaluation_backend_does(mini):
+    cfg = mini(**{"backend.system_prompt": "Be brief.", "backend.chat_template": "on"})
+    probe = cfg.train_for(["d"], 0, "o").transfer_probe
+    assert probe.system_prompt == "Be brief." and probe.chat_template == "on"

@@ -1,0 +1,64 @@
+"""The transfer probe: a real-task signal measured while training, beside the synthetic held-out score.
+
+The paper's claim is that a skill learned on artificial needles carries over to real haystacks; a run that
+watches only the synthetic score can stop (or be tuned) where the synthetic score saturates while transfer is
+still forming, or already fading. So every `transfer_probe.every` optimizer steps the model being trained
+answers `n` multi-document QA questions greedily, exactly as the MDQA benchmark asks them (Liu et al.'s
+prompt, `k` documents, the gold one at each of `positions` in turn, the evaluation backend's chat rendering),
+scored by best-subspan exact match on line one. The questions and every distractor come from the NQ `dev`
+split (needlework.real_data): never the benchmark's `eval` questions, never mdqa_train's `train` questions, so
+a recipe or a stopping step chosen by the probe has not seen what it is judged on.
+
+Generation goes through the evaluation engine (backends.hf.HFBackend wrapping the model in training: the
+same greedy decoding, stop rules and bf16 autocast as `needlework eval`), then the model is put back into
+training mode. Every process runs it (FSDP shards need all ranks); rank 0 logs it.
+"""
+from __future__ import annotations
+
+import time
+
+from ..backends.base import Request
+from ..tasks.mdqa_sets import qhash, question_sets, with_gold_at
+from ..tasks.mdqa_train import mdqa_prompt
+from ..text import best_subspan_em, first_line
+from .config import TransferProbeSettings
+
+SPLIT = "dev"
+
+
+def probe_items(s: TransferProbeSettings) -> list[dict]:
+    """{id, question, answers, position, request}: question i with its gold document at positions[i % len]."""
+    items = []
+    for i, (rec, gold, distractors) in enumerate(question_sets(SPLIT, s.n, s.k, s.seed)):
+        pos = s.positions[i % len(s.positions)]
+        prompt = mdqa_prompt(rec["question"], with_gold_at(gold, distractors, pos))
+        items.append({"id": f"{qhash(rec['question'])}/k={s.k}/pos={pos}", "question": rec["question"],
+                      "answers": list(rec["answers"]), "position": pos,
+                      "request": Request(messages=[{"role": "user", "content": prompt}],
+                                         max_new_tokens=s.max_new_tokens, stop=["\n"])})
+    return items
+
+
+class TransferProbe:
+    """Runs the probe on a model in training: `measure(model)` -> {transfer_em, transfer_n, transfer_s}."""
+
+    def __init__(self, settings: TransferProbeSettings, tokenizer, bf16: bool):
+        self.s, self.tokenizer, self.bf16 = settings, tokenizer, bf16
+        self.items = probe_items(settings)
+
+    def measure(self, model) -> dict[str, float]:
+        from ..backends.hf import HFBackend
+        was_training = model.training
+        t0 = time.perf_counter()
+        try:
+            engine = HFBackend(model_obj=model, tokenizer=self.tokenizer, chat_template=self.s.chat_template,
+                               system_prompt=self.s.system_prompt, batch_size=self.s.batch_size,
+                               dtype="bf16" if self.bf16 else "fp32", device=str(next(model.parameters()).device),
+                               progress=False)
+            outs = engine.generate([it["request"] for it in self.items])
+        finally:
+            model.train(was_training)
+        hits = [best_subspan_em(o.text, it["answers"]) for o, it in zip(outs, self.items)]
+        self.last_outputs = [first_line(o.text) for o in outs]
+        return {"transfer_em": round(sum(hits) / len(hits), 5), "transfer_n": len(hits),
+                "transfer_s": round(time.perf_counter() - t0, 1)}
