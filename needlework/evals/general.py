@@ -237,7 +237,9 @@ def run(p: GeneralPlan, cfg: Any, out: Path, identity: str) -> tuple[list[dict],
         done, key = out / f"{task}.json", _fingerprint(p, task, identity)
         r = json.loads(done.read_text()) if done.exists() else None
         if r is None or r.get("fingerprint") != key:
-            r = {"fingerprint": key, **evaluate_task(p, task, out / "lm_eval_cache")}
+            # lm-eval's own request cache keys on the request alone: one cache per fingerprint (model weights
+            # included), so a model retrained in place never gets the old model's log-likelihoods back
+            r = {"fingerprint": key, **evaluate_task(p, task, out / "lm_eval_cache" / key)}
             write_json(done, r)
         rows.extend(r["rows"])
         tasks[task] = {"harness_metric": r["primary"], "n": r["n"], "seconds": r["seconds"], "model": r["model"],

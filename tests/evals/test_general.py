@@ -115,3 +115,22 @@ def test_multiple_choice_items_keep_every_choices_logprob(tmp_path, local_task, 
     logprobs = {n: [[c["logprob"] for c in r["choices"]] for r in rows] for n, rows in runs.items()}
     assert logprobs["a"] != logprobs["b"]
     assert all(len(h) == 64 for h in hashes.values()) and hashes["a"] != hashes["b"]
+
+
+def test_a_model_retrained_in_place_is_evaluated_afresh(tmp_path, local_task, tiny_model_dir, other_tiny_model):
+    """Same model folder, same output folder, new weights: neither needlework's per-task result nor lm-eval's own
+    request cache may hand back the old model's log-likelihoods."""
+    import shutil
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+
+    def logprobs(out_name: str) -> list:
+        cfg = load_config(EvalConfig, None, [f"out={tmp_path / out_name}", f"model={folder}", "benchmarks=[general]",
+                                             "general.tasks=[needlework_tiny_mc]", f"general.include_path={local_task}",
+                                             "general.model_args=dtype=float32"])
+        rows = [json.loads(x) for x in (run_eval(cfg) / "samples.jsonl").read_text().splitlines()]
+        return [[c["logprob"] for c in r["choices"]] for r in rows]
+
+    before = logprobs("e")
+    shutil.copy(other_tiny_model / "model.safetensors", folder / "model.safetensors")   # "retrained"
+    assert logprobs("e") == logprobs("fresh") != before
