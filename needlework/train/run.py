@@ -57,7 +57,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
     from .callbacks import JsonlLogCallback, LossCurveCallback, ProgressCallback, TokenCounter, plot_loss_curve
     from .batches import EncodedDataset, LeftPadCollator, pad_id, read_rows
     from .params import apply_policy, describe
-    from .trainer import AnswerOnlyTrainer, training_arguments
+    from .trainer import AnswerOnlyTrainer, one_device_per_process, training_arguments
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     world, rank = world_rank()
@@ -86,8 +86,17 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
             f.write(to_yaml(cfg))
     counter = TokenCounter()
     log_path, png_path = out / "train_log.jsonl", out / "loss_curve.png"
+    args = training_arguments(cfg, out / "checkpoints", world, bf16=precision.bf16)
+    note = one_device_per_process(args, world)
+    if main:
+        if note:
+            print(f"needlework train: {note}")
+        print(f"needlework train: global batch {args.per_device_train_batch_size} per device x "
+              f"{args.gradient_accumulation_steps} accumulation steps x {world} process(es) x "
+              f"{max(args.n_gpu, 1)} device(s) each = "
+              f"{args.per_device_train_batch_size * args.gradient_accumulation_steps * world * max(args.n_gpu, 1)}")
     trainer = AnswerOnlyTrainer(
-        model=model, args=training_arguments(cfg, out / "checkpoints", world, bf16=precision.bf16),
+        model=model, args=args,
         train_dataset=dataset,
         data_collator=LeftPadCollator(pad_id(tokenizer)), processing_class=tokenizer, counter=counter,
         callbacks=[JsonlLogCallback(log_path, counter, world), ProgressCallback(cfg.progress),

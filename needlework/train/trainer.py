@@ -46,6 +46,18 @@ class AnswerOnlyTrainer(Trainer):
         return (loss, None) if return_outputs else loss
 
 
+def one_device_per_process(args: TrainingArguments, world_size: int) -> str | None:
+    """A single process that sees several GPUs: the Trainer would wrap the model in nn.DataParallel (each
+    micro-batch split over them) while gradient accumulation was computed for one device per process, so
+    the global batch would silently grow n_gpu-fold. Train on the first GPU only and say how to use all."""
+    if world_size > 1 or args.n_gpu <= 1:
+        return None
+    seen = args.n_gpu
+    args._n_gpu = 1   # the Trainer wraps in DataParallel only when n_gpu > 1
+    return (f"{seen} GPUs are visible to one process: training on {args.device} only (the global batch stays as "
+            f"configured). To train on all of them: accelerate launch --num_processes {seen} -m needlework.cli ...")
+
+
 def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int,
                        bf16: bool | None = None) -> TrainingArguments:
     """TrainingArguments from a resolved TrainConfig. Randomness comes from cfg.seed only. `bf16` is the

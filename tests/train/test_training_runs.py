@@ -164,3 +164,38 @@ def test_value_positions_are_the_gold_value_tokens(tiny_model_dir):
              "meta": {"gold_value": 3047}}]
     batch = heldout_batches(rows, tok, "auto", 512, 4, 0)[0]
     assert batch["value_mask"].shape == batch["labels"].shape and int(batch["value_mask"].sum()) == len(pos)
+
+
+def test_paper_recipe_fits_its_own_prompts(tiny_model_dir, tmp_path):
+    """`--recipe paper` without presets: the paper's prompts reach 4,096 tokens before the answer, so the recipe
+    leaves room for the answer and checkpoints activations (explicit settings still win)."""
+    from needlework.io import write_jsonl
+    paper = TrainConfig(data=["x"], recipe="paper").resolved()
+    assert paper.max_length == 4608 and paper.gradient_checkpointing is True
+    small = TrainConfig(data=["x"], recipe="small").resolved()
+    assert small.max_length == 4096 and small.gradient_checkpointing is False
+    assert TrainConfig(data=["x"], recipe="paper", max_length=6000).resolved().max_length == 6000
+    rows = make_rows(1, num_dict=92)     # ~4,250 tokens with the chat template: over the old 4,096 limit
+    data = tmp_path / "long.jsonl"
+    write_jsonl(data, rows)
+    kw = tiny_kwargs(tiny_model_dir, [data], tmp_path / "run", max_steps=1, global_batch=1, batch_size=1,
+                     save_steps=1000)
+    kw.update(recipe="paper", lr=None, lr_scheduler=None, warmup_ratio=None)
+    out = run_training(TrainConfig(**kw))
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["tokens"] > 4096 and prov["config"]["gradient_checkpointing"] is True
+
+
+def test_one_process_seeing_several_gpus_uses_one_not_data_parallel(tmp_path, kv_file):
+    """Simulated: TrainingArguments that report 4 GPUs in one process get n_gpu 1, so the Trainer does not wrap
+    the model in nn.DataParallel (which would quadruple the global batch); with several processes nothing
+    changes (each process has its own device)."""
+    from needlework.train.trainer import one_device_per_process, training_arguments
+    cfg = TrainConfig(data=[str(kv_file)], global_batch=8, batch_size=8).resolved()
+    args = training_arguments(cfg, tmp_path / "ckpt", 1, bf16=False)
+    assert one_device_per_process(args, 1) is None          # CPU: nothing to do
+    args._n_gpu = 4                                          # what transformers sets on a 4-GPU machine
+    note = one_device_per_process(args, 1)
+    assert args.n_gpu == 1 and "4 GPUs are visible to one process" in note and "--num_processes 4" in note
+    args._n_gpu = 4
+    assert one_device_per_process(args, 2) is None and args.n_gpu == 4
