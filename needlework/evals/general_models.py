@@ -122,10 +122,30 @@ _LMS: dict[str, Any] = {}
 
 
 def make_lm(m: HarnessModel):
-    """One lm-eval model object per (type, arguments), reused by every task of the run (loads the weights once)."""
+    """One lm-eval model object per (type, arguments), reused by every task of the run (loads the weights once).
+
+    Under a multi-process launch (accelerate / torchrun) lm-eval's `hf` model given a model *name* creates its own
+    Accelerator: it joins the launch's process group and later gathers across ranks, while the other ranks of a
+    `needlework run` are waiting for this stage's files, so the run hung before it trained. Given an
+    already-loaded model it stays in this process (lm-eval's documented single-process path)."""
     key = json.dumps({"kind": m.kind, **m.kwargs}, sort_keys=True, default=str)
     if key not in _LMS:
         from lm_eval.api.registry import get_model
+
+        from ..provenance import world_rank
         _LMS.clear()   # one model in memory at a time
-        _LMS[key] = get_model(m.kind)(**m.kwargs)
+        kwargs = dict(m.kwargs)
+        if m.kind == "hf" and world_rank()[0] > 1:
+            kwargs["pretrained"], kwargs["tokenizer"] = _loaded(kwargs)
+        _LMS[key] = get_model(m.kind)(**kwargs)
     return _LMS[key]
+
+
+def _loaded(kwargs: dict[str, Any]):
+    """(model on its device in the harness dtype, tokenizer) for lm-eval's hf model."""
+    import torch
+
+    from ..models import load_causal_lm, load_tokenizer
+    dtype = getattr(torch, str(kwargs.get("dtype", "float32")))
+    model = load_causal_lm(kwargs["pretrained"], dtype).to(kwargs.get("device", "cpu")).eval()
+    return model, load_tokenizer(kwargs["pretrained"])

@@ -103,6 +103,22 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = Tru
     return root
 
 
+def _memory_lines(cfg: RunConfig) -> list[str]:
+    """GPU memory per GPU for the run's model at its longest training sample (pipeline/memory.py): shown where it
+    matters, for models of 1B parameters and more or when GPUs are visible."""
+    from .memory import memory_lines, memory_table, model_config, parameter_counts, visible_gpus
+    if cfg.train.backend != "hf":
+        return []
+    c = model_config(cfg.train.model)
+    gpus = visible_gpus()
+    if c is None or (not gpus and parameter_counts(c)[0] < 1e9):
+        return []
+    t = cfg.train.resolved()
+    rows = memory_table(c, [t.max_length], params=t.params, lora_r=t.lora.r, batch=t.batch_size,
+                        checkpointing=t.gradient_checkpointing, eval_batch=cfg.backend.batch_size)
+    return memory_lines(rows, gpus, t.gradient_checkpointing)
+
+
 def plan_text(cfg: RunConfig, log: Callable[[str], None] = print) -> str:
     """The resolved plan: every stage with its key, status, token count and time estimated from throughputs
     measured on this machine (see pipeline/measure.py); ends with a warning when the unfinished stages are
@@ -156,6 +172,7 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print) -> str:
                  f"from estimate.*" + (f"; {tp.note}" if tp is not None and tp.note else ""))
     early = " (training stops earlier once the answer is learned)" if cfg.train.early_stop.enabled else ""
     lines.append(f"estimated time for unfinished stages: {fmt_seconds(total_s)}{early} ({basis})")
+    lines += _memory_lines(cfg)
     for a, why in cfg.skipped_arms().items():
         lines.append(f"skipped arm {a}: {why}")
     if cfg.paper_differences:

@@ -32,3 +32,10 @@ def test_plan_names_each_skipped_baseline_and_why(mini):
     assert cfg.arm_names() == [cfg.arm]
     text = plan_text(cfg, log=lambda _: None)
     assert "skipped arm in2: no in2 file given; needlework ships none" in text
+
+
+def test_the_gpu_presets_plan_shows_memory_per_gpu_and_the_cpu_one_does_not(mini):
+    text = plan_text(load_preset("mistral-7b-v0.2-24k"), log=lambda _: None)
+    assert "GPU memory per GPU (estimate, GiB; gradient checkpointing on):" in text
+    assert "8 GPUs, FSDP" in text and "24,576" in text
+    assert "GPU memory" not in plan_text(mini(), log=lambda _: None)     # a tiny model on a CPU machine
