@@ -135,6 +135,10 @@ class TrainConfig:
     bf16: bool | Literal["auto"] = "auto"
     gradient_checkpointing: bool | None = None   # None: the recipe's (paper: on, small: off)
     save: Literal["merged", "adapter"] = "merged"   # adapter only makes sense with params=lora
+    # the final model's dtype: auto = bf16 where it trained in bf16 on a GPU (half the disk, what it ran in),
+    # else fp32 (a CPU run keeps fp32 masters, and its fp32 evaluation must see the same weights)
+    save_dtype: Literal["auto", "bf16", "fp32"] = "auto"
+    checkpoint_weights_only: bool = False     # checkpoints without optimizer state (a resume restarts Adam)
     save_steps: int = 50
     save_total_limit: int = 2
     logging_steps: int = 1
@@ -169,7 +173,8 @@ class TrainConfig:
             raise ConfigError("resume and overwrite are both set; choose one")
 
     # Settings that change no trained weight: where things go, how often checkpoints are kept, progress bars.
-    BOOKKEEPING = ("out", "resume", "overwrite", "progress", "save_steps", "save_total_limit", "num_threads")
+    BOOKKEEPING = ("out", "resume", "overwrite", "progress", "save_steps", "save_total_limit", "num_threads",
+                   "checkpoint_weights_only")
 
     def identity(self) -> dict:
         """What decides the trained model (recipe filled in): the finished marker and the pipeline's train key

@@ -116,9 +116,10 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
     trainer.remove_callback(PrinterCallback)   # it prints raw log dicts; our progress bar shows the loss
     if last and main:
         print(f"needlework train: resuming from {last}")
+    refuse_sharded_merge(cfg, trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled)
     result = trainer.train(resume_from_checkpoint=last)
     write_json(out / "samples_seen" / f"rank{rank}.json", trainer.seen_samples)
-    _save_final(cfg, trainer, tokenizer, out)
+    _save_final(cfg, trainer, tokenizer, out, save_dtype(cfg, precision.bf16, precision.device))
     if main:
         plot_loss_curve(log_path, png_path)
         save_provenance(out / "provenance.json", cfg, config_hash=digest, model_path=str(path),
@@ -131,7 +132,23 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
     return out
 
 
-def _save_final(cfg: TrainConfig, trainer, tokenizer, out: Path) -> None:
+def refuse_sharded_merge(cfg: TrainConfig, sharded: bool) -> None:
+    """A merged LoRA save needs the whole model on one process; under FSDP / ZeRO-3 rank 0 holds a shard, and
+    merging there writes a broken model. Refused before training, with what to do instead."""
+    if sharded and cfg.params == "lora" and cfg.save == "merged":
+        raise ConfigError("save=merged with params=lora is not supported under FSDP or DeepSpeed ZeRO-3 (each rank "
+                          "holds a shard; a merge on rank 0 would write a broken model): use save=adapter and merge "
+                          "the adapter afterwards on one device, or train with DDP")
+
+
+def save_dtype(cfg: TrainConfig, trained_bf16: bool, device: str) -> str:
+    """bf16 or fp32 for the final weights (TrainConfig.save_dtype)."""
+    if cfg.save_dtype != "auto":
+        return cfg.save_dtype
+    return "bf16" if trained_bf16 and device.startswith("cuda") else "fp32"
+
+
+def _save_final(cfg: TrainConfig, trainer, tokenizer, out: Path, dtype: str = "fp32") -> None:
     """Write the model into a temporary folder, then move each file into `out` (no half-written weights)."""
     tmp = out / ".final.tmp"
     main = trainer.is_world_process_zero()
@@ -144,6 +161,8 @@ def _save_final(cfg: TrainConfig, trainer, tokenizer, out: Path) -> None:
             merged.save_pretrained(tmp, safe_serialization=True)
     else:
         trainer.save_model(str(tmp))      # all ranks: gathers FSDP/DeepSpeed shards where needed
+    if main and dtype == "bf16" and not (cfg.params == "lora" and cfg.save == "adapter"):
+        _to_bf16(tmp)
     if main:
         tokenizer.save_pretrained(tmp)
         (tmp / "training_args.bin").unlink(missing_ok=True)   # a pickle; the YAML config is the record
@@ -151,3 +170,19 @@ def _save_final(cfg: TrainConfig, trainer, tokenizer, out: Path) -> None:
             os.replace(f, out / f.name)
         shutil.rmtree(tmp, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
+
+
+def _to_bf16(folder: Path) -> None:
+    """Rewrite the saved safetensors in bf16 and record the dtype in config.json (the model then loads as bf16)."""
+    import json
+
+    import torch
+    from safetensors.torch import load_file, save_file
+    for f in folder.glob("*.safetensors"):
+        tensors = {k: (v.to(torch.bfloat16) if v.is_floating_point() else v) for k, v in load_file(f).items()}
+        save_file(tensors, f, metadata={"format": "pt"})
+    cfg = folder / "config.json"
+    if cfg.exists():
+        data = json.loads(cfg.read_text())
+        data["dtype"] = "bfloat16"
+        cfg.write_text(json.dumps(data, indent=2) + "\n")

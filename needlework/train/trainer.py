@@ -89,6 +89,7 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int,
         save_strategy="steps",
         save_steps=cfg.save_steps,
         save_total_limit=cfg.save_total_limit,
+        save_only_model=cfg.checkpoint_weights_only,
         logging_steps=cfg.logging_steps,
         report_to="none",
         disable_tqdm=True,                      # our ProgressCallback shows loss and ETA instead

@@ -199,3 +199,22 @@ def test_one_process_seeing_several_gpus_uses_one_not_data_parallel(tmp_path, kv
     assert args.n_gpu == 1 and "4 GPUs are visible to one process" in note and "--num_processes 4" in note
     args._n_gpu = 4
     assert one_device_per_process(args, 2) is None and args.n_gpu == 4
+
+
+def test_final_weights_in_the_training_precision_and_sharded_lora_merge_refused(tiny_model_dir, kv_file, tmp_path):
+    from needlework.train.run import refuse_sharded_merge, save_dtype
+    cfg = TrainConfig(data=["x"])
+    assert save_dtype(cfg, True, "cuda:0") == "bf16" and save_dtype(cfg, True, "cpu") == "fp32"
+    assert save_dtype(cfg, False, "cuda:0") == "fp32"
+    assert save_dtype(TrainConfig(data=["x"], save_dtype="bf16"), False, "cpu") == "bf16"
+    out = run_training(TrainConfig(**tiny_kwargs(tiny_model_dir, [kv_file], tmp_path / "run", max_steps=1,
+                                                 save_steps=1000, save_dtype="bf16")))
+    weights = load_file(out / "model.safetensors")
+    assert {v.dtype for v in weights.values()} == {torch.bfloat16}
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
+    from transformers import AutoModelForCausalLM
+    assert AutoModelForCausalLM.from_pretrained(out).dtype == torch.bfloat16
+    with pytest.raises(ConfigError, match="save=merged with params=lora is not supported under FSDP"):
+        refuse_sharded_merge(TrainConfig(data=["x"], params="lora", save="merged"), sharded=True)
+    refuse_sharded_merge(TrainConfig(data=["x"], params="lora", save="adapter"), sharded=True)
+    refuse_sharded_merge(TrainConfig(data=["x"], params="lora", save="merged"), sharded=False)
