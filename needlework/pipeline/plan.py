@@ -73,12 +73,18 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
             def _train(f: Path, g=gen, s=seed, a=arm) -> None:
                 run_training(cfg.train_for([str(g.folder(root) / "train.jsonl")], s, str(f / "model"), a))
 
+            def _submit(f: Path, g=gen, s=seed, a=arm) -> None:   # the service trains while the run goes on
+                from ..train.openai_ft import submit
+                t = cfg.train_for([str(g.folder(root) / "train.jsonl")], s, str(f / "model"), a)
+                t.validate()
+                submit(t.resolved())
+
             hf = cfg.train.backend == "hf"
             train_id = _without(cfg.train_for([], seed, "", arm).identity(), "data", "seed")
             train = Stage("train", f"{arm}-s{seed}", {"train": train_id, "seed": seed, "data": gen.key},
                           [f"model/{DONE}"] + (["model/train_log.jsonl", "model/config.json"] if hf else []),
                           _train, deps=[gen], optional_outputs=["model/loss_curve.png", "model/provenance.json"],
-                          info={"arm": arm, "seed": seed})
+                          info={"arm": arm, "seed": seed}, start=None if hf else _submit)
             ft_eval = Stage("eval", f"{arm}-s{seed}", {"model": train.key, **ev_id}, ["results.json", "samples.jsonl"],
                             lambda f, t=train: run_eval(cfg.eval_for(trained_model(cfg, t.folder(root)), str(f))),
                             deps=[train], info={"role": "fine-tuned", "arm": arm, "seed": seed})

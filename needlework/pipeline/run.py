@@ -66,6 +66,20 @@ def _free_accelerator_memory() -> None:
         pass
 
 
+def _start_waiting_work(stages: list[Stage], root: Path, log: Callable[[str], None]) -> None:
+    """Begin every unfinished stage that works elsewhere (OpenAI fine-tuning jobs) whose inputs are done, so
+    the jobs of all arms and seeds train at the same time; beginning one twice is a no-op (its job id is kept)."""
+    for st in stages:
+        folder = st.folder(root)
+        if st.start is None or is_done(st, folder) or not all(is_done(d, d.folder(root)) for d in st.deps):
+            continue
+        if not (folder / ".started").exists():
+            log(f"  {st.title}: starting ({folder})")
+            folder.mkdir(parents=True, exist_ok=True)
+            st.start(folder)
+            (folder / ".started").touch()
+
+
 def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = True) -> Path:
     """Execute the run; returns the run root (report.html and report.md are there when it returns).
     `estimate`: first print the plan with times measured on this machine (a few seconds of model steps)."""
@@ -83,6 +97,8 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = Tru
             log(plan_text(cfg, log=log))   # what this machine will take, measured, before any long work
     try:
         for i, st in enumerate(stages, 1):
+            if main and st.kind != "generate":
+                _start_waiting_work(stages, root, log)
             if main:
                 log(f"[{i}/{len(stages)}] {st.title} ({st.key})")
             if st.kind == "train" or main:
@@ -173,6 +189,13 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print) -> str:
     early = " (training stops earlier once the answer is learned)" if cfg.train.early_stop.enabled else ""
     lines.append(f"estimated time for unfinished stages: {fmt_seconds(total_s)}{early} ({basis})")
     lines += _memory_lines(cfg)
+    if cfg.train.backend == "openai":
+        from ..train.openai_ft import cost_estimate
+        for a, d in data.items():
+            if d.get("tokens"):
+                lines.append(f"  OpenAI fine-tuning cost per job, {a}: "
+                             f"{cost_estimate(cfg.train.openai.model, d['tokens'], cfg.train.openai.n_epochs)}"
+                             f" x {len(cfg.seeds)} seed(s)")
     for a, why in cfg.skipped_arms().items():
         lines.append(f"skipped arm {a}: {why}")
     if cfg.paper_differences:

@@ -37,6 +37,9 @@ class Stage:
     deps: list["Stage"] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)   # estimates and notes for the plan
     optional_outputs: list[str] = field(default_factory=list)   # recorded when present (e.g. a loss curve)
+    # work that proceeds elsewhere once begun (an OpenAI fine-tuning job): the run begins every such stage as
+    # soon as its inputs exist, before waiting on any, and `run` later waits for its own
+    start: Callable[[Path], None] | None = None
 
     @property
     def key(self) -> str:

@@ -1,8 +1,11 @@
-"""Fine-tuning through OpenAI's API (the paper's GPT-3.5 runs): validate, upload, create the job, poll, record.
+"""Fine-tuning through OpenAI's API (the paper's GPT-3.5 runs): validate, price, check the base model, upload,
+wait for the file to be processed, create the job, poll it (events and metrics printed and saved to
+openai_events.jsonl), save its result files, record.
 
 The key is read by the official SDK from OPENAI_API_KEY and nothing here ever formats it into a message or
 file. The job id is written to `openai_job.json` as soon as it exists, so an interrupted run polls the same
-job on the next call instead of paying for a second one.
+job on the next call instead of paying for a second one; `submit` alone (the pipeline calls it for every arm
+before waiting on any) lets several jobs train at once. Every API failure is one error line (BackendError).
 """
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ import os
 import time
 from pathlib import Path
 
+from ..backends.base import BackendError
 from ..config import ConfigError
-from ..io import JSONLError, atomic_open, dumps, read_jsonl_numbered, write_done, write_json
+from ..io import JSONLError, append_jsonl, atomic_open, dumps, read_jsonl_numbered, write_done, write_json
 from ..provenance import config_hash, save_provenance
 from ..tasks.formats import OPENAI_SYSTEM, RowError, parse_row
 from .config import TrainConfig, finished_here
@@ -56,6 +60,25 @@ def validate_file(paths: list[str], token_limit: int, tokenizer: str) -> tuple[l
     return rows, {"examples": len(rows), "tokens": sum(counts), "max_tokens": max(counts)}
 
 
+# Published fine-tuning training prices, USD per 1M trained tokens (trained tokens = file tokens x epochs), read
+# from openai.com/api/pricing on PRICES_READ; check the page before spending, prices change.
+PRICES_READ = "2025-04"
+TRAINING_USD_PER_M = {"gpt-3.5-turbo": 8.0, "gpt-4o-mini": 3.0, "gpt-4o": 25.0, "gpt-4.1-nano": 1.5,
+                      "gpt-4.1-mini": 5.0, "gpt-4.1": 25.0}
+DEFAULT_EPOCHS = 3          # what the service's "auto" chose for files of this size when we last looked
+
+
+def cost_estimate(model: str, tokens: int, n_epochs: int | None) -> str:
+    """'~$1.23 (12,345 tokens x 2 epochs at $8.00/1M, prices read 2025-04)', or why there is no estimate."""
+    family = max((f for f in TRAINING_USD_PER_M if model.startswith(f)), key=len, default=None)
+    epochs = n_epochs or DEFAULT_EPOCHS
+    if family is None:
+        return f"no price known for {model} (table read {PRICES_READ}); {tokens * epochs:,} trained tokens"
+    usd = tokens * epochs * TRAINING_USD_PER_M[family] / 1e6
+    return (f"~${usd:,.2f} ({tokens:,} tokens x {epochs} epochs{'' if n_epochs else ' (service default, assumed)'} "
+            f"at ${TRAINING_USD_PER_M[family]:.2f}/1M, prices read {PRICES_READ})")
+
+
 def _client(base_url: str | None):
     if not os.environ.get("OPENAI_API_KEY"):
         raise ConfigError("backend=openai needs the OPENAI_API_KEY environment variable (never put keys in configs)")
@@ -64,7 +87,73 @@ def _client(base_url: str | None):
     except ImportError:   # not in the main set-up, which installs only what the cpu-demo needs
         raise ConfigError("backend=openai needs the openai package: pip install 'needlework[eval]' "
                           "(bash scripts/setup.sh --tests installs it)") from None
-    return OpenAI(base_url=base_url) if base_url else OpenAI()
+    return OpenAI(base_url=base_url, max_retries=3) if base_url else OpenAI(max_retries=3)
+
+
+def _api(what: str, fn, *args, **kwargs):
+    """One SDK call; its failure (after the SDK's own retries) is one error line naming what was being done."""
+    import openai
+    try:
+        return fn(*args, **kwargs)
+    except openai.NotFoundError as e:
+        raise BackendError(f"OpenAI {what}: not found ({_message(e)})") from None
+    except openai.APIStatusError as e:
+        raise BackendError(f"OpenAI {what} failed: HTTP {e.status_code}: {_message(e)}") from None
+    except openai.APIError as e:   # connection errors, timeouts, malformed replies
+        raise BackendError(f"OpenAI {what} failed: {type(e).__name__}: {_message(e)}") from None
+
+
+def _message(e) -> str:
+    body = getattr(e, "body", None)
+    msg = body.get("message") if isinstance(body, dict) else None
+    return str(msg or getattr(e, "message", None) or e)[:300]
+
+
+def submit(cfg: TrainConfig, log=print) -> str:
+    """Validate, check the base model, upload, wait for the file to be processed and create the job; returns
+    the job id (an existing openai_job.json is reused, so calling this twice never pays twice)."""
+    s, out = cfg.openai, Path(cfg.out)
+    job_file = out / "openai_job.json"
+    if job_file.exists() and not cfg.overwrite:
+        return json.loads(job_file.read_text())["job_id"]
+    rows, stats = validate_file(cfg.data, s.token_limit, s.tokenizer)
+    log(f"needlework train: {stats['examples']} examples, {stats['tokens']:,} tokens (max {stats['max_tokens']}); "
+        f"cost {cost_estimate(s.model, stats['tokens'], s.n_epochs)}")
+    client = _client(s.base_url)
+    try:
+        _api(f"base model {s.model}", client.models.retrieve, s.model)
+    except BackendError as e:
+        raise ConfigError(f"openai.model: {e}; the model is gone or not available to this key (no upload made)") \
+            from None
+    upload = out / "openai_upload.jsonl"
+    with atomic_open(upload) as f:
+        for r in rows:
+            f.write(dumps(r) + "\n")
+    with open(upload, "rb") as fh:
+        uploaded = _api("file upload", client.files.create, file=(upload.name, fh), purpose="fine-tune")
+    _wait_processed(client, uploaded.id, s.poll_seconds, s.timeout_seconds, log)
+    method = {"type": "supervised", "supervised": {"hyperparameters": ({"n_epochs": s.n_epochs} if s.n_epochs
+                                                                        else {})}}
+    job = _api("job creation", client.fine_tuning.jobs.create, training_file=uploaded.id, model=s.model,
+               suffix=s.suffix, seed=cfg.seed, method=method)
+    write_json(job_file, {"job_id": job.id, "training_file": uploaded.id, "model": s.model, **stats})
+    log(f"needlework train: created fine-tuning job {job.id} on {s.model}")
+    return job.id
+
+
+def _wait_processed(client, file_id: str, every: float, timeout: float, log) -> None:
+    """A job created on a file still being processed is refused by the service: wait until it is processed."""
+    start = time.monotonic()
+    while True:
+        f = _api(f"file {file_id}", client.files.retrieve, file_id)
+        if getattr(f, "status", "processed") == "processed":
+            return
+        if f.status == "error":
+            raise BackendError(f"OpenAI rejected the training file {file_id}: {getattr(f, 'status_details', '')}")
+        if time.monotonic() - start > timeout:
+            raise BackendError(f"file {file_id} still {f.status} after {timeout:.0f} s")
+        log(f"needlework train: file {file_id}: {f.status}")
+        time.sleep(every)
 
 
 def run_openai(cfg: TrainConfig, log=print) -> Path:
@@ -74,49 +163,60 @@ def run_openai(cfg: TrainConfig, log=print) -> Path:
     if finished_here(cfg, digest):
         log(f"needlework train: {out} already holds a finished OpenAI job with this config; skipping")
         return out
-    rows, stats = validate_file(cfg.data, s.token_limit, s.tokenizer)
-    log(f"needlework train: {stats['examples']} examples, {stats['tokens']:,} tokens (max {stats['max_tokens']})")
+    job_id = submit(cfg, log)
     client = _client(s.base_url)
-    job_file = out / "openai_job.json"
-    job_id = None
-    if job_file.exists() and not cfg.overwrite:
-        job_id = json.loads(job_file.read_text()).get("job_id")
-    if job_id is None:
-        upload = out / "openai_upload.jsonl"
-        with atomic_open(upload) as f:
-            for r in rows:
-                f.write(dumps(r) + "\n")
-        with open(upload, "rb") as fh:
-            uploaded = client.files.create(file=(upload.name, fh), purpose="fine-tune")
-        method = {"type": "supervised", "supervised": {"hyperparameters": (
-            {"n_epochs": s.n_epochs} if s.n_epochs else {})}}
-        job = client.fine_tuning.jobs.create(training_file=uploaded.id, model=s.model, suffix=s.suffix,
-                                             seed=cfg.seed, method=method)
-        job_id = job.id
-        write_json(job_file, {"job_id": job_id, "training_file": uploaded.id, "model": s.model, **stats})
-        log(f"needlework train: created fine-tuning job {job_id} on {s.model}")
-    job = _poll(client, job_id, s.poll_seconds, s.timeout_seconds, log)
-    record = {"job_id": job.id, "status": job.status, "fine_tuned_model": job.fine_tuned_model,
-              "model": s.model, "trained_tokens": getattr(job, "trained_tokens", None), **stats}
-    write_json(job_file, record)
+    job = _poll(client, job_id, s.poll_seconds, s.timeout_seconds, out / "openai_events.jsonl", log)
+    stats = json.loads((out / "openai_job.json").read_text())
+    record = {**stats, "job_id": job.id, "status": job.status, "fine_tuned_model": job.fine_tuned_model,
+              "trained_tokens": getattr(job, "trained_tokens", None),
+              "result_files": _save_results(client, job, out)}
+    write_json(out / "openai_job.json", record)
     if job.status != "succeeded":
         err = getattr(job, "error", None)
-        raise RuntimeError(f"OpenAI fine-tuning job {job.id} ended {job.status}: {getattr(err, 'message', err)}")
+        raise BackendError(f"OpenAI fine-tuning job {job.id} ended {job.status}: {getattr(err, 'message', err)}")
     save_provenance(out / "provenance.json", cfg, openai_job=record)
     write_done(out, digest, **record)
     log(f"needlework train: fine-tuned model {job.fine_tuned_model}")
     return out
 
 
-def _poll(client, job_id: str, every: float, timeout: float, log):
-    start, last = time.monotonic(), None
+def _save_results(client, job, out: Path) -> list[str]:
+    """The job's result files (its per-step metrics CSV) saved beside the record."""
+    saved = []
+    for fid in getattr(job, "result_files", None) or []:
+        content = _api(f"result file {fid}", client.files.content, fid)
+        path = out / f"openai_result_{fid}.csv"
+        with atomic_open(path, "wb") as f:
+            f.write(content.read() if hasattr(content, "read") else bytes(content))
+        saved.append(path.name)
+    return saved
+
+
+def _poll(client, job_id: str, every: float, timeout: float, events_path: Path, log):
+    """Poll until the job ends, printing and saving each new event (status changes, metrics) as it appears."""
+    start, last, seen = time.monotonic(), None, _seen_events(events_path)
     while True:
-        job = client.fine_tuning.jobs.retrieve(job_id)
+        job = _api(f"job {job_id}", client.fine_tuning.jobs.retrieve, job_id)
+        events = _api(f"events of {job_id}", client.fine_tuning.jobs.list_events, job_id, limit=100)
+        for ev in reversed(list(getattr(events, "data", []) or [])):   # the API lists newest first
+            if ev.id in seen:
+                continue
+            seen.add(ev.id)
+            row = {"id": ev.id, "created_at": ev.created_at, "level": getattr(ev, "level", None),
+                   "message": ev.message, "type": getattr(ev, "type", None), "data": getattr(ev, "data", None)}
+            append_jsonl(events_path, row)
+            log(f"needlework train: job {job_id}: {ev.message}")
         if job.status != last:
             log(f"needlework train: job {job_id}: {job.status}")
             last = job.status
         if job.status in TERMINAL:
             return job
         if time.monotonic() - start > timeout:
-            raise TimeoutError(f"job {job_id} still {job.status} after {timeout:.0f} s; re-run to keep polling it")
+            raise BackendError(f"job {job_id} still {job.status} after {timeout:.0f} s; re-run to keep polling it "
+                               "(the job id is kept in openai_job.json)")
         time.sleep(every)
+
+
+def _seen_events(path: Path) -> set[str]:
+    from ..io import read_jsonl
+    return {r["id"] for r in read_jsonl(path, skip_truncated_tail=True)} if path.exists() else set()

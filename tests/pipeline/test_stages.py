@@ -68,3 +68,22 @@ def test_other_key_is_not_done(tmp_path):
     folder, _ = execute(st, tmp_path, log=lambda _: None)
     other = Stage("demo", "x", {"v": 2}, ["a.txt", "b.txt"], st.run)
     assert not is_done(other, folder)
+
+
+def test_work_done_elsewhere_starts_for_every_arm_before_any_wait(tmp_path):
+    """OpenAI fine-tuning jobs: every train stage whose data exists is started before the run waits on any,
+    so all arms and seeds train at once; a second pass (or a re-run) starts nothing twice."""
+    from needlework.pipeline.run import _start_waiting_work
+    from needlework.pipeline.stages import Stage, execute
+    calls = []
+    gen = Stage("generate", "g", {"x": 1}, ["a.txt"], lambda f: (f / "a.txt").write_text("x"))
+    trains = [Stage("train", f"t{i}", {"i": i}, ["m.txt"], lambda f, i=i: (f / "m.txt").write_text(str(i)),
+                    deps=[gen], start=lambda f, i=i: calls.append(i)) for i in range(3)]
+    _start_waiting_work([gen, *trains], tmp_path, lambda _: None)
+    assert calls == []                                  # no data yet: nothing can be submitted
+    execute(gen, tmp_path, lambda _: None)
+    _start_waiting_work([gen, *trains], tmp_path, lambda _: None)
+    assert calls == [0, 1, 2]
+    execute(trains[0], tmp_path, lambda _: None)
+    _start_waiting_work([gen, *trains], tmp_path, lambda _: None)
+    assert calls == [0, 1, 2]
