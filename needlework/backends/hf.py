@@ -10,6 +10,7 @@ decodes until its longest row ends.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from itertools import groupby
 from pathlib import Path
@@ -24,8 +25,8 @@ def pick_device(device: str = "auto") -> str:
 
     if device != "auto":
         return device
-    if torch.cuda.is_available():
-        return "cuda"
+    if torch.cuda.is_available():   # one GPU per process of a launch: this process's local rank
+        return f"cuda:{os.environ['LOCAL_RANK']}" if "LOCAL_RANK" in os.environ else "cuda"
     return "cpu"
 
 

@@ -19,7 +19,8 @@ from ..backends.base import Backend, BackendError
 from ..config import ConfigError, from_dict, to_yaml
 from ..models import content_fingerprint
 from ..io import atomic_open, to_jsonable, write_json, write_jsonl
-from ..provenance import config_hash, provenance
+from ..provenance import config_hash, provenance, world_rank
+from . import shards
 from .aggregate import aggregate
 from .cache import CompletionCache, prompt_hash, request_key
 from .flenqa import FLenQASettings
@@ -227,6 +228,14 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
     fingerprint = (content_fingerprint(cfg.model) if cfg.backend.kind == "hf"
                    else {"weights_sha256": None, "tokenizer_sha256": None})
     ident = model_identity(cfg, fingerprint)
+    world, rank = world_rank()
+    if world > 1:   # every rank generates its share (evals/shards.py); rank 0 merges and scores
+        token = shards.launch_token(ident)
+        if cfg.backend.kind == "hf":
+            _fill_share(built, cfg, ident, out, cache, lazy, world, rank, token)
+        if rank != 0:
+            return out
+        shards.wait_and_merge(out, world if cfg.backend.kind == "hf" else 1, token, cache)
     results, samples = {}, []
     for name, (bench, settings, items, plan) in built.items():
         if bench.driven is not None:
@@ -245,6 +254,22 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
                                  seeds=[cfg.seed], model_identity=ident, **fingerprint,
                                  precision=getattr(lazy._b, "precision", None))})
     return out
+
+
+def _fill_share(built: dict, cfg: EvalConfig, ident: str, out: Path, cache: CompletionCache, lazy: _LazyBackend,
+                world: int, rank: int, token: str) -> None:
+    """This rank's completions of every generating benchmark into its own cache, then its marker."""
+    mine = shards.rank_cache(out, rank, cache)
+    counts = {}
+    for name, (bench, _settings, items, _plan) in built.items():
+        if bench.driven is not None:
+            continue
+        idx = shards.share(items, world, rank)
+        sub = [items[i] for i in idx]
+        keys = [request_key(bench.name, it.id, it.request, ident) for it in sub]
+        _fill(bench, sub, keys, mine, lazy, cfg.batch_size)
+        counts[name] = len(sub)
+    shards.mark_filled(out, rank, token, counts)
 
 
 def _warn_over_context(name: str, res: dict) -> None:

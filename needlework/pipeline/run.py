@@ -4,7 +4,8 @@ Run root `<root>/<name>/`: run_config.yaml and provenance.json (the resolved con
 `<stage>/<label>-<key>/` folders, and report.html / report.md copied from the latest report stage.
 
 Under `accelerate launch` (WORLD_SIZE > 1) every process walks the same plan: training runs on all of them
-(the Trainer shards it), every other stage on rank 0 only while the others wait for its done marker.
+(the Trainer shards it), evaluation too (each rank generates its share of the items, rank 0 merges and scores:
+evals/shards.py), every other stage on rank 0 only while the others wait for its done marker.
 """
 from __future__ import annotations
 
@@ -101,10 +102,10 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = Tru
                 _start_waiting_work(stages, root, log)
             if main:
                 log(f"[{i}/{len(stages)}] {st.title} ({st.key})")
-            if st.kind == "train" or main:
+            if st.kind in ("train", "eval") or main:   # evaluation is data-parallel too (evals/shards.py)
                 execute(st, root, log if main else (lambda _: None), mark=main)
                 _free_accelerator_memory()
-            else:
+            if not main and st.kind != "train":        # rank 0 scores and marks it; the next stage needs it
                 _wait_for(st, root)
     except Exception as e:
         if main and world > 1:

@@ -1,6 +1,8 @@
 """`needlework run` under a two-process launch (torchrun, gloo, CPU) with `general` in the evaluation finishes:
 lm-eval is handed an already-loaded model on rank 0, so it never sets up its own distributed run and waits in
-collectives for ranks that are not evaluating (issue 18: the README's 8-GPU command hung before training)."""
+collectives for ranks that are not evaluating (issue 18: the README's 8-GPU command hung before training).
+Evaluation is data-parallel: each rank generates its share, and the merged per-item rows are the
+single-process run's, byte for byte."""
 from __future__ import annotations
 
 import json
@@ -45,3 +47,15 @@ def test_two_process_run_with_general_finishes(tiny_model_dir, tmp_path):
     base = next((root / "eval").glob("base-*"))
     rows = [json.loads(x) for x in (base / "samples.jsonl").read_text().splitlines()]
     assert sum(r["benchmark"] == "general" for r in rows) == 3
+    # each rank generated its half of the 6 kv-retrieval items, for both evaluations (base and fine-tuned)
+    for r in (0, 1):
+        assert proc.stderr.count(f"rank {r} generated its share: kv-retrieval 3") == 2, proc.stderr[-3000:]
+    assert not list(base.glob("cache.rank*")) and not list(base.glob("rank*.filled"))
+    single = tmp_path / "single"
+    cfg["root"] = str(single)
+    path.write_text(yaml.safe_dump(cfg))
+    one = subprocess.run([sys.executable, "-m", "needlework.cli", "run", str(path)], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert one.returncode == 0, one.stderr[-3000:]
+    single_base = next((single / "mini" / "eval").glob("base-*"))
+    assert (single_base / "samples.jsonl").read_bytes() == (base / "samples.jsonl").read_bytes()
