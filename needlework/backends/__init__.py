@@ -7,15 +7,18 @@ Backends are imported lazily so that `import needlework.backends` costs neither 
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from pathlib import Path
+from typing import Iterator, Literal, Mapping
 
 from ..config import ConfigError, from_dict
 from ..io import to_jsonable
 from .base import Backend, BackendError, Completion, ContextTooLong, Request, fits, overflowing
 
 __all__ = ["Backend", "BackendConfig", "BackendError", "Completion", "ContextTooLong", "Request",
-           "fits", "make_backend", "overflowing"]
+           "fits", "make_backend", "overflowing", "serving"]
 
 
 @dataclass
@@ -47,9 +50,16 @@ class BackendConfig:
     max_retries: int = 5
     backoff_s: float = 1.0                      # first retry delay; doubles each retry, at most 30 s
     tokenizer: str | None = None                # local tokenizer (folder or bundled name) for exact token counts
+    # openai only: start this server for each evaluated model and stop it afterwards (vLLM, SGLang, llama.cpp);
+    # {model} is the evaluated model (a folder, a GGUF file, a hub name), {alias} the name it is served under,
+    # {host} 127.0.0.1, {port} a free port. E.g. [vllm, serve, "{model}", --served-model-name, "{alias}",
+    # --host, "{host}", --port, "{port}"]; base_url is then the started server's.
+    serve: list[str] | None = None
+    serve_timeout_s: float = 900.0              # how long the started server may take to answer /v1/models
 
     # How requests travel and how failures are retried, not what the model answers.
-    BOOKKEEPING = ("progress", "concurrency", "timeout_s", "max_retries", "backoff_s", "api_key_env")
+    BOOKKEEPING = ("progress", "concurrency", "timeout_s", "max_retries", "backoff_s", "api_key_env",
+                   "serve_timeout_s")
 
     def identity(self) -> dict:
         """The settings that shape completions: the eval cache and the pipeline's eval keys hash this."""
@@ -72,6 +82,31 @@ class BackendConfig:
             raise ConfigError("backend.model must name a model")
         if self.engine not in ("continuous", "static"):
             raise ConfigError(f"backend.engine must be continuous or static, got {self.engine!r}")
+        if self.serve is not None:
+            if self.kind != "openai":
+                raise ConfigError("backend.serve starts an OpenAI-compatible server: it needs backend.kind=openai")
+            if self.base_url:
+                raise ConfigError("backend.serve and backend.base_url are both set: the started server's URL is "
+                                  "used; remove base_url")
+            if not self.serve or not any("{port}" in a for a in self.serve):
+                raise ConfigError("backend.serve must be a command list with a {port} placeholder (the free port "
+                                  "the server is to bind), e.g. [vllm, serve, '{model}', --port, '{port}']")
+            if self.serve_timeout_s <= 0:
+                raise ConfigError("backend.serve_timeout_s must be positive")
+
+
+@contextlib.contextmanager
+def serving(cfg: BackendConfig, model: str) -> Iterator[BackendConfig]:
+    """`cfg` itself, or, when it has a `serve` command: a server started for `model` (waited for until it
+    answers), yielding the config that reaches it (base_url, served name), stopped on the way out."""
+    if not cfg.serve:
+        yield cfg
+        return
+    from .llama_server import ModelServer, free_port
+    port, alias = free_port(), cfg.model if cfg.model and cfg.model != model else Path(model).name
+    command = [str(a).format(model=model, alias=alias, host="127.0.0.1", port=port) for a in cfg.serve]
+    with ModelServer(command, port=port, startup_timeout_s=cfg.serve_timeout_s, name=f"server for {alias}") as srv:
+        yield dataclasses.replace(cfg, base_url=srv.base_url, model=alias, serve=None)
 
 
 def make_backend(cfg: BackendConfig | Mapping) -> Backend:

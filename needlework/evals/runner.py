@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends import BackendConfig
+from ..backends import BackendConfig, serving
 from ..backends.base import Backend, BackendError
 from ..config import ConfigError, from_dict, to_yaml
 from ..models import content_fingerprint
@@ -215,19 +215,27 @@ def _build_all(cfg: EvalConfig) -> dict[str, tuple[Benchmark, Any, list[Item], A
 
 
 def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
-    """Run (or resume) an evaluation; returns the run directory holding results.json and samples.jsonl."""
+    """Run (or resume) an evaluation; returns the run directory holding results.json and samples.jsonl. With
+    `backend.serve`, a server is started for the model first and stopped afterwards (backends.serving); the
+    cache keys on the configured settings, not on the server's port, so a re-run still resumes."""
     cfg.validate()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(out / "config.yaml") as f:
         f.write(to_yaml(cfg))
+    ident_cfg = cfg
+    with serving(cfg.backend, cfg.model) as served:
+        return _run(dataclasses.replace(cfg, backend=served), backend, out, ident_cfg)
+
+
+def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalConfig) -> Path:
     built = _build_all(cfg)
     cache = CompletionCache(out / "cache.jsonl")
     lazy = _LazyBackend(cfg, backend)
     # the weights' content where this process loads them; a server's model is whatever it serves
     fingerprint = (content_fingerprint(cfg.model) if cfg.backend.kind == "hf"
                    else {"weights_sha256": None, "tokenizer_sha256": None})
-    ident = model_identity(cfg, fingerprint)
+    ident = model_identity(ident_cfg, fingerprint)
     world, rank = world_rank()
     if world > 1:   # every rank generates its share (evals/shards.py); rank 0 merges and scores
         token = shards.launch_token(ident)
@@ -250,7 +258,8 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
     write_jsonl(out / "samples.jsonl", samples)
     write_json(out / "results.json", {
         "benchmarks": results, "over_context_rule": OVER_CONTEXT_RULE,
-        "provenance": provenance(cfg, model=cfg.model, backend=lazy.name or cfg.backend.kind,
+        "provenance": provenance(ident_cfg, model=cfg.model, backend=lazy.name or cfg.backend.kind,
+                                 served_at=cfg.backend.base_url if ident_cfg.backend.serve else None,
                                  seeds=[cfg.seed], model_identity=ident, **fingerprint,
                                  precision=getattr(lazy._b, "precision", None))})
     return out
