@@ -74,6 +74,9 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
             raise ConfigError(f"early_stop.held_out={k} leaves no training data ({len(rows)} rows)")
         rows, held = rows[:-k], rows[-k:]
     dataset = EncodedDataset(rows, tokenizer, cfg.template, cfg.max_length)
+    # TrainingArguments first: with a DeepSpeed ZeRO-3 config they make from_pretrained build the model already
+    # partitioned (no full copy per process in host RAM)
+    args = training_arguments(cfg, out / "checkpoints", world, bf16=precision.bf16)
     model = load_causal_lm(path)
     model = apply_policy(model, cfg.params, cfg.lora)
     if cfg.gradient_checkpointing and cfg.params != "full":
@@ -86,7 +89,6 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
             f.write(to_yaml(cfg))
     counter = TokenCounter()
     log_path, png_path = out / "train_log.jsonl", out / "loss_curve.png"
-    args = training_arguments(cfg, out / "checkpoints", world, bf16=precision.bf16)
     note = one_device_per_process(args, world)
     if main:
         if note:
