@@ -53,6 +53,14 @@ def png_bytes(fig, dpi: float | None = 110) -> bytes:
     return buf.getvalue()
 
 
+def write_png(path: str | Path, png: bytes) -> Path:
+    """PNG bytes (png_bytes) to `path` atomically."""
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        tmp.write_bytes(png)
+    return path
+
+
 def save_png(fig, path: str | Path, dpi: float | None = 110) -> Path:
     """Write the figure to `path` atomically (a reader never sees half a PNG); the figure is closed."""
     path = Path(path)

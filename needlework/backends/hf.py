@@ -30,10 +30,6 @@ def pick_device(device: str = "auto") -> str:
     return "cpu"
 
 
-def pick_dtype(dtype: str, device: str):
-    return choose_dtype(dtype, device)[0]
-
-
 def choose_dtype(dtype: str, device: str):
     """(torch dtype, reason): auto is bf16 only where the device runs it natively and it measures faster."""
     import torch

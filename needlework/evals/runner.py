@@ -117,6 +117,11 @@ class _LazyBackend:
     def name(self) -> str | None:
         return getattr(self._b, "name", None) if self._b is not None else None
 
+    @property
+    def precision(self) -> dict | None:
+        """What the backend ran in (hf: dtype and why), once it exists."""
+        return getattr(self._b, "precision", None) if self._b is not None else None
+
 
 def _fill(bench: Benchmark, items: list[Item], keys: list[str], cache: CompletionCache, lazy: _LazyBackend,
           batch_size: int) -> None:
@@ -261,7 +266,7 @@ def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalCon
         "provenance": provenance(ident_cfg, model=cfg.model, backend=lazy.name or cfg.backend.kind,
                                  served_at=cfg.backend.base_url if ident_cfg.backend.serve else None,
                                  seeds=[cfg.seed], model_identity=ident, **fingerprint,
-                                 precision=getattr(lazy._b, "precision", None))})
+                                 precision=lazy.precision)})
     return out
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_open, atomic_path, write_json
-from ..plotting import png_bytes
+from ..io import atomic_open, write_json
+from ..plotting import png_bytes, write_png
 from . import html as html_r
 from . import markdown as md_r
 from . import grid_plots, plots, tables, transfer_curve
@@ -63,11 +63,6 @@ def _retrieval_blocks(rep: dict[str, Any]) -> list[tuple[str, Any]]:
     return blocks
 
 
-def _write_png(folder: Path, name: str, png: bytes) -> None:
-    with atomic_path(folder / "plots" / f"{name}.png", suffix=".png") as tmp:
-        tmp.write_bytes(png)
-
-
 def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str, Any]:
     root, folder = Path(root), Path(folder)
     rep = collect(root, manifest)
@@ -83,7 +78,7 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         for kind, payload in blocks:
             if kind == "png":
                 name, png, alt = payload
-                _write_png(folder, name, png)
+                write_png(folder / "plots" / f"{name}.png", png)
                 h.append(("img", (png, alt)))
                 m.append(("img", (f"{rel}/plots/{name}.png", alt)))
             elif kind == "file-png":

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
-from ..io import atomic_path, write_json
+from ..io import write_json
+from ..plotting import write_png
 from .heads_plot import heads_heatmap
 
 
@@ -81,11 +82,6 @@ def short_name(model: str, width: int = 44) -> str:
     return name if len(name) <= width else "..." + name[-(width - 3):]
 
 
-def _write_png(path: Path, png: bytes) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(png)
-
-
 def build_head_maps(cfg: HeadsConfig) -> dict:
     """Score cfg.model (and cfg.compare) on the first cfg.n samples of cfg.data; write heads.json,
     heads.png and, with compare, heads_compare.png and heads_change.png into cfg.out. Returns heads.json."""
@@ -108,7 +104,7 @@ def build_head_maps(cfg: HeadsConfig) -> dict:
         pngs["heads_change.png"] = heads_heatmap(result["change"], f"change in retrieval score\n{after_name}\n"
                                                  f"minus {before}", change=True)
     for name, png in pngs.items():
-        _write_png(out / name, png)
+        write_png(out / name, png)
     result["pngs"] = list(pngs)                # before, after, change: the order the report shows them
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     result["provenance"] = provenance(cfg)

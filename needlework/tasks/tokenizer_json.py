@@ -39,9 +39,6 @@ class LoadedTokenizer:
 NAMED_SPECIAL = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 
 
-def has_tokenizer_json(folder: Path) -> bool:
-    return (folder / "tokenizer.json").is_file()
-
 
 def _token_str(value) -> str | None:
     if isinstance(value, str):

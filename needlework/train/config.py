@@ -163,6 +163,9 @@ class TrainConfig:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.save == "adapter" and self.resolved().params != "lora":
             raise ConfigError("save=adapter needs params=lora (attention/full runs save the whole model)")
+        if self.batch_size is not None and self.global_batch is not None and self.global_batch % self.batch_size:
+            raise ConfigError(f"global_batch={self.global_batch} is not a multiple of batch_size={self.batch_size}: "
+                              "choose a batch_size that divides it (gradient accumulation makes up the rest)")
         self.early_stop.validate()
         if self.transfer_probe.enabled:
             self.transfer_probe.validate(self.early_stop.every)
@@ -200,8 +203,8 @@ class TrainConfig:
                 setattr(out, key, default)
         if out.lr is None:
             out.lr = SMALL_LR[out.params]
-        if out.global_batch % out.batch_size:
-            out.batch_size = 1   # keep the global batch exact: accumulate single samples instead
+        if out.global_batch % out.batch_size:   # the recipe's per-device batch: the largest that divides yours
+            out.batch_size = max(b for b in range(1, out.batch_size + 1) if out.global_batch % b == 0)
         return out
 
     def grad_accum(self, world_size: int) -> int:

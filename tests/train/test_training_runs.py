@@ -218,3 +218,10 @@ def test_final_weights_in_the_training_precision_and_sharded_lora_merge_refused(
         refuse_sharded_merge(TrainConfig(data=["x"], params="lora", save="merged"), sharded=True)
     refuse_sharded_merge(TrainConfig(data=["x"], params="lora", save="adapter"), sharded=True)
     refuse_sharded_merge(TrainConfig(data=["x"], params="lora", save="merged"), sharded=False)
+
+
+def test_a_batch_that_does_not_divide_the_global_batch_is_refused_not_rewritten():
+    with pytest.raises(ConfigError, match="global_batch=6 is not a multiple of batch_size=4"):
+        TrainConfig(data=["x"], global_batch=6, batch_size=4).validate()
+    # the recipe's own per-device batch (4) is a default, not a setting: the largest divisor of 6 below it
+    assert TrainConfig(data=["x"], global_batch=6).resolved().batch_size == 3
