@@ -101,10 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.benchmarks:
         cfg.benchmarks = args.benchmarks.split(",")
     built = {k: v for k, v in _build_all(cfg).items() if v[2]}
-    be = dict(rc.backend)
-    bs, dtype = be.get("batch_size", 8), args.dtype or be.get("dtype", "auto")
+    bs, dtype = rc.backend.batch_size, args.dtype or rc.backend.dtype
     static = HFBackend(args.model, batch_size=bs, dtype=dtype, progress=False, engine="static",
-                       max_padding=be.get("max_padding", 0.1))
+                       max_padding=rc.backend.max_padding)
     cont = HFBackend(model_obj=static.model, tokenizer=static.tokenizer, batch_size=bs, dtype=dtype,
                      progress=False, engine="continuous")
     assert cont.engine == "continuous", "this model cannot use the continuous engine"
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{dtype}, {static.device}, {torch.get_num_threads()} threads); preset {args.preset}: eval batch "
           f"{cfg.batch_size}, backend batch {bs}" + (f", first {args.n} per bucket" if args.n else ""))
     totals = {"tokens": 0, "bare": 0.0, "static": 0.0, "continuous": 0.0, "diff": 0, "n": 0}
-    for k, (name, (bench, _, items)) in enumerate(built.items()):
+    for k, (name, (bench, _, items, _plan)) in enumerate(built.items()):
         reqs = [it.request for it in items]
         ids = [static.renderer.token_ids(r) for r in reqs]
         runs = {

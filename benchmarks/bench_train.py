@@ -26,17 +26,19 @@ def make_data(path: Path, tokenizer, target: int, n: int) -> int:
     from needlework.tasks.formats import to_row
     from needlework.train.masking import encode
     task = get_task("simple_kv")
-    num_dict = max(1, target // 27)
-    while True:   # grow/shrink until the templated sample is within 5% of the target
+    num_dict, tried = max(1, target // 27), set()
+    while True:   # grow/shrink until the templated sample is within 5% of the target (or as close as it gets)
+        tried.add(num_dict)
         cfg = task.config_cls(num_dict=num_dict)
         rows = [to_row(generate_sample(task, cfg, 0, i), "messages") for i in range(n)]
         lens = [len(encode(tokenizer, r["messages"][0]["content"], r["messages"][1]["content"]).input_ids)
                 for r in rows]
         mean = sum(lens) / n
-        if abs(mean - target) <= 0.05 * target:
+        nxt = max(1, round(num_dict * target / mean))
+        if abs(mean - target) <= 0.05 * target or nxt in tried:   # a one-dictionary sample is the floor
             write_jsonl(path, rows)
             return int(mean)
-        num_dict = max(1, round(num_dict * target / mean))
+        num_dict = nxt
 
 
 def bare_loop(model_path: str, data: Path, policy: str, steps: int, lr: float) -> float:
