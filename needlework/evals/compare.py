@@ -89,6 +89,10 @@ def format_table(cmp: dict, name_a: str, name_b: str) -> str:
             lines.append(f"  not paired: {miss['only_before']} items only in A (e.g. "
                          f"{', '.join(map(str, miss['examples_only_before'])) or '–'}), {miss['only_after']} only "
                          f"in B (e.g. {', '.join(map(str, miss['examples_only_after'])) or '–'})")
+        if miss.get("prompt_differs"):
+            lines.append(f"  not paired: {miss['prompt_differs']} items whose prompts differ between A and B under "
+                         f"the same id (e.g. {', '.join(map(str, miss['examples_prompt_differs']))}): another seed "
+                         "or other data")
         if c.get("n_over_context"):
             lines.append(f"  not paired: {c['n_over_context']} items over the model's context in A or B")
     return "\n".join(lines)
@@ -143,6 +147,12 @@ def compare(run_a: str | Path, run_b: str | Path, out: str | Path | None = None)
     if not shared:
         raise ConfigError(f"{run_a} and {run_b} share no benchmark")
     cmp = compare_results(a, b, item_rows(run_a), item_rows(run_b))
+    paired = [c["paired"] for c in cmp.values() if c.get("paired")]
+    if paired and not any(p["n_pairs"] for p in paired):
+        differ = sum(p["missing"]["prompt_differs"] for p in paired)
+        raise ConfigError(f"{run_a} and {run_b} have no item in common to pair"
+                          + (f": {differ} items share an id but not a prompt (runs with another seed or other data?)"
+                             if differ else "") + "; a paired comparison needs the same items asked of both")
     out_dir = Path(out) if out else Path(run_b if Path(run_b).is_dir() else Path(run_b).parent) / "compare"
     from ..io import write_json
     write_json(out_dir / "compare.json", cmp)

@@ -5,8 +5,9 @@ position or length, per bucket) is a paired one (needlework.evals.paired). The "
 runs (one per training seed) of the same items: then the interval is a two-level bootstrap over runs and items
 (paired.seed_item_bootstrap) and each seed's own paired difference is kept (mean ± std, per-seed intervals,
 whether the seeds disagree).
-Items found on one side only, or over the model's context on either side, are excluded from the pairs and
-counted in `missing` / `n_over_context`, never dropped silently.
+Items found on one side only, items whose prompts differ under the same id (`prompt_hash`: runs made with other
+seeds or data), or over the model's context on either side, are excluded from the pairs and counted in `missing`
+(`prompt_differs`) / `n_over_context`, never dropped silently.
 
 Per-item rows come from `<run>/samples.jsonl`: the runner writes every benchmark's rows there, `general`'s
 included (item_id "<harness task>/<doc_id>", scores.score).
@@ -43,6 +44,12 @@ def _scored(rows: list[dict]) -> dict[str, dict]:
             raise ConfigError(f"item id {r['item_id']!r} occurs twice in one run: pairing needs unique ids")
         seen[r["item_id"]] = r
     return seen
+
+
+def _same_prompt(x: dict, y: dict) -> bool:
+    """Whether two rows of one item id asked the same prompt (rows without a prompt hash cannot be checked)."""
+    hx, hy = x.get("prompt_hash"), y.get("prompt_hash")
+    return hx is None or hy is None or hx == hy
 
 
 def _missing(before: dict[str, dict], afters: list[dict[str, dict]]) -> dict[str, Any]:
@@ -83,11 +90,16 @@ def compare_items(before: list[dict], afters: list[list[dict]], metrics: list[st
     b = _scored(before)
     a = [_scored(rows) for rows in afters]
     shared = [i for i in b if all(i in x for x in a)]
+    # the same id must mean the same prompt (runs made with another seed or data share ids, not prompts)
+    mismatch = [i for i in shared if any(not _same_prompt(b[i], x[i]) for x in a)]
+    shared = [i for i in shared if i not in set(mismatch)]
     over = {i for i in shared if b[i]["over_context"] or any(x[i]["over_context"] for x in a)}
     pairs = [(b[i], [x[i] for x in a]) for i in shared if i not in over]
     if axes is None:
         axes = list(dict.fromkeys(k for r, _ in pairs for k in r.get("axes", {})))
-    out: dict[str, Any] = {"n_pairs": len(pairs), "n_over_context": len(over), "missing": _missing(b, a),
+    out: dict[str, Any] = {"n_pairs": len(pairs), "n_over_context": len(over),
+                           "missing": {**_missing(b, a), "prompt_differs": len(mismatch),
+                                       "examples_prompt_differs": mismatch[:MISSING_EXAMPLES]},
                            "seeds": len(afters), "metrics": {}}
     groups = {ax: dict(sorted(_group(pairs, lambda r, ax=ax: r["axes"].get(ax)).items(), key=_value_order))
               for ax in axes}

@@ -136,6 +136,26 @@ def test_cli_eval_and_compare(tmp_path, monkeypatch, capsys):
     assert row["n"] > 0 and 0 <= row["p"] <= 1 and cmp["kv-retrieval"]["missing"]["only_before"] == 0
 
 
+def test_compare_does_not_pair_runs_made_with_other_seeds(tmp_path, monkeypatch, capsys):
+    """Seeds 0 and 1 give the same item ids over different prompts: no item is paired, the count is named, and
+    compare ends with one error line instead of a "paired" interval."""
+    from needlework import cli
+    from needlework.evals import runner
+    from needlework.evals.paired_runs import compare_items, item_rows
+    monkeypatch.setattr(runner, "make_backend_for", lambda cfg: FakeBackend())
+    for seed in (0, 1):
+        assert cli.main(["eval", "--model", "fake", "--benchmarks", "kv-retrieval", "--out",
+                         str(tmp_path / f"s{seed}"), f"seed={seed}", *SMALL]) == 0
+    a, b = item_rows(tmp_path / "s0")["kv-retrieval"], item_rows(tmp_path / "s1")["kv-retrieval"]
+    assert [r["item_id"] for r in a] == [r["item_id"] for r in b]
+    res = compare_items(a, [b], ["value_acc"])
+    assert res["n_pairs"] == 0 and res["missing"]["prompt_differs"] == len(a)
+    capsys.readouterr()
+    assert cli.main(["compare", str(tmp_path / "s0"), str(tmp_path / "s1")]) == 2
+    err = capsys.readouterr().err
+    assert f"no item in common to pair: {len(a)} items share an id but not a prompt" in err
+
+
 def test_limit_is_per_bucket(tmp_path):
     run = run_eval(_cfg(tmp_path / "r", "benchmarks=[kv-retrieval]", "limit=1"), backend=FakeBackend())
     kv = _results(run)["kv-retrieval"]
