@@ -26,6 +26,21 @@ MAX_STOP = 4  # the OpenAI API accepts at most 4 stop strings; the rest are appl
 _CONTEXT_WORDS = ("context length", "context window", "maximum context", "too many tokens", "exceed")
 
 
+class BadReply(Exception):
+    """A 200 reply that is not an answer (retried like a server error, never cached as an empty completion)."""
+
+
+def _checked(resp):
+    choices = getattr(resp, "choices", None)
+    if not choices:
+        raise BadReply("a reply with no choices")
+    c = choices[0]
+    text = c.message.content if hasattr(c, "message") else getattr(c, "text", None)
+    if text is None:
+        raise BadReply("a reply whose content is null")
+    return resp
+
+
 class OpenAIBackend:
     name = "openai"
 
@@ -105,15 +120,15 @@ class OpenAIBackend:
             common["stop"] = list(request.stop[:MAX_STOP])
         msgs = self._messages(request)
         if msgs is not None:
-            resp = self._call(lambda: self.client.chat.completions.create(messages=msgs, **common), index)
+            resp = self._call(lambda: _checked(self.client.chat.completions.create(messages=msgs, **common)), index)
             choice = resp.choices[0]
-            text = choice.message.content or ""
+            text = choice.message.content
         else:
             prompt = request.prompt if request.messages is None else \
                 "\n\n".join(m["content"] for m in request.messages)
-            resp = self._call(lambda: self.client.completions.create(prompt=prompt, **common), index)
+            resp = self._call(lambda: _checked(self.client.completions.create(prompt=prompt, **common)), index)
             choice = resp.choices[0]
-            text = choice.text or ""
+            text = choice.text
         text, hit = cut_at_stop(text, request.stop)
         usage = getattr(resp, "usage", None)
         return Completion(text=text, prompt_tokens=getattr(usage, "prompt_tokens", None),
@@ -121,13 +136,16 @@ class OpenAIBackend:
                           finish_reason="stop" if hit else choice.finish_reason)
 
     def _call(self, fn, index: int):
+        """fn() with retries on rate limits, server errors, lost connections and malformed replies (no choices,
+        null content, a body that is not JSON): a reply that is not an answer is never returned, so never cached."""
         import openai
 
         last: Exception | None = None
         for attempt in range(self.max_retries + 1):
             try:
                 return fn()
-            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError) as e:
+            except (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError, BadReply,
+                    openai.APIResponseValidationError, json.JSONDecodeError) as e:
                 last = e
                 if attempt == self.max_retries:
                     break
@@ -141,7 +159,7 @@ class OpenAIBackend:
             raise BackendError(f"cannot reach the server at {self.base_url} ({_describe(last)}) after "
                                f"{self.max_retries + 1} attempts; is it running and is base_url right?") from None
         raise BackendError(f"{self.base_url} kept failing ({_describe(last)}) after "
-                           f"{self.max_retries + 1} attempts") from None
+                           f"{self.max_retries + 1} attempts; nothing of it was cached") from None
 
     def _delay(self, attempt: int, err: Exception) -> float:
         response = getattr(err, "response", None)

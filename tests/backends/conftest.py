@@ -19,6 +19,7 @@ class FakeOpenAI:
         self.auth: list[str | None] = []
         self.error_body = "busy"
         self.fail_on: str | None = None  # answer 400 to requests whose body holds this text
+        self.bad: list[str] = []         # malformed 200 answers given first: "null", "no-choices", "not-json"
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -60,9 +61,22 @@ class FakeOpenAI:
                     failure = fake.fail.pop(0) if fake.fail else None
                     if fake.fail_on and fake.fail_on in json.dumps(body):
                         failure = (400, {})
+                    bad = fake.bad.pop(0) if fake.bad and not failure else None
                 if failure:
                     status, headers = failure
                     return self._send(status, {"error": {"message": fake.error_body, "type": "x"}}, headers)
+                if bad == "not-json":
+                    data = b"<html>gateway hiccup</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    return self.wfile.write(data)
+                if bad:
+                    choices = [] if bad == "no-choices" else [
+                        {"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "stop"}]
+                    return self._send(200, {"id": "c", "object": "chat.completion", "created": 0,
+                                            "model": body["model"], "choices": choices})
                 usage = {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
                 if self.path == "/v1/chat/completions":
                     text = "echo: " + body["messages"][-1]["content"]

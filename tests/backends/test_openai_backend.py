@@ -134,3 +134,30 @@ def test_make_backend_builds_openai(fake_openai):
     b = make_backend({"kind": "openai", "model": "fake-model", "base_url": fake_openai.base_url, "progress": False})
     assert isinstance(b, OpenAIBackend) and b.generate([Request(prompt="y")])[0].text == "echo: y"
     assert isinstance(BackendConfig(), BackendConfig)
+
+
+CHAT = Request(messages=[{"role": "user", "content": "q"}], max_new_tokens=4)
+
+
+@pytest.mark.parametrize("bad", ["null", "no-choices", "not-json"])
+def test_a_reply_that_is_no_answer_is_retried(fake_openai, bad):
+    fake_openai.bad = [bad]
+    [c] = backend(fake_openai).generate([CHAT])
+    assert c.text == "echo: q" and len(fake_openai.log) == 2
+
+
+def test_replies_that_stay_malformed_fail_and_nothing_is_cached(fake_openai, tmp_path, capsys):
+    """content: null three times: one error line, exit 3, and a re-run asks again (nothing was cached)."""
+    from needlework.cli import main
+    fake_openai.bad = ["null"] * 3
+    args = ["eval", "--model", "fake-model", "--benchmarks", "kv-retrieval", "--out", str(tmp_path / "e"),
+            "kv_retrieval.n=1", "kv_retrieval.positions=[1]", "kv_retrieval.num_dicts=[3]", "backend.kind=openai",
+            f"backend.base_url={fake_openai.base_url}", "backend.max_retries=2", "backend.backoff_s=0.01",
+            "backend.progress=false", "backend.api_key_env=NEEDLEWORK_TEST_NO_KEY", "backend.context_length=4096"]
+    assert main(args) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "content is null" in err[0] and "nothing of it was cached" in err[0]
+    cache = tmp_path / "e" / "cache.jsonl"
+    assert not cache.exists() or cache.read_text() == ""
+    assert main(args) == 0                       # the server answers now: asked again, answered, cached
+    assert "echo: " in cache.read_text()
