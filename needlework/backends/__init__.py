@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal, Mapping
@@ -19,6 +21,10 @@ from .base import Backend, BackendError, Completion, ContextTooLong, Request, fi
 
 __all__ = ["Backend", "BackendConfig", "BackendError", "Completion", "ContextTooLong", "Request",
            "fits", "make_backend", "overflowing", "serving"]
+
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+KEY_PREFIXES = ("sk-", "sk_", "hf_", "key-", "gsk_", "xai-")   # how API keys begin, not variable names
 
 
 @dataclass
@@ -80,6 +86,14 @@ class BackendConfig:
             raise ConfigError(f"backend.context_length must be positive, got {self.context_length}")
         if not self.model:
             raise ConfigError("backend.model must name a model")
+        if not _VAR_NAME.fullmatch(self.api_key_env) or self.api_key_env.lower().startswith(KEY_PREFIXES):
+            # never echo it: a pasted key would land in the terminal, a log, or a CI transcript
+            raise ConfigError("backend.api_key_env must name the environment variable that holds the key (e.g. "
+                              "OPENAI_API_KEY), not the key itself; the value given is not a variable name (not "
+                              "shown). Nothing was written.")
+        if self.kind == "openai" and self.api_key_env != "OPENAI_API_KEY" and not os.environ.get(self.api_key_env):
+            raise ConfigError(f"backend.api_key_env: the environment variable {self.api_key_env} is not set (for a "
+                              "local server that needs no key, leave api_key_env at its default)")
         if self.engine not in ("continuous", "static"):
             raise ConfigError(f"backend.engine must be continuous or static, got {self.engine!r}")
         if self.serve is not None:

@@ -71,6 +71,13 @@ class EvalConfig:
                 settings.validate()
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be >= 1 (items per bucket) or left out, got {self.limit}")
+        for b in self.benchmarks:   # an answer of 0 new tokens measures nothing
+            section = get_benchmark(b).section
+            n = getattr(getattr(self, section, None), "max_new_tokens", None)
+            if n is not None and n < 1:
+                raise ConfigError(f"{section}.max_new_tokens must be >= 1, got {n}")
         if not self.model:
             raise ConfigError("model: name the model to evaluate (a local folder, bundled name or server model)")
         self.backend.validate()   # an impossible backend setting fails now, not after the benchmarks are built

@@ -219,6 +219,8 @@ def validate_file(path: str | Path, tokenizer: str | None = None, chat_template:
             report.tasks[task] = report.tasks.get(task, 0) + 1
     except (Invalid, JSONLError) as e:
         report.error, report.error_line = str(e), getattr(e, "line_no", None)
+    if report.error is None and report.rows == 0:   # an empty file is no dataset: nothing was checked
+        report.error = "the file holds no rows"
     return report
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..config import ConfigError
 from ..io import JSONLError, read_jsonl_numbered
 from ..tasks.formats import RowError, parse_row
 from .masking import IGNORE, MaskingError, encode
@@ -30,8 +31,8 @@ def read_rows(paths: list[str]) -> list[dict]:
             except RowError as e:
                 raise JSONLError(path, i, str(e)) from None
             rows.append({"system": system, "prompt": prompt, "answer": answer, "meta": meta, "where": f"{path}:{i}"})
-    if not rows:
-        raise ValueError(f"no training rows in {', '.join(paths)}")
+    if not rows:   # an empty file trains nothing: a user error, not a traceback
+        raise ConfigError(f"data: no training rows in {', '.join(paths)}")
     return rows
 
 

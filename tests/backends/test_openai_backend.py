@@ -153,7 +153,7 @@ def test_replies_that_stay_malformed_fail_and_nothing_is_cached(fake_openai, tmp
     args = ["eval", "--model", "fake-model", "--benchmarks", "kv-retrieval", "--out", str(tmp_path / "e"),
             "kv_retrieval.n=1", "kv_retrieval.positions=[1]", "kv_retrieval.num_dicts=[3]", "backend.kind=openai",
             f"backend.base_url={fake_openai.base_url}", "backend.max_retries=2", "backend.backoff_s=0.01",
-            "backend.progress=false", "backend.api_key_env=NEEDLEWORK_TEST_NO_KEY", "backend.context_length=4096"]
+            "backend.progress=false", "backend.context_length=4096"]
     assert main(args) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "content is null" in err[0] and "nothing of it was cached" in err[0]
@@ -161,3 +161,17 @@ def test_replies_that_stay_malformed_fail_and_nothing_is_cached(fake_openai, tmp
     assert not cache.exists() or cache.read_text() == ""
     assert main(args) == 0                       # the server answers now: asked again, answered, cached
     assert "echo: " in cache.read_text()
+
+
+def test_a_key_pasted_into_api_key_env_is_refused_and_written_nowhere(tmp_path, capsys, monkeypatch):
+    from needlework.cli import main
+    planted = "sk-proj-PLANTED0123456789abcdef"
+    args = ["eval", "--model", "m", "--benchmarks", "kv-retrieval", "--out", str(tmp_path / "e"),
+            "backend.kind=openai", "backend.base_url=http://127.0.0.1:9/v1", f"backend.api_key_env={planted}"]
+    assert main(args) == 2
+    out = capsys.readouterr()
+    assert "not the key itself" in out.err and planted not in out.out + out.err
+    assert not any(planted in f.read_text(errors="ignore") for f in tmp_path.rglob("*") if f.is_file())
+    monkeypatch.delenv("MY_UNSET_KEY_VAR", raising=False)
+    assert main(args[:-1] + ["backend.api_key_env=MY_UNSET_KEY_VAR"]) == 2
+    assert "the environment variable MY_UNSET_KEY_VAR is not set" in capsys.readouterr().err

@@ -44,7 +44,7 @@ def test_eval_starts_the_server_evaluates_and_stops_it(tmp_path):
                                              "kv_retrieval.n=2", "kv_retrieval.positions=[1]",
                                              "kv_retrieval.num_dicts=[3]", "kv_retrieval.max_new_tokens=24",
                                              "backend.kind=openai", "backend.context_length=2048",
-                                             "backend.api_key_env=NO_KEY_NEEDED_HERE", "backend.progress=false"])
+                                             "backend.progress=false"])
         cfg.backend.serve = SERVE
         return json.loads((run_eval(cfg) / "results.json").read_text())
 

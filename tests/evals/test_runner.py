@@ -201,3 +201,27 @@ def test_cache_identity_ignores_transport_settings_but_not_what_shapes_outputs(t
     assert model_identity(_cfg(tmp_path, "backend.dtype=bf16")) != base
     assert model_identity(_cfg(tmp_path, "backend.system_prompt=hi")) != base
     assert _cfg(tmp_path, "out=elsewhere").identity() == _cfg(tmp_path).identity()
+
+
+@pytest.mark.parametrize("setting, named", [("kv_retrieval.max_new_tokens=0", "kv_retrieval.max_new_tokens must be >= 1"),
+                                            ("limit=0", "limit must be >= 1"), ("limit=-1", "limit must be >= 1")])
+def test_settings_that_measure_nothing_are_refused(tmp_path, setting, named):
+    with pytest.raises(ConfigError, match=named):
+        run_eval(_cfg(tmp_path / "r", "benchmarks=[kv-retrieval]", setting), backend=FakeBackend())
+    assert not (tmp_path / "r" / "results.json").exists()
+
+
+def test_a_key_given_twice_in_a_yaml_config_is_refused(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("model: a\nbatch_size: 4\nbatch_size: 8\n")
+    with pytest.raises(ConfigError, match="'batch_size' is given twice"):
+        load_config(EvalConfig, str(p))
+
+
+def test_validate_and_train_refuse_an_empty_file(tmp_path, capsys):
+    from needlework.cli import main
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["validate", str(empty)]) != 0
+    assert main(["train", "--data", str(empty), "--out", str(tmp_path / "t"), "--model", "smollm2-135m-instruct"]) == 2
+    assert "no training rows" in capsys.readouterr().err
