@@ -8,7 +8,7 @@ import sys
 
 from .backends.base import BackendError
 from .config import ConfigError
-from .io import JSONLError
+from .io import FolderBusy, JSONLError
 from .models import ModelNotAvailable
 from .tasks.base import BudgetExceeded
 from .tasks.formats import RowError
@@ -17,7 +17,7 @@ from .train.masking import MaskingError
 # What a user can cause (a bad setting, a missing or malformed file, an unreachable model or server): each
 # ends in one `needlework: error:` line. Anything else is a bug and keeps its traceback.
 USER_ERRORS = (ConfigError, FileNotFoundError, JSONLError, RowError, MaskingError, BudgetExceeded,
-               ModelNotAvailable)
+               ModelNotAvailable, FolderBusy)
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:

@@ -132,3 +132,55 @@ def read_done(folder: str | os.PathLike) -> dict | None:
     except (OSError, ValueError):
         return None
     return mark if isinstance(mark, dict) else None
+
+
+class FolderBusy(RuntimeError):
+    """Another live process is writing to the same output folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike):
+    """One writer per output folder: `<folder>/.lock` holds the owner's pid and host; a second process is
+    refused with a message naming them (two evaluations into one folder mixed their settings and results),
+    a lock left by a process that no longer runs is taken over. Under a multi-process launch only rank 0
+    locks (its ranks write one folder together by design)."""
+    import socket
+    import time as _time
+    if int(os.environ.get("RANK", "0")) != 0:
+        yield
+        return
+    path = Path(folder) / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _time.strftime("%Y-%m-%d %H:%M:%S")}
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                owner = json.loads(path.read_text())
+            except (OSError, ValueError):   # a lock being written or half-written: look again
+                _time.sleep(0.05)
+                continue
+            if owner.get("host") == me["host"] and not _alive(owner.get("pid")):
+                path.unlink(missing_ok=True)   # its process is gone: a stale lock
+                continue
+            raise FolderBusy(f"{folder} is being written by another needlework process (pid {owner.get('pid')} on "
+                             f"{owner.get('host')}, since {owner.get('started')}); wait for it to finish or choose "
+                             f"another output folder (remove {path} only if that process is gone)") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(me))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:   # alive, someone else's
+        return True
+    return True

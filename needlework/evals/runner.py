@@ -18,7 +18,7 @@ from ..backends import BackendConfig, serving
 from ..backends.base import Backend, BackendError
 from ..config import ConfigError, from_dict, to_yaml
 from ..models import content_fingerprint
-from ..io import atomic_open, to_jsonable, write_json, write_jsonl
+from ..io import atomic_open, folder_lock, to_jsonable, write_json, write_jsonl
 from ..provenance import config_hash, provenance, world_rank
 from . import shards
 from .aggregate import aggregate
@@ -232,12 +232,11 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
     cache keys on the configured settings, not on the server's port, so a re-run still resumes."""
     cfg.validate()
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out / "config.yaml") as f:
-        f.write(to_yaml(cfg))
-    ident_cfg = cfg
-    with serving(cfg.backend, cfg.model) as served:
-        return _run(dataclasses.replace(cfg, backend=served), backend, out, ident_cfg)
+    with folder_lock(out):   # one writer: a second eval into this folder is refused, naming the first
+        with atomic_open(out / "config.yaml") as f:
+            f.write(to_yaml(cfg))
+        with serving(cfg.backend, cfg.model) as served:
+            return _run(dataclasses.replace(cfg, backend=served), backend, out, cfg)
 
 
 def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalConfig) -> Path:

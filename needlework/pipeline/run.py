@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import to_yaml
-from ..io import atomic_open, atomic_path
+from ..io import atomic_open, atomic_path, folder_lock
 from ..provenance import save_provenance, world_rank
 from .config import RunConfig
 from .plan import build_stages, manifest
@@ -83,7 +83,13 @@ def _start_waiting_work(stages: list[Stage], root: Path, log: Callable[[str], No
 
 def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = True) -> Path:
     """Execute the run; returns the run root (report.html and report.md are there when it returns).
-    `estimate`: first print the plan with times measured on this machine (a few seconds of model steps)."""
+    `estimate`: first print the plan with times measured on this machine (a few seconds of model steps).
+    One run at a time per run folder (io.folder_lock)."""
+    with folder_lock(run_root(cfg)):
+        return _run(cfg, log, estimate)
+
+
+def _run(cfg: RunConfig, log: Callable[[str], None], estimate: bool) -> Path:
     root, stages = all_stages(cfg)
     world, rank = world_rank()
     main = rank == 0

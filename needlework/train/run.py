@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from ..config import ConfigError, to_yaml
-from ..io import atomic_open, write_done, write_json
+from ..io import atomic_open, folder_lock, write_done, write_json
 from ..provenance import config_hash, save_provenance, world_rank
 from .config import TrainConfig, finished_here
 
@@ -39,15 +39,16 @@ def prepare_output(cfg: TrainConfig, digest: str) -> tuple[Path, str | None, boo
 def run_training(cfg: TrainConfig) -> Path:
     cfg.validate()
     cfg = cfg.resolved()
-    if cfg.backend == "openai":
-        from .openai_ft import run_openai
-        return run_openai(cfg)
-    digest = config_hash(cfg.identity())
-    out, last, done = prepare_output(cfg, digest)
-    if done:
-        print(f"needlework train: {out} is already trained with this config; skipping")
-        return out
-    return _train_hf(cfg, out, last, digest)
+    with folder_lock(cfg.out):   # one writer per output folder
+        if cfg.backend == "openai":
+            from .openai_ft import run_openai
+            return run_openai(cfg)
+        digest = config_hash(cfg.identity())
+        out, last, done = prepare_output(cfg, digest)
+        if done:
+            print(f"needlework train: {out} is already trained with this config; skipping")
+            return out
+        return _train_hf(cfg, out, last, digest)
 
 
 def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Path:
