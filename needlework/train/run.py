@@ -7,7 +7,9 @@ checkpoint under checkpoints/ when `resume` is set (the pipeline always sets it)
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -16,9 +18,36 @@ from ..io import atomic_open, folder_lock, write_done, write_json
 from ..provenance import config_hash, save_provenance, world_rank
 from .config import TrainConfig, finished_here
 
-def _last_checkpoint(ckpt_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-    return get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
+
+
+def _complete(ckpt: Path) -> bool:
+    """The Trainer writes trainer_state.json last (after weights, optimizer, scheduler and RNG state): a checkpoint
+    whose state file is missing or cut short was interrupted mid-save (Ctrl-C, a full disk)."""
+    try:
+        json.loads((ckpt / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any((ckpt / w).exists() for w in WEIGHTS)
+
+
+def _last_checkpoint(ckpt_dir: Path, move_aside: bool = True, log=print) -> str | None:
+    """The newest complete checkpoint; newer incomplete ones are moved aside (`<name>.incomplete`, kept for a
+    look, never resumed from or counted by the Trainer's rotation) and said."""
+    if not ckpt_dir.is_dir():
+        return None
+    found = sorted((d for d in ckpt_dir.iterdir() if d.is_dir() and re.fullmatch(r"checkpoint-\d+", d.name)),
+                   key=lambda d: int(d.name.split("-")[1]), reverse=True)
+    for d in found:
+        if _complete(d):
+            return str(d)
+        if not move_aside:
+            continue
+        aside = d.with_name(f"{d.name}.incomplete")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(d, aside)
+        log(f"needlework train: {d.name} was not saved completely (interrupted); moved aside to {aside.name}")
+    return None
 
 
 def prepare_output(cfg: TrainConfig, digest: str) -> tuple[Path, str | None, bool]:
@@ -29,7 +58,8 @@ def prepare_output(cfg: TrainConfig, digest: str) -> tuple[Path, str | None, boo
     world, rank = world_rank()
     if cfg.overwrite and out.exists() and rank == 0:
         shutil.rmtree(out)
-    last = None if cfg.overwrite else _last_checkpoint(out / "checkpoints")
+    # every rank makes the same choice from the same files; rank 0 alone moves incomplete ones aside
+    last = None if cfg.overwrite else _last_checkpoint(out / "checkpoints", move_aside=rank == 0)
     if last and not cfg.resume:
         raise ConfigError(f"out: {out} holds checkpoints of an interrupted run ({Path(last).name}); pass --resume "
                           "to continue it or --overwrite to start again")

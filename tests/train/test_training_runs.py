@@ -225,3 +225,25 @@ def test_a_batch_that_does_not_divide_the_global_batch_is_refused_not_rewritten(
         TrainConfig(data=["x"], global_batch=6, batch_size=4).validate()
     # the recipe's own per-device batch (4) is a default, not a setting: the largest divisor of 6 below it
     assert TrainConfig(data=["x"], global_batch=6).resolved().batch_size == 3
+
+
+def test_a_checkpoint_cut_short_is_moved_aside_and_resume_is_bit_identical(tiny_model_dir, kv_file, tmp_path, capsys):
+    """Ctrl-C or a full disk while checkpoint-3 is written: --resume takes checkpoint-2 (the newest complete one),
+    says so, and ends with the uninterrupted run's weights."""
+    import shutil
+    kw = dict(max_steps=4, global_batch=2, batch_size=2, save_steps=1, save_total_limit=3)
+    ref = run_training(TrainConfig(**tiny_kwargs(tiny_model_dir, [kv_file], tmp_path / "ref", **kw)))
+    cut = tmp_path / "cut"
+    shutil.copytree(ref, cut)
+    for name in ("done.json", "model.safetensors", "provenance.json"):
+        (cut / name).unlink()
+    shutil.rmtree(cut / "checkpoints" / "checkpoint-4")
+    (cut / "checkpoints" / "checkpoint-3" / "trainer_state.json").write_text('{"global_step": 3, "log_hi')
+    capsys.readouterr()
+    out = run_training(TrainConfig(**tiny_kwargs(tiny_model_dir, [kv_file], cut, resume=True, **kw)))
+    text = capsys.readouterr().out
+    assert "checkpoint-3 was not saved completely (interrupted); moved aside" in text
+    assert "resuming from" in text and "checkpoint-2" in text
+    assert (cut / "checkpoints" / "checkpoint-3.incomplete").is_dir()
+    a, b = load_file(ref / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
