@@ -88,8 +88,10 @@ def cmd_eval(args) -> int:
     overrides = flag_overrides(args, {"model": "model", "benchmarks": "benchmarks", "backend": "backend.kind",
                                       "base_url": "backend.base_url", "out": "out", "seed": "seed",
                                       "limit": "limit", "batch_size": "batch_size"})
-    out = run_eval(load_config(EvalConfig, args.config, overrides))
-    print(f"results: {out / 'results.json'}\nsamples: {out / 'samples.jsonl'}")
+    cfg = load_config(EvalConfig, args.config, overrides)
+    with _library_log(args, cfg.out):
+        out = run_eval(cfg)
+    print(f"results: {out / 'results.json'}\nsamples: {out / 'samples.jsonl'}\nlibrary log: {out / 'logs'}")
     return 0
 
 
@@ -122,6 +124,7 @@ def _add_eval_parsers(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--limit", type=int, help="first N items of each bucket (smoke runs)")
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--verbose", "-v", action="store_true", help="library output on the terminal, not in logs/")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("compare", help="per-bucket differences of two eval runs, with intervals and PNG plots")
@@ -148,7 +151,8 @@ def cmd_train(args) -> int:
         "data", "model", "out", "recipe", "params", "backend", "seed", "max_length", "max_steps", "lr", "save",
         "resume", "overwrite", "gradient_checkpointing", "bf16")})
     cfg = load_config(TrainConfig, args.config, overrides)
-    out = run_training(cfg)
+    with _library_log(args, cfg.out):
+        out = run_training(cfg)
     print(f"model: {out}")
     return 0
 
@@ -211,6 +215,7 @@ def _add_train_parsers(sub) -> None:
     p.add_argument("--bf16", nargs="?", const=True, type=_bf16, choices=["auto", True, False],
                    help="bf16 autocast: auto (default: where native and measured faster), true, false")
     p.add_argument("--gradient-checkpointing", action="store_true", default=None)
+    p.add_argument("--verbose", "-v", action="store_true", help="library output on the terminal, not in logs/")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("models", help="list bundled offline models (and convert them with --prepare)")
@@ -252,8 +257,21 @@ def cmd_run(args) -> int:
     if args.dry_run:
         print(plan_text(cfg))
         return 0
-    run(cfg)
+    from .pipeline.run import run_root
+    with _library_log(args, run_root(cfg)):
+        root = run(cfg)
+    from .pipeline.summary import summary_text
+    print(summary_text(root))
     return 0
+
+
+def _library_log(args, folder):
+    """What transformers, datasets and lm-eval print goes to <folder>/logs/libraries.log (needlework.logs);
+    --verbose keeps it on the terminal."""
+    from pathlib import Path
+
+    from .logs import third_party_to
+    return third_party_to(Path(folder) / "logs" / "libraries.log", verbose=getattr(args, "verbose", False))
 
 
 def _add_run_parser(sub) -> None:
@@ -263,6 +281,7 @@ def _add_run_parser(sub) -> None:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.lr=2e-4 eval.kv_retrieval.n=20")
     p.add_argument("--preset", help="a preset in needlework/presets/: cpu-demo, cpu-transfer, mistral-7b, gpt-3.5, mistral-7b-v0.2-24k")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan with token and time estimates")
+    p.add_argument("--verbose", "-v", action="store_true", help="library output on the terminal, not in logs/")
     p.set_defaults(func=cmd_run)
 
 

@@ -214,11 +214,14 @@ def evaluate_task(p: GeneralPlan, task: str, cache_db: Path) -> dict:
     m = p.models[task]
     fewshot = p.settings.num_fewshot.get(task, 0)
     t0 = time.monotonic()
+    from ..logs import captured
     try:
-        res = lm_eval.simple_evaluate(model=general_models.make_lm(m), tasks=[task], num_fewshot=fewshot,
-                                      limit=p.limits[task], task_manager=p.task_manager, use_cache=str(cache_db),
-                                      log_samples=True, apply_chat_template=m.chat, random_seed=0,
-                                      numpy_random_seed=1234, torch_random_seed=1234, fewshot_random_seed=1234)
+        with captured():   # lm-eval's own progress bars and prints go to the run's library log
+            res = lm_eval.simple_evaluate(model=general_models.make_lm(m), tasks=[task], num_fewshot=fewshot,
+                                          limit=p.limits[task], task_manager=p.task_manager,
+                                          use_cache=str(cache_db), log_samples=True, apply_chat_template=m.chat,
+                                          random_seed=0, numpy_random_seed=1234, torch_random_seed=1234,
+                                          fewshot_random_seed=1234)
     except (ConnectionError, OSError) as e:
         raise ConfigError(f"general: task {task!r} could not load its data or model offline ({e})") from None
     rows = sample_rows(task, res["samples"])

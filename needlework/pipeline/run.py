@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import to_yaml
-from ..io import atomic_open, atomic_path, folder_lock
+from ..io import atomic_open, atomic_path, folder_lock, write_json
 from ..provenance import save_provenance, world_rank
 from .config import RunConfig
 from .plan import build_stages, manifest
@@ -101,7 +101,9 @@ def _run(cfg: RunConfig, log: Callable[[str], None], estimate: bool) -> Path:
         save_provenance(root / "provenance.json", cfg, stages={f"{s.kind}/{s.label}": s.key for s in stages})
         log(f"needlework run {cfg.name}: {len(stages)} stages under {root}")
         if estimate and any(not is_done(st, st.folder(root)) for st in stages):
-            log(plan_text(cfg, log=log))   # what this machine will take, measured, before any long work
+            est: dict[str, float | None] = {}
+            log(plan_text(cfg, log=log, estimates=est))   # what this machine will take, measured, before long work
+            write_json(root / "plan.json", est)           # the end-of-run summary sets the times against it
     try:
         for i, st in enumerate(stages, 1):
             if main and st.kind != "generate":
@@ -122,7 +124,6 @@ def _run(cfg: RunConfig, log: Callable[[str], None], estimate: bool) -> Path:
         for name in ("report.html", "report.md"):
             with atomic_path(root / name) as tmp:
                 shutil.copyfile(report / name, tmp)
-        log(f"report: {root / 'report.html'}\n        {root / 'report.md'}")
     return root
 
 
@@ -142,7 +143,7 @@ def _memory_lines(cfg: RunConfig) -> list[str]:
     return memory_lines(rows, gpus, t.gradient_checkpointing)
 
 
-def plan_text(cfg: RunConfig, log: Callable[[str], None] = print) -> str:
+def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dict | None = None) -> str:
     """The resolved plan: every stage with its key, status, token count and time estimated from throughputs
     measured on this machine (see pipeline/measure.py); ends with a warning when the unfinished stages are
     expected to take longer than the preset promises (estimate.expected_minutes)."""
@@ -178,6 +179,8 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print) -> str:
         st_status = status(st, st.folder(root))
         if st_status != "done" and secs:
             total_s += secs
+        if estimates is not None and st_status != "done":
+            estimates[f"{st.kind}/{st.label}"] = round(secs, 1) if secs else None
         lines.append(f"{st.kind:10s} {st.label:16s} {st_status:8s} {fmt_tokens(tok, exact):>9s} "
                      f"{fmt_seconds(secs) if secs is not None else '-':>10s}  {st.key}")
     for name, b in ev["benchmarks"].items():

@@ -16,6 +16,7 @@ from . import markdown as md_r
 from . import grid_plots, plots, tables, transfer_curve
 from .collect import collect
 from .head_maps import head_map_blocks
+from .verdict_table import HEADER, verdict_rows, verdict_table
 from .verdicts import claims
 from .retrieval_grid import effective_length_text, training_length_tokens
 
@@ -67,6 +68,7 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
     root, folder = Path(root), Path(folder)
     rep = collect(root, manifest)
     rep["claims"] = claims(rep)
+    rep["verdict"] = {"header": HEADER, "rows": verdict_rows(rep)}   # what `needlework run` prints at its end
     write_json(folder / "report.json", rep)
     rel = folder.relative_to(root)
     h_sections: list[tuple[str, list]] = []
@@ -92,7 +94,7 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         m_sections.append((heading, m))
 
     models = rep["models"]
-    add("verdict: the paper's three claims", [("p", text) for text in rep["claims"]])
+    add("verdict: the paper's three claims", [("table", verdict_table(rep))] + [("p", text) for text in rep["claims"]])
     add("summary", [("p", line) for line in _summary(rep)] or [("p", "no before/after comparison in this run")])
     for name, bench in rep["benchmarks"].items():
         if name == "general":

@@ -15,7 +15,8 @@ from .tables import Table
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;
 text-align:left}th{background:#f3f3f3}img{max-width:100%;display:block;margin:.5em 0}.note{color:#666;font-size:.85em}
-pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.8em}h2{border-bottom:1px solid #ddd;padding-top:.5em}"""
+pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.8em}h2{border-bottom:1px solid #ddd;padding-top:.5em}
+td.good{background:#e2f3e2}td.bad{background:#f8dede}td.open{background:#fdf3d6}"""
 SCRIPT = ("window.addEventListener('load',function(){var i=[].slice.call(document.images);"
           "document.body.setAttribute('data-images-decoded',i.filter(function(x){return x.complete&&x.naturalWidth>0;})"
           ".length);document.body.setAttribute('data-images-total',i.length);});")
@@ -25,9 +26,17 @@ def esc(x: Any) -> str:
     return html.escape(str(x))
 
 
+def _td(cell: Any, color: bool) -> str:
+    from .verdict_table import reading_class
+    cls = reading_class(cell) if color else None
+    return f'<td class="{cls}">{esc(cell)}</td>' if cls else f"<td>{esc(cell)}</td>"
+
+
 def table_html(t: Table) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in t["header"])
-    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in t["rows"])
+    color = bool(t.get("color_readings"))   # the verdict table: a reading's cell coloured by what it says
+    body = "".join("<tr>" + "".join(_td(c, color and k == len(row) - 1) for k, c in enumerate(row)) + "</tr>"
+                   for row in t["rows"])
     note = f'<p class="note">{esc(t["note"])}</p>' if t.get("note") else ""
     return f"<h3>{esc(t['title'])}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
 

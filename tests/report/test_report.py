@@ -89,6 +89,20 @@ def test_report_opens_with_the_three_claims(report):
     assert "value_acc" in summary and "value_dict_acc" in summary
 
 
+def test_the_verdict_opens_as_a_table_with_coloured_readings(report):
+    _, folder, rep = report
+    rows = rep["verdict"]["rows"]
+    assert rows[0][:2] == ["1. retrieval improves", "kv-retrieval, value_acc (" + rows[0][1].split("(")[1]]
+    assert rows[0][5] == "better" and rows[0][2] == "0.200" and rows[0][3] == "0.900"
+    assert [r[1] for r in rows if r[0] == "2. it transfers"] == ["MDQA", "FLenQA", "FLenQA with CoT"]
+    assert all(r[5] == "not measured in this run" for r in rows if r[0] == "2. it transfers")
+    assert rows[-1][1] == "the claim, every testable task" and rows[-1][5].startswith("inconclusive")
+    html = (folder / "report.html").read_text()
+    verdict = html[html.index("verdict at a glance"):]
+    assert verdict.index('<td class="good">better</td>') < verdict.index("Claim 1, retrieval improves")
+    assert '<td class="open">not measured in this run</td>' in verdict
+
+
 def test_single_seed_missing_items_and_no_general(tmp_path):
     manifest = fake_run(tmp_path, seeds=(0,), general=False)
     ft = tmp_path / "eval/kv-s0-0000/samples.jsonl"

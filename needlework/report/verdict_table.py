@@ -1,0 +1,75 @@
+"""The verdict as a table: one row per claim and measure (base, fine-tuned, paired change [95%], reading), what
+the report opens with and what `needlework run` prints when it ends. Read from the report dictionary only
+(collect.py), the same numbers as the verdict paragraphs below it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .retrieval_grid import effective_length_text
+from .tables import Table, benchmark_label, general_column, num, signed, signed_interval
+from .verdicts import NOT_MEASURED, TRANSFER
+
+HEADER = ["claim", "measure (n)", "base", "fine-tuned", "paired change [95%]", "reading"]
+
+
+def _change(ch: dict) -> str:
+    return f"{signed(ch['delta'])} {signed_interval(ch['ci95'])}" if ch.get("ci95") else "–"
+
+
+def _bench_rows(claim: str, name: str, bench: dict | None, label: str) -> list[list[str]]:
+    if bench is None:
+        return [[claim, label, "–", "–", "–", NOT_MEASURED]]
+    rows = []
+    for arm, change in bench.get("change", {}).items():
+        ch = change.get("overall") or {}
+        measure = f"{label}, {bench['primary_metric']} ({ch.get('n', '?')})" + (f" [{arm}]" if len(bench["change"]) > 1
+                                                                                 else "")
+        rows.append([claim, measure, num(bench["overall"]["base"].get("accuracy")),
+                     num(bench["overall"][arm].get("accuracy")), _change(ch), ch.get("reading") or "no comparison"])
+    return rows or [[claim, label, num(bench["overall"].get("base", {}).get("accuracy")), "–", "–",
+                     "no fine-tuned model"]]
+
+
+def verdict_rows(rep: dict[str, Any]) -> list[list[str]]:
+    b = rep["benchmarks"]
+    rows = _bench_rows("1. retrieval improves", "kv-retrieval", b.get("kv-retrieval"), "kv-retrieval")
+    eff = (rep.get("retrieval") or {}).get("effective_length")
+    if eff:
+        arm = eff["finetuned_arm"]
+        rows.append(["1. retrieval improves", f"effective length ({eff['threshold']:g} accuracy)",
+                     effective_length_text(eff, "base"), effective_length_text(eff, arm), "–", "–"])
+    for name in TRANSFER:
+        rows += _bench_rows("2. it transfers", name, b.get(name), benchmark_label(name, b.get(name)))
+    general = (b.get("general") or {}).get("table1")
+    if not general or not general.get("change"):
+        rows.append(["3. general ability kept", "general benchmarks", "–", "–", "–", NOT_MEASURED])
+        return rows
+    for arm, changes in general["change"].items():
+        for task in general["tasks"]:
+            ch = changes.get(task) or {}
+            base = (general["rows"].get("base") or {}).get(task) or {}
+            ft = (general["rows"].get(arm) or {}).get(task) or {}
+            rows.append([f"3. kept within ±{general['margin']:g}", f"{general_column(general, task)} ({ch.get('n', '?')})",
+                         num(base.get("value")), num(ft.get("value")), _change(ch), general["kept"][arm][task]])
+        rows.append([f"3. kept within ±{general['margin']:g}", "the claim, every testable task", "", "", "",
+                     general["claim"][arm]])
+    return rows
+
+
+def verdict_table(rep: dict[str, Any]) -> Table:
+    return {"title": "verdict at a glance", "header": HEADER, "rows": rep["verdict"]["rows"], "color_readings": True,
+            "note": "paired over the same items; claim 3 by equivalence (90% interval inside the margin). The "
+                    "paragraphs below give every interval's method, p-values and caveats."}
+
+
+def reading_class(text: str) -> str | None:
+    """The colour a reading cell gets in report.html: good, bad or open (nothing shown either way)."""
+    t = str(text)
+    if t.startswith(("better", "kept")):
+        return "good"
+    if t.startswith(("worse", "not kept", "inconsistent")):
+        return "bad"
+    if t.startswith(("no detectable", "inconclusive", "not testable", "not measured", "no comparison")):
+        return "open"
+    return None
