@@ -3,6 +3,7 @@ the stage's Python entry point with it."""
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 
@@ -11,13 +12,14 @@ from .config import ConfigError
 from .io import FolderBusy, JSONLError
 from .models import ModelNotAvailable
 from .tasks.base import BudgetExceeded
+from .tasks.baselines_check import Invalid
 from .tasks.formats import RowError
 from .train.masking import MaskingError
 
 # What a user can cause (a bad setting, a missing or malformed file, an unreachable model or server): each
 # ends in one `needlework: error:` line. Anything else is a bug and keeps its traceback.
 USER_ERRORS = (ConfigError, FileNotFoundError, JSONLError, RowError, MaskingError, BudgetExceeded,
-               ModelNotAvailable, FolderBusy)
+               ModelNotAvailable, FolderBusy, Invalid)
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -334,6 +336,16 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"needlework: error: {e}", file=sys.stderr)
         return 2
+    except (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError) as e:
+        # an output or input path that cannot be what the command needs: name it and say what it is
+        print(f"needlework: error: {e.filename}: {e.strerror} (choose another path)", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            print(f"needlework: error: the disk is full ({e.filename or 'while writing'}); finished work is kept, "
+                  "free space and re-run to resume", file=sys.stderr)
+            return 2
+        raise
     except BackendError as e:   # a model or server that fails while running: kept apart, exit 3 as before
         print(f"needlework: error: {e}", file=sys.stderr)
         return 3

@@ -81,8 +81,8 @@ def append_jsonl(path: str | os.PathLike, row: Any) -> None:
 
 
 class JSONLError(ValueError):
-    def __init__(self, path, line_no: int, message: str):
-        super().__init__(f"{path}:{line_no}: {message}")
+    def __init__(self, path, line_no: int, message: str):   # line 0: the file as a whole
+        super().__init__(f"{path}:{line_no}: {message}" if line_no else f"{path}: {message}")
         self.path, self.line_no, self.message = path, line_no, message
 
 
@@ -97,9 +97,16 @@ def read_jsonl(path: str | os.PathLike, *, skip_truncated_tail: bool = False) ->
 def read_jsonl_numbered(path: str | os.PathLike, *, skip_truncated_tail: bool = False) -> Iterator[tuple[int, dict]]:
     """(1-based line number, row) for every non-blank line; a `.gz` file is read through gzip."""
     path = Path(path)
+    if path.is_dir():
+        raise JSONLError(path, 0, "is a folder, not a JSONL file")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        lines = f.readlines()
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            lines = f.readlines()
+    except UnicodeDecodeError as e:   # a binary file, or text in another encoding
+        raise JSONLError(path, 0, f"is not UTF-8 text (byte {e.start}); needlework reads UTF-8 JSONL") from None
+    except (OSError, EOFError) as e:   # unreadable, or a .gz file cut short
+        raise JSONLError(path, 0, f"cannot be read ({e.strerror or e})") from None
     for i, line in enumerate(lines, 1):
         if not line.strip():
             continue

@@ -149,19 +149,33 @@ def tokenizer_source(name_or_path: str | Path) -> str:
     return str(bundled_tokenizer_dir(name)) if is_bundled(name) else name
 
 
+def _not_here(name: str, e: Exception) -> ModelNotAvailable:
+    return ModelNotAvailable(f"model {name!r} cannot be loaded here: not a bundled model ({', '.join(BUNDLED)}), not "
+                             f"a local folder, and not in the hub cache (needlework runs offline): "
+                             f"{str(e).splitlines()[0][:200]}")
+
+
 def load_tokenizer(name_or_path: str | Path):
-    """The one Hugging Face tokenizer loader (a bundled name, a folder or a hub name). Errors are the
-    library's (OSError, ValueError) or ModelNotAvailable; callers say what they were loading it for."""
+    """The one Hugging Face tokenizer loader (a bundled name, a folder or a hub name). A name that is nowhere
+    on this machine is ModelNotAvailable (one error line, not the hub's offline traceback)."""
     from transformers import AutoTokenizer
-    return AutoTokenizer.from_pretrained(tokenizer_source(name_or_path))
+    try:
+        return AutoTokenizer.from_pretrained(tokenizer_source(name_or_path))
+    except OSError as e:
+        raise _not_here(str(name_or_path), e) from None
 
 
-def load_causal_lm(name_or_path: str, dtype=None):
+def load_causal_lm(name_or_path: str, dtype=None, **kwargs):
     """The one model loader: a causal LM from a bundled name (converted on first use), a folder or a hub name;
-    `dtype` defaults to float32 (training, loss maps and measuring need it; the eval backend passes its own)."""
+    `dtype` defaults to float32 (training, loss maps and measuring need it; the eval backend passes its own);
+    `kwargs` go to from_pretrained (e.g. attn_implementation="eager" for the head maps)."""
     import torch
     from transformers import AutoModelForCausalLM
-    return AutoModelForCausalLM.from_pretrained(resolve_model_path(name_or_path), dtype=dtype or torch.float32)
+    try:
+        return AutoModelForCausalLM.from_pretrained(resolve_model_path(name_or_path), dtype=dtype or torch.float32,
+                                                    **kwargs)
+    except OSError as e:
+        raise _not_here(name_or_path, e) from None
 
 
 def load_model(name_or_path: str, dtype=None):

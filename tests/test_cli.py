@@ -75,3 +75,23 @@ def test_tasks_lists_every_registered_task_then_generate_and_validate_each(tmp_p
         assert main(["generate", "--task", name, "--n", "2", "--out", str(out), "-q", *SMALL_PARAMS[name]]) == 0
         assert main(["validate", str(out)]) == 0, name
         assert f"OK, 2 rows (2 {name})" in capsys.readouterr().out
+
+
+def test_files_and_models_that_are_not_what_a_command_needs_are_one_error_line(tmp_path, capsys):
+    """A binary file, a folder given as data, a file given as an output folder, a model that is nowhere: one
+    `needlework: error:` line naming it, never a traceback (issue 21, item 9)."""
+    from needlework.cli import main
+    binary = tmp_path / "bin.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    one = tmp_path / "one.jsonl"
+    one.write_text('{"a": 1}\n')
+    (tmp_path / "adir").mkdir()
+    cases = [(["show", str(binary)], "is not UTF-8 text"), (["show", str(one), "5"], "has no sample 5"),
+             (["train", "--data", str(tmp_path / "adir"), "--out", str(tmp_path / "t")], "is a folder, not a JSONL"),
+             (["eval", "--model", "m", "--benchmarks", "kv-retrieval", "--out", str(one)], "Not a directory"),
+             (["loss-map", "--model", "no-such-model-anywhere", "--data", str(one)], "cannot be loaded here")]
+    for args, words in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err, (args, err)
+        assert err.strip().splitlines()[-1].startswith("needlework: error:"), (args, err)

@@ -34,7 +34,7 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
     try:
         yield from read_jsonl_numbered(path)
     except JSONLError as e:
-        raise Invalid(e.message, e.line_no) from None
+        raise Invalid(e.message if e.line_no else f"{path}: {e.message}", e.line_no) from None
 
 
 def detect_task(prompt: str, meta: dict) -> str:

@@ -155,10 +155,8 @@ def retrieval_scores(model, tokenizer, rows: list[dict], *, template: str = "aut
 
 def load_eager(name_or_path: str):
     """(model, tokenizer) in fp32 with eager attention, on the GPU when there is one."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from ..models import resolve_model_path
+    from ..models import load_causal_lm, load_tokenizer, resolve_model_path
     path = resolve_model_path(name_or_path)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, attn_implementation="eager")
-    return model.to(device).eval(), AutoTokenizer.from_pretrained(path)
+    model = load_causal_lm(path, torch.float32, attn_implementation="eager")
+    return model.to(device).eval(), load_tokenizer(path)
