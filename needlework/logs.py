@@ -58,30 +58,31 @@ def third_party_to(log_file: str | Path, verbose: bool = False) -> Iterator[Path
         handler.close()
 
 
+def _bar_switches():
+    """(library, is_on, turn_on, turn_off) for each installed library that draws its own progress bars."""
+    import importlib
+    for lib, module, is_on, on, off in (
+            ("transformers", "transformers.utils.logging", "is_progress_bar_enabled", "enable_progress_bar",
+             "disable_progress_bar"),
+            ("datasets", "datasets.utils.logging", "is_progress_bar_enabled", "enable_progress_bar",
+             "disable_progress_bar"),
+            ("huggingface_hub", "huggingface_hub.utils", "are_progress_bars_disabled", "enable_progress_bars",
+             "disable_progress_bars")):
+        try:
+            m = importlib.import_module(module)
+        except ImportError:
+            continue
+        enabled = getattr(m, is_on)
+        yield lib, (lambda f=enabled, neg=lib == "huggingface_hub": not f() if neg else f()), getattr(m, on), \
+            getattr(m, off)
+
+
 def _progress_bars(on: bool | dict) -> dict:
-    """Switch the libraries' own progress bars on or off; returns what they were (to restore)."""
-    was = {}
-    try:
-        from transformers.utils import logging as tl
-        was["transformers"] = tl.is_progress_bar_enabled()
-        (tl.enable_progress_bar if (on if isinstance(on, bool) else on.get("transformers", True))
-         else tl.disable_progress_bar)()
-    except ImportError:
-        pass
-    try:
-        from datasets.utils import logging as dl
-        was["datasets"] = dl.is_progress_bar_enabled()
-        (dl.enable_progress_bar if (on if isinstance(on, bool) else on.get("datasets", True))
-         else dl.disable_progress_bar)()
-    except ImportError:
-        pass
-    try:
-        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-        was["huggingface_hub"] = not are_progress_bars_disabled()
-        (enable_progress_bars if (on if isinstance(on, bool) else on.get("huggingface_hub", True))
-         else disable_progress_bars)()
-    except ImportError:
-        pass
+    """Switch the libraries' own progress bars on or off (a dict: each as it was); returns what they were."""
+    switches = list(_bar_switches())
+    was = {lib: is_on() for lib, is_on, _, _ in switches}   # all read first: transformers' switch flips the hub's
+    for lib, _, turn_on, turn_off in switches:
+        (turn_on if (on if isinstance(on, bool) else on.get(lib, True)) else turn_off)()
     return was
 
 

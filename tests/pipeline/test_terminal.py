@@ -41,3 +41,13 @@ def test_a_run_terminal_holds_needleworks_lines_and_ends_with_the_verdict(tiny_m
     assert "1. retrieval improves" in tail and "2. it transfers" in tail and "3. kept within ±0.02" in tail
     assert "time per stage (estimate before the run):" in tail and "report: " in tail
     assert r.stdout.rstrip().endswith("report.md")
+
+
+def test_library_bars_are_restored_after_the_block(tmp_path):
+    """Inside third_party_to the libraries' bars are off; afterwards each is as it was (transformers' switch also
+    flips huggingface_hub's, so every state is read before any is changed)."""
+    from needlework.logs import _progress_bars, third_party_to
+    before = _progress_bars(True)
+    with third_party_to(tmp_path / "lib.log"):
+        assert not any(_progress_bars(False).values())
+    assert all(_progress_bars(before).values())
