@@ -202,9 +202,10 @@ def _generate_and_score(bench: Benchmark, items: list[Item], cache: CompletionCa
     keys = [request_key(bench.name, it.id, it.request, ident) for it in items]
     try:
         _fill(bench, items, keys, cache, lazy, cfg.batch_size)
-    except BackendError as e:
-        raise BackendError(f"{bench.name}: {e} ({len(cache)} completions are kept in {out / 'cache.jsonl'}; "
-                           "re-run the same command to resume)") from e
+    except BackendError as e:   # advice to resume only where there is something to resume from
+        kept = (f" ({len(cache)} completions are kept in {out / 'cache.jsonl'}; re-run the same command to resume)"
+                if len(cache) else "")
+        raise BackendError(f"{bench.name}: {e}{kept}") from e
     return _score(bench, items, keys, cache)
 
 

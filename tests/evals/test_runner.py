@@ -225,3 +225,9 @@ def test_validate_and_train_refuse_an_empty_file(tmp_path, capsys):
     assert main(["validate", str(empty)]) != 0
     assert main(["train", "--data", str(empty), "--out", str(tmp_path / "t"), "--model", "smollm2-135m-instruct"]) == 2
     assert "no training rows" in capsys.readouterr().err
+
+
+def test_no_resume_advice_when_nothing_was_kept(tmp_path):
+    with pytest.raises(BackendError) as e:
+        run_eval(_cfg(tmp_path / "r", "benchmarks=[kv-retrieval]"), backend=UnreachableBackend())
+    assert "unreachable" in str(e.value) and "resume" not in str(e.value)
