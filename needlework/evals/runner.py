@@ -130,31 +130,51 @@ class _LazyBackend:
         return getattr(self._b, "precision", None) if self._b is not None else None
 
 
+# A streaming backend's work unit, in batches: large enough that its batch stays full most of the time, small
+# enough that Ctrl-C costs little (a unit cut short is sent again whole).
+STREAM_UNIT_BATCHES = 8
+
+
+def work_units(n_items: int, batch_size: int, streaming: bool) -> list[range]:
+    """The requests sent together, fixed by the whole item list and never by what is still missing.
+
+    A resumed run sends each unfinished unit whole, so every request meets the same neighbours as in an
+    uninterrupted run: in bf16 a batch's make-up changes the rounding and, now and then, a greedy token."""
+    step = batch_size * STREAM_UNIT_BATCHES if streaming else batch_size
+    return [range(s, min(s + step, n_items)) for s in range(0, n_items, step)]
+
+
 def _fill(bench: Benchmark, items: list[Item], keys: list[str], cache: CompletionCache, lazy: _LazyBackend,
           batch_size: int) -> None:
     from tqdm import tqdm
 
-    todo = [i for i, k in enumerate(keys) if k not in cache]
-    if not todo:
+    if all(k in cache for k in keys):
         return
     backend = lazy.get()
-    bar = tqdm(total=len(todo), desc=f"{bench.name}: generating", unit="prompt", mininterval=2)
-    # A streaming backend (the hf continuous engine) gets every request at once: it keeps its batch full from
-    # them and hands back each completion as it ends, which is when it is cached. Others go batch by batch.
-    step = len(todo) if getattr(backend, "streaming", False) else batch_size
-    for start in range(0, len(todo), step):
-        _fill_batch(items, keys, cache, backend, todo[start:start + step], bar)
+    # A streaming backend (the hf continuous engine) gets a whole unit at once: it keeps its batch full from
+    # it and hands back each completion as it ends, which is when it is cached. Others go batch by batch.
+    units = [list(u) for u in work_units(len(items), batch_size, getattr(backend, "streaming", False))]
+    units = [u for u in units if any(keys[i] not in cache for i in u)]
+    bar = tqdm(total=sum(len(u) for u in units), desc=f"{bench.name}: generating", unit="prompt", mininterval=2)
+    for unit in units:
+        _fill_batch(items, keys, cache, backend, unit, bar)
     bar.close()
 
 
 def _fill_batch(items: list[Item], keys: list[str], cache: CompletionCache, backend: Backend, batch: list[int],
                 bar) -> None:
+    """Sends the batch whole; completions already cached (a unit cut short) are regenerated, not stored twice."""
     from ..backends.base import ContextTooLong, overflowing
+
+    def put(j: int, row: dict) -> None:
+        if keys[batch[j]] not in cache:
+            cache.put(keys[batch[j]], row)
+
     reqs = [items[i].request for i in batch]
     over = set(overflowing(backend, reqs))
     for j in sorted(over):
-        cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": True,
-                                   "prompt_tokens": backend.count_prompt_tokens(reqs[j])})
+        put(j, {"item": items[batch[j]].id, "over_context": True,
+                "prompt_tokens": backend.count_prompt_tokens(reqs[j])})
     bar.update(len(over))
     send = [j for j in range(len(batch)) if j not in over]
     while send:
@@ -165,10 +185,9 @@ def _fill_batch(items: list[Item], keys: list[str], cache: CompletionCache, back
             else:
                 results = zip(send, backend.generate([reqs[j] for j in send]))
             for j, out in results:
-                cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": False, "text": out.text,
-                                           "prompt_tokens": out.prompt_tokens,
-                                           "completion_tokens": out.completion_tokens,
-                                           "finish_reason": out.finish_reason})
+                put(j, {"item": items[batch[j]].id, "over_context": False, "text": out.text,
+                        "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
+                        "finish_reason": out.finish_reason})
                 done.add(j)
                 bar.update(1)
         except ContextTooLong as e:   # the backend knew better than our count: record those, retry the rest
@@ -176,8 +195,7 @@ def _fill_batch(items: list[Item], keys: list[str], cache: CompletionCache, back
             if not bad:
                 raise
             for j in sorted(bad):
-                cache.put(keys[batch[j]], {"item": items[batch[j]].id, "over_context": True,
-                                           "prompt_tokens": None})
+                put(j, {"item": items[batch[j]].id, "over_context": True, "prompt_tokens": None})
             bar.update(len(bad))
             send = [j for j in send if j not in bad and j not in done]
             continue

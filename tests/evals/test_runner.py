@@ -231,3 +231,36 @@ def test_no_resume_advice_when_nothing_was_kept(tmp_path):
     with pytest.raises(BackendError) as e:
         run_eval(_cfg(tmp_path / "r", "benchmarks=[kv-retrieval]"), backend=UnreachableBackend())
     assert "unreachable" in str(e.value) and "resume" not in str(e.value)
+
+
+class BatchSensitiveFake(FakeBackend):
+    """Answers that depend on the batch a request meets, as bf16 greedy decoding now and then does."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.batches: list[list[str]] = []
+
+    def generate(self, requests):
+        import hashlib
+        texts = [r.messages[-1]["content"] if r.prompt is None else r.prompt for r in requests]
+        self.batches.append(texts)
+        mark = "".join(chr(97 + int(c, 16)) for c in hashlib.sha256("".join(texts).encode()).hexdigest()[:6])
+        return [type(c)(c.text + f" ({mark})", prompt_tokens=c.prompt_tokens) for c in super().generate(requests)]
+
+
+def test_a_resumed_run_sends_the_batches_of_an_uninterrupted_one(tmp_path):
+    """Issue 21, item 8: a run resumed from a cache that stops mid-batch meets the same neighbours again."""
+    from needlework.evals.runner import work_units
+    assert [list(u) for u in work_units(10, 4, False)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [len(u) for u in work_units(300, 16, True)] == [128, 128, 44]
+    clean_backend = BatchSensitiveFake()
+    clean = run_eval(_cfg(tmp_path / "clean", "benchmarks=[kv-retrieval,mdqa]"), backend=clean_backend)
+    lines = (clean / "cache.jsonl").read_text().splitlines()
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    (resumed / "cache.jsonl").write_text("\n".join(lines[:6] + lines[13:14]) + "\n")   # cut mid-batch, twice
+    again = BatchSensitiveFake()
+    run_eval(_cfg(resumed, "benchmarks=[kv-retrieval,mdqa]"), backend=again)
+    assert again.batches and all(b in clean_backend.batches for b in again.batches)
+    assert (resumed / "samples.jsonl").read_bytes() == (clean / "samples.jsonl").read_bytes()
+    assert len((resumed / "cache.jsonl").read_text().splitlines()) == len(lines)   # nothing stored twice
