@@ -325,9 +325,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What a re-run does after Ctrl-C, per command: said as it is, not as a blanket "it resumes".
+_NOTHING_KEPT = "nothing was written (files appear only when complete); re-run to start again"
+_AFTER_INTERRUPT = {
+    "cmd_eval": "finished completions are kept in the output folder's cache.jsonl; the same command resumes",
+    "cmd_train": "saved checkpoints are kept; add --resume to the same command to continue from the newest",
+    "cmd_run": "finished stages and checkpoints are kept; the same command resumes",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `key=value` overrides are accepted anywhere on the line, after a flag as well as before it
+    stray = [x for x in extra if "=" in x and not x.startswith("-")]
+    if stray and hasattr(args, "overrides"):
+        args.overrides = list(args.overrides or []) + stray
+        extra = [x for x in extra if x not in stray]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -350,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"needlework: error: {e}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
-        print("needlework: interrupted; finished work is kept and a re-run resumes", file=sys.stderr)
+        print(f"needlework: interrupted; {_AFTER_INTERRUPT.get(args.func.__name__, _NOTHING_KEPT)}", file=sys.stderr)
         return 130
 
 

@@ -25,6 +25,12 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def _umask() -> int:
+    mask = os.umask(0)   # the only portable way to read it is to set it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ""):
     """Yield a temporary path next to `path`; rename it over `path` only if the block succeeds."""
@@ -34,6 +40,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600; the file gets what open() would have given it
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -176,6 +176,11 @@ def load_causal_lm(name_or_path: str, dtype=None, **kwargs):
                                                     **kwargs)
     except OSError as e:
         raise _not_here(name_or_path, e) from None
+    except Exception as e:
+        if type(e).__name__ != "SafetensorError":
+            raise
+        raise ModelNotAvailable(f"model {name_or_path!r}: its weights cannot be read ({str(e)[:160]}): the file is "
+                                "damaged or cut short; save or train it again") from None
 
 
 def load_model(name_or_path: str, dtype=None):

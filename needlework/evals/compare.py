@@ -3,7 +3,7 @@
 Both runs answer the same items, so every difference (overall, per axis value, per bucket) comes from
 needlework.evals.paired_runs, the one run comparison the report uses too: Newcombe's paired interval and
 the exact McNemar p for 0/1 scores, a seeded paired bootstrap otherwise. "*" marks a difference whose
-interval excludes 0. Items in one run only are counted and listed, never dropped silently. Plots (PNG,
+interval excludes 0 and whose p (where there is one) is below 0.05; "?" one where the two disagree. Items in one run only are counted and listed, never dropped silently. Plots (PNG,
 matplotlib Agg): accuracy vs gold position and vs context length, both runs with their Wilson intervals.
 """
 from __future__ import annotations
@@ -24,9 +24,10 @@ def load_results(run: str | Path) -> dict:
     if not p.exists():
         raise ConfigError(f"{p} does not exist (expected a run directory holding results.json)")
     try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{p} is not valid JSON ({e.msg})") from None
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{p} is not a needlework results.json; give the run folder that holds one (the "
+                          "output of `needlework eval --out`)") from None
     if not isinstance(data, dict) or "benchmarks" not in data:
         raise ConfigError(f"{p} is not a needlework results.json (no 'benchmarks')")
     return data
@@ -69,9 +70,19 @@ def compare_results(a: dict, b: dict, items_a: dict[str, list[dict]], items_b: d
     return out
 
 
+def _mark(r: dict) -> str:
+    """One rule for the star, the one the header states: an interval and a test that disagree are borderline."""
+    if r.get("p") is None:
+        return " *" if r["significant"] else ""
+    if r["significant"] == (r["p"] < 0.05):
+        return " *" if r["significant"] else ""
+    return " ?"
+
+
 def format_table(cmp: dict, name_a: str, name_b: str) -> str:
     lines = [f"B - A   (A = {name_a}, B = {name_b}; paired over items: 95% Newcombe paired interval and exact "
-             "McNemar p for 0/1 scores, paired bootstrap otherwise; * = interval excludes 0)"]
+             "McNemar p for 0/1 scores, paired bootstrap otherwise; * = the interval excludes 0 and, where there is a p, "
+             "p < 0.05; ? = the interval and p disagree: borderline)"]
     for bench, c in cmp.items():
         lines.append(f"\n{bench}  [{c['metric']}]")
         if c.get("note"):
@@ -79,7 +90,7 @@ def format_table(cmp: dict, name_a: str, name_b: str) -> str:
             continue
         lines.append(f"  {'bucket':<40} {'n':>5} {'A':>7} {'B':>7} {'B-A':>8}  {'95% CI':<18} {'p':>8}")
         for r in c["rows"]:
-            star = " *" if r["significant"] else ""
+            star = _mark(r)
             p = f"{r['p']:8.2g}" if r.get("p") is not None else f"{'–':>8}"
             lines.append(f"  {r['label']:<40} {r['n']:5d} {r['a']:7.3f} {r['b']:7.3f} {r['diff']:+8.3f}  "
                          f"{'[' + format(r['ci95'][0], '+.3f') + ', ' + format(r['ci95'][1], '+.3f') + ']':<18} "

@@ -19,6 +19,7 @@ from .numbers import space_size
 HEAD = "Do a task using the list of dictionaries below.\n\n"
 TEMPLATE_INTRO = " Answer in the following template:\n"
 DEFAULT_NUM_DICT = 85
+MAX_PROMPT_TOKENS = 10_000_000   # past the longest context any model offers: a size beyond it is a typo
 BIAS_FIRST, BIAS_NEAR_FIRST, NEAR_FIRST = 0.05, 0.03, 5   # position_bias='independent' (see position_bias.py)
 BLOCK = 32
 
@@ -52,7 +53,15 @@ class KVCommon:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise ConfigError(f"{name} must be positive, got {v}")
+        for name in ("max_tokens", "target_tokens"):
+            v = getattr(self, name)
+            if v is not None and v > MAX_PROMPT_TOKENS:
+                raise ConfigError(f"{name}={v:,} is beyond any model's context (over {MAX_PROMPT_TOKENS:,} tokens)")
         n = self.effective_num_dict()
+        if n is not None and n * l_max > MAX_PROMPT_TOKENS // 4:   # a pair is at least ~4 tokens ("1: 2, ")
+            raise ConfigError(f"num_dict={n:,} x dict_len up to {l_max} is {n * l_max:,} key-value pairs in one "
+                              f"prompt, beyond any model's context (over {MAX_PROMPT_TOKENS:,} tokens); choose a "
+                              "smaller num_dict, or target_tokens for a budget")
         space = space_size(r_min, r_max)
         if n is not None and space < n * l_max * min_keys_per_prompt:
             raise ConfigError(

@@ -23,6 +23,16 @@ class LoraSettings:
     dropout: float = 0.0
     target_modules: list[str] | None = None   # None: the model's attention projections (q/k/v/o)
 
+    def validate(self) -> None:
+        if self.r < 1:
+            raise ConfigError(f"lora.r must be >= 1, got {self.r}")
+        if self.alpha <= 0:
+            raise ConfigError(f"lora.alpha must be positive, got {self.alpha}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"lora.dropout must be in [0, 1), got {self.dropout}")
+        if self.target_modules is not None and not self.target_modules:
+            raise ConfigError("lora.target_modules is an empty list; leave it out for the attention projections")
+
 
 @dataclass
 class EarlyStopSettings:
@@ -167,6 +177,8 @@ class TrainConfig:
             raise ConfigError(f"global_batch={self.global_batch} is not a multiple of batch_size={self.batch_size}: "
                               "choose a batch_size that divides it (gradient accumulation makes up the rest)")
         self.early_stop.validate()
+        if self.resolved().params == "lora":
+            self.lora.validate()
         if self.transfer_probe.enabled:
             self.transfer_probe.validate(self.early_stop.every)
         if self.early_stop.enabled and self.early_stop.metric in ("transfer", "mix") and not self.transfer_probe.enabled:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -103,6 +104,20 @@ def _mean(xs: list[float]) -> float | None:
     return round(sum(xs) / len(xs), 4) if xs else None
 
 
+def _rows_with_gold(cfg: LossMapConfig) -> list[dict]:
+    """The first n rows whose meta names a gold value: without it every token would count as a format token."""
+    from ..config import ConfigError
+    rows = read_rows([cfg.data])[:cfg.n]
+    kept = [r for r in rows if gold_strings(r["meta"] or {}, "value")]
+    if not kept:
+        raise ConfigError(f"data: {cfg.data}: no row's meta names its gold value, so value tokens cannot be told "
+                          "from format tokens; give a file written by `needlework generate`")
+    if len(kept) < len(rows):
+        print(f"needlework loss-map: skipped {len(rows) - len(kept)} of {len(rows)} rows whose meta names no gold "
+              "value", file=sys.stderr)
+    return kept
+
+
 def build_loss_map(cfg: LossMapConfig) -> dict:
     import torch
     from ..models import load_model
@@ -111,9 +126,10 @@ def build_loss_map(cfg: LossMapConfig) -> dict:
     precision = choose(cfg.bf16, device, log=print)
     model, tokenizer = load_model(cfg.model)
     model = model.to(device).eval()
+    rows = _rows_with_gold(cfg)
     samples = []
     with torch.autocast(device, dtype=torch.bfloat16, enabled=precision.bf16):
-        for r in read_rows([cfg.data])[:cfg.n]:
+        for r in rows:
             variants = {name: score(model, tokenizer, r["system"], p, r["answer"], r["meta"], cfg.template,
                                     cfg.max_length) for name, p in prompt_variants(r["prompt"], r["meta"]).items()}
             samples.append({"where": r["where"], "variants": variants})

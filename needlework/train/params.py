@@ -11,6 +11,8 @@ from typing import Any
 
 import torch.nn as nn
 
+from ..config import ConfigError
+
 
 def attention_projections(model: nn.Module) -> dict[str, nn.Linear]:
     """Qualified name -> Linear layer, for every Linear directly inside an attention block."""
@@ -55,6 +57,11 @@ def apply_policy(model: nn.Module, policy: str, lora: Any = None) -> nn.Module:
         from peft import LoraConfig, get_peft_model
 
         targets = list(lora.target_modules) if lora and lora.target_modules else attention_projection_names(model)
+        linear = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+        unknown = [t for t in targets if t not in linear]
+        if unknown:   # peft would fail deep inside with a traceback; say which names this model has
+            raise ConfigError(f"lora.target_modules: {', '.join(unknown)} is not a linear layer of "
+                              f"{type(model).__name__}; its linear layers: {', '.join(sorted(linear))}")
         config = LoraConfig(r=lora.r if lora else 16, lora_alpha=lora.alpha if lora else 32,
                             lora_dropout=lora.dropout if lora else 0.0, target_modules=targets,
                             bias="none", task_type="CAUSAL_LM")
