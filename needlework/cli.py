@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
+import re
 import sys
 
 from .backends.base import BackendError
@@ -325,6 +327,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=")
+
+
+def _take_overrides_from_lists(args) -> None:
+    """A flag taking several values (`--data A B`) swallows the `key=value` after it; give those back to the
+    overrides, unless a file of that name exists."""
+    if not hasattr(args, "overrides"):
+        return
+    for name, value in vars(args).items():
+        if name == "overrides" or not isinstance(value, list):
+            continue
+        moved = [v for v in value if isinstance(v, str) and _OVERRIDE.match(v) and not os.path.exists(v)]
+        if moved:
+            setattr(args, name, [v for v in value if v not in moved] or None)
+            args.overrides = list(args.overrides or []) + moved
+
+
 # What a re-run does after Ctrl-C, per command: said as it is, not as a blanket "it resumes".
 _NOTHING_KEPT = "nothing was written (files appear only when complete); re-run to start again"
 _AFTER_INTERRUPT = {
@@ -344,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = [x for x in extra if x not in stray]
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    _take_overrides_from_lists(args)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

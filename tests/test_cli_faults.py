@@ -132,3 +132,30 @@ def test_loss_map_needs_rows_that_name_their_gold(tmp_path, capsys, tiny_model_d
                                              {"role": "assistant", "content": "4"}]}) + "\n")
     _one_error_line(capsys, ["loss-map", "--model", str(tiny_model_dir), "--data", str(data),
                              "--out", str(tmp_path / "lm")], "names its gold value")
+
+
+def test_config_files_that_are_not_yaml_text(tmp_path, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_bytes(b"n: 2\ntask: caf\xe9\n")
+    _one_error_line(capsys, ["generate", "--config", str(bad)], "is not UTF-8 text")
+    bad.write_text("n: 2\nseed: 1\nn: 3\n")
+    _one_error_line(capsys, ["generate", "--config", str(bad)], "the key 'n' is given twice (line 3")
+    _one_error_line(capsys, ["generate", "--config", str(tmp_path)], "is a folder")
+
+
+def test_generate_refuses_outputs_it_cannot_write_before_writing(tmp_path, capsys):
+    (tmp_path / "d.jsonl").mkdir()
+    (tmp_path / "f").write_text("x")
+    _one_error_line(capsys, ["generate", "--n", "2", "--out", str(tmp_path / "d.jsonl")], "is a folder")
+    _one_error_line(capsys, ["generate", "--n", "2", "--out", str(tmp_path / "f" / "g.jsonl")], "is a file")
+    _one_error_line(capsys, ["generate", "--n", "1000000000000", "--out", str(tmp_path / "big.jsonl")], "GB free")
+    assert not list(tmp_path.glob(".big.jsonl*")) and not (tmp_path / "big.jsonl").exists()
+
+
+def test_an_override_after_a_flag_that_takes_several_values(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr("needlework.train.run_training", lambda cfg: seen.setdefault("cfg", cfg) and tmp_path)
+    data = tmp_path / "d.jsonl"
+    main(["generate", "--n", "2", "--out", str(data), "-q"])
+    assert main(["train", "--data", str(data), "lr=3e-4", "--out", str(tmp_path / "t")]) == 0
+    assert seen["cfg"].lr == 3e-4 and [str(p) for p in seen["cfg"].data] == [str(data)]

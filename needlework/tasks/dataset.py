@@ -200,6 +200,23 @@ def _resolve_sweeps(task_cfg: Any, index: int) -> Any:
     return dataclasses.replace(task_cfg, **changes) if changes else task_cfg
 
 
+def _check_output(out: Path, row_bytes: int, n: int) -> None:
+    """Refuse before writing: an output that is a folder or under a file, or a file larger than the free disk
+    (measured from sample 0: a typo in n would otherwise fill the disk before anyone notices)."""
+    import shutil
+    if out.is_dir():
+        raise ConfigError(f"out: {out} is a folder; give a file path (.jsonl or .parquet)")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"out: {out} cannot be written: {parent} is a file, not a folder")
+    need, free = row_bytes * n, shutil.disk_usage(parent).free
+    if need > free:
+        raise ConfigError(f"n={n:,} samples of ~{row_bytes:,} bytes need ~{need / 1e9:,.1f} GB; {parent} has "
+                          f"{free / 1e9:,.1f} GB free: choose a smaller n (or shards, --shard K/N, on other disks)")
+
+
 def generate_file(cfg: GenerateConfig, shard: str | None = None, progress: bool = True) -> Path:
     """Write the dataset (or one shard of it) atomically, with a provenance file beside it."""
     from tqdm import tqdm
@@ -208,6 +225,7 @@ def generate_file(cfg: GenerateConfig, shard: str | None = None, progress: bool 
     indices = parse_shard(shard, gen.n)
     first = next(iter(gen.rows(range(indices.start, indices.start + 1))), None) if len(indices) else None
     out = Path(cfg.out)
+    _check_output(out, len(dumps(first).encode("utf-8")) + 1 if first is not None else 0, len(indices))
     bar = tqdm(total=len(indices), desc=f"generate {cfg.task}", unit="sample", disable=not progress, leave=False)
 
     def rows() -> Iterator[dict]:
