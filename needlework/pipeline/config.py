@@ -146,10 +146,11 @@ class RunConfig:
             for k in OWNED["train"]:
                 if k in over.get("train", {}):
                     raise ConfigError(f"arms.{a}.train.{k} is set by the pipeline; remove it")
-        for a in self.arm_names():
-            self.data_for(a, self.seeds[0]).validate()
-            self.train_for(["<generated>"], self.seeds[0], "<stage>", a).validate()
-        self.eval_for(self.base_model(), "<stage>").validate()
+        for a in self.arm_names():   # a section's own message, with the section a run config names it by
+            where = "" if a == self.arm else f"arms.{a}: "
+            _in_section(where + "data", self.data_for(a, self.seeds[0]).validate)
+            _in_section(where + "train", self.train_for(["<generated>"], self.seeds[0], "<stage>", a).validate)
+        _in_section("eval", self.eval_for(self.base_model(), "<stage>").validate)
         if self.train.backend == "openai" and self.backend.kind != "openai":
             raise ConfigError("backend.kind must be openai when train.backend is openai (the fine-tuned model "
                               "lives on the service)")
@@ -186,3 +187,13 @@ def load_run_config(path: str | Path | None = None, overrides: list[str] | None 
                     base: dict | None = None) -> RunConfig:
     """Preset/base dict <- YAML file <- key=value overrides, checked strictly; every section validated."""
     return load_config(RunConfig, path, overrides, base, check_mapping=_reject_owned)
+
+
+def _in_section(section: str, validate) -> None:
+    try:
+        validate()
+    except ConfigError as e:
+        # "train.lora.r must be ..." where the message starts with the setting's name; "data: ..." otherwise
+        # (a task's settings live under data.params, which its messages do not say)
+        dotted = str(e)[:1].islower() and section in ("train", "eval")
+        raise ConfigError(f"{section}.{e}" if dotted else f"{section}: {e}") from None

@@ -139,3 +139,12 @@ def test_the_probe_renders_prompts_as_the_evaluation_backend_does(mini):
     cfg = mini(**{"backend.system_prompt": "Be brief.", "backend.chat_template": "on"})
     probe = cfg.train_for(["d"], 0, "o").transfer_probe
     assert probe.system_prompt == "Be brief." and probe.chat_template == "on"
+
+
+@pytest.mark.parametrize("override, starts", [("eval.kv_retrieval.max_new_tokens=0", "eval.kv_retrieval.max_new_tokens"),
+                                              ("train.lora.r=0", "train.lora.r"),
+                                              ("data.params.num_dict=0", "data: num_dict")])
+def test_a_run_names_a_section_setting_by_its_full_path(override, starts):
+    with pytest.raises(ConfigError) as e:
+        load_preset("cpu-demo", [override, "train.params=lora"])
+    assert str(e.value).startswith(starts), str(e.value)
