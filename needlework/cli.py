@@ -258,10 +258,13 @@ def cmd_run(args) -> int:
         cfg = load_preset(args.preset or DEFAULT, overrides, config)
     else:
         cfg = load_run_config(config, overrides)
-    if args.dry_run:
-        print(plan_text(cfg))
-        return 0
     from .pipeline.run import run_root
+    if args.dry_run:   # writes nothing under the run folder: the measurement's library lines go to a temp log
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp, _library_log(args, tmp):
+            text = plan_text(cfg)
+        print(text)
+        return 0
     with _library_log(args, run_root(cfg)):
         root = run(cfg)
     from .pipeline.summary import summary_text
