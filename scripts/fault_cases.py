@@ -133,6 +133,13 @@ def _resumed_check(fx, cwd: Path, r) -> str | None:
     return None
 
 
+def _umask_check(fx, cwd: Path, r) -> str | None:
+    mask = os.umask(0)
+    os.umask(mask)
+    mode = (cwd / "d.jsonl").stat().st_mode & 0o777 if r.rc == 0 else None
+    return None if mode in (None, 0o666 & ~mask) else f"d.jsonl has mode {mode:o}, not {0o666 & ~mask:o} (umask {mask:03o})"
+
+
 def _lr_check(fx, cwd: Path, r) -> str | None:
     saved = (cwd / "tr" / "train_config.yaml").read_text() if (cwd / "tr" / "train_config.yaml").exists() else ""
     return None if "lr: 0.0003" in saved else "lr=3e-4 is not in the saved train_config.yaml"
@@ -153,6 +160,7 @@ CASES = [
     C("gen-dict-len-huge", GEN + ["params.dict_len=[1,100000000]"], quick=True),
     # 10^12 rows: refused up front or a hang (it writes ~20 MB/s, so the timeout stays short)
     C("gen-n-huge", ["generate", "--n", "1000000000000", "--out", "g.jsonl", "-q"], timeout=20),
+    C("gen-honours-umask", ["generate", "--n", "2", "--out", "d.jsonl", "-q"], "ok", check=_umask_check, quick=True),
     C("gen-n-0", ["generate", "--n", "0", "--out", "g.jsonl"], quick=True),
     C("gen-unknown-key", GEN + ["nn=3"], quick=True),
     C("gen-unknown-param", GEN + ["params.num_dicts=3"]),
@@ -261,6 +269,9 @@ CASES = [
       setup=files({"e.jsonl": ""})),
     C("loss-map-out-is-file", ["loss-map", "--model", "{model}", "--data", "{data}", "--out", "f", "--n", "1"],
       setup=files({"f": "x"})),
+    C("loss-map-no-gold-meta", ["loss-map", "--model", "{model}", "--data", "p.jsonl", "--out", "lm"],
+      setup=files({"p.jsonl": json.dumps({"messages": [{"role": "user", "content": "2+2?"},
+                                                        {"role": "assistant", "content": "4"}]}) + "\n"})),
     C("loss-map-n-0", ["loss-map", "--model", "{model}", "--data", "{data}", "--out", "lm", "--n", "0"]),
     C("heads-model-missing", ["heads", "--model", "no/such/folder", "--data", "{data}", "--out", "h", "--n", "1"]),
     C("heads-compare-missing", ["heads", "--model", "{model}", "--data", "{data}", "--out", "h", "--n", "1",
