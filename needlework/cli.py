@@ -347,6 +347,13 @@ def _take_overrides_from_lists(args) -> None:
             args.overrides = list(args.overrides or []) + moved
 
 
+def _end_bars() -> None:
+    """Close the progress bars an error cut short, so the error starts a line of its own."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", None) or []):
+        bar.close()
+
+
 # What a re-run does after Ctrl-C, per command: said as it is, not as a blanket "it resumes".
 _NOTHING_KEPT = "nothing was written (files appear only when complete); re-run to start again"
 _AFTER_INTERRUPT = {
@@ -373,22 +380,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as e:
+        _end_bars()
         print(f"needlework: error: {e}", file=sys.stderr)
         return 2
     except (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError) as e:
+        _end_bars()
         # an output or input path that cannot be what the command needs: name it and say what it is
         print(f"needlework: error: {e.filename}: {e.strerror} (choose another path)", file=sys.stderr)
         return 2
     except OSError as e:
+        _end_bars()
         if e.errno == errno.ENOSPC:
             print(f"needlework: error: the disk is full ({e.filename or 'while writing'}); finished work is kept, "
                   "free space and re-run to resume", file=sys.stderr)
             return 2
         raise
     except BackendError as e:   # a model or server that fails while running: kept apart, exit 3 as before
+        _end_bars()
         print(f"needlework: error: {e}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
+        _end_bars()
         print(f"needlework: interrupted; {_AFTER_INTERRUPT.get(args.func.__name__, _NOTHING_KEPT)}", file=sys.stderr)
         return 130
 

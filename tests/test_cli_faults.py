@@ -40,7 +40,12 @@ def test_a_stray_word_is_still_refused(tmp_path, capsys):
     ("train", "needlework.train.run_training", "add --resume"),
 ])
 def test_ctrl_c_says_what_a_rerun_does(tmp_path, capsys, monkeypatch, command, target, says):
+    bars = []
+
     def interrupted(*a, **k):
+        from tqdm import tqdm
+        bars.append(tqdm(total=3, desc="working"))   # a bar cut short: the message must still start its own line
+        bars[-1].update(1)
         raise KeyboardInterrupt
     module, name = target.rsplit(".", 1)
     monkeypatch.setattr(module + "." + name, interrupted)
@@ -52,6 +57,8 @@ def test_ctrl_c_says_what_a_rerun_does(tmp_path, capsys, monkeypatch, command, t
     assert main(argv) == 130
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
+    assert any(ln.startswith("needlework: interrupted;") for ln in err.replace("\r", "\n").splitlines()), err
+    assert err.rstrip().splitlines()[-1].startswith("needlework: interrupted;"), err
 
 
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
