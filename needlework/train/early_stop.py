@@ -125,18 +125,27 @@ class EarlyStopCallback(TrainerCallback):
         self.stopped_at: int | None = None
         self.history: list[dict] = []
 
-    def on_step_end(self, args, state, control, model=None, **kw):
-        last = state.global_step == state.max_steps
-        if state.global_step % self.s.every and not last:
-            return
+    def on_train_begin(self, args, state, control, model=None, **kw):
+        if state.global_step == 0:   # the curve's first point is the model before training (not on a resume)
+            self._check(state, model, probe_due=True)
+
+    def _check(self, state, model, probe_due: bool) -> dict:
         scores = heldout_scores(model, self.batches, self.bf16)
-        if self.probe is not None and (last or state.global_step % self.probe_every == 0):
+        if self.probe is not None and probe_due:
             scores.update(self.probe.measure(model))
         row = {"step": state.global_step, **{k: (round(v, 5) if isinstance(v, float) else v)
                                              for k, v in scores.items()}}
         self.history.append(row)
         if state.is_world_process_zero:
             append_jsonl(self.log_path, row)
+        return scores
+
+    def on_step_end(self, args, state, control, model=None, **kw):
+        last = state.global_step == state.max_steps
+        if state.global_step % self.s.every and not last:
+            return
+        scores = self._check(state, model, last or state.global_step % (self.probe_every or 1) == 0)
+        row = self.history[-1]
         if self.s.metric in ("value", "mix") and "heldout_value_exact" not in scores:
             raise ValueError(f"early_stop.metric={self.s.metric} needs samples whose meta names their gold_value "
                              "(or gold_values)")

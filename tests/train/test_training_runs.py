@@ -120,7 +120,7 @@ def test_early_stop_ends_training_once_held_out_answers_are_exact(tiny_fast_mode
     log = list(read_jsonl(out / "train_log.jsonl"))
     checks = [r for r in log if "heldout_exact" in r]
     steps = [r["step"] for r in log if "loss" in r]
-    assert checks and [c["step"] for c in checks] == list(range(2, 2 * len(checks) + 1, 2))
+    assert checks and [c["step"] for c in checks] == list(range(0, 2 * len(checks) - 1, 2))   # step 0: before training
     assert checks[-1]["heldout_exact"] == 1.0 and checks[-2]["heldout_exact"] == 1.0
     assert checks[0]["heldout_exact"] < 1.0                      # it was not learned from the start
     assert steps[-1] == checks[-1]["step"] < 200                # stopped at the deciding check

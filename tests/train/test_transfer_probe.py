@@ -85,9 +85,9 @@ def test_training_logs_the_probe_beside_the_synthetic_checks(tiny_model_dir, kv_
                               "max_new_tokens": 4})
     out = run_training(from_dict(TrainConfig, kw))
     checks = [r for r in read_jsonl(out / "train_log.jsonl") if "heldout_exact" in r]
-    assert [c["step"] for c in checks] == [1, 2, 3, 4]                     # synthetic at every check
+    assert [c["step"] for c in checks] == [0, 1, 2, 3, 4]                  # synthetic at every check, and before
     probed = [c["step"] for c in checks if "transfer_em" in c]
-    assert probed == [2, 4] and all(c["transfer_n"] == 3 for c in checks if "transfer_em" in c)
+    assert probed == [0, 2, 4] and all(c["transfer_n"] == 3 for c in checks if "transfer_em" in c)
     assert all(0.0 <= c["transfer_em"] <= 1.0 for c in checks if "transfer_em" in c)
     steps = [r["step"] for r in read_jsonl(out / "train_log.jsonl") if "loss" in r]
     assert steps[-1] == 4                                                  # probing never stops training
