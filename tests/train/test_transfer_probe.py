@@ -91,3 +91,25 @@ def test_training_logs_the_probe_beside_the_synthetic_checks(tiny_model_dir, kv_
     assert all(0.0 <= c["transfer_em"] <= 1.0 for c in checks if "transfer_em" in c)
     steps = [r["step"] for r in read_jsonl(out / "train_log.jsonl") if "loss" in r]
     assert steps[-1] == 4                                                  # probing never stops training
+
+
+def test_probing_never_changes_the_weights(tiny_model_dir, kv_file, tmp_path):
+    """The probe and the held-out checks (step 0 included) only read the model: training with them ends with
+    bit-identical weights to training without (same data; the held-out rows are left out in both)."""
+    from safetensors.torch import load_file
+    rows = list(read_jsonl(kv_file))
+    data = tmp_path / "kv.jsonl"
+    write_jsonl(data, rows + rows[:4])
+    outs = []
+    for name, probe in (("plain", False), ("probed", True)):
+        kw = tiny_kwargs(tiny_model_dir, [data], tmp_path / name, max_steps=4, global_batch=4, batch_size=4,
+                         save_steps=1000)
+        kw.update(early_stop={"enabled": False, "held_out": 4, "every": 2},
+                  transfer_probe={"enabled": probe, "n": 2, "k": 3, "positions": [1, 3], "every": 2,
+                                  "max_new_tokens": 4})
+        if not probe:   # the same rows held out, without any check running
+            write_jsonl(tmp_path / "kv_plain.jsonl", rows)
+            kw["data"] = [str(tmp_path / "kv_plain.jsonl")]
+            kw.pop("early_stop")
+        outs.append(load_file(str(run_training(from_dict(TrainConfig, kw)) / "model.safetensors")))
+    assert outs[0].keys() == outs[1].keys() and all(outs[0][k].equal(outs[1][k]) for k in outs[0])
