@@ -333,18 +333,22 @@ def build_parser() -> argparse.ArgumentParser:
 _OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=")
 
 
-def _take_overrides_from_lists(args) -> None:
-    """A flag taking several values (`--data A B`) swallows the `key=value` after it; give those back to the
-    overrides, unless a file of that name exists."""
+def _gather_overrides(args, extra: list[str]) -> list[str]:
+    """`key=value` overrides are accepted anywhere on the line: after a flag (argparse leaves them over) and
+    after a flag taking several values (`--data A B`, which swallows them unless a file of that name exists).
+    Returns what is left over that is no override."""
     if not hasattr(args, "overrides"):
-        return
+        return extra
+    moved = [x for x in extra if _OVERRIDE.match(x)]
     for name, value in vars(args).items():
         if name == "overrides" or not isinstance(value, list):
             continue
-        moved = [v for v in value if isinstance(v, str) and _OVERRIDE.match(v) and not os.path.exists(v)]
-        if moved:
-            setattr(args, name, [v for v in value if v not in moved] or None)
-            args.overrides = list(args.overrides or []) + moved
+        taken = [v for v in value if isinstance(v, str) and _OVERRIDE.match(v) and not os.path.exists(v)]
+        if taken:
+            setattr(args, name, [v for v in value if v not in taken] or None)
+            moved += taken
+    args.overrides = list(args.overrides or []) + moved
+    return [x for x in extra if x not in moved]
 
 
 def _end_bars() -> None:
@@ -366,14 +370,9 @@ _AFTER_INTERRUPT = {
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    # `key=value` overrides are accepted anywhere on the line, after a flag as well as before it
-    stray = [x for x in extra if "=" in x and not x.startswith("-")]
-    if stray and hasattr(args, "overrides"):
-        args.overrides = list(args.overrides or []) + stray
-        extra = [x for x in extra if x not in stray]
+    extra = _gather_overrides(args, extra)
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    _take_overrides_from_lists(args)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

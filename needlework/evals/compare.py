@@ -3,8 +3,8 @@
 Both runs answer the same items, so every difference (overall, per axis value, per bucket) comes from
 needlework.evals.paired_runs, the one run comparison the report uses too: Newcombe's paired interval and
 the exact McNemar p for 0/1 scores, a seeded paired bootstrap otherwise. "*" marks a difference whose
-interval excludes 0 and whose p (where there is one) is below 0.05; "?" one where the two disagree. Items in one run only are counted and listed, never dropped silently. Plots (PNG,
-matplotlib Agg): accuracy vs gold position and vs context length, both runs with their Wilson intervals.
+interval excludes 0 and whose p (where there is one) is below 0.05; "?" one where the two disagree. Items in
+one run only are counted and listed, never dropped silently. Plots (PNG, matplotlib Agg): accuracy vs gold position and vs context length, both runs with their Wilson intervals.
 """
 from __future__ import annotations
 
@@ -72,11 +72,8 @@ def compare_results(a: dict, b: dict, items_a: dict[str, list[dict]], items_b: d
 
 def _mark(r: dict) -> str:
     """One rule for the star, the one the header states: an interval and a test that disagree are borderline."""
-    if r.get("p") is None:
-        return " *" if r["significant"] else ""
-    if r["significant"] == (r["p"] < 0.05):
-        return " *" if r["significant"] else ""
-    return " ?"
+    agree = r.get("p") is None or r["significant"] == (r["p"] < 0.05)
+    return (" *" if r["significant"] else "") if agree else " ?"
 
 
 def format_table(cmp: dict, name_a: str, name_b: str) -> str:
