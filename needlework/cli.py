@@ -176,7 +176,7 @@ def cmd_models(args) -> int:
 
 def cmd_loss_map(args) -> int:
     from .config import load_config
-    from .train.loss_map import LossMapConfig, build_loss_map
+    from .probes.loss_map import LossMapConfig, build_loss_map
     overrides = flag_overrides(args, {f: f for f in ("model", "data", "out", "n")})
     summary = build_loss_map(load_config(LossMapConfig, args.config, overrides))
     print(json.dumps(summary, indent=2))
@@ -185,7 +185,7 @@ def cmd_loss_map(args) -> int:
 
 def cmd_heads(args) -> int:
     from .config import load_config
-    from .report.head_maps import HeadsConfig, build_head_maps
+    from .probes.head_maps import HeadsConfig, build_head_maps
     overrides = flag_overrides(args, {f: f for f in ("model", "data", "n", "out", "compare", "top")})
     cfg = load_config(HeadsConfig, args.config, overrides)
     res = build_head_maps(cfg)

@@ -30,3 +30,10 @@ def test_every_top_level_module_has_a_layer():
     present = {f"needlework.{p.stem}" for p in package.glob("*.py") if p.stem != "__init__"}
     present |= {f"needlework.{p.name}" for p in package.iterdir() if (p / "__init__.py").is_file()}
     assert present <= named, f"not in any layer: {sorted(present - named)}"
+
+
+def test_report_may_not_import_model_running_code():
+    """The report renders what the stages wrote: it must not reach training, backends or the probes."""
+    forbidden = [c for c in _contracts() if c["type"] == "forbidden" and c["source_modules"] == ["needlework.report"]]
+    assert len(forbidden) == 1
+    assert set(forbidden[0]["forbidden_modules"]) == {"needlework.train", "needlework.backends", "needlework.probes"}

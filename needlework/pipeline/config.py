@@ -29,7 +29,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 @dataclass
 class ReportSection:
     title: str | None = None            # default: "needlework run <name>"
-    loss_map: bool = True               # token-level loss map of the first fine-tuned model (needs train.loss_map)
+    loss_map: bool = True               # token-level loss map of the first fine-tuned model (needlework.probes.loss_map)
     loss_map_n: int = 4                 # samples rendered in the loss map
     head_maps: bool = False             # retrieval score per attention head, base vs first fine-tuned (eager attention)
     head_maps_n: int = 8                # samples scored for the head maps (held-out rows of the training file)

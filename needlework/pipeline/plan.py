@@ -98,7 +98,7 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
 
 def loss_map_available() -> bool:
     try:
-        from ..train.loss_map import LossMapConfig, build_loss_map  # noqa: F401
+        from ..probes.loss_map import LossMapConfig, build_loss_map  # noqa: F401
     except ImportError:
         return False
     return True
@@ -110,7 +110,7 @@ def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
         return []
 
     from ..config import from_dict
-    from ..train.loss_map import LossMapConfig, build_loss_map
+    from ..probes.loss_map import LossMapConfig, build_loss_map
 
     def settings(model: str, out: str) -> LossMapConfig:
         return from_dict(LossMapConfig, {"model": model, "data": str(gen.folder(root) / "train.jsonl"), "out": out,
@@ -136,7 +136,7 @@ def _head_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
 
     def run(f: Path) -> None:
         from ..io import read_jsonl, write_jsonl
-        from ..report.head_maps import HeadsConfig, build_head_maps
+        from ..probes.head_maps import HeadsConfig, build_head_maps
         rows = list(read_jsonl(gen.folder(root) / "train.jsonl"))[-n:]
         write_jsonl(f / "samples.jsonl", rows)
         build_head_maps(HeadsConfig(model=cfg.train.model, compare=trained_model(cfg, train.folder(root)),

@@ -15,7 +15,7 @@ from . import html as html_r
 from . import markdown as md_r
 from . import grid_plots, plots, tables, transfer_curve
 from .collect import collect
-from .head_maps import head_map_blocks
+from .heads_section import head_map_blocks
 from .verdict_table import HEADER, verdict_rows, verdict_table
 from .verdicts import claims
 from .retrieval_grid import effective_length_text, training_length_tokens
@@ -138,7 +138,7 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         add("token-level loss map", lm_blocks)
     else:
         add("token-level loss map", [("p", "not produced in this run (report.loss_map is off, the training backend "
-                                           "is not hf, or needlework.train.loss_map is unavailable)")])
+                                           "is not hf, or needlework.probes.loss_map is unavailable)")])
     for heads_dir in rep.get("head_maps") or []:   # retrieval heads: which heads copy the needle, before vs after
         add("retrieval heads", head_map_blocks(root, heads_dir))
     mix = tables.mixture_table(rep["data"])

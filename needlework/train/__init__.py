@@ -1,4 +1,4 @@
-"""Fine-tuning on the synthetic data: answer-only loss, parameter policies, Trainer glue, OpenAI jobs, loss maps.
+"""Fine-tuning on the synthetic data: answer-only loss, parameter policies, Trainer glue, OpenAI jobs.
 
 Importing this package is cheap (no torch); the heavy parts load when a run starts.
 """

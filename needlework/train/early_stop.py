@@ -17,16 +17,10 @@ import torch.nn.functional as F
 from transformers import TrainerCallback
 
 from ..io import append_jsonl
+from ..tasks.gold_spans import value_positions
 from .config import EarlyStopSettings
 from .loss import answer_window
 from .masking import IGNORE
-
-
-def value_positions(tokenizer, enc, answer: str, meta: dict) -> list[int]:
-    """Label positions of the answer tokens that spell the gold value (as the loss map finds them)."""
-    from .loss_map import answer_tokens, gold_strings
-    return [i for i, _, value in answer_tokens(tokenizer, enc, answer, {"gold_value": gold_strings(meta, "value")})
-            if value]
 
 
 def heldout_batches(rows: list[dict], tokenizer, template: str, max_length: int, batch_size: int,

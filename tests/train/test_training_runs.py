@@ -153,7 +153,8 @@ def test_heldout_exact_match_means_greedy_reproduces_the_answer(tiny_model_dir):
 def test_value_positions_are_the_gold_value_tokens(tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from needlework.train.early_stop import heldout_batches, value_positions
+    from needlework.tasks.gold_spans import value_positions
+    from needlework.train.early_stop import heldout_batches
     from needlework.train.masking import encode
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     answer = "The value of key 3613 is 3047 and it is in Dictionary [4]."

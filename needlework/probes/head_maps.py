@@ -1,8 +1,8 @@
 """`needlework heads`: retrieval score of every layer x head on a few samples of a data file, for one model
 or before/after (a second model on the same samples), written as heads.json + heatmap PNGs.
 
-The computation is needlework.train.retrieval_heads; this module picks the samples, runs it per model,
-ranks heads, draws the maps (report.heads_plot) and gives the report its blocks (`head_map_blocks`).
+The computation is retrieval_heads.py; this module picks the samples, runs it per model, ranks heads and
+draws the maps (heads_plot.py). The report only shows what it wrote (report/heads_section.py).
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def changed_heads(before: list[list[float]], after: list[list[float]], k: int) -
 
 
 def _score_model(name: str, rows: list[dict], cfg: HeadsConfig) -> dict:
-    from ..train.retrieval_heads import load_eager, retrieval_scores
+    from .retrieval_heads import load_eager, retrieval_scores
     t0 = time.perf_counter()
     model, tokenizer = load_eager(name)
     result = retrieval_scores(model, tokenizer, rows, template=cfg.template, max_length=cfg.max_length)
@@ -110,29 +110,3 @@ def build_head_maps(cfg: HeadsConfig) -> dict:
     result["provenance"] = provenance(cfg)
     write_json(out / "heads.json", result)
     return result
-
-
-def head_map_blocks(root: Path, folder: str | Path) -> list[tuple[str, Any]]:
-    """Report blocks for a `heads` output folder (relative to the run root): the heatmaps and tables of the
-    top and most-changed heads, in build.py's `add(heading, blocks)` form."""
-    import json
-    heads = json.loads((Path(root) / folder / "heads.json").read_text(encoding="utf-8"))
-    blocks: list[tuple[str, Any]] = [("p", (
-        f"Retrieval score (Wu et al. 2024) of each head: share of the gold value's answer tokens at which the "
-        f"head's strongest attention is on the needle's copy of that token; {heads['samples']} samples of "
-        f"{heads['data']}, {heads['steps']} scored tokens, teacher-forced on the gold answer."))]
-    alt = {"heads.png": f"retrieval score per head, {heads['model']}",
-           "heads_compare.png": f"retrieval score per head, {heads.get('compare', {}).get('model')}",
-           "heads_change.png": "change in retrieval score per head"}
-    blocks += [("file-png", (str(Path(folder) / name), alt[name])) for name in heads["pngs"]]
-    models = [heads] + ([heads["compare"]] if "compare" in heads else [])
-    for m in models:
-        blocks.append(("table", {"title": f"top heads: {m['model']}", "header": ["layer", "head", "score"],
-                                 "rows": [[t["layer"], t["head"], f"{t['score']:.3f}"] for t in m["top"]]}))
-    if "changed" in heads:
-        blocks.append(("table", {
-            "title": f"heads whose score changed most: {heads['model']} -> {heads['compare']['model']}",
-            "header": ["layer", "head", "before", "after", "change"],
-            "rows": [[c["layer"], c["head"], f"{c['before']:.3f}", f"{c['after']:.3f}", f"{c['change']:+.3f}"]
-                     for c in heads["changed"]]}))
-    return blocks

@@ -3,21 +3,21 @@
 Every sample is scored twice, with and without the answer template in the prompt, and drawn side by side.
 The paper's point is that without the template the model spends its loss on the *format* of the answer;
 the summary separates mean loss on format tokens from value tokens (the gold key, value and dictionary
-digits, located with the sample's meta). Output: loss_map.html (self-contained), loss_map.png, loss_map.json.
+digits, located with the sample's meta by needlework.tasks.gold_spans). Output: loss_map.html (self-contained),
+loss_map.png, loss_map.json; the drawing is loss_map_render.py, and the report only shows these files.
 """
 from __future__ import annotations
 
-import html
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from ..io import atomic_open, write_json
-from .batches import read_rows
-from .masking import encode
-from .loss_map_png import colour, render_png
+from ..tasks.gold_spans import answer_tokens, gold_strings
+from ..train.batches import read_rows
+from ..train.masking import encode
+from .loss_map_render import render_html, render_png
 
 
 @dataclass
@@ -54,46 +54,9 @@ def prompt_variants(prompt: str, meta: dict) -> dict[str, str]:
     return out
 
 
-def gold_strings(meta: dict, what: str) -> list[str]:
-    """meta's gold `what` (key, value, dict) as strings, from `gold_<what>` or a task's list `gold_<what>s`
-    (formatted_kv asks several keys at once and may give a key several values), flattened."""
-    out: list[str] = []
-
-    def add(v) -> None:
-        if isinstance(v, (list, tuple)):
-            for x in v:
-                add(x)
-        elif v is not None:
-            out.append(str(v))
-    add(meta.get(f"gold_{what}"))
-    add(meta.get(f"gold_{what}s"))
-    return out
-
-
-def value_spans(answer: str, meta: dict) -> list[tuple[int, int]]:
-    """Character spans of the gold key, value and dictionary number inside the answer."""
-    spans = []
-    for what in ("key", "value", "dict"):
-        for s in gold_strings(meta, what):
-            spans += [m.span() for m in re.finditer(rf"(?<!\d){re.escape(s)}(?!\d)", answer)]
-    return spans
-
-
-def answer_tokens(tokenizer, enc, answer: str, meta: dict) -> list[tuple[int, str, bool]]:
-    """(position, text, is value) for each answer token: its text is what decoding adds at that token, and it
-    is a value token when that text overlaps a gold key/value/dictionary span of `meta`."""
-    spans, out, prev = value_spans(answer, meta), [], ""
-    for i in range(enc.answer_start, enc.answer_end):
-        text = tokenizer.decode(enc.input_ids[enc.answer_start:i + 1])
-        a, b = len(prev), len(text)
-        out.append((i, text[a:], any(a < e and s < b for s, e in spans)))
-        prev = text
-    return out
-
-
 def score(model, tokenizer, system, prompt, answer, meta, template, max_length) -> list[dict]:
     """[{text, loss, value}] for each answer token."""
-    from .loss import token_losses
+    from ..train.loss import token_losses
     enc = encode(tokenizer, prompt, answer, system, template=template, max_length=max_length)
     losses = token_losses(model, enc.input_ids, enc.labels)
     return [{"text": text, "loss": losses[i], "value": value}
@@ -151,28 +114,3 @@ def build_loss_map(cfg: LossMapConfig) -> dict:
               "html": str(out / "loss_map.html"), "png": str(out / "loss_map.png")}
     write_json(out / "loss_map.json", {**result, "tokens": samples})
     return result
-
-
-def render_html(samples: list[dict], summary: dict, vmax: float, model: str) -> str:
-    rows = []
-    for s in samples:
-        cells = []
-        for name in ("with template", "without template"):
-            toks = s["variants"].get(name)
-            body = "".join(
-                f'<span class="t{" v" if t["value"] else ""}" style="background:{colour(t["loss"], vmax)}" '
-                f'title="{t["loss"]:.3f}">{html.escape(t["text"])}</span>' for t in toks) if toks else "<i>n/a</i>"
-            cells.append(f"<td>{body}</td>")
-        rows.append(f"<tr><th>{html.escape(s['where'])}</th>{''.join(cells)}</tr>")
-    summ = "".join(f"<tr><td>{html.escape(k)}</td><td>{v['format_tokens_mean_loss']}</td>"
-                   f"<td>{v['value_tokens_mean_loss']}</td><td>{v['mean_loss']}</td></tr>" for k, v in summary.items())
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>loss map: {html.escape(model)}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{border:1px solid #ccc;padding:.4em;vertical-align:top}}
-table{{border-collapse:collapse}} .t{{font-family:monospace;white-space:pre;padding:1px 0}} .v{{font-weight:bold;
-text-decoration:underline}}</style></head><body><h2>Answer-token loss: {html.escape(model)}</h2>
-<p>Green = low loss, red = high (scale 0 to {vmax:.2f}); bold underlined = value tokens (gold key, value,
-dictionary). Hover a token for its loss.</p>
-<table><tr><th>variant</th><th>format tokens</th><th>value tokens</th><th>all</th></tr>{summ}</table><br>
-<table><tr><th>sample</th><th>with answer template</th><th>without answer template</th></tr>{''.join(rows)}</table>
-</body></html>
-"""

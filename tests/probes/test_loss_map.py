@@ -5,7 +5,9 @@ import json
 
 import pytest
 
-from needlework.train.loss_map import LossMapConfig, build_loss_map, colour, prompt_variants, value_spans
+from needlework.probes.loss_map import LossMapConfig, build_loss_map, prompt_variants
+from needlework.probes.loss_map_render import colour
+from needlework.tasks.gold_spans import value_spans
 
 
 def test_value_spans_mark_key_value_and_dictionary_digits():

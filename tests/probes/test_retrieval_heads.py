@@ -6,7 +6,7 @@ import pytest
 import torch
 from planted_heads import HEADS, LAYERS, PLANTED, needle_rows, planted_model
 
-from needlework.train.retrieval_heads import answer_steps, head_hits, retrieval_scores
+from needlework.probes.retrieval_heads import answer_steps, head_hits, retrieval_scores
 
 
 def test_head_hits_counts_argmax_on_the_needle_copy_of_the_produced_token():

@@ -9,7 +9,8 @@ from planted_heads import PLANTED, needle_rows, planted_model
 
 from needlework.cli import main
 from needlework.config import ConfigError
-from needlework.report.head_maps import changed_heads, head_map_blocks, score_change, short_name, top_heads
+from needlework.probes.head_maps import changed_heads, score_change, short_name, top_heads
+from needlework.report.heads_section import head_map_blocks
 
 
 def test_top_heads_rank_by_score_then_position():

@@ -13,18 +13,17 @@ Attention comes from eager attention (the only implementation that materialises 
 hook on each layer's self-attention keeps only the rows of the scored queries over the prompt's columns,
 so memory is layers x heads x steps x prompt, not layers x heads x sequence^2.
 
-Lives in `train` beside the loss map because it teacher-forces samples through the same encoder
-(`masking.encode`) and gold-value spans (`loss_map.value_spans`).
+Lives in `probes` beside the loss map: both teacher-force samples through the trainer's encoder
+(`train.masking.encode`) and find the gold value with `tasks.gold_spans`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
-from .loss_map import gold_strings, value_spans
-from .masking import encode
+from ..tasks.gold_spans import gold_values, near_key, value_spans
+from ..train.masking import encode
 
 
 def head_hits(attn: torch.Tensor, context_ids: torch.Tensor, targets: torch.Tensor,
@@ -48,27 +47,9 @@ def token_char_spans(tokenizer, ids: list[int]) -> list[tuple[int, int]]:
     return spans
 
 
-def gold_values(answer: str, meta: dict) -> list[str]:
-    """The strings the answer copies: meta's gold value(s), else the whole answer."""
-    return gold_strings(meta, "value") or [answer.strip()]
-
-
 def _overlapping(spans: list[tuple[int, int]], lo: int, hi: int, targets: list[tuple[int, int]]) -> list[int]:
     """Token positions in [lo, hi) whose character span overlaps one of `targets`."""
     return [p for p in range(lo, hi) if any(spans[p][0] < e and s < spans[p][1] for s, e in targets)]
-
-
-def _near_key(text: str, found: list[tuple[int, int]], key: Any) -> list[tuple[int, int]]:
-    """Of several occurrences of the value, the one(s) closest after an occurrence of the gold key (a value
-    duplicated elsewhere in the haystack is not the needle); all of them when no key precedes any."""
-    if key is None or len(found) < 2:
-        return found
-    key_ends = [e for _, e in value_spans(text, {"gold_key": key})]
-    gaps = [min((s - e for e in key_ends if e <= s), default=None) for s, _ in found]
-    if all(g is None for g in gaps):
-        return found
-    best = min(g for g in gaps if g is not None)
-    return [f for f, g in zip(found, gaps) if g == best]
 
 
 @dataclass
@@ -91,7 +72,7 @@ def answer_steps(tokenizer, system: str | None, prompt: str, answer: str, meta: 
     needle_chars, answer_chars = [], []
     for v in gold_values(answer, meta):
         meta_v = {"gold_value": v}
-        needle_chars += _near_key(text, value_spans(text[:ctx_end], meta_v), meta.get("gold_key"))
+        needle_chars += near_key(text, value_spans(text[:ctx_end], meta_v), meta.get("gold_key"))
         answer_chars += [(s + ans_lo, e + ans_lo) for s, e in value_spans(text[ans_lo:ans_hi], meta_v)]
     steps = Steps(ids, n, needle=_overlapping(spans, 0, n, needle_chars))
     if not steps.needle:

@@ -1,10 +1,12 @@
-"""PNG rendering of a loss map: tokens as coloured boxes, wrapped, one row per sample, two variant columns.
+"""Drawing a loss map: the self-contained HTML (each token's background coloured by its loss) and the PNG
+(tokens as coloured boxes, wrapped, one row per sample, two variant columns).
 
-Drawn with matplotlib (Agg) in a monospace font so a token's width is its character count: no text
-measuring, and the layout is the same on every machine.
+The PNG is drawn with matplotlib (Agg) in a monospace font so a token's width is its character count: no
+text measuring, and the layout is the same on every machine.
 """
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from ..plotting import pyplot, save_png
@@ -29,7 +31,7 @@ def _lines(tokens: list[dict]) -> list[list[tuple[int, dict]]]:
 
 
 def colour(loss: float, vmax: float) -> str:
-    """(Shared with loss_map.py's HTML.) Green (0) -> yellow -> red (vmax), as a CSS hex colour."""
+    """(Shared by the HTML and the PNG.) Green (0) -> yellow -> red (vmax), as a CSS hex colour."""
     import matplotlib
     r, g, b, _ = matplotlib.colormaps["RdYlGn_r"](min(max(loss / vmax, 0.0), 1.0))
     return f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
@@ -65,3 +67,28 @@ def render_png(samples: list[dict], vmax: float, path: Path, title: str = "") ->
                             va="center", weight="bold" if t["value"] else "normal")
         y += h
     save_png(fig, path, dpi=None)     # the figure's own 130 dpi
+
+
+def render_html(samples: list[dict], summary: dict, vmax: float, model: str) -> str:
+    rows = []
+    for s in samples:
+        cells = []
+        for name in ("with template", "without template"):
+            toks = s["variants"].get(name)
+            body = "".join(
+                f'<span class="t{" v" if t["value"] else ""}" style="background:{colour(t["loss"], vmax)}" '
+                f'title="{t["loss"]:.3f}">{html.escape(t["text"])}</span>' for t in toks) if toks else "<i>n/a</i>"
+            cells.append(f"<td>{body}</td>")
+        rows.append(f"<tr><th>{html.escape(s['where'])}</th>{''.join(cells)}</tr>")
+    summ = "".join(f"<tr><td>{html.escape(k)}</td><td>{v['format_tokens_mean_loss']}</td>"
+                   f"<td>{v['value_tokens_mean_loss']}</td><td>{v['mean_loss']}</td></tr>" for k, v in summary.items())
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>loss map: {html.escape(model)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{border:1px solid #ccc;padding:.4em;vertical-align:top}}
+table{{border-collapse:collapse}} .t{{font-family:monospace;white-space:pre;padding:1px 0}} .v{{font-weight:bold;
+text-decoration:underline}}</style></head><body><h2>Answer-token loss: {html.escape(model)}</h2>
+<p>Green = low loss, red = high (scale 0 to {vmax:.2f}); bold underlined = value tokens (gold key, value,
+dictionary). Hover a token for its loss.</p>
+<table><tr><th>variant</th><th>format tokens</th><th>value tokens</th><th>all</th></tr>{summ}</table><br>
+<table><tr><th>sample</th><th>with answer template</th><th>without answer template</th></tr>{''.join(rows)}</table>
+</body></html>
+"""
