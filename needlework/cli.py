@@ -14,7 +14,7 @@ from .config import ConfigError
 from .io import FolderBusy, JSONLError
 from .models import ModelNotAvailable
 from .tasks.base import BudgetExceeded
-from .tasks.baselines_check import Invalid
+from .tasks.base import Invalid
 from .tasks.formats import RowError
 from .train.masking import MaskingError
 

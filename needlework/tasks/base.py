@@ -35,7 +35,7 @@ class TaskGenerate(Protocol):
 
 
 ScoreFn = Callable[[dict, str], dict]        # (sample meta, completion text) -> {metric: value in [0, 1]}
-CheckFn = Callable[[str, str, dict], None]   # (prompt, answer, meta) -> None, or raise file_check's Invalid
+CheckFn = Callable[[str, str, dict], None]   # (prompt, answer, meta) -> None, or raise Invalid
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,16 @@ class Task:
     score: ScoreFn | None = None
     metrics: tuple[str, ...] = ()
     read: Callable[[dict, str], Any] | None = None   # what score read out of the text, recorded beside it
-    check: CheckFn | None = None        # the invariants `needlework validate` re-derives from the prompt
+    check: CheckFn | None = None        # the invariants `needlework validate` re-derives from the prompt (checks/)
     length_field: str = "num_dict"      # the config field kv-retrieval's `num_dicts` length axis sets
+
+
+class Invalid(ValueError):
+    """A row breaks an invariant its task's `check` re-derives from the prompt (or the file cannot be read)."""
+
+    def __init__(self, message: str, line_no: int | None = None):
+        super().__init__(message)
+        self.line_no = line_no
 
 
 class BudgetExceeded(ValueError):

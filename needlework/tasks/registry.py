@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from ..config import ConfigError
 from . import formatted_kv, kv_answers, mdqa_train, multi_subkey_kv, niah, released_qa, simple_kv, variable_tracking
-from .formatted_kv_check import check_formatted_kv
-from .variable_tracking_check import check_variable_tracking
 from .base import Task
+from .checks.baselines import check_mdqa_train, check_niah, check_released_qa
+from .checks.formatted_kv import check_formatted_kv
+from .checks.kv import check_multi, check_simple
+from .checks.variable_tracking import check_variable_tracking
 
 _REGISTRY: dict[str, Task] = {}
 
@@ -31,17 +33,19 @@ def all_tasks() -> dict[str, Task]:
 
 register(Task(simple_kv.NAME, simple_kv.SimpleKVConfig, simple_kv.generate,
               "simple dictionary key-value retrieval (paper Alg. 2)", needs_budget=True,
-              score=kv_answers.score, metrics=kv_answers.SIMPLE_METRICS, read=kv_answers.read))
+              score=kv_answers.score, metrics=kv_answers.SIMPLE_METRICS, read=kv_answers.read, check=check_simple))
 register(Task(multi_subkey_kv.NAME, multi_subkey_kv.MultiSubkeyKVConfig, multi_subkey_kv.generate,
               "multi-subkey dictionary key-value retrieval (paper Alg. 4)", needs_budget=True,
-              score=kv_answers.score, metrics=kv_answers.MULTI_METRICS, read=kv_answers.read))
+              score=kv_answers.score, metrics=kv_answers.MULTI_METRICS, read=kv_answers.read, check=check_multi))
 register(Task(niah.NAME, niah.NIAHConfig, niah.generate,
-              "needle-in-a-haystack in Paul Graham essays (baseline, paper §3.4)", needs_budget=True))
+              "needle-in-a-haystack in Paul Graham essays (baseline, paper §3.4)", needs_budget=True,
+              check=check_niah))
 register(Task(mdqa_train.NAME, mdqa_train.MDQATrainConfig, mdqa_train.generate,
-              "multi-document QA training samples from the NQ train split (baseline, paper §3.4)"))
+              "multi-document QA training samples from the NQ train split (baseline, paper §3.4)",
+              check=check_mdqa_train))
 register(Task(released_qa.NAME, released_qa.ReleasedQAConfig, released_qa.generate,
               "MultidocQA (Yu 2024) or IN2 (An et al. 2024) records from a given file, cut to a token budget "
-              "(baselines, paper §3.4)"))
+              "(baselines, paper §3.4)", check=check_released_qa))
 register(Task(formatted_kv.NAME, formatted_kv.FormattedKVConfig, formatted_kv.generate,
               "dictionary retrieval with number/word/string/UUID keys and values, as Python dicts or JSON objects, "
               "several keys asked at once (n_queries) or several values per key (n_values)", needs_budget=True,

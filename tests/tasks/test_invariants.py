@@ -78,7 +78,7 @@ def test_multi_subkey_invariants(cfg, seed, index):
     assert len(gold) == cfg.n_keys and sorted(s.meta["question_subkeys"]) == sorted(gold)
     if cfg.n_keys > 1 and cfg.question_order == "differ":
         assert s.meta["question_subkeys"] != s.meta["gold_key"]
-    from needlework.tasks.file_check import parse_kv_prompt
+    from needlework.tasks.checks.kv import parse_kv_prompt
     lens = {len(k) for pairs in parse_kv_prompt(s.prompt, True).dicts for k, _ in pairs if set(k) != gold}
     lo, hi = cfg.other_key_len or (cfg.n_keys, cfg.n_keys)
     assert all(lo <= n <= hi for n in lens)
@@ -99,7 +99,7 @@ def test_multi_subkey_question_order_is_the_authors_uniform_shuffle():
 
 def test_multi_subkey_other_key_lengths_as_in_figure_2():
     """Alg. 3: every key has n_keys subkeys; other_key_len=[3, 4] gives Fig. 2's 3- and 4-subkey keys."""
-    from needlework.tasks.file_check import parse_kv_prompt
+    from needlework.tasks.checks.kv import parse_kv_prompt
     task = get_task("multi_subkey_kv")
     for other, expected in ((None, {3}), ((3, 4), {3, 4})):
         cfg = task.config_cls(num_dict=49, n_keys=3, n_common=2, p_share=0.5, other_key_len=other)
@@ -116,7 +116,7 @@ def test_multi_subkey_sharing_happens_and_is_bounded():
     task = get_task("multi_subkey_kv")
     cfg = task.config_cls(num_dict=10, n_keys=3, n_common=2, p_share=1.0)
     s = generate_sample(task, cfg, 0, 0)
-    from needlework.tasks.file_check import parse_kv_prompt
+    from needlework.tasks.checks.kv import parse_kv_prompt
     gold = set(s.meta["gold_key"])
     shares = [len(set(k) & gold) for pairs in parse_kv_prompt(s.prompt, True).dicts for k, _ in pairs
               if set(k) != gold]
@@ -158,3 +158,20 @@ def test_config_validation_messages_name_the_setting():
     for cfg, word in cases:
         with pytest.raises(ConfigError, match=word):
             cfg.validate()
+
+
+def test_every_task_validates_through_its_task_check(monkeypatch):
+    """One way to attach a validator: every registered task has `Task.check`, and `check_row` calls exactly it."""
+    from needlework.tasks import all_tasks
+    from needlework.tasks.base import Invalid
+    from needlework.tasks.registry import _REGISTRY
+    assert [n for n, t in all_tasks().items() if t.check is None] == []
+    task = get_task("simple_kv")
+    row = to_row(generate_sample(task, task.config_cls(num_dict=3), 0, 0), "messages")
+    assert check_row(row) == "simple_kv"
+
+    def refuse(prompt, answer, meta):
+        raise Invalid("refused by the registered check")
+    monkeypatch.setitem(_REGISTRY, "simple_kv", dataclasses.replace(task, check=refuse))
+    with pytest.raises(Invalid, match="refused by the registered check"):
+        check_row(row)

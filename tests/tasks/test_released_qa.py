@@ -71,7 +71,7 @@ def test_mistral_preset_runs_all_four_baselines_when_files_are_given():
 
 
 def test_validate_checks_rows_against_their_source_file(tmp_path):
-    from needlework.tasks.baselines_check import Invalid
+    from needlework.tasks.base import Invalid
     from needlework.tasks.file_check import check_row
     from needlework.tasks.formats import to_row
     gen = SampleMaker(GenerateConfig(task="released_qa", n=2, params={"format": "multidocqa", "path": MDQA}))

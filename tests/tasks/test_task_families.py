@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from needlework.config import ConfigError
 from needlework.tasks import generate_sample, get_task
-from needlework.tasks.baselines_check import Invalid
+from needlework.tasks.base import Invalid
 from needlework.tasks.file_check import check_row
 from needlework.tasks.formats import to_row
 from needlework.tasks.kv_formats import FORMATS

@@ -1,18 +1,11 @@
-"""Invariants of the baseline datasets, for `needlework validate`."""
+"""Invariants of the baseline datasets (niah, mdqa_train, released_qa), for `needlework validate`."""
 from __future__ import annotations
 
-from ..text import contains_any_answer
 from pathlib import Path
 
-from . import mdqa_train, niah, released_qa
-
-
-class Invalid(ValueError):
-    """A row breaks an invariant (defined here, below file_check.py, which imports this module: no loop)."""
-
-    def __init__(self, message: str, line_no: int | None = None):
-        super().__init__(message)
-        self.line_no = line_no
+from ...text import contains_any_answer
+from .. import mdqa_train, niah, released_qa
+from ..base import Invalid
 
 
 def check_niah(prompt: str, answer: str, meta: dict) -> None:
@@ -49,5 +42,3 @@ def check_released_qa(prompt: str, answer: str, meta: dict) -> None:
         if record >= len(pairs) or pairs[record] != (prompt, answer):
             raise Invalid(f"the row is not record {record} of {source}")
 
-
-BASELINE_CHECKS = {niah.NAME: check_niah, mdqa_train.NAME: check_mdqa_train, released_qa.NAME: check_released_qa}
