@@ -112,7 +112,7 @@ def released_file(s: FLenQASettings) -> str | None:
 
 @lru_cache(maxsize=4)
 def _counter(spec: str):
-    from ..tasks.tokens import make_counter
+    from ..tasks.tokenization.tokens import make_counter
     return make_counter(spec)
 
 

@@ -73,7 +73,7 @@ def build(s: KVRetrievalSettings, seed: int) -> list[Item]:
     task = get_task(s.task)
     count = None
     if s.target_tokens is not None:
-        from ..tasks.tokens import make_counter
+        from ..tasks.tokenization.tokens import make_counter
         count = make_counter(s.tokenizer, chat_template=s.chat_template)
     items = []
     for kind, length in _lengths(s, task.length_field):

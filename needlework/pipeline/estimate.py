@@ -17,7 +17,7 @@ from .config import RunConfig
 def _counter(spec: str | None, chat: bool) -> tuple[Callable[[str], int], bool]:
     if spec and available_offline(spec, "tokenizer"):
         try:
-            from ..tasks.tokens import make_counter
+            from ..tasks.tokenization.tokens import make_counter
             c = make_counter(spec, chat_template=chat)
             if c is not None:
                 return c, True

@@ -19,7 +19,7 @@ from .base import Sample, Task, generate_sample
 from .mixture import MixComponent
 from .registry import get_task
 from .formats import SHAPES, to_row
-from .tokens import TokenCounter, make_counter
+from .tokenization.tokens import TokenCounter, make_counter
 
 SELF_CHECK_SAMPLES = 16
 SELF_CHECK_SEED = 2**31 - 1   # a stream of its own, so the check does not depend on the shard being written

@@ -88,7 +88,7 @@ class ValidationReport:
 
 def validate_file(path: str | Path, tokenizer: str | None = None, chat_template: bool = False,
                   system: str | None = None) -> ValidationReport:
-    from .tokens import make_counter
+    from .tokenization.tokens import make_counter
     report = ValidationReport(str(path))
     counters: dict = {}
 

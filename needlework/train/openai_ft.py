@@ -27,7 +27,7 @@ TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING = 4, 3
 
 
 def count_tokens_fn(spec: str):
-    from ..tasks.tokens import load_counting_tokenizer
+    from ..tasks.tokenization.tokens import load_counting_tokenizer
     try:
         return load_counting_tokenizer(spec).encode
     except ConfigError as e:

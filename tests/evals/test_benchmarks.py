@@ -174,7 +174,7 @@ def test_flenqa_key_facts_sit_in_short_neutral_paragraphs():
 def test_flenqa_lengths_in_the_evaluated_models_tokens(smollm2_tokenizer_dir):
     """tokenizer: model counts lengths with the evaluated model's tokenizer; words only when none loads."""
     from needlework.evals.flenqa import bind
-    from needlework.tasks.tokens import make_counter
+    from needlework.tasks.tokenization.tokens import make_counter
     s = FLenQASettings(n_base=2, lengths=[500], datasets=["MonoRel"], paddings=["books"], dispersions=["first"])
     bench = get_benchmark("flenqa")
     tiny_tokenizer_spec = str(smollm2_tokenizer_dir)

@@ -158,7 +158,7 @@ def test_generator_has_no_torch_in_its_import_path():
 
 def test_self_check_falls_back_to_full_tokenisation():
     """A tokenizer whose counts are not additive over pieces is detected and counted the slow, exact way."""
-    from needlework.tasks.tokens import LoadedTokenizer, TokenCounter
+    from needlework.tasks.tokenization.tokens import LoadedTokenizer, TokenCounter
     # a toy tokenizer that merges every "q b" into one token: boundaries before spaces are not safe for it
     tok = LoadedTokenizer("toy", lambda t: list(t.replace("q b", "X")), 0, None)
     counter = TokenCounter(tok)

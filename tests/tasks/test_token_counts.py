@@ -6,7 +6,7 @@ import pytest
 
 from needlework.config import ConfigError
 from needlework.tasks.dataset import GenerateConfig, SampleMaker
-from needlework.tasks.tokens import TokenCounter, from_sentencepiece, from_tiktoken, load_counting_tokenizer
+from needlework.tasks.tokenization.tokens import TokenCounter, from_sentencepiece, from_tiktoken, load_counting_tokenizer
 
 
 def _prompts(task, n, seed=0, **params):

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from needlework.tasks import tokenizer_check
+from needlework.tasks.tokenization import loader_agreement
 from needlework.tasks.dataset import GenerateConfig, SampleMaker
-from needlework.tasks.tokenizer_check import PROBES, load_checked
-from needlework.tasks.tokenizer_json import from_tokenizer_json
-from needlework.tasks.tokens import from_hf, load_counting_tokenizer
+from needlework.tasks.tokenization.loader_agreement import PROBES, load_checked
+from needlework.tasks.tokenization.tokenizer_json import from_tokenizer_json
+from needlework.tasks.tokenization.tokens import from_hf, load_counting_tokenizer
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMS = (None, "You are a careful assistant.")
@@ -101,7 +101,7 @@ def test_check_runs_once_and_falls_back_on_disagreement(tmp_path, smollm2_tokeni
     tok = load_checked(smollm2_tokenizer_dir, "t", tmp_path / "checks", reference)
     assert calls == [1] and tok.name == "t"             # the verdict is reused: no transformers
 
-    real = tokenizer_check.from_tokenizer_json
+    real = loader_agreement.from_tokenizer_json
 
     def broken(folder, name):   # a loader that drops the last token of long texts
         t = real(folder, name)
@@ -109,7 +109,7 @@ def test_check_runs_once_and_falls_back_on_disagreement(tmp_path, smollm2_tokeni
         t.encode = lambda s: encode(s)[:-1] if len(s) > 30 else encode(s)
         return t
 
-    monkeypatch.setattr(tokenizer_check, "from_tokenizer_json", broken)
+    monkeypatch.setattr(loader_agreement, "from_tokenizer_json", broken)
     tok = load_checked(smollm2_tokenizer_dir, "t", tmp_path / "bad", reference)
     assert tok.name == "ref"
     (verdict,) = (tmp_path / "bad").glob("*.json")
@@ -135,7 +135,7 @@ def test_generate_with_a_tokenizer_imports_no_torch(tmp_path, smollm2_tokenizer_
                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     modules = json.loads(r.stdout.split("MODULES=")[-1])
-    assert "needlework.tasks.tokenizer_json" in modules
+    assert "needlework.tasks.tokenization.tokenizer_json" in modules
     heavy = [m for m in modules if m.split(".")[0] in ("torch", "transformers")]
     assert heavy == []
     hf = _hf(smollm2_tokenizer_dir)

@@ -16,7 +16,7 @@ transformers' fast tokenizer does with them (transformers 5: `TokenizersBackend`
   with the special tokens passed in.
 
 Model-specific tokenizer classes can still deviate (some rebuild the backend in Python), so a folder's
-first use is compared with transformers once (`tokenizer_check`) before this loader is trusted for it.
+first use is compared with transformers once (`loader_agreement`) before this loader is trusted for it.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from typing import Callable
 @dataclass
 class LoadedTokenizer:
     """A uniform view of HF, tiktoken and SentencePiece tokenizers: encode without specials + chat wrap.
-    (Defined here, the lowest tokenizer module, so tokens -> tokenizer_check -> tokenizer_json has no loop.)"""
+    (Defined here, the lowest tokenizer module, so tokens -> loader_agreement -> tokenizer_json has no loop.)"""
     name: str
     encode: Callable[[str], list[int]]          # no special tokens added
     n_added_special: int                        # tokens the model's tokenizer adds around a plain prompt (BOS...)

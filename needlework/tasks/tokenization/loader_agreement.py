@@ -82,7 +82,7 @@ def disagreements(fast, ref, probes: list[str]) -> list[str]:
 def load_checked(folder: Path, name: str, cache: Path, load_reference):
     """The transformers-free tokenizer if it agreed with `load_reference()` (transformers) for these files,
     else the reference itself. The comparison runs once per fingerprint; its verdict is kept in `cache`."""
-    from ..io import write_json
+    from ...io import write_json
 
     verdict = cache / f"{fingerprint(folder)}.json"
     if verdict.is_file() and not json.loads(verdict.read_text(encoding="utf-8")).get("agrees"):

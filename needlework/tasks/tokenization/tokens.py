@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from ..config import ConfigError
+from ...config import ConfigError
 from .tokenizer_json import LoadedTokenizer
 
 PIECE_SPLIT = re.compile(r"(?<=[^ \n])(?= [^ \n])")
@@ -38,20 +38,20 @@ def load_counting_tokenizer(spec: str) -> LoadedTokenizer:
     if spec.endswith(".model") and Path(spec).is_file():
         import sentencepiece as spm
         return from_sentencepiece(spm.SentencePieceProcessor(model_file=spec), spec)
-    from ..models import cache_dir, local_folder, tokenizer_source
+    from ...models import cache_dir, local_folder, tokenizer_source
     path = tokenizer_source(spec)
     folder = local_folder(path, "tokenizer.json")
     if folder is not None:
         # tokenizer.json alone (no transformers/torch import: ~10 s saved per start), once checked against
         # transformers for these files
-        from .tokenizer_check import load_checked
+        from .loader_agreement import load_checked
         return load_checked(folder, spec, cache_dir() / "tokenizer-checks", lambda: _load_hf(path, spec))
     return _load_hf(path, spec)
 
 
 def _load_hf(path: str, spec: str) -> LoadedTokenizer:
     try:
-        from ..models import load_tokenizer
+        from ...models import load_tokenizer
         tok = load_tokenizer(path)
     except Exception as e:
         raise ConfigError(f"unknown tokenizer {spec!r}: not a bundled model, a local folder, a cached Hugging Face "
