@@ -18,7 +18,8 @@ from .formats import RowError, parse_row
 from .kv_common import HEAD
 from .registry import all_tasks
 
-def read_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
+def numbered_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, raw row) of a JSONL or Parquet data file, as written (parsing is formats.parse_row)."""
     path = Path(path)
     if not path.exists():
         raise Invalid(f"{path} does not exist")
@@ -101,7 +102,7 @@ def validate_file(path: str | Path, tokenizer: str | None = None, chat_template:
             counters[key].mode = "full"   # validation re-counts the slow, certain way
         return counters[key]
     try:
-        for line_no, row in read_rows(path):
+        for line_no, row in numbered_rows(path):
             try:
                 task = check_row(row, counter_for)
             except Invalid as e:
@@ -118,7 +119,7 @@ def validate_file(path: str | Path, tokenizer: str | None = None, chat_template:
 
 def show(path: str | Path, index: int = 0, color: bool = False, context: int = 2) -> str:
     """Sample `index` (0-based) with the gold dictionary (or needle / gold document) marked."""
-    for i, (line_no, row) in enumerate(read_rows(path)):
+    for i, (line_no, row) in enumerate(numbered_rows(path)):
         if i == index:
             break
     else:

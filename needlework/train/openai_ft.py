@@ -35,7 +35,7 @@ def count_tokens_fn(spec: str):
                           "name) to count tokens approximately") from None
 
 
-def validate_file(paths: list[str], token_limit: int, tokenizer: str) -> tuple[list[dict], dict]:
+def openai_examples(paths: list[str], token_limit: int, tokenizer: str) -> tuple[list[dict], dict]:
     """Rows in OpenAI's chat format (meta stripped), plus stats; raise naming file:line on the first bad row."""
     encode = count_tokens_fn(tokenizer)
     rows, counts = [], []
@@ -116,7 +116,7 @@ def submit(cfg: TrainConfig, log=print) -> str:
     job_file = out / "openai_job.json"
     if job_file.exists() and not cfg.overwrite:
         return json.loads(job_file.read_text())["job_id"]
-    rows, stats = validate_file(cfg.data, s.token_limit, s.tokenizer)
+    rows, stats = openai_examples(cfg.data, s.token_limit, s.tokenizer)
     log(f"needlework train: {stats['examples']} examples, {stats['tokens']:,} tokens (max {stats['max_tokens']}); "
         f"cost {cost_estimate(s.model, stats['tokens'], s.n_epochs)}")
     client = _client(s.base_url)

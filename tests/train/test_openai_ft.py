@@ -11,7 +11,7 @@ from train_helpers import make_rows
 from needlework.config import ConfigError, from_dict
 from needlework.io import JSONLError, write_jsonl
 from needlework.train import TrainConfig, run_training
-from needlework.train.openai_ft import validate_file
+from needlework.train.openai_ft import openai_examples
 
 KEY = "sk-test-SECRET-do-not-log-123"
 
@@ -147,12 +147,12 @@ def test_validation_errors(tmp_path, smollm2_tokenizer_dir, monkeypatch):
     data = tmp_path / "train.jsonl"
     write_jsonl(data, make_rows(12, "openai"))
     with pytest.raises(JSONLError, match=r"train.jsonl:1: .* exceed the model's per-example limit of 50"):
-        validate_file([str(data)], 50, str(smollm2_tokenizer_dir))
+        openai_examples([str(data)], 50, str(smollm2_tokenizer_dir))
     rows = make_rows(12, "openai")
     rows[4]["messages"][1]["role"] = "assistant"
     write_jsonl(data, rows)
     with pytest.raises(JSONLError, match=r"train.jsonl:5: expected roles"):
-        validate_file([str(data)], 16385, str(smollm2_tokenizer_dir))
+        openai_examples([str(data)], 16385, str(smollm2_tokenizer_dir))
     write_jsonl(data, make_rows(12, "openai"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
