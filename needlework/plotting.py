@@ -43,6 +43,33 @@ def category_axis(ax, labels: list[str]) -> None:
     ax.set_xlim(-0.5, len(labels) - 0.5)
 
 
+def accuracy_lines_figure(buckets: list, series: dict[str, list[tuple]], colors: dict[str, str], *, numeric: bool,
+                          xlabel: str, ylabel: str, title: str):
+    """Accuracy per bucket, one line per model, each point's interval as error bars: the by-axis figure of the
+    report and of `needlework compare`. `series` is {model: [(bucket, accuracy, low, high)]}. Numeric buckets
+    sit at their value; others on a category axis, each model a small offset aside so overlapping bars stay
+    readable."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    width = 0.08 * (len(series) - 1)
+    for k, (model, points) in enumerate(series.items()):
+        xs = [b if numeric else buckets.index(b) + (k * 0.08 - width / 2) for b, *_ in points]
+        ys = [y for _, y, _, _ in points]
+        lo = [max(y - low, 0.0) for _, y, low, _ in points]
+        hi = [max(high - y, 0.0) for _, y, _, high in points]
+        ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, lw=1.5, label=model, color=colors[model])
+    if not numeric:
+        category_axis(ax, [str(b) for b in buckets])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def png_bytes(fig, dpi: float | None = 110) -> bytes:
     """The figure as PNG bytes (for embedding); the figure is closed."""
     buf = io.BytesIO()

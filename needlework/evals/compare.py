@@ -107,8 +107,7 @@ def format_table(cmp: dict, name_a: str, name_b: str) -> str:
 
 
 def plot(a: dict, b: dict, name_a: str, name_b: str, out_dir: Path) -> list[Path]:
-    from ..plotting import ARM_COLORS, BASE_COLOR, category_axis, pyplot, save_png
-    plt = pyplot()
+    from ..plotting import ARM_COLORS, BASE_COLOR, accuracy_lines_figure, save_png
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for bench in a["benchmarks"]:
@@ -122,25 +121,15 @@ def plot(a: dict, b: dict, name_a: str, name_b: str, out_dir: Path) -> list[Path
             if len(values) < 2:
                 continue
             numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-            fig, axis = plt.subplots(figsize=(6, 4))
-            for shift, color, (name, vals) in zip((-0.1, 0.1), (BASE_COLOR, ARM_COLORS[0]), series):
-                pts = [(v["value"], v["metrics"][metric]) for v in vals
-                       if v["value"] in values and v["metrics"].get(metric, {}).get("accuracy") is not None]
-                if not pts:
-                    continue
-                xs = [x if numeric else values.index(x) + shift for x, _ in pts]
-                ys = [m["accuracy"] for _, m in pts]
-                lo = [y - m["ci95"][0] for y, (_, m) in zip(ys, pts)]
-                hi = [m["ci95"][1] - y for y, (_, m) in zip(ys, pts)]
-                axis.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=name, color=color)
-            if not numeric:
-                category_axis(axis, [str(v) for v in values])
-            axis.set_xlabel(title)
-            axis.set_ylabel(f"{metric} (95% Wilson)")
-            axis.set_ylim(-0.02, 1.02)
-            axis.set_title(f"{bench}: {metric} vs {title}")
-            axis.legend()
-            fig.tight_layout()
+            points = {}
+            for name, vals in series:
+                cells = [(v["value"], v["metrics"].get(metric, {})) for v in vals if v["value"] in values]
+                pts = [(x, m["accuracy"], *m["ci95"]) for x, m in cells if m.get("accuracy") is not None]
+                if pts:
+                    points[name] = pts
+            fig = accuracy_lines_figure(values, points, {name_a: BASE_COLOR, name_b: ARM_COLORS[0]},
+                                        numeric=numeric, xlabel=title, ylabel=f"{metric} (95% Wilson)",
+                                        title=f"{bench}: {metric} vs {title}")
             paths.append(save_png(fig, out_dir / f"{bench}_{ax}.png", dpi=100))
     return paths
 

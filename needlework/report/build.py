@@ -18,7 +18,7 @@ from .collect import collect
 from .heads_section import head_map_blocks
 from .verdict_table import HEADER, verdict_rows, verdict_table
 from .verdicts import claims
-from .retrieval_grid import effective_length_text, training_length_tokens
+from .retrieval_grid import effective_length_sentence, training_length_tokens
 
 
 def _summary(rep: dict[str, Any]) -> list[str]:
@@ -56,11 +56,7 @@ def _retrieval_blocks(rep: dict[str, Any]) -> list[tuple[str, Any]]:
         blocks.append(("png", (name, png_bytes(fig), f"kv-retrieval accuracy by depth and length, {arm or 'base'}")))
     fig = grid_plots.effective_length_figure(grid, eff, rep["models"])
     blocks.append(("png", ("kv-retrieval-effective-length", png_bytes(fig), "kv-retrieval effective length")))
-    train = eff["training_length_tokens"]
-    blocks.append(("p", f"effective length ({eff['rule']}): "
-                   + "; ".join(f"{m} {effective_length_text(eff, m, detail=True)}" for m in eff["by_model"])
-                   + (f". Training prompts of {eff['finetuned_arm']}: {train:,.0f} tokens on average." if train
-                      else ".")))
+    blocks.append(("p", effective_length_sentence(eff)))
     return blocks
 
 

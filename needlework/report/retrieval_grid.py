@@ -180,3 +180,15 @@ def effective_length_text(eff: dict[str, Any] | None, model: str, detail: bool =
         evidence.append(f"conservatively (Wilson lower bound >= {eff['threshold']:g}): "
                         + _length_phrase(m["conservative"], eff))
     return text + (" (" + "; ".join(evidence) + ")" if evidence else "")
+
+
+def effective_length_sentence(eff: dict[str, Any] | None) -> str:
+    """The report's one sentence on effective length (the verdict's and the retrieval section's): the rule, each
+    model's length with its evidence, and the fine-tuned arm's training length; "" without a depth x length grid."""
+    if eff is None:
+        return ""
+    train = eff.get("training_length_tokens")
+    return (f"Effective length ({eff['rule']}): "
+            + "; ".join(f"{m} {effective_length_text(eff, m, detail=True)}" for m in eff["by_model"])
+            + (f"; training prompts of {eff['finetuned_arm']}: {train:,.0f} tokens on average" if train else "")
+            + ".")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..evals.equivalence import DEFAULT_MARGIN
-from .retrieval_grid import effective_length_text
+from .retrieval_grid import effective_length_sentence
 from .tables import benchmark_label, general_column, num, p_text, signed
 
 TRANSFER = ("mdqa", "flenqa", "flenqa-cot")
@@ -74,18 +74,6 @@ def _arms(bench: dict) -> list[str]:
     return list(bench.get("change", {}))
 
 
-def effective_length_sentence(rep: dict[str, Any]) -> str:
-    """Each model's effective length with its evidence (retrieval_grid.effective_length_text, the one phrase
-    the report's figure and paragraph use too); "" when the run has no depth x length grid."""
-    eff = (rep.get("retrieval") or {}).get("effective_length")
-    if eff is None:
-        return ""
-    train = (f"; training prompts {eff['training_length_tokens']:,.0f} tokens on average"
-             if eff.get("training_length_tokens") else "")
-    return (f" Effective length ({eff['rule']}): "
-            + "; ".join(f"{m} {effective_length_text(eff, m, detail=True)}" for m in eff["by_model"]) + train + ".")
-
-
 OTHER_KV_METRICS = {"value_dict_acc": "value-and-dictionary accuracy",
                     "answer_exact": "strict reading (the template sentence exactly)"}
 
@@ -104,7 +92,8 @@ def retrieval_claim(rep: dict[str, Any]) -> str:
             if metric in bench.get("other_metrics", {}):
                 s += "; " + _change_sentence(bench, arm, label, metric)
         parts.append(s)
-    return head + ". ".join(parts) + "." + effective_length_sentence(rep)
+    eff = (rep.get("retrieval") or {}).get("effective_length")
+    return head + ". ".join(parts) + "." + (" " + effective_length_sentence(eff) if eff else "")
 
 
 def transfer_claim(rep: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from report_fakes import fake_run
 from needlework.evals.paired import paired_difference
 from needlework.io import read_jsonl, write_jsonl
 from needlework.report import write_report
-from needlework.report.verdicts import claims, effective_length_sentence
+from needlework.report.verdicts import claims
 
 
 @pytest.fixture(scope="module")
@@ -126,26 +126,31 @@ def test_reading_says_when_the_exact_test_disagrees():
     assert change_words({**ch, "p": 0.001}).endswith(": better")
 
 
+def _kv_grid(correct: dict[int, list[int]], n: int = 6) -> dict:
+    """A kv-retrieval results block as the runner writes it: `correct[length]` right of n at each of three depths."""
+    from needlework.evals.aggregate import aggregate
+    tokens = {6: 376, 32: 1529}
+    rows = [{"bucket": f"length={length},position={depth}", "axes": {"length": length, "position": depth},
+             "over_context": False, "prompt_tokens": tokens[length], "scores": {"value_acc": float(t < k)}}
+            for length, ks in correct.items() for depth, k in zip((0.0, 0.5, 1.0), ks) for t in range(n)]
+    return aggregate(rows, ("value_acc",), ("length", "position"))
+
+
 def test_effective_length_sentence_carries_its_evidence():
-    """15 of 18 right at the longest length passes 0.8 by its point estimate, not by its Wilson lower bound."""
-    cell = {"length": 32, "tokens": 1529.0, "correct": 15, "n": 18, "accuracy": 0.833333, "ci95": [0.608, 0.942]}
-    eff = {"threshold": 0.8, "rule": "accuracy >= 0.8 up to there", "training_length_tokens": 369.0,
-           "tested_tokens": [376.0, 1529.0],
-           "by_model": {"base": {"tokens": None, "length": None, "censored": False, "deciding": None,
-                                 "first_failing": {**cell, "length": 6, "tokens": 376.0, "correct": 1,
-                                                   "accuracy": 0.055556, "ci95": [0.01, 0.258]},
-                                 "conservative": {"tokens": None, "length": None, "censored": False}},
-                        "kv": {"tokens": 1529.0, "length": 32, "censored": True, "deciding": cell,
-                               "first_failing": None,
-                               "conservative": {"tokens": 376.0, "length": 6, "censored": False}}}}
-    rep = {"benchmarks": {}, "models": ["base", "kv"], "retrieval": {"effective_length": eff}}
-    text = effective_length_sentence(rep)
-    assert text.startswith(" Effective length (accuracy >= 0.8 up to there): base below the threshold at the "
-                           "shortest tested length (376 tokens) (first below: 1/18 = 0.06")
+    """15 of 18 right at the longest length passes 0.8 by its point estimate, not by its Wilson lower bound;
+    the section is built by retrieval_section from results blocks, the shape a run produces."""
+    from needlework.report.retrieval_grid import effective_length_sentence, retrieval_section
+    runs = {"base": [_kv_grid({6: [1, 0, 0], 32: [0, 0, 0]})], "kv": [_kv_grid({6: [6, 6, 6], 32: [5, 5, 5]})]}
+    eff = retrieval_section(runs, [{"arm": "kv", "tokens": {"mean": 369.0}}], ["kv"], 0.8)["effective_length"]
+    text = effective_length_sentence(eff)
+    assert text.startswith("Effective length (the longest tested length whose value_acc, averaged over depths, is "
+                           ">= 0.8 there and at every shorter tested length; in mean prompt tokens): base below the "
+                           "threshold at the shortest tested length (376 tokens) (first below: 1/18 = 0.06")
     assert ("kv >= 1,529 tokens (the longest tested), 4.1x the training length (decided by 15/18 = 0.83 "
             "[95% Wilson 0.61, 0.94] at 1,529 tokens; conservatively (Wilson lower bound >= 0.8): 376 tokens)") in text
-    assert text.endswith("; training prompts 369 tokens on average.")
-    assert effective_length_sentence({"benchmarks": {}}) == ""
+    assert text.endswith("; training prompts of kv: 369 tokens on average.")
+    assert effective_length_sentence(None) == ""
+    rep = {"benchmarks": {}, "models": ["base", "kv"], "retrieval": {"effective_length": eff}}
     assert claims(rep)[0].endswith("not measured in this run.")
 
 

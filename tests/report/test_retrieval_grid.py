@@ -189,3 +189,16 @@ def test_report_draws_the_heatmap_and_effective_length(tmp_path):
         assert (root / "report" / "plots" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
     md = (root / "report" / "report.md").read_text()
     assert "kv 640 tokens, 1.7x the training length" in md and ">= 0.8" in md
+
+
+def test_accuracy_lines_figure_places_numeric_buckets_at_their_values_with_their_intervals():
+    """The by-axis figure `needlework compare` and the report share (needlework.plotting): numeric buckets sit at
+    their value, and each error bar spans the point's interval."""
+    from needlework.plotting import accuracy_lines_figure
+    fig = accuracy_lines_figure([0, 50, 100], {"A": [(0, 0.5, 0.4, 0.7), (100, 0.9, 0.8, 1.0)]}, {"A": "#000000"},
+                                numeric=True, xlabel="depth", ylabel="acc", title="t")
+    ax = fig.axes[0]
+    assert list(ax.lines[0].get_xdata()) == [0, 100] and list(ax.lines[0].get_ydata()) == [0.5, 0.9]
+    segments = [seg for coll in ax.collections for seg in coll.get_segments()]
+    assert sorted((float(s[0][1]), float(s[1][1])) for s in segments) == [(0.4, 0.7), (0.8, 1.0)]
+    grid_plots.pyplot().close(fig)
