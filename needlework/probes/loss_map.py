@@ -44,12 +44,12 @@ class LossMapConfig:
 
 def prompt_variants(prompt: str, meta: dict) -> dict[str, str]:
     """{'with template': ..., 'without template': ...} as far as they can be derived from this prompt."""
-    from ..tasks.kv_common import TEMPLATE_INTRO
+    from ..tasks.kv.common import TEMPLATE_INTRO
     if TEMPLATE_INTRO in prompt:
         return {"with template": prompt, "without template": prompt.split(TEMPLATE_INTRO)[0]}
     out = {"without template": prompt}
     if meta.get("task", "simple_kv") == "simple_kv" and "gold_key" in meta:
-        from ..tasks.simple_kv import TEMPLATE
+        from ..tasks.kv.simple_kv import TEMPLATE
         out = {"with template": prompt + TEMPLATE_INTRO + TEMPLATE.format(key=meta["gold_key"]), **out}
     return out
 

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Iterator
 
 from ..io import JSONLError, read_jsonl_numbered
-from . import formatted_kv as fkv
-from . import multi_subkey_kv as mkv
-from . import simple_kv as skv
 from . import variable_tracking as vt
 from .base import Invalid
 from .formats import RowError, parse_row
-from .kv_common import HEAD
+from .kv import formatted_kv as fkv
+from .kv import multi_subkey_kv as mkv
+from .kv import simple_kv as skv
+from .kv.common import HEAD
 from .registry import all_tasks
+
 
 def numbered_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
     """(line number, raw row) of a JSONL or Parquet data file, as written (parsing is formats.parse_row)."""

@@ -3,8 +3,10 @@ imports a concrete task, so there is no import loop)."""
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import formatted_kv, kv_answers, mdqa_train, multi_subkey_kv, niah, released_qa, simple_kv, variable_tracking
+from . import mdqa_train, niah, released_qa, variable_tracking
 from .base import Task
+from .kv import answers as kv_answers
+from .kv import formatted_kv, multi_subkey_kv, simple_kv
 from .checks.baselines import check_mdqa_train, check_niah, check_released_qa
 from .checks.formatted_kv import check_formatted_kv
 from .checks.kv import check_multi, check_simple

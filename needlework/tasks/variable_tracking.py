@@ -18,7 +18,7 @@ import numpy as np
 
 from ..config import ConfigError
 from .base import Sample, TokenCount, count_under_max
-from .kv_common import TEMPLATE_INTRO, gold_positions
+from .kv.common import TEMPLATE_INTRO, gold_positions
 from .numbers import draw, space_size, unique_within
 
 NAME = "variable_tracking"
@@ -169,7 +169,7 @@ def score(meta: dict, completion: str) -> dict[str, float]:
     """value question: answer_acc = the chain's value is in the completion and no distractor chain's value is.
     names question: answer_recall = the fraction of the chain's variables named (RULER's metric); answer_acc
     = all of them and none of the distractor chains' variables."""
-    from .formatted_kv import mentions
+    from .kv.formatted_kv import mentions
     if meta["question"] == "value":
         ok = mentions(completion, meta["gold_value"]) and not any(mentions(completion, v)
                                                                   for v in meta["distractor_values"])

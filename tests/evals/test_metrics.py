@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from needlework.tasks.kv_answers import parse_dict, parse_key, parse_value
+from needlework.tasks.kv.answers import parse_dict, parse_key, parse_value
 from needlework.evals.metrics import (best_subspan_em, flenqa_answer, flenqa_correct,
                                       normalize_flenqa, normalize_squad, wilson)
 

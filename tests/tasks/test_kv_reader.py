@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from needlework.tasks import kv_answers
+from needlework.tasks.kv import answers as kv_answers
 
 CORPUS = [json.loads(line) for line in (Path(__file__).parent / "fixtures" / "kv_answer_corpus.jsonl").open()]
 

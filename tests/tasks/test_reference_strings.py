@@ -53,8 +53,8 @@ def test_multi_prompt_matches_reference_exactly():
 
 
 def test_paper_figure_line_format():
-    from needlework.tasks.multi_subkey_kv import body as multi_body
-    from needlework.tasks.simple_kv import body as simple_body
+    from needlework.tasks.kv.multi_subkey_kv import body as multi_body
+    from needlework.tasks.kv.simple_kv import body as simple_body
     assert simple_body([122, 4548, 4818], [765, 1475, 4782]) == "{122: 765, 4548: 1475, 4818: 4782}"
     assert multi_body([(645, 417, 847), (141, 623, 616)], [6409, 5617]) == "{(645, 417, 847): 6409, (141, 623, 616): 5617}"
 

@@ -15,7 +15,7 @@ from needlework.tasks import generate_sample, get_task
 from needlework.tasks.base import Invalid
 from needlework.tasks.file_check import check_row
 from needlework.tasks.formats import to_row
-from needlework.tasks.kv_formats import FORMATS
+from needlework.tasks.kv.key_value_formats import FORMATS
 
 FKV, VT = get_task("formatted_kv"), get_task("variable_tracking")
 

@@ -10,10 +10,10 @@ import ast
 import json
 import re
 
-from .. import formatted_kv as fkv
-from .. import kv_formats as fmt
+from ..kv import formatted_kv as fkv
+from ..kv import key_value_formats as fmt
 from ..base import Invalid
-from ..kv_common import HEAD
+from ..kv.common import HEAD
 
 LINE = re.compile(r"Dictionary \[(\d+)\] (\{.*\})")
 NOUNS = {v[0]: k for k, v in fmt.NOUN.items()}

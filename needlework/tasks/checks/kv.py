@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .. import multi_subkey_kv as mkv
-from .. import simple_kv as skv
+from ..kv import multi_subkey_kv as mkv
+from ..kv import simple_kv as skv
 from ..base import Invalid
-from ..kv_common import HEAD, TEMPLATE_INTRO
+from ..kv.common import HEAD, TEMPLATE_INTRO
 
 LINE = re.compile(r"Dictionary \[(\d+)\] (\{.*\})")
 SIMPLE_PAIR = re.compile(r"(\d+): (\d+)")

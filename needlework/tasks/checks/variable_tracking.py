@@ -10,7 +10,7 @@ import re
 
 from .. import variable_tracking as vt
 from ..base import Invalid
-from ..kv_common import TEMPLATE_INTRO
+from ..kv.common import TEMPLATE_INTRO
 
 NUMBER = re.compile(r"VAR ([A-Z]{5}) = ([1-9]\d*)")
 COPY = re.compile(r"VAR ([A-Z]{5}) = VAR ([A-Z]{5})")

@@ -12,8 +12,8 @@ import json
 
 import numpy as np
 
-from .numbers import draw as draw_numbers
-from .numbers import space_size
+from ..numbers import draw as draw_numbers
+from ..numbers import space_size
 
 FORMATS = ("number", "word", "string", "uuid")
 RENDERS = ("python", "json")

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ConfigError
-from .base import Sample, TokenCount
-from .kv_common import TEMPLATE_INTRO, KVCommon, assemble
-from .numbers import draw, unique_within
+from ...config import ConfigError
+from ..base import Sample, TokenCount
+from .common import TEMPLATE_INTRO, KVCommon, assemble
+from ..numbers import draw, unique_within
 
 NAME = "simple_kv"
 QUESTION = ("Above is a list of dictionaries such that each key and value is an integer. "

@@ -1,7 +1,7 @@
 """Dictionary retrieval with keys and values in any format, written as Python dicts or JSON objects, with
 several keys asked at once (multi-query) and several values per key (multi-value): one configurable family.
 
-The frame is the paper's (kv_common: "Dictionary [i] {...}" lines, then the question), so gold placement,
+The frame is the paper's (kv/common.py: "Dictionary [i] {...}" lines, then the question), so gold placement,
 the depth/position axes and the token budgets work exactly as for simple_kv. With number keys and values,
 Python rendering and one query of one value, the answer sentence is simple_kv's. JSON rendering follows
 HELMET's JSON KV (keys are quoted strings, UUID keys and values with `key_format: uuid, value_format: uuid`).
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ConfigError
-from . import kv_formats as fmt
-from .base import Sample, TokenCount, count_under_max
-from .kv_answers import dict_names, first_dict
-from .kv_common import TEMPLATE_INTRO, KVCommon, assemble, build_prompt, choose_position
+from ...config import ConfigError
+from . import key_value_formats as fmt
+from ..base import Sample, TokenCount, count_under_max
+from .answers import dict_names, first_dict
+from .common import TEMPLATE_INTRO, KVCommon, assemble, build_prompt, choose_position
 from .simple_kv import depth_of
 
 NAME = "formatted_kv"

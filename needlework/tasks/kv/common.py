@@ -11,10 +11,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..config import ConfigError
-from . import position_bias as bias_modes
-from .base import BudgetExceeded, TokenCount, count_under_max
-from .numbers import space_size
+from ...config import ConfigError
+from .. import position_bias as bias_modes
+from ..base import BudgetExceeded, TokenCount, count_under_max
+from ..numbers import space_size
 
 HEAD = "Do a task using the list of dictionaries below.\n\n"
 TEMPLATE_INTRO = " Answer in the following template:\n"

@@ -22,10 +22,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..config import ConfigError
-from .base import Sample, TokenCount
-from .kv_common import TEMPLATE_INTRO, KVCommon, assemble
-from .numbers import draw, space_size, unique_within
+from ...config import ConfigError
+from ..base import Sample, TokenCount
+from .common import TEMPLATE_INTRO, KVCommon, assemble
+from ..numbers import draw, space_size, unique_within
 from .simple_kv import depth_of
 
 NAME = "multi_subkey_kv"
