@@ -2,7 +2,8 @@
 or before/after (a second model on the same samples), written as heads.json + heatmap PNGs.
 
 The computation is retrieval_heads.py; this module picks the samples, runs it per model, ranks heads and
-draws the maps (heads_plot.py). The report only shows what it wrote (report/heads_section.py).
+draws the maps (`heads_heatmap`). The report only shows what it wrote
+(report/build.head_map_blocks).
 """
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from typing import Any
 
 from ..config import ConfigError
 from ..io import write_json
-from ..plotting import write_png
-from .heads_plot import heads_heatmap
+from ..plotting import ACCURACY_CMAP, DIFFERENCE_CMAP, png_bytes, pyplot, write_png
 
 
 @dataclass
@@ -80,6 +80,31 @@ def short_name(model: str, width: int = 44) -> str:
     parts = Path(model).parts
     name = "/".join(parts[-2:]) if len(parts) > 2 else model
     return name if len(name) <= width else "..." + name[-(width - 3):]
+
+
+def heads_heatmap(scores: list[list[float]], title: str, *, change: bool = False) -> bytes:
+    """scores[layer][head]; change=True draws a difference map (house colours: blue = higher after, red = lower)."""
+    import numpy as np
+    plt = pyplot()
+    a = np.asarray(scores, dtype=float)
+    layers, heads = a.shape
+    if change:
+        lim = max(float(np.abs(a).max()), 1e-6)
+        kw = {"cmap": DIFFERENCE_CMAP, "vmin": -lim, "vmax": lim}
+    else:
+        kw = {"cmap": ACCURACY_CMAP, "vmin": 0.0, "vmax": max(float(a.max()), 1e-6)}
+    fig, ax = plt.subplots(figsize=(1.6 + 0.42 * heads, 1.4 + 0.2 * layers))
+    im = ax.imshow(a, aspect="auto", interpolation="nearest", **kw)
+    ax.set_xticks(range(heads), [str(h) for h in range(heads)], fontsize=7)
+    step = 1 if layers <= 16 else 2            # every other layer label on deep models keeps them legible
+    ax.set_yticks(range(0, layers, step), [str(i) for i in range(0, layers, step)], fontsize=7)
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03,
+                 label="change in retrieval score" if change else "retrieval score")
+    fig.tight_layout()
+    return png_bytes(fig)
 
 
 def build_head_maps(cfg: HeadsConfig) -> dict:

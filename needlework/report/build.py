@@ -15,7 +15,6 @@ from . import html as html_r
 from . import markdown as md_r
 from . import grid_plots, plots, tables, transfer_curve
 from .collect import collect
-from .heads_section import head_map_blocks
 from .verdict_table import HEADER, verdict_rows, verdict_table
 from .verdicts import claims
 from .retrieval_grid import effective_length_sentence, training_length_tokens
@@ -57,6 +56,33 @@ def _retrieval_blocks(rep: dict[str, Any]) -> list[tuple[str, Any]]:
     fig = grid_plots.effective_length_figure(grid, eff, rep["models"])
     blocks.append(("png", ("kv-retrieval-effective-length", png_bytes(fig), "kv-retrieval effective length")))
     blocks.append(("p", effective_length_sentence(eff)))
+    return blocks
+
+
+def head_map_blocks(root: Path, folder: str | Path) -> list[tuple[str, Any]]:
+    """Report blocks for a `heads` output folder (relative to the run root): the heatmaps and tables of the
+    top and most-changed heads, in `add(heading, blocks)` form, read from the heads.json and PNGs that
+    needlework.probes.head_maps wrote (the report loads no model)."""
+    import json
+    heads = json.loads((Path(root) / folder / "heads.json").read_text(encoding="utf-8"))
+    blocks: list[tuple[str, Any]] = [("p", (
+        f"Retrieval score (Wu et al. 2024) of each head: share of the gold value's answer tokens at which the "
+        f"head's strongest attention is on the needle's copy of that token; {heads['samples']} samples of "
+        f"{heads['data']}, {heads['steps']} scored tokens, teacher-forced on the gold answer."))]
+    alt = {"heads.png": f"retrieval score per head, {heads['model']}",
+           "heads_compare.png": f"retrieval score per head, {heads.get('compare', {}).get('model')}",
+           "heads_change.png": "change in retrieval score per head"}
+    blocks += [("file-png", (str(Path(folder) / name), alt[name])) for name in heads["pngs"]]
+    models = [heads] + ([heads["compare"]] if "compare" in heads else [])
+    for m in models:
+        blocks.append(("table", {"title": f"top heads: {m['model']}", "header": ["layer", "head", "score"],
+                                 "rows": [[t["layer"], t["head"], f"{t['score']:.3f}"] for t in m["top"]]}))
+    if "changed" in heads:
+        blocks.append(("table", {
+            "title": f"heads whose score changed most: {heads['model']} -> {heads['compare']['model']}",
+            "header": ["layer", "head", "before", "after", "change"],
+            "rows": [[c["layer"], c["head"], f"{c['before']:.3f}", f"{c['after']:.3f}", f"{c['change']:+.3f}"]
+                     for c in heads["changed"]]}))
     return blocks
 
 

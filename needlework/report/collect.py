@@ -1,7 +1,7 @@
 """Stage outputs -> one report dictionary (saved as report.json). Reads files only; runs nothing.
 
 Every number in report.html / report.md comes from this dictionary, except the retrieval-heads section,
-which build.py renders straight from each heads stage's heads.json (report/heads_section.py; the dictionary
+which build.py renders straight from each heads stage's heads.json (build.head_map_blocks; the dictionary
 keeps only those folders under `head_maps`). Every number in the dictionary is either copied from a stage
 output (results.json, train_log.jsonl, train.jsonl meta, loss_map.json) or is a mean/std/difference of such
 numbers computed here, so a test can check the report against the stages.

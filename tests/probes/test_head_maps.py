@@ -10,7 +10,7 @@ from planted_heads import PLANTED, needle_rows, planted_model
 from needlework.cli import main
 from needlework.config import ConfigError
 from needlework.probes.head_maps import changed_heads, score_change, short_name, top_heads
-from needlework.report.heads_section import head_map_blocks
+from needlework.report.build import head_map_blocks
 
 
 def test_top_heads_rank_by_score_then_position():
