@@ -38,7 +38,8 @@ def supports_continuous(model) -> bool:
     sliding window (hf_row_cache.layer_windows), without attention logit soft-capping."""
     cfg = text_config(model)
     return (layer_windows(cfg) is not None and not getattr(cfg, "is_encoder_decoder", False)
-            and not getattr(cfg, "attn_logit_softcapping", None) and getattr(cfg, "_attn_implementation", None) in ("sdpa", "eager"))
+            and not getattr(cfg, "attn_logit_softcapping", None)
+            and getattr(cfg, "_attn_implementation", None) in ("sdpa", "eager"))
 
 
 @dataclass

@@ -11,9 +11,10 @@ from needlework.backends.hf import HFBackend
 from needlework.backends.hf_continuous import supports_continuous
 
 WINDOW = 12
-# Shared prefixes (prefix reuse, then a prefill that starts past 0 under the window) and different lengths.
+# Shared prefixes (prefix reuse, then a prefill starting past 0 under the window) and different lengths.
 STORY = "Once upon a time in a land far away there lived a king who had three daughters and a garden. " * 3
-PROMPTS = [STORY + "The eldest", "The cat sat on the mat and looked at the dog for a long while", STORY + "The youngest said",
+PROMPTS = [STORY + "The eldest", "The cat sat on the mat and looked at the dog for a long while",
+           STORY + "The youngest said",
            "1 2 3 4 5 6 7 8 9 10 11 12 13 14", STORY, "Hi there, how are you doing today my friend?",
            STORY + "The eldest daughter went to the well and", "A much longer prompt that goes on and on "
            "about nothing in particular, just to be long enough " * 2]
