@@ -3,7 +3,8 @@
 Why (benchmarks/bench_eval.py on the cpu-demo's evaluation: SmolLM2-135M, fp32, 2 CPU cores): the static
 path spends ~28% of its time decoding, in batches that decode until their longest row ends while SmolLM2's
 answers end anywhere between 2 and 32 tokens, and it prefills every prompt in full although ~18% of the
-prompt tokens repeat a prefix of another prompt. Here (1.45x the static path, 1.06x a bare batched prefill):
+prompt tokens repeat a prefix of another prompt. Here (1.45x the static path, 1.06x a bare batched prefill,
+measured with one batch-wide buffer before the per-row buffers of hf_row_cache.py; not re-measured since):
 
 - Up to `batch_size` rows decode together, each over its own keys/values buffer sized to that row
   (hf_row_cache.py: a forward writes each row's new tokens from n_r on, in place, and each row attends over
