@@ -168,7 +168,10 @@ def load_tokenizer(name_or_path: str | Path):
 def load_causal_lm(name_or_path: str, dtype=None, **kwargs):
     """The one model loader: a causal LM from a bundled name (converted on first use), a folder or a hub name;
     `dtype` defaults to float32 (training, loss maps and measuring need it; the eval backend passes its own);
-    `kwargs` go to from_pretrained (e.g. attn_implementation="eager" for the head maps)."""
+    `kwargs` go to from_pretrained (e.g. attn_implementation="eager" for the head maps).
+    Memory: transformers 5.x always builds the model on the meta device and reads the weights straight into it
+    (what `low_cpu_mem_usage=True` did; the argument is now ignored), and builds it inside deepspeed.zero.Init
+    when the TrainingArguments of a ZeRO-3 launch exist: training calls this after creating them."""
     import torch
     from transformers import AutoModelForCausalLM
     try:

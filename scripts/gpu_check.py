@@ -12,7 +12,8 @@ without), simple-KV training data at an exact token budget of that tokenizer. Th
   resume      a run killed after its first checkpoint and resumed ends with the uninterrupted run's weights
   fsdp        the same training under the FSDP accelerate config, one process (GPU only)
   eval-*      kv-retrieval and MDQA at each length with both engines (continuous, static), each model: s/prompt,
-              and whether the two engines' greedy completions are identical
+              and whether the two engines' greedy completions are identical (the sliding-window model runs
+              the continuous engine too: a fallback to static fails the check)
 
 The summary is written to <out>/gpu_check.json. Exit status 1 when any check failed.
 """
@@ -163,14 +164,16 @@ def check_fsdp(model_dir: Path, data_file: Path, root: Path, s: dict, gpu: bool)
 
 
 def check_eval(model_dir: Path, tok_dir: Path, root: Path, s: dict, label: str) -> None:
-    from transformers import AutoConfig
-
+    from needlework.backends.hf_continuous import supports_continuous
     from needlework.config import from_dict
     from needlework.evals.runner import EvalConfig, run_eval
     from needlework.io import read_jsonl
-    window = getattr(AutoConfig.from_pretrained(model_dir), "sliding_window", None)
-    # the continuous engine drives only full-attention models; others fall back to static (said, not hidden)
-    ran = {"continuous": "static, the continuous engine's fallback" if window else "continuous", "static": "static"}
+    from needlework.models import load_causal_lm
+    # the continuous engine drives full-attention and sliding-window models alike (no fallback to static)
+    if not supports_continuous(load_causal_lm(str(model_dir))):
+        report(f"eval-{label}-continuous-engine", "FAIL", "the continuous engine would fall back to static")
+        return
+    ran = {"continuous": "continuous", "static": "static"}
     for tokens in s["eval_tokens"]:
         outputs = {}
         for engine in ("continuous", "static"):

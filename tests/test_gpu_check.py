@@ -23,4 +23,6 @@ def test_cpu_dry_mode_passes_every_check(tmp_path):
     status = {x["check"]: x["status"] for x in summary["results"]}
     assert status["train"] == status["resume"] == "PASS" and status["fsdp"] == "SKIP"
     assert status["eval-sliding-window-500-engines-agree"] == "PASS"
+    figures = {x["check"]: x["figure"] for x in summary["results"]}
+    assert "(ran: continuous)" in figures["eval-sliding-window-500-continuous"]   # no fallback to static
     assert "max |weight diff| 0.00e+00" in next(x["figure"] for x in summary["results"] if x["check"] == "resume")

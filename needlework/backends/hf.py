@@ -113,7 +113,8 @@ class HFBackend:
             raise BackendError(f"engine must be continuous or static, not {engine!r}")
         from .hf_continuous import supports_continuous
 
-        # A model the continuous engine cannot drive exactly (sliding-window layers, ...) keeps the static path.
+        # A model the continuous engine cannot drive exactly (chunked attention, logit soft-capping, ...) keeps
+        # the static path; full and sliding-window layers it drives (hf_row_cache.py).
         self.engine = engine if engine == "static" or supports_continuous(self.model) else "static"
 
     def _eos_ids(self) -> list[int]:

@@ -3,13 +3,15 @@
 Why (benchmarks/bench_eval.py on the cpu-demo's evaluation: SmolLM2-135M, fp32, 2 CPU cores): the static
 path spends ~28% of its time decoding, in batches that decode until their longest row ends while SmolLM2's
 answers end anywhere between 2 and 32 tokens, and it prefills every prompt in full although ~18% of the
-prompt tokens repeat a prefix of another prompt. Here (1.45x the static path, 1.06x a bare batched prefill):
+prompt tokens repeat a prefix of another prompt. Here (1.45x the static path, 1.06x a bare batched prefill,
+measured with one batch-wide buffer before the per-row buffers of hf_row_cache.py; not re-measured since):
 
-- Up to `batch_size` rows decode together over one preallocated cache (`_SlotCache`: row r's tokens at
-  [0, n_r) of slot r; a forward writes each row's new tokens from n_r on, in place, no concatenation), with
-  explicit position ids and a per-row causal mask, so rows of different lengths need no alignment.
-- A row leaves the batch the step it ends (EOS, stop string on the decoded tail, max_new_tokens), the
-  last row moves into its slot, and once a quarter of the slots are free the next waiting prompts are
+- Up to `batch_size` rows decode together, each over its own keys/values buffer sized to that row
+  (hf_row_cache.py: a forward writes each row's new tokens from n_r on, in place, and each row attends over
+  exactly its own positions, with its layers' sliding windows), with explicit position ids, so rows of
+  different lengths need no alignment and a decode step no mask.
+- A row leaves the batch the step it ends (EOS, stop string on the decoded tail, max_new_tokens), its
+  buffer with it, and once a quarter of the slots are free the next waiting prompts are
   prefilled together into them (one forward for several prompts: on a busy 2-core machine every forward
   pays a fixed price in thread synchronisation, so fewer, larger forwards win).
 - Prompts are taken in lexicographic token order, and each reuses the keys/values of the longest prefix it
@@ -29,78 +31,16 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .base import Completion, Request
+from .hf_row_cache import RowCache, layer_windows, row_attention, text_config
 
 
 def supports_continuous(model) -> bool:
-    """Decoder-only models whose every layer attends to the full context through sdpa or eager attention:
-    the step mask built here is then exactly what the model needs (sliding-window layers would need their own)."""
-    cfg = model.config
-    cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-    types = getattr(cfg, "layer_types", None)
-    if types is not None:
-        full = all(t == "full_attention" for t in types)
-    else:
-        full = not getattr(cfg, "sliding_window", None) or getattr(cfg, "use_sliding_window", True) is False
-    return (full and not getattr(cfg, "is_encoder_decoder", False)
+    """Decoder-only models with sdpa or eager attention whose every layer attends to the full context or to a
+    sliding window (hf_row_cache.layer_windows), without attention logit soft-capping."""
+    cfg = text_config(model)
+    return (layer_windows(cfg) is not None and not getattr(cfg, "is_encoder_decoder", False)
+            and not getattr(cfg, "attn_logit_softcapping", None)
             and getattr(cfg, "_attn_implementation", None) in ("sdpa", "eager"))
-
-
-class _SlotCache:
-    """Keys/values of the decoding rows, one preallocated slot per row; the model sees it as its cache.
-
-    `update` is what each attention layer calls: it writes the forward's keys/values of row r at positions
-    start[r], start[r]+1, ... of slot lo+r and returns the first `width` positions of slots lo.. . The last
-    position is never a real one (see ContinuousEngine.run), so padding queries write there harmlessly."""
-
-    def __init__(self, n_layers: int, rows: int, length: int):
-        self.n_layers, self.rows, self.length = n_layers, rows, length
-        self.k: list = [None] * n_layers
-        self.v: list = [None] * n_layers
-        self.lo = self.hi = self.width = 0
-        self.slot_idx = self.pos_idx = None
-
-    def copy_prefix(self, dst: int, n: int, src: int | None = None, store=None) -> None:
-        """Put n prefix positions into slot dst, from slot src or from a stored prompt (per-layer (k, v))."""
-        import torch
-
-        with torch.inference_mode():   # the buffers are inference tensors (made during a forward)
-            for i in range(self.n_layers):
-                k, v = (self.k[i][src], self.v[i][src]) if store is None else store[i]
-                self.k[i][dst, :, :n] = k[:, :n]
-                self.v[i][dst, :, :n] = v[:, :n]
-
-    def keep(self, slot: int, n: int) -> list:
-        """A copy of slot's first n positions (a prompt kept as a prefix source)."""
-        import torch
-
-        with torch.inference_mode():
-            return [(self.k[i][slot, :, :n].clone(), self.v[i][slot, :, :n].clone()) for i in range(self.n_layers)]
-
-    def move(self, src: int, dst: int, n: int) -> None:
-        self.copy_prefix(dst, n, src=src)
-
-    def begin(self, lo: int, start, q: int, width: int) -> None:
-        """The next forward covers slots lo..lo+len(start)-1, q tokens each, written from start[r] on."""
-        import torch
-
-        m = len(start)
-        self.lo, self.hi, self.width = lo, lo + m, width
-        pos = (start[:, None] + torch.arange(q, device=start.device)[None, :]).clamp(max=self.length - 1)
-        self.slot_idx = torch.arange(lo, lo + m, device=start.device)[:, None].expand(m, q)
-        self.pos_idx = pos
-
-    def update(self, key_states, value_states, layer_idx: int, *args, **kwargs):
-        import torch
-
-        if self.k[layer_idx] is None:
-            shape = (self.rows, key_states.shape[1], self.length, key_states.shape[3])
-            self.k[layer_idx] = torch.zeros(shape, dtype=key_states.dtype, device=key_states.device)
-            self.v[layer_idx] = torch.zeros(shape, dtype=value_states.dtype, device=value_states.device)
-        k, v = self.k[layer_idx], self.v[layer_idx]
-        # [m, H, q, D] -> [m, q, H, D]: advanced indices (slot, position) come first in the indexed view
-        k[self.slot_idx, :, self.pos_idx] = key_states.transpose(1, 2).to(k.dtype)
-        v[self.slot_idx, :, self.pos_idx] = value_states.transpose(1, 2).to(v.dtype)
-        return k[self.lo:self.hi, :, :self.width], v[self.lo:self.hi, :, :self.width]
 
 
 @dataclass
@@ -109,9 +49,15 @@ class _Row:
     prompt: list[int]
     request: Request
     gen: list[int] = field(default_factory=list)
+    kv: list = field(default_factory=list)   # per layer (k, v) [H_kv, capacity, D], filled by RowCache
+    prefix: tuple | None = None              # (n, another row's kv): positions [0, n) copied from there
 
     @property
-    def cached(self) -> int:    # tokens whose keys/values are in the slot (the last generated one is not yet)
+    def capacity(self) -> int:  # every position the row can hold (its last generated token is never fed back)
+        return len(self.prompt) + self.request.max_new_tokens
+
+    @property
+    def cached(self) -> int:    # tokens whose keys/values are in the buffer (the last generated one is not yet)
         return len(self.prompt) + len(self.gen) - 1
 
 
@@ -133,11 +79,9 @@ class ContinuousEngine:
     def __init__(self, backend):
         self.b = backend
         self.model = backend.model
-        cfg = self.model.config
-        cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
-        self.n_layers = cfg.num_hidden_layers
+        cfg = text_config(self.model)
+        self.windows = layer_windows(cfg)
         self.softcap = getattr(cfg, "final_logit_softcapping", None)
-        self.bool_mask = getattr(cfg, "_attn_implementation", "sdpa") == "sdpa"
         # What the last run did (printed by benchmarks/bench_eval.py): prompt tokens computed and reused,
         # forwards, decode steps and the rows they carried.
         self.stats = {"prefill_tokens": 0, "reused_tokens": 0, "prefill_forwards": 0, "decode_steps": 0,
@@ -150,11 +94,9 @@ class ContinuousEngine:
         waiting = sorted(range(len(requests)), key=lambda i: ids[i], reverse=True)  # pop() from the end
         rows: list[_Row] = []
         cap = max(1, min(b.batch_size, len(requests)))
-        # +1: a position no row ever uses (a row's last generated token is never fed back), for padding writes
-        length = max((len(x) + r.max_new_tokens for x, r in zip(ids, requests)), default=1) + 1
-        cache = _SlotCache(self.n_layers, cap, length)
+        cache = RowCache(self.windows)
         gen = torch.Generator(device="cpu").manual_seed(b.seed)   # sampling (temperature > 0) only
-        store: list[tuple[list[int], list]] = []                  # recent prompts and their keys/values
+        store: list[tuple[list[int], list]] = []                  # recent prompts and their rows' kv
         while waiting or rows:
             if waiting and (cap - len(rows) >= max(1, cap // 4) or not rows):
                 new = []
@@ -176,19 +118,17 @@ class ContinuousEngine:
                 if self._done(row):
                     yield row.index, self._finish(row)
                     last = rows.pop()
-                    if slot < len(rows):                # the last row takes the freed slot
-                        cache.move(len(rows), slot, last.cached)
+                    if slot < len(rows):                # the last row takes the freed place
                         rows[slot] = last
 
     # -- model calls ---------------------------------------------------------------------------
-    def _admit(self, rows: list[_Row], new: list[_Row], cache: _SlotCache, store: list, gen) -> list[_Row]:
-        """Prefill `new` (lexicographic order) into the slots after `rows`, each with its first token; returns
-        them in slot order.
+    def _admit(self, rows: list[_Row], new: list[_Row], cache: RowCache, store: list, gen) -> list[_Row]:
+        """Prefill `new` (lexicographic order), each with its first token; returns them in batch order.
 
         A row reuses the longest prefix it shares with a kept prompt (stage 0), or, when that is much less
         than it shares with a stage-0 row of this refill, waits for a second forward (stage 1) after it.
-        Each stage's rows take consecutive slots, longest suffix first, cut where padding would pass
-        max_padding (as the static path cuts its batches)."""
+        Each stage's rows run longest suffix first, cut where padding would pass max_padding (as the static
+        path cuts its batches)."""
         plan = []   # (stage, reused tokens, source row j or None, kept keys/values or None)
         for j, row in enumerate(new):
             best, src, kv, stage = 0, None, None, 0
@@ -208,23 +148,24 @@ class ContinuousEngine:
         for stage in (0, 1):
             js = sorted((j for j in range(len(new)) if plan[j][0] == stage), key=lambda j: -suffix[j])
             groups += self.b._split(js, suffix) if js else []
-        slot = {j: len(rows) + k for k, j in enumerate(j for g in groups for j in g)}
+        for j, (_, n, src, kv) in enumerate(plan):
+            # a stage-1 source's buffers are filled by the stage-0 forward before this row's forward reads them
+            if n:
+                new[j].prefix = (n, new[src].kv if src is not None else kv)
         for g in groups:
-            for j in g:
-                _, n, src, kv = plan[j]
-                if n:
-                    cache.copy_prefix(slot[j], n, src=None if src is None else slot[src], store=kv)
-            firsts = self._forward_rows(slot[g[0]], [new[j] for j in g], [plan[j][1] for j in g], cache, gen)
+            firsts = self._forward_rows([new[j] for j in g], [plan[j][1] for j in g], cache, gen)
             for j, t in zip(g, firsts):
                 new[j].gen.append(t)
-        for j in range(max(0, len(new) - self.KEEP), len(new)):   # the lexicographically last: the best sources
-            store.append((new[j].prompt, cache.keep(slot[j], len(new[j].prompt))))
+        # The lexicographically last are the best sources. A row's positions [0, len(prompt)) are never
+        # written again, so its buffers serve as the source as they are, without a copy.
+        for j in range(max(0, len(new) - self.KEEP), len(new)):
+            store.append((new[j].prompt, new[j].kv))
         del store[:-self.KEEP]
         return [new[j] for g in groups for j in g]
 
-    def _forward_rows(self, lo: int, rows: list[_Row], starts: list[int], cache: _SlotCache, gen) -> list[int]:
-        """One forward over prompts `rows` in slots lo.., each from its `starts` position on (the tokens
-        before it are in the slot already); returns each one's first generated token."""
+    def _forward_rows(self, rows: list[_Row], starts: list[int], cache: RowCache, gen) -> list[int]:
+        """One forward over prompts `rows`, each from its `starts` position on (the tokens before it are in its
+        buffer already, from its prefix source); returns each one's first generated token."""
         import torch
 
         dev = self.b.device
@@ -233,41 +174,37 @@ class ContinuousEngine:
         x = torch.full((len(suffix), q), self.b.pad_id, dtype=torch.long)
         for k, toks in enumerate(suffix):
             x[k, :len(toks)] = torch.tensor(toks, dtype=torch.long)
-        last = torch.tensor([len(t) - 1 for t in suffix], dtype=torch.long, device=dev)
-        logits = self._forward(cache, lo, x.to(dev), torch.tensor(starts, dtype=torch.long, device=dev), last)
+        lens = [len(t) for t in suffix]
+        last = torch.tensor([n - 1 for n in lens], dtype=torch.long, device=dev)
+        logits = self._forward(cache, rows, x.to(dev), starts, lens, last)
         self.stats["prefill_forwards"] += 1
-        self.stats["prefill_tokens"] += sum(map(len, suffix))
+        self.stats["prefill_tokens"] += sum(lens)
         self.stats["reused_tokens"] += sum(starts)
         return self._pick(logits, [r.request for r in rows], gen)
 
-    def _step(self, rows: list[_Row], cache: _SlotCache, gen) -> list[int]:
+    def _step(self, rows: list[_Row], cache: RowCache, gen) -> list[int]:
         import torch
 
         dev = self.b.device
-        start = torch.tensor([r.cached for r in rows], dtype=torch.long, device=dev)
         x = torch.tensor([[r.gen[-1]] for r in rows], dtype=torch.long, device=dev)
-        logits = self._forward(cache, 0, x, start, torch.zeros(len(rows), dtype=torch.long, device=dev))
+        logits = self._forward(cache, rows, x, [r.cached for r in rows], [1] * len(rows),
+                               torch.zeros(len(rows), dtype=torch.long, device=dev))
         self.stats["decode_steps"] += 1
         self.stats["decode_rows"] += len(rows)
         return self._pick(logits, [r.request for r in rows], gen)
 
-    def _forward(self, cache: _SlotCache, lo: int, x, start, last):
-        """Logits at column `last[r]` of row r, after feeding x[r] at positions start[r].. of slot lo+r."""
+    def _forward(self, cache: RowCache, rows: list[_Row], x, starts: list[int], lens: list[int], last):
+        """Logits at column `last[r]` of row r, after feeding x[r] (lens[r] real tokens, then padding) at
+        positions starts[r].. of its buffer. No attention mask goes in: RowCache.attend knows each row's."""
         import torch
 
         dev = x.device
-        q = x.shape[1]
-        # padding queries (and no-op rows) go to the scratch position, never beyond the buffer
-        pos = (start[:, None] + torch.arange(q, device=dev)[None, :]).clamp(max=cache.length - 1)   # [m, q]
-        width = int(pos.max()) + 1
-        mask = torch.arange(width, device=dev)[None, None, :] <= pos[:, :, None]      # [m, q, width]
-        mask = mask[:, None]
-        if not self.bool_mask:   # eager attention adds its mask
-            mask = torch.zeros(mask.shape, device=dev).masked_fill(~mask, torch.finfo(torch.float32).min)
-        cache.begin(lo, start, q, width)
-        with self.b.compute_context():
-            out = self.model(input_ids=x, attention_mask=mask, position_ids=pos,
-                             past_key_values=cache, use_cache=True, logits_to_keep=last[:, None])
+        start = torch.tensor(starts, dtype=torch.long, device=dev)
+        pos = start[:, None] + torch.arange(x.shape[1], device=dev)[None, :]   # [m, q]
+        cache.begin(rows, starts, lens)
+        with self.b.compute_context(), row_attention(self.model):
+            out = self.model(input_ids=x, position_ids=pos, past_key_values=cache, use_cache=True,
+                             logits_to_keep=last[:, None], needlework_rows=cache)
         return out.logits[:, 0]
 
     def _pick(self, logits, reqs: list[Request], gen) -> list[int]:

@@ -105,8 +105,10 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
             raise ConfigError(f"early_stop.held_out={k} leaves no training data ({len(rows)} rows)")
         rows, held = rows[:-k], rows[-k:]
     dataset = EncodedDataset(rows, tokenizer, cfg.template, cfg.max_length)
-    # TrainingArguments first: with a DeepSpeed ZeRO-3 config they make from_pretrained build the model already
-    # partitioned (no full copy per process in host RAM)
+    # TrainingArguments first: they set up the launch's distributed state, and with a DeepSpeed ZeRO-3 config they
+    # make from_pretrained build the model already partitioned (deepspeed.zero.Init); under FSDP with
+    # cpu_ram_efficient_loading (presets/accelerate/fsdp.yaml) only local rank 0 reads the weights. Either way no
+    # full copy per process in host RAM. tests/train/test_load_order.py holds this order.
     args = training_arguments(cfg, out / "checkpoints", world, bf16=precision.bf16)
     model = load_causal_lm(path)
     model = apply_policy(model, cfg.params, cfg.lora)
