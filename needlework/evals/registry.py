@@ -6,7 +6,9 @@ and hands the runner scored rows, which are aggregated and written like every ot
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import flenqa, general, kv_retrieval, mdqa, transfer
+from . import kv_retrieval, mdqa, transfer
+from .flenqa import flenqa
+from .general import general
 from .base import Benchmark
 
 

