@@ -114,10 +114,13 @@ def cmd_data_fetch(args) -> int:
 
 
 def _add_eval_parsers(sub) -> None:
-    p = sub.add_parser("eval", help="run benchmarks (kv-retrieval, mdqa, flenqa, flenqa-cot, general); resumable")
+    from .evals.registry import all_benchmarks
+    known = all_benchmarks()   # the help names what is registered, so it cannot go stale
+    p = sub.add_parser("eval", help=f"run benchmarks ({', '.join(known)}); resumable",
+                       epilog="benchmarks: " + "; ".join(f"{n}: {b.help}" if b.help else n for n, b in known.items()))
     _add_config_args(p)
     p.add_argument("--model", help="local HF folder, bundled model name, or the server's model name")
-    p.add_argument("--benchmarks", type=_comma_list, help="comma-separated: kv-retrieval,mdqa,flenqa,flenqa-cot,general")
+    p.add_argument("--benchmarks", type=_comma_list, help=f"comma-separated: {','.join(known)}")
     p.add_argument("--backend", help="backend kind (sets backend.kind), e.g. hf or openai")
     p.add_argument("--base-url", help="OpenAI-compatible server URL (sets backend.base_url)")
     p.add_argument("--out", help="run directory (results.json, samples.jsonl, cache.jsonl)")

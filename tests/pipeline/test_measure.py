@@ -76,9 +76,9 @@ def test_run_prints_the_measured_plan_before_starting(mini, cache):
 
 def test_general_estimate_counts_the_limited_items_of_each_task():
     from needlework.evals.general.general import GeneralSettings
-    from needlework.pipeline.estimate import GENERAL_ITEM_TOKENS, _general_estimate
+    from needlework.evals.general.general import GENERAL_ITEM_TOKENS, estimate
     s = GeneralSettings(limits={"mmlu": 57, "gsm8k": 0.5, "hellaswag": 20000}, limit=10)
-    est = _general_estimate(s)
+    est = estimate(s)
     # mmlu 57; hellaswag capped at its 10,042 rows; gsm8k half of 1,319 (660); triviaqa and nq_open the limit 10
     assert est["items"] == 57 + 10042 + 660 + 10 + 10
     assert est["tokens"] == (57 * GENERAL_ITEM_TOKENS["mmlu"] + 10042 * GENERAL_ITEM_TOKENS["hellaswag"]

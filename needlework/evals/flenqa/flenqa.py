@@ -19,7 +19,7 @@ from ...backends.base import Request
 from ...config import ConfigError
 from . import flenqa_data as fd
 from ..metrics import flenqa_answer, flenqa_correct, normalize_flenqa
-from ..base import Benchmark, Item
+from ..base import Benchmark, Item, ReportHook
 
 PROMPTS = {
     ("PIR", False): "{mixin}\nTrue/False Question: {q}\nAnswer only True or False.\n",
@@ -237,10 +237,13 @@ def describe(s: FLenQASettings) -> dict:
             "length_unit": unit}
 
 
-BENCHMARK = Benchmark(name="flenqa", section="flenqa", build=lambda s, seed: _build(s, seed, False), score=score,
-                      metrics=lambda s: ("accuracy",), axes=("length", "position", "padding", "task"),
-                      describe=describe, bind=bind)
-BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", build=lambda s, seed: _build(s, seed, True),
-                          score=score_cot, metrics=lambda s: ("accuracy", "cot_coverage"),
+BENCHMARK = Benchmark(name="flenqa", section="flenqa", settings=FLenQASettings,
+                      report=ReportHook("FLenQA", claim="transfer"), build=lambda s, seed: _build(s, seed, False),
+                      score=score, metrics=lambda s: ("accuracy",), axes=("length", "position", "padding", "task"),
+                      describe=describe, bind=bind, help="FLenQA's three reasoning tasks over padded lengths (claim 2)")
+BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", settings=FLenQASettings,
+                          report=ReportHook("FLenQA with CoT", claim="transfer"),
+                          build=lambda s, seed: _build(s, seed, True), score=score_cot,
+                          metrics=lambda s: ("accuracy", "cot_coverage"),
                           axes=("length", "position", "padding", "task"),
-                          describe=describe, bind=bind)
+                          describe=describe, bind=bind, help="FLenQA answered after a chain of thought (claim 2)")
