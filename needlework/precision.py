@@ -15,8 +15,9 @@ measured slowdown when the CPU lacks native bf16. Every choice has a one-line re
 in provenance.
 
 One setting, one resolution: `precision` (auto | bf16 | fp32) and `device` (auto | cpu | cuda | cuda:1 ...) are
-set once on a run and handed to every stage (training, the evaluation backend, `general`, the loss map); each
-turns them into a `Precision` through `resolve` alone, so every stage picks the same way and warns the same way.
+set once on a run and handed to every stage (training, the evaluation backend, `general`, the plan's
+measurements, the loss map); each turns them into a `Precision` through `resolve` (`choose` once the device is
+known), so every stage picks the same way and warns the same way. The head maps still run in fp32.
 """
 from __future__ import annotations
 

@@ -52,8 +52,8 @@ class BackendConfig:
 
     RENAMED: ClassVar[dict[str, str]] = {"dtype": "precision (auto | bf16 | fp32)"}
     # How requests travel and how failures are retried, not what the model answers.
-    BOOKKEEPING: ClassVar[tuple[str, ...]] = ("progress", "concurrency", "timeout_s", "max_retries", "backoff_s", "api_key_env",
-                   "serve_timeout_s")
+    BOOKKEEPING: ClassVar[tuple[str, ...]] = ("progress", "concurrency", "timeout_s", "max_retries", "backoff_s",
+                                              "api_key_env", "serve_timeout_s")
 
     def identity(self) -> dict:
         """The settings that shape completions: the eval cache and the pipeline's eval keys hash this."""

@@ -34,7 +34,7 @@ OVER_CONTEXT_RULE = ("prompts whose tokens plus max_new_tokens exceed the model'
 class EvalSettings:
     """EvalConfig less its benchmarks' settings sections, which come from the registry (below)."""
     model: str = ""                                   # local HF folder, bundled model name, or server model name
-    backend: BackendConfig = field(default_factory=BackendConfig)   # how the model is reached (kind, url, precision, ...)
+    backend: BackendConfig = field(default_factory=BackendConfig)   # how the model is reached (kind, url, ...)
     benchmarks: list[str] = field(default_factory=lambda: ["kv-retrieval"])
     seed: int = 0
     out: str = "runs/eval"

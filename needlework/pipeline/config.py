@@ -21,10 +21,11 @@ from ..evals.runner import EvalConfig
 from ..tasks.dataset import GenerateConfig
 from ..train.config import TrainConfig
 
-# Fields the pipeline fills in per stage: a run config must not set them.
+# Fields the pipeline fills in per stage: a run config must not set them (an arm's `train` neither).
 OWNED = {"data": ("out", "seed"), "train": ("data", "out", "seed", "resume", "overwrite", "precision", "device"),
-         "eval": ("model", "out", "backend"), "backend": ("precision", "device")}
-# The run's one precision and device, handed to every stage: the stage keys a run config may not set for them.
+         "eval": ("model", "out", "backend")}
+# The run's one precision and device, handed to every stage: the train / backend keys (old names included) a run
+# config may not set, each with the top-level setting to use instead.
 RUN_LEVEL = {"precision": "precision", "device": "device", "bf16": "precision", "dtype": "precision"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -193,8 +193,8 @@ class TrainConfig:
 
     RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)"}
     # Settings that change no trained weight: where things go, how often checkpoints are kept, progress bars.
-    BOOKKEEPING: ClassVar[tuple[str, ...]] = ("out", "resume", "overwrite", "progress", "save_steps", "save_total_limit", "num_threads",
-                   "checkpoint_weights_only")
+    BOOKKEEPING: ClassVar[tuple[str, ...]] = ("out", "resume", "overwrite", "progress", "save_steps",
+                                              "save_total_limit", "num_threads", "checkpoint_weights_only")
 
     def identity(self) -> dict:
         """What decides the trained model (recipe filled in): the finished marker and the pipeline's train key

@@ -93,7 +93,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
         torch.set_num_threads(cfg.num_threads)
     world, rank = world_rank()
     main = rank == 0
-    precision = resolve(cfg.precision, "cpu" if cfg.device == "cpu" else "auto", log=print if main else None)
+    precision = resolve(cfg.precision, cfg.device, log=print if main else None)
     path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(path)
     rows = read_rows(cfg.data)

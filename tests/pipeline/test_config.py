@@ -112,7 +112,8 @@ def test_backend_is_typed_once_and_serves_the_evaluated_model(tmp_path, tiny_mod
     assert isinstance(cfg.backend, BackendConfig) and cfg.backend.batch_size == 2
     assert cfg.backend.model == ""
     ev = cfg.eval_for("some/folder", "out")
-    assert isinstance(ev.backend, BackendConfig) and ev.backend.model == "some/folder" and ev.backend.precision == "bf16"
+    assert isinstance(ev.backend, BackendConfig) and ev.backend.model == "some/folder"
+    assert ev.backend.precision == "bf16"
     assert cfg.backend.model == ""            # the run's section is not changed by an evaluation
     served = load_run_config(base=base, overrides=["backend.model=alias"]).eval_for("some/folder", "out")
     assert served.backend.model == "alias"
