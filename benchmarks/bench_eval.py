@@ -1,6 +1,6 @@
 """Evaluation throughput on the cpu-demo's evaluation prompts: bare prefill vs the static and continuous engines.
 
-    .venv/bin/python benchmarks/bench_eval.py [--n 4] [--benchmarks kv-retrieval,mdqa] [--dtype fp32]
+    .venv/bin/python benchmarks/bench_eval.py [--n 4] [--benchmarks kv-retrieval,mdqa] [--precision fp32]
 
 Items are built exactly as `needlework run --preset cpu-demo` evaluates them (configs/cpu-demo.yaml: kv-retrieval,
 8 dictionaries, gold at 1/3/6/8, 25 per position; 10-document MDQA, gold at 1/5/10, 15 per position; SmolLM2
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="cpu-demo")
     ap.add_argument("--n", type=int, default=None, help="first n items per bucket (default: all of the preset's)")
     ap.add_argument("--benchmarks", default=None, help="comma-separated subset of the preset's benchmarks")
-    ap.add_argument("--dtype", default=None, choices=["auto", "bf16", "fp32"], help="default: the preset's")
+    ap.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"], help="default: the preset's")
     ap.add_argument("--repeat", type=int, default=1, help="run each side this many times (interleaved), keep the "
                     "fastest: on a shared machine the least disturbed run is the best estimate of the cost")
     args = ap.parse_args(argv)
@@ -101,18 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.benchmarks:
         cfg.benchmarks = args.benchmarks.split(",")
     built = {k: v for k, v in _build_all(cfg).items() if v[2]}
-    bs, dtype = rc.backend.batch_size, args.dtype or rc.backend.dtype
-    static = HFBackend(args.model, batch_size=bs, dtype=dtype, progress=False, engine="static",
+    bs, precision = rc.backend.batch_size, args.precision or rc.precision
+    static = HFBackend(args.model, batch_size=bs, precision=precision, progress=False, engine="static",
                        max_padding=rc.backend.max_padding)
-    cont = HFBackend(model_obj=static.model, tokenizer=static.tokenizer, batch_size=bs, dtype=dtype,
+    cont = HFBackend(model_obj=static.model, tokenizer=static.tokenizer, batch_size=bs, precision=precision,
                      progress=False, engine="continuous")
     assert cont.engine == "continuous", "this model cannot use the continuous engine"
     from needlework.backends import Request
     for b in (static, cont):   # warm-up: one-time allocations and kernel selection are not measured
         b.generate([Request(prompt="Warm up the kernels " * 20, max_new_tokens=4)] * 2)
 
-    print(f"model {args.model} ({str(next(static.model.parameters()).dtype).replace('torch.', '')}, dtype setting "
-          f"{dtype}, {static.device}, {torch.get_num_threads()} threads); preset {args.preset}: eval batch "
+    print(f"model {args.model} ({str(next(static.model.parameters()).dtype).replace('torch.', '')}, precision setting "
+          f"{precision}, {static.device}, {torch.get_num_threads()} threads); preset {args.preset}: eval batch "
           f"{cfg.batch_size}, backend batch {bs}" + (f", first {args.n} per bucket" if args.n else ""))
     totals = {"tokens": 0, "bare": 0.0, "static": 0.0, "continuous": 0.0, "diff": 0, "n": 0}
     for k, (name, (bench, _, items, _plan)) in enumerate(built.items()):

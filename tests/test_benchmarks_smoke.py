@@ -14,7 +14,7 @@ SMOKE = {
     "bench_generate.py": ["--n", "20"],
     "bench_startup.py": ["--n", "2", "--repeat", "1"],
     "bench_train.py": ["--steps", "1", "--tokens", "300", "--policies", "attention"],
-    "bench_eval.py": ["--n", "1", "--benchmarks", "kv-retrieval", "--dtype", "fp32"],
+    "bench_eval.py": ["--n", "1", "--benchmarks", "kv-retrieval", "--precision", "fp32"],
     "profile_train_step.py": ["--steps", "1", "--precisions", "fp32"],
 }
 

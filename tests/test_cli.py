@@ -49,9 +49,11 @@ def test_every_command_builds_overrides_through_one_function():
     assert flag_overrides(args, {"model": "model", "benchmarks": "benchmarks", "limit": "limit",
                                  "seed": "seed"}) == [
         "batch_size=3", 'model="m: x"', 'benchmarks=["mdqa", "kv-retrieval"]', "limit=2"]
-    args = parser.parse_args(["train", "--bf16", "false", "--overwrite"])
-    assert flag_overrides(args, {"bf16": "bf16", "overwrite": "overwrite", "resume": "resume"}) == [
-        "bf16=false", "overwrite=true"]
+    args = parser.parse_args(["train", "--precision", "fp32", "--overwrite"])
+    assert flag_overrides(args, {"precision": "precision", "overwrite": "overwrite", "resume": "resume"}) == [
+        'precision="fp32"', "overwrite=true"]
+    args = parser.parse_args(["train", "--bf16"])   # the accelerate examples' shorthand: the same one setting
+    assert flag_overrides(args, {"precision": "precision"}) == ['precision="bf16"']
 
 
 # Small settings per task for `generate`; released_qa reads a given file (the bundled test fixture).

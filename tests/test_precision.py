@@ -63,7 +63,8 @@ def test_explicit_false_and_strings(fresh_cache, monkeypatch):
     assert precision.choose(False, "cpu").bf16 is False
     assert precision.choose("false", "cpu").bf16 is False
     assert precision.choose("true", "cpu").bf16 is True
-    with pytest.raises(ConfigError, match="bf16 must be auto, true or false"):
+    assert precision.choose("fp32", "cpu").bf16 is False and precision.choose("bf16", "cpu").bf16 is True
+    with pytest.raises(ConfigError, match="precision must be auto, bf16 or fp32"):
         precision.choose("maybe", "cpu")
 
 
@@ -93,8 +94,43 @@ def test_hf_backend_auto_dtype_follows_the_policy(tiny_model_dir, fresh_cache, m
 
     from needlework.backends.hf import HFBackend
     _fake_cpu(monkeypatch, {"avx512_bf16"}, speedup=2.5)
-    b = HFBackend(str(tiny_model_dir), dtype="auto", progress=False)
+    b = HFBackend(str(tiny_model_dir), precision="auto", progress=False)
     assert b.dtype == torch.bfloat16 and "2.50x faster" in b.precision["reason"]
     _fake_cpu(monkeypatch, {"avx2"}, speedup=2.5)
-    b = HFBackend(str(tiny_model_dir), dtype="auto", progress=False)
+    b = HFBackend(str(tiny_model_dir), precision="auto", progress=False)
     assert b.dtype == torch.float32 and b.precision["dtype"] == "float32"
+
+
+def test_resolve_device_auto_is_the_cpu_without_a_gpu(monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert precision.resolve_device("auto") == "cpu" and precision.resolve_device("cuda:1") == "cuda:1"
+    assert precision.resolve("fp32", "auto").device == "cpu"
+
+
+def test_backend_and_general_resolve_like_training_with_the_same_warning(tiny_model_dir, fresh_cache, monkeypatch,
+                                                                          capsys):
+    """One resolution: explicit bf16 on a CPU without native bf16 warns in the evaluation backend and in
+    `general`'s hf model exactly as in training (backends/hf once skipped the warning)."""
+    from needlework.backends import BackendConfig
+    from needlework.backends.hf import HFBackend
+    from needlework.evals.general.general_models import harness_model
+    _fake_cpu(monkeypatch, {"avx2"}, speedup=0.04)
+    expected = precision.resolve("bf16", "cpu").reason
+    assert "25.0x slower" in capsys.readouterr().err
+    b = HFBackend(str(tiny_model_dir), precision="bf16", device="cpu", progress=False)
+    assert b.precision == {"dtype": "bfloat16", "reason": expected}
+    assert "25.0x slower" in capsys.readouterr().err
+    hm = harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir), precision="bf16"), "multiple_choice")
+    assert hm.kwargs["dtype"] == "bfloat16" and hm.kwargs["device"] == "cpu"
+    assert "25.0x slower" in capsys.readouterr().err
+
+
+def test_renamed_settings_are_refused_naming_the_new_one():
+    from needlework.backends import BackendConfig
+    from needlework.config import from_dict
+    from needlework.train import TrainConfig
+    with pytest.raises(ConfigError, match=r"train.bf16 is now train.precision"):
+        from_dict(TrainConfig, {"bf16": False}, "train")
+    with pytest.raises(ConfigError, match=r"backend.dtype is now backend.precision"):
+        from_dict(BackendConfig, {"dtype": "fp32"}, "backend")

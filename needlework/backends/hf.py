@@ -10,39 +10,15 @@ decodes until its longest row ends.
 from __future__ import annotations
 
 import contextlib
-import os
+import dataclasses
 import sys
 from itertools import groupby
 from pathlib import Path
 from typing import Iterator
 
 from .base import BackendError, Completion, ContextTooLong, Request
-from .render import ChatTemplateMode, Renderer, cut_at_stop
-
-
-def pick_device(device: str = "auto") -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():   # one GPU per process of a launch: this process's local rank
-        return f"cuda:{os.environ['LOCAL_RANK']}" if "LOCAL_RANK" in os.environ else "cuda"
-    return "cpu"
-
-
-def choose_dtype(dtype: str, device: str):
-    """(torch dtype, reason): auto is bf16 only where the device runs it natively and it measures faster."""
-    import torch
-
-    if dtype == "fp32":
-        return torch.float32, "dtype fp32 by configuration"
-    if dtype == "bf16":
-        return torch.bfloat16, "dtype bf16 by configuration"
-    if dtype != "auto":
-        raise BackendError(f"dtype must be auto, bf16 or fp32, not {dtype!r}")
-    from ..precision import choose
-    p = choose("auto", device)
-    return (torch.bfloat16 if p.bf16 else torch.float32), p.reason
+from .config import BackendConfig
+from .render import Renderer, cut_at_stop
 
 
 class _StopOnStrings:
@@ -72,21 +48,21 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, model: str | Path | None = None, *, model_obj=None, tokenizer=None,
-                 chat_template: ChatTemplateMode = "auto", system_prompt: str | None = None,
-                 batch_size: int = 8, dtype: str = "auto", device: str = "auto",
-                 context_length: int | None = None, progress: bool = True, seed: int = 0,
-                 max_padding: float = 0.1, engine: str = "continuous"):
+                 config: BackendConfig | None = None, **settings):
         """Load `model` (a folder or bundled model name), or wrap an already loaded `model_obj` + `tokenizer`
-        (e.g. straight after training, without a save/load round trip)."""
+        (e.g. straight after training, without a save/load round trip). `settings`: BackendConfig fields
+        (precision, device, batch_size, engine, ...) over `config`'s."""
         import torch
         from ..models import ModelNotAvailable, load_causal_lm, load_tokenizer, resolve_model_path
+        from ..precision import resolve
 
-        self.device = pick_device(device)
-        self.dtype, reason = choose_dtype(dtype, self.device)
+        cfg = dataclasses.replace(config or BackendConfig(), **settings)
+        chosen = resolve(cfg.precision, cfg.device)   # the one resolution every stage uses, warning included
+        self.device, self.dtype = chosen.device, chosen.torch_dtype
         # What ran and why, for results.json provenance (bf16 and fp32 can differ in the last greedy token).
-        self.precision = {"dtype": str(self.dtype).replace("torch.", ""), "reason": reason}
-        if progress:
-            print(f"needlework: evaluating in {self.precision['dtype']} ({reason})", file=sys.stderr)
+        self.precision = {"dtype": chosen.dtype_name, "reason": chosen.reason}
+        if cfg.progress:
+            print(f"needlework: evaluating in {chosen.dtype_name} ({chosen.reason})", file=sys.stderr)
         if model_obj is None:
             if model is None:
                 raise BackendError("HFBackend needs a model name/path or a loaded model")
@@ -100,15 +76,16 @@ class HFBackend:
             raise BackendError("a loaded model needs its tokenizer too")
         self.model = model_obj.to(self.device).eval()
         self.tokenizer = tokenizer
-        self.renderer = Renderer(tokenizer, chat_template, system_prompt)
-        self.batch_size = max(1, int(batch_size))
-        self.progress, self.seed, self.max_padding = progress, seed, max_padding
+        self.renderer = Renderer(tokenizer, cfg.chat_template, cfg.system_prompt)
+        self.batch_size = max(1, int(cfg.batch_size))
+        self.progress, self.seed, self.max_padding = cfg.progress, cfg.seed, cfg.max_padding
         # A model handed over in fp32 but asked to run in bf16 runs under autocast rather than being copied.
         param_dtype = next(self.model.parameters()).dtype
         self._autocast = self.dtype == torch.bfloat16 and param_dtype != torch.bfloat16
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.eos_ids = self._eos_ids()
-        self._context = context_length or self._config_context()
+        self._context = cfg.context_length or self._config_context()
+        engine = cfg.engine
         if engine not in ("continuous", "static"):
             raise BackendError(f"engine must be continuous or static, not {engine!r}")
         from .hf_continuous import supports_continuous
@@ -116,6 +93,10 @@ class HFBackend:
         # A model the continuous engine cannot drive exactly (chunked attention, logit soft-capping, ...) keeps
         # the static path; full and sliding-window layers it drives (hf_row_cache.py).
         self.engine = engine if engine == "static" or supports_continuous(self.model) else "static"
+
+    @classmethod
+    def from_config(cls, cfg: BackendConfig) -> "HFBackend":
+        return cls(cfg.model, config=cfg)
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id

@@ -8,6 +8,7 @@ logged; local servers accept any key, so a placeholder is used when the variable
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -19,7 +20,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from .base import BackendError, Completion, ContextTooLong, Request
-from .render import ChatTemplateMode, Renderer, cut_at_stop
+from .config import BackendConfig
+from .render import Renderer, cut_at_stop
 
 log = logging.getLogger(__name__)
 MAX_STOP = 4  # the OpenAI API accepts at most 4 stop strings; the rest are applied locally
@@ -44,11 +46,14 @@ def _checked(resp):
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 chat_template: ChatTemplateMode = "auto", system_prompt: str | None = None,
-                 concurrency: int = 8, timeout_s: float = 120.0, max_retries: int = 5, backoff_s: float = 1.0,
-                 backoff_max_s: float = 30.0, context_length: int | None = None, tokenizer: str | None = None,
-                 progress: bool = True):
+    def __init__(self, model: str, *, config: BackendConfig | None = None, backoff_max_s: float = 30.0,
+                 **settings):
+        """`settings`: BackendConfig fields (base_url, api_key_env, concurrency, ...) over `config`'s."""
+        cfg = dataclasses.replace(config or BackendConfig(kind="openai"), model=model, **settings)
+        base_url, api_key_env, chat_template, system_prompt = (cfg.base_url, cfg.api_key_env, cfg.chat_template,
+                                                                cfg.system_prompt)
+        concurrency, timeout_s, max_retries, backoff_s = cfg.concurrency, cfg.timeout_s, cfg.max_retries, cfg.backoff_s
+        context_length, tokenizer, progress = cfg.context_length, cfg.tokenizer, cfg.progress
         try:
             import openai
         except ImportError:   # not in the main set-up, which installs only what the cpu-demo needs
@@ -72,6 +77,10 @@ class OpenAIBackend:
         self._renderer = Renderer(_local_tokenizer(tokenizer), chat_template, system_prompt) if tokenizer else None
         self._probed = False
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, cfg: BackendConfig) -> "OpenAIBackend":
+        return cls(cfg.model, config=cfg)
 
     # -- the Backend interface -------------------------------------------------------------
     def context_length(self) -> int | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from ..backends.base import Request
 
@@ -47,9 +47,34 @@ class SelfDriven:
 
 
 @dataclass(frozen=True)
+class ReportHook:
+    """How the report shows a benchmark. The report sits above evals and renders everything itself, so the
+    record declares its benchmark's place in it instead of handing over a renderer; the report reads these
+    fields, never a benchmark's name.
+
+    A benchmark with the defaults gets the general treatment: a summary line, a section with an accuracy plot
+    per axis and paired-change tables, a row in the verdict table only when it answers a claim."""
+    label: str                                     # how a reader sees its name (headings, tables, verdicts)
+    shape: Literal["paired", "table1"] = "paired"  # table1: a model x task table with equivalence readings (claim 3)
+    # an extra section drawn from its results: the depth x length grid and effective length, or the
+    # arms x families transfer matrix
+    section: Literal["retrieval-grid", "transfer-matrix"] | None = None
+    claim: Literal["retrieval", "transfer", "general"] | None = None   # the paper's claim it answers (1, 2, 3)
+
+
+# settings -> {"items", "tokens", "new_tokens", "note"}: a benchmark whose items cannot be built ahead (a
+# self-driven one) says what one evaluation costs, in prompt-token equivalents; the others are sampled.
+Estimate = Callable[[Any], dict]
+
+
+@dataclass(frozen=True)
 class Benchmark:
-    name: str
-    section: str                                   # EvalConfig field holding its settings
+    """One benchmark: everything the runner, the pipeline's plan, the CLI and the report need to know about it.
+    Adding a benchmark is its module (settings class, build, score, this record) and one line in registry.py."""
+    name: str                                      # kebab-case, the one spelling (registry.canonical_name)
+    section: str                                   # EvalConfig field holding its settings (shared by variants)
+    settings: type                                 # that field's dataclass (EvalConfig is built from the registry)
+    report: ReportHook
     build: Callable[[Any, int], list[Item]] | None  # (settings, seed) -> items
     score: Callable[[Item, str], Score] | None
     metrics: Callable[[Any], tuple[str, ...]]      # settings -> metric names, primary first
@@ -57,6 +82,8 @@ class Benchmark:
     describe: Callable[[Any], dict] = lambda s: {}  # data source and protocol notes for results.json
     bind: Callable[[Any, str], Any] = lambda s, model: s   # settings for one evaluated model (e.g. its tokenizer)
     driven: SelfDriven | None = None               # set: the benchmark drives the model itself (no build/score)
+    estimate: Estimate | None = None               # the plan's cost where items are not built ahead (driven ones)
+    help: str = ""                                 # one line for `needlework eval --help`
 
     @property
     def kind(self) -> str:

@@ -18,7 +18,7 @@ from ..config import ConfigError
 from ..tasks.mdqa_sets import Question, document, pick_questions, qhash, question_sets, with_gold_at
 from ..tasks.mdqa_train import mdqa_prompt as render_prompt   # one prompt for training data and the benchmark
 from .metrics import best_subspan_em, first_line
-from .base import Benchmark, Item
+from .base import Benchmark, Item, ReportHook
 
 @dataclass
 class MDQASettings:
@@ -101,5 +101,6 @@ def describe(s: MDQASettings) -> dict:
     return {"data_source": src, "metric": "best-subspan exact match on the first output line (Liu et al.)"}
 
 
-BENCHMARK = Benchmark(name="mdqa", section="mdqa", build=build, score=score,
-                      metrics=lambda s: ("best_subspan_em",), axes=("position",), describe=describe)
+BENCHMARK = Benchmark(name="mdqa", section="mdqa", settings=MDQASettings, report=ReportHook("MDQA", claim="transfer"),
+                      build=build, score=score, metrics=lambda s: ("best_subspan_em",), axes=("position",),
+                      describe=describe, help="multi-document QA, gold document position swept (claim 2)")

@@ -1,30 +1,50 @@
-"""Benchmarks by name. Each is one module that builds items, renders prompts and scores outputs (types in
-base.py). The runner does everything else (context checks, caching, batching, aggregation), identically for all
-of them. `general` (lm-evaluation-harness) drives the model itself through the one adapter `base.SelfDriven`
-and hands the runner scored rows, which are aggregated and written like every other benchmark's.
+"""Benchmarks by name. Each is one module that builds items, renders prompts and scores outputs, and ends in one
+`Benchmark` record (types in base.py): its settings class, its plan estimate where items are not built ahead,
+and how the report shows it. The runner does everything else (context checks, caching, batching, aggregation),
+identically for all of them. `general` (lm-evaluation-harness) drives the model itself through the one adapter
+`base.SelfDriven` and hands the runner scored rows, which are aggregated and written like every other
+benchmark's.
+
+Adding a benchmark is its module and one line in BENCHMARKS: EvalConfig's settings sections, `needlework eval
+--help`, the plan's estimate and the report all read this tuple.
 """
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import flenqa, general, kv_retrieval, mdqa, transfer
+from . import kv_retrieval, mdqa, transfer
 from .base import Benchmark
+from .flenqa import flenqa
+from .general import general
+
+BENCHMARKS: tuple[Benchmark, ...] = (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, flenqa.BENCHMARK, flenqa.BENCHMARK_COT,
+                                     general.BENCHMARK, transfer.BENCHMARK)
 
 
-def _benchmarks() -> dict[str, Benchmark]:
-    out = {}
-    for b in (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, flenqa.BENCHMARK, flenqa.BENCHMARK_COT, general.BENCHMARK,
-              transfer.BENCHMARK):
-        out[b.name] = b
-    return out
+def canonical_name(name: str) -> str:
+    """The one spelling of a benchmark's name: kebab-case (`kv_retrieval` and `kv-retrieval` name one benchmark;
+    its settings section is the snake_case field the record names)."""
+    return name.strip().replace("_", "-")
 
 
 def all_benchmarks() -> dict[str, Benchmark]:
-    return _benchmarks()
+    return {b.name: b for b in BENCHMARKS}
 
 
 def get_benchmark(name: str) -> Benchmark:
-    known = _benchmarks()
-    key = name.strip().replace("_", "-")
+    known = all_benchmarks()
+    key = canonical_name(name)
     if key not in known:
         raise ConfigError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(known)}")
     return known[key]
+
+
+def sections() -> dict[str, type]:
+    """EvalConfig's settings sections in registry order: {field name: settings class}. Variants of one benchmark
+    (flenqa, flenqa-cot) share a section and so must share its class."""
+    out: dict[str, type] = {}
+    for b in BENCHMARKS:
+        if b.name != canonical_name(b.name):
+            raise ConfigError(f"benchmark {b.name!r}: names are kebab-case ({canonical_name(b.name)!r})")
+        if out.setdefault(b.section, b.settings) is not b.settings:
+            raise ConfigError(f"benchmark {b.name!r}: section {b.section!r} already holds {out[b.section].__name__}")
+    return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends import BackendConfig, serving
+from ..backends import BackendConfig, make_backend, serving
 from ..backends.base import Backend, BackendError
 from ..config import ConfigError, from_dict, to_yaml
 from ..models import content_fingerprint
@@ -23,32 +23,23 @@ from ..provenance import config_hash, provenance, world_rank
 from . import shards
 from .aggregate import aggregate
 from .cache import CompletionCache, prompt_hash, request_key
-from .flenqa import FLenQASettings
-from .general import GeneralSettings
-from .kv_retrieval import KVRetrievalSettings
-from .mdqa import MDQASettings
-from .transfer import TransferSettings
 from .base import Benchmark, Item
-from .registry import get_benchmark
+from .registry import get_benchmark, sections
 
 OVER_CONTEXT_RULE = ("prompts whose tokens plus max_new_tokens exceed the model's context are not sent and not "
                      "scored; they are excluded from n and accuracy and reported per bucket as n_over_context")
 
 
 @dataclass
-class EvalConfig:
+class EvalSettings:
+    """EvalConfig less its benchmarks' settings sections, which come from the registry (below)."""
     model: str = ""                                   # local HF folder, bundled model name, or server model name
-    backend: BackendConfig = field(default_factory=BackendConfig)   # how the model is reached (kind, url, dtype, ...)
+    backend: BackendConfig = field(default_factory=BackendConfig)   # how the model is reached (kind, url, ...)
     benchmarks: list[str] = field(default_factory=lambda: ["kv-retrieval"])
     seed: int = 0
     out: str = "runs/eval"
     batch_size: int = 8
     limit: int | None = None                          # first N items of each bucket (smoke runs: every bucket shows)
-    kv_retrieval: KVRetrievalSettings = field(default_factory=KVRetrievalSettings)
-    mdqa: MDQASettings = field(default_factory=MDQASettings)
-    flenqa: FLenQASettings = field(default_factory=FLenQASettings)
-    general: GeneralSettings = field(default_factory=GeneralSettings)
-    transfer: TransferSettings = field(default_factory=TransferSettings)   # per-family evaluation (transfer matrix)
 
     def __post_init__(self) -> None:
         if isinstance(self.backend, dict):   # a Python caller's mapping: checked like a YAML section
@@ -83,6 +74,14 @@ class EvalConfig:
         self.backend.validate()   # an impossible backend setting fails now, not after the benchmarks are built
 
 
+# One section per registered benchmark (kv_retrieval, mdqa, flenqa, general, transfer, ...), each its record's
+# settings class, after the shared fields: a new benchmark's settings need no edit here.
+EvalConfig = dataclasses.make_dataclass(
+    "EvalConfig", [(name, cls, field(default_factory=cls)) for name, cls in sections().items()],
+    bases=(EvalSettings,))
+EvalConfig.__module__ = __name__
+EvalConfig.__doc__ = "What `needlework eval` runs: the shared settings and one settings section per benchmark."
+
 
 def limit_per_bucket(items: list, limit: int | None) -> list:
     """The first `limit` items of each bucket, so a smoke run still shows every bucket."""
@@ -104,11 +103,6 @@ def model_identity(cfg: EvalConfig, fingerprint: dict | None = None) -> str:
     return f"{cfg.model}#{config_hash({'backend': cfg.backend.identity(), 'content': fingerprint or {}})}"
 
 
-def make_backend_for(cfg: EvalConfig) -> Backend:
-    from ..backends import make_backend
-    return make_backend(cfg.backend)
-
-
 class _LazyBackend:
     """Creates the backend only when some request is not cached (a finished run needs no model or server)."""
 
@@ -117,7 +111,7 @@ class _LazyBackend:
 
     def get(self) -> Backend:
         if self._b is None:
-            self._b = make_backend_for(self.cfg)
+            self._b = make_backend(self.cfg.backend)
         return self._b
 
     @property

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config import ConfigError
 from . import kv_retrieval
-from .base import Benchmark, Item
+from .base import Benchmark, Item, ReportHook
 
 METRIC = "acc"
 # settings that place or size the needle rather than change its kind: they never make a different family
@@ -119,5 +119,7 @@ def describe(s: TransferSettings) -> dict:
             "families": list(s.families)}
 
 
-BENCHMARK = Benchmark(name="transfer", section="transfer", build=build, score=score, metrics=metrics,
-                      axes=("family",), describe=describe)
+BENCHMARK = Benchmark(name="transfer", section="transfer", settings=TransferSettings,
+                      report=ReportHook("transfer", section="transfer-matrix"), build=build, score=score,
+                      metrics=metrics, axes=("family",), describe=describe,
+                      help="per task family, trained and held out (the transfer matrix)")

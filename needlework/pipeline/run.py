@@ -147,8 +147,7 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dic
     """The resolved plan: every stage with its key, status, token count and time estimated from throughputs
     measured on this machine (see pipeline/measure.py); ends with a warning when the unfinished stages are
     expected to take longer than the preset promises (estimate.expected_minutes)."""
-    from .estimate import (data_tokens, eval_estimate, eval_seconds, fmt_seconds, fmt_tokens, throughput,
-                           train_estimate)
+    from .estimate import data_tokens, eval_estimate, fmt_seconds, fmt_tokens, stage_estimate, throughput
     root, stages = all_stages(cfg)
     data = {a: data_tokens(cfg, a, cfg.seeds[0]) for a in cfg.arm_names()}
     ev = eval_estimate(cfg)
@@ -159,23 +158,7 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dic
              f"{'stage':10s} {'label':16s} {'status':8s} {'tokens':>9s} {'est. time':>10s}  key"]
     total_s = 0.0
     for st in stages:
-        tok, secs, exact = None, None, True
-        arm = st.info.get("arm")
-        if st.kind == "generate":
-            d = data[arm]
-            tok, exact = d["tokens"], d["exact"]
-            secs = st.info["n"] / 200.0          # ~1,000 samples/s with exact counts; model-free
-        elif st.kind == "train":
-            t = train_estimate(cfg, data[arm], cfg.data_for(arm, st.info["seed"]).n, tp)
-            tok, secs, exact = t["tokens"], t["seconds"], data[arm]["exact"]
-        elif st.kind == "eval":
-            tok, exact = ev["tokens"], ev["exact"]
-            secs = eval_seconds(ev, tp) if tp is not None else ev["seconds"]
-        elif st.kind == "loss-map" and tp is not None and data[cfg.arm].get("per_sample"):
-            secs = 2 * cfg.report.loss_map_n * data[cfg.arm]["per_sample"] / tp.prefill_tokens_per_s + 5
-        elif st.kind == "heads" and tp is not None and data[cfg.arm].get("per_sample"):
-            # two models, fp32 eager attention with every layer's weights kept: ~4x a plain prefill (measured ~3-5x)
-            secs = 2 * 4 * cfg.report.head_maps_n * data[cfg.arm]["per_sample"] / tp.prefill_tokens_per_s + 10
+        tok, secs, exact = stage_estimate(cfg, st.kind, st.info, data, ev, tp)
         st_status = status(st, st.folder(root))
         if st_status != "done" and secs:
             total_s += secs

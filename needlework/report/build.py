@@ -15,6 +15,7 @@ from . import html as html_r
 from . import markdown as md_r
 from . import grid_plots, plots, tables, transfer_curve
 from .collect import collect
+from .hooks import report_hook
 from .verdict_table import HEADER, verdict_rows, verdict_table
 from .verdicts import claims
 from .retrieval_grid import effective_length_sentence, training_length_tokens
@@ -23,7 +24,7 @@ from .retrieval_grid import effective_length_sentence, training_length_tokens
 def _summary(rep: dict[str, Any]) -> list[str]:
     lines = []
     for name, bench in rep["benchmarks"].items():
-        if name == "general" or "base" not in bench["overall"]:
+        if report_hook(name).shape != "paired" or "base" not in bench["overall"]:
             continue
         base = bench["overall"]["base"]
         for arm, ch in bench["change"].items():
@@ -119,7 +120,8 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
     add("verdict: the paper's three claims", [("table", verdict_table(rep))] + [("p", text) for text in rep["claims"]])
     add("summary", [("p", line) for line in _summary(rep)] or [("p", "no before/after comparison in this run")])
     for name, bench in rep["benchmarks"].items():
-        if name == "general":
+        hook = report_hook(name)
+        if hook.shape != "paired":   # table1 (general): its own section below
             continue
         d = bench["describe"]
         unit = f"; lengths in {d['length_unit']}" if d.get("length_unit") else ""
@@ -128,16 +130,17 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         for axis in bench["axes"]:
             blocks.append(("png", (f"{name}-by-{axis}", plots.accuracy_by_axis(name, bench, axis, models),
                                    f"{name} accuracy by {axis}")))
-        if name == "kv-retrieval":
+        if hook.section == "retrieval-grid":
             blocks += _retrieval_blocks(rep)
         blocks += [("table", t) for t in tables.benchmark_tables(label, bench, models)]
-        if name == "transfer" and rep.get("transfer"):   # the matrix: arms x families, paired changes
+        if hook.section == "transfer-matrix" and rep.get("transfer"):   # arms x families, paired changes
             matrix = rep["transfer"]
             blocks += [("table", tables.transfer_table(matrix)),
                        ("png", ("transfer-matrix", plots.transfer_heatmap(matrix), "transfer matrix heatmap"))]
         add(label, blocks)
-    if "general" in rep["benchmarks"]:
-        add("general benchmarks", [("table", tables.table1(rep["benchmarks"]["general"], models))])
+    for name, bench in rep["benchmarks"].items():
+        if report_hook(name).shape == "table1":
+            add(report_hook(name).label, [("table", tables.table1(bench, models))])
     train_blocks: list[tuple[str, Any]] = []
     curve = plots.training_loss(rep["training"])
     if curve:

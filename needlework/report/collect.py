@@ -22,6 +22,7 @@ from ..evals.equivalence import DEFAULT_MARGIN, FLOOR_EPSILON, claim_reading, ke
 from ..evals.paired import reading
 from ..evals.paired_runs import compare_items, item_rows
 from ..io import read_done, read_jsonl
+from .hooks import report_hook, section_benchmark
 from .tables import PAPER_TASK_NAMES
 from .transfer import collect_transfer
 from .transfer_curve import curve
@@ -263,7 +264,8 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
                 by_items.setdefault(bname, {}).setdefault(model, []).append(rows.get(bname, []))
     margin = manifest.get("equivalence_margin", DEFAULT_MARGIN)
     benchmarks = {b: (_general(b, runs, by_items[b], margin, manifest.get("floor_epsilon", FLOOR_EPSILON))
-                      if b == "general" else _benchmark(b, runs, by_items[b])) for b, runs in by_bench.items()}
+                      if report_hook(b).shape == "table1" else _benchmark(b, runs, by_items[b]))
+                  for b, runs in by_bench.items()}
     loss_maps = []
     for s in (s for s in stages if s["kind"] == "loss-map"):
         lm = _load(root, s["folder"], "loss_map.json")
@@ -277,10 +279,11 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             "data": [_data_card(root, s) for s in stages if s["kind"] == "generate"],
             "loss_maps": loss_maps,
             "head_maps": [s["folder"] for s in stages if s["kind"] == "heads"],
-            "transfer": collect_transfer(root, manifest) if "transfer" in by_bench else None,
+            "transfer": collect_transfer(root, manifest) if section_benchmark("transfer-matrix", by_bench) else None,
             "stage_seconds": {f"{s['kind']}/{s['label']}": _seconds(root / s["folder"]) for s in stages},
             "stage_keys": {f"{s['kind']}/{s['label']}": s["key"] for s in stages},
             "provenance": json.loads(prov_path.read_text()) if prov_path.exists() else {}}
-    rep["retrieval"] = retrieval_section(by_bench.get("kv-retrieval"), rep["data"], list(manifest["arms"]),
+    grid = by_bench.get(section_benchmark("retrieval-grid", by_bench))
+    rep["retrieval"] = retrieval_section(grid, rep["data"], list(manifest["arms"]),
                                          manifest.get("effective_length_threshold", DEFAULT_THRESHOLD))
     return rep

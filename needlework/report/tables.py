@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .hooks import report_hook
+
 Table = dict[str, Any]   # {"title", "header": [...], "rows": [[...]], "note"}
 
 
@@ -75,14 +77,10 @@ def benchmark_tables(name: str, bench: dict, models: list[str]) -> list[Table]:
 PAPER_TASK_NAMES = {"mmlu": "MMLU", "hellaswag": "HellaSwag", "gsm8k": "GSM8K", "triviaqa": "TriviaQA",
                     "nq_open": "NQ-Open", "mmlu_generative": "MMLU (generative)", "arc_easy": "ARC-Easy",
                     "arc_challenge": "ARC-Challenge", "piqa": "PIQA", "winogrande": "WinoGrande", "boolq": "BoolQ"}
-BENCHMARK_NAMES = {"kv-retrieval": "kv-retrieval", "mdqa": "MDQA", "flenqa": "FLenQA",
-                   "flenqa-cot": "FLenQA with CoT", "general": "general benchmarks", "transfer": "transfer"}
-
-
 def benchmark_label(name: str, bench: dict | None = None) -> str:
     """A benchmark's name as a reader should see it: FLenQA regenerated offline (not the released records) is
     "FLenQA-style (regenerated)" wherever it is named."""
-    label = BENCHMARK_NAMES.get(name, name)
+    label = report_hook(name).label
     if name.startswith("flenqa") and bench and bench.get("describe", {}).get("source") == "generated":
         label = label.replace("FLenQA", "FLenQA-style (regenerated)")
     return label

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..evals.paired import METHOD_MCNEMAR as METHOD, paired_difference
-from ..evals.transfer import METRIC
+from ..evals.transfer import BENCHMARK, METRIC
 from ..io import read_jsonl
 
-BENCH = "transfer"
+BENCH = BENCHMARK.name
 
 
 def _by_item(rows: list[dict]) -> dict[str, dict]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from .retrieval_grid import effective_length_text
 from .tables import Table, benchmark_label, general_column, num, signed, signed_interval
-from .verdicts import NOT_MEASURED, TRANSFER
+from .verdicts import GENERAL, NOT_MEASURED, RETRIEVAL, TRANSFER
 
 HEADER = ["claim", "measure (n)", "base", "fine-tuned", "paired change [95%]", "reading"]
 
@@ -33,7 +33,7 @@ def _bench_rows(claim: str, name: str, bench: dict | None, label: str) -> list[l
 
 def verdict_rows(rep: dict[str, Any]) -> list[list[str]]:
     b = rep["benchmarks"]
-    rows = _bench_rows("1. retrieval improves", "kv-retrieval", b.get("kv-retrieval"), "kv-retrieval")
+    rows = _bench_rows("1. retrieval improves", RETRIEVAL, b.get(RETRIEVAL), benchmark_label(RETRIEVAL))
     eff = (rep.get("retrieval") or {}).get("effective_length")
     if eff:
         arm = eff["finetuned_arm"]
@@ -41,7 +41,7 @@ def verdict_rows(rep: dict[str, Any]) -> list[list[str]]:
                      effective_length_text(eff, "base"), effective_length_text(eff, arm), "–", "–"])
     for name in TRANSFER:
         rows += _bench_rows("2. it transfers", name, b.get(name), benchmark_label(name, b.get(name)))
-    general = (b.get("general") or {}).get("table1")
+    general = (b.get(GENERAL) or {}).get("table1")
     if not general or not general.get("change"):
         rows.append(["3. general ability kept", "general benchmarks", "–", "–", "–", NOT_MEASURED])
         return rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ..config import ConfigError
 from ..io import read_done, to_jsonable
@@ -141,8 +141,10 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     seed: int = 0
-    # auto: bf16 where the device runs it natively and it measures faster (needlework.precision), else fp32
-    bf16: bool | Literal["auto"] = "auto"
+    # auto: bf16 where the device runs it natively and it measures faster, else fp32; device auto: a GPU where
+    # there is one (both resolved by needlework.precision.resolve; in a run: the run's top-level settings)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    device: str = "auto"
     gradient_checkpointing: bool | None = None   # None: the recipe's (paper: on, small: off)
     save: Literal["merged", "adapter"] = "merged"   # adapter only makes sense with params=lora
     # the final model's dtype: auto = bf16 where it trained in bf16 on a GPU (half the disk, what it ran in),
@@ -186,10 +188,13 @@ class TrainConfig:
                               "transfer_probe.enabled=true")
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite are both set; choose one")
+        if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
+            raise ConfigError(f"device must be auto, cpu or cuda for training, got {self.device!r}")
 
+    RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)"}
     # Settings that change no trained weight: where things go, how often checkpoints are kept, progress bars.
-    BOOKKEEPING = ("out", "resume", "overwrite", "progress", "save_steps", "save_total_limit", "num_threads",
-                   "checkpoint_weights_only")
+    BOOKKEEPING: ClassVar[tuple[str, ...]] = ("out", "resume", "overwrite", "progress", "save_steps",
+                                              "save_total_limit", "num_threads", "checkpoint_weights_only")
 
     def identity(self) -> dict:
         """What decides the trained model (recipe filled in): the finished marker and the pipeline's train key

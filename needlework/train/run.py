@@ -84,7 +84,7 @@ def run_training(cfg: TrainConfig) -> Path:
 def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Path:
     import torch
     from ..models import load_causal_lm, load_tokenizer, resolve_model_path
-    from ..precision import choose
+    from ..precision import resolve
     from .callbacks import JsonlLogCallback, LossCurveCallback, ProgressCallback, TokenCounter, plot_loss_curve
     from .batches import EncodedDataset, LeftPadCollator, pad_id, read_rows
     from .params import apply_policy, describe
@@ -93,8 +93,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
         torch.set_num_threads(cfg.num_threads)
     world, rank = world_rank()
     main = rank == 0
-    precision = choose(cfg.bf16, "cuda" if torch.cuda.is_available() else "cpu",
-                       log=print if main else None)
+    precision = resolve(cfg.precision, cfg.device, log=print if main else None)
     path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(path)
     rows = read_rows(cfg.data)

@@ -61,11 +61,11 @@ def one_device_per_process(args: TrainingArguments, world_size: int) -> str | No
 def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int,
                        bf16: bool | None = None) -> TrainingArguments:
     """TrainingArguments from a resolved TrainConfig. Randomness comes from cfg.seed only. `bf16` is the
-    precision already chosen for this device (needlework.precision); None: cfg.bf16 taken literally."""
+    precision already chosen for this device (needlework.precision.resolve); None: cfg.precision taken literally."""
     import torch
-    cpu = not torch.cuda.is_available()
+    cpu = cfg.device == "cpu" or not torch.cuda.is_available()
     if bf16 is None:
-        bf16 = cfg.bf16 is True
+        bf16 = cfg.precision == "bf16"
     return TrainingArguments(
         # Without a GPU, several processes (torchrun / accelerate) must be told to use gloo on CPU explicitly,
         # otherwise each process silently trains alone on the full data.

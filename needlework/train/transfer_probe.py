@@ -53,7 +53,7 @@ class TransferProbe:
         try:
             engine = HFBackend(model_obj=model, tokenizer=self.tokenizer, chat_template=self.s.chat_template,
                                system_prompt=self.s.system_prompt, batch_size=self.s.batch_size,
-                               dtype="bf16" if self.bf16 else "fp32", device=str(next(model.parameters()).device),
+                               precision="bf16" if self.bf16 else "fp32", device=str(next(model.parameters()).device),
                                progress=False)
             outs = engine.generate([it["request"] for it in self.items])
         finally:

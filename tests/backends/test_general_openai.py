@@ -8,8 +8,8 @@ import pytest
 
 from needlework.backends import BackendConfig
 from needlework.config import ConfigError
-from needlework.evals.general import GeneralSettings, plan
-from needlework.evals.general_models import harness_model
+from needlework.evals.general.general import GeneralSettings, plan
+from needlework.evals.general.general_models import harness_model
 from needlework.evals.runner import EvalConfig, run_eval
 from lm_eval_tasks import GEN, MC, write_task
 
@@ -49,7 +49,7 @@ def test_harness_model_for_each_backend(tiny_model_dir, monkeypatch):
     assert harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir)), "multiple_choice").kind == "hf"
     # the harness's hf model follows the backend's precision policy like every other hf evaluation
     for dtype, want in (("fp32", "float32"), ("bf16", "bfloat16")):
-        hf = harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir), dtype=dtype), "multiple_choice")
+        hf = harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir), precision=dtype), "multiple_choice")
         assert hf.kwargs["dtype"] == want
     m = harness_model(BackendConfig(kind="openai", model="gpt-3.5-turbo-1106", concurrency=4), "generate_until")
     assert (m.kind, m.chat) == ("openai-chat-completions", True)

@@ -16,13 +16,30 @@ def tiny(tiny_model_dir):
     return HFBackend(str(tiny_model_dir), batch_size=2, progress=False)
 
 
-def test_batched_left_padded_output_equals_one_by_one_in_original_order(tiny, tiny_model_dir):
+def _reference_greedy(model_dir, prompt: str, max_new_tokens: int) -> str:
+    """Plain greedy decoding of one prompt with transformers alone: no padding, no batching, no KV cache, none of
+    the backend's code, so the backend is checked against something other than itself."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    ids, out = tok(prompt)["input_ids"], []
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            out.append(int(model(torch.tensor([ids + out])).logits[0, -1].argmax()))
+            if out[-1] == tok.eos_token_id:
+                break
+    return tok.decode(out, skip_special_tokens=True)
+
+
+def test_batched_left_padded_output_equals_plain_greedy_in_original_order(tiny_model_dir):
+    b = HFBackend(str(tiny_model_dir), batch_size=2, precision="fp32", progress=False)
     reqs = [Request(prompt=p, max_new_tokens=8) for p in PROMPTS]
-    batched = tiny.generate(reqs)
-    single = HFBackend(str(tiny_model_dir), batch_size=1, progress=False)
-    one_by_one = [single.generate([r])[0] for r in reqs]
-    assert [c.text for c in batched] == [c.text for c in one_by_one]
-    assert [c.prompt_tokens for c in batched] == [tiny.count_prompt_tokens(r) for r in reqs]
+    batched = b.generate(reqs)
+    reference = [_reference_greedy(tiny_model_dir, p, 8) for p in PROMPTS]
+    assert len(set(reference)) > 1                  # the prompts lead to different answers: order is checked too
+    assert [c.text for c in batched] == reference
+    assert [c.prompt_tokens for c in batched] == [b.count_prompt_tokens(r) for r in reqs]
     assert all(c.completion_tokens <= 8 for c in batched)
 
 
@@ -107,7 +124,11 @@ def test_make_backend_hf_and_config_errors(tiny_model_dir):
 
 
 def test_bf16_runs(tiny_model_dir):
-    b = HFBackend(str(tiny_model_dir), dtype="bf16", progress=False)
+    import torch
+    b = HFBackend(str(tiny_model_dir), precision="bf16", progress=False)
+    # asked for bf16: the weights are loaded in bf16 (no autocast over fp32 weights) and provenance says so
+    assert b.dtype == torch.bfloat16 and b.precision["dtype"] == "bfloat16"
+    assert {p.dtype for p in b.model.parameters()} == {torch.bfloat16} and not b._autocast
     [c] = b.generate([Request(prompt="The cat", max_new_tokens=4)])
     assert c.completion_tokens == 4
 

@@ -82,7 +82,7 @@ def test_bf16_runs(tiny_model_dir, how):
 
     dtype = torch.float32 if how == "autocast" else torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=dtype)
-    b = HFBackend(model_obj=model, tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir), dtype="bf16",
+    b = HFBackend(model_obj=model, tokenizer=AutoTokenizer.from_pretrained(tiny_model_dir), precision="bf16",
                   batch_size=3, progress=False)
     assert b.engine == "continuous" and b._autocast == (how == "autocast")
     reqs = [Request(prompt=p, max_new_tokens=n) for p, n in zip(PROMPTS, MAX_NEW)]

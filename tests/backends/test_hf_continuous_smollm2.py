@@ -18,8 +18,8 @@ def test_cpu_demo_prompts_same_completions_as_static():
     cfg.kv_retrieval.positions, cfg.kv_retrieval.num_dicts = [1, 3, 6, 8], [8]   # 8 dictionaries, as pinned below
     items = [it for _, _, its, _ in _build_all(cfg).values() for it in its]
     reqs = [it.request for it in items]
-    static = HFBackend("smollm2-135m-instruct", dtype="fp32", batch_size=16, progress=False, engine="static")
-    cont = HFBackend(model_obj=static.model, tokenizer=static.tokenizer, dtype="fp32", batch_size=3,
+    static = HFBackend("smollm2-135m-instruct", precision="fp32", batch_size=16, progress=False, engine="static")
+    cont = HFBackend(model_obj=static.model, tokenizer=static.tokenizer, precision="fp32", batch_size=3,
                      progress=False, engine="continuous")   # 3 rows for 7 prompts: rows end and are refilled
     a, b = static.generate(reqs), cont.generate(reqs)
     assert [(c.text, c.completion_tokens, c.finish_reason) for c in a] == \

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from needlework.evals.general_tasks import gsm8k_exemplars, harness_tasks_dir, write_task_yamls
+from needlework.evals.general.general_tasks import gsm8k_exemplars, harness_tasks_dir, write_task_yamls
 
 pytest.importorskip("lm_eval")
 pa = pytest.importorskip("pyarrow")
@@ -84,7 +84,7 @@ def test_gsm8k_exemplars_are_the_harness_cot_ones_in_gsm8k_format():
 
 def test_runs_with_different_task_sets_keep_their_own_yamls(folders, tmp_path, monkeypatch):
     """Two runs at once (base and tuned, or two task sets) must not delete each other's task files."""
-    from needlework.evals import general, general_data
+    from needlework.evals.general import general, general_data
     monkeypatch.setattr(general_data, "ensure", lambda names, spec: {n: folders[n] for n in names})
     monkeypatch.setattr(general_data, "data_dir", lambda spec: tmp_path / "cache")
     a, *_ = general._task_source(general.GeneralSettings(tasks=["hellaswag", "nq_open"]))

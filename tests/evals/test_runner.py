@@ -118,7 +118,8 @@ def test_bad_config_and_data(tmp_path):
 def test_cli_eval_and_compare(tmp_path, monkeypatch, capsys):
     from needlework import cli
     from needlework.evals import runner
-    monkeypatch.setattr(runner, "make_backend_for", lambda cfg: FakeBackend(frac=0.3 if "a" in cfg.out[-1] else 0.8))
+    fracs = iter((0.3, 0.8))   # run_a's backend, then run_b's
+    monkeypatch.setattr(runner, "make_backend", lambda backend_cfg: FakeBackend(frac=next(fracs)))
     for name in ("run_a", "run_b"):
         rc = cli.main(["eval", "--model", "fake", "--benchmarks", "kv-retrieval,flenqa", "--out", str(tmp_path / name),
                        *SMALL])
@@ -142,7 +143,7 @@ def test_compare_does_not_pair_runs_made_with_other_seeds(tmp_path, monkeypatch,
     from needlework import cli
     from needlework.evals import runner
     from needlework.evals.paired_runs import compare_items, item_rows
-    monkeypatch.setattr(runner, "make_backend_for", lambda cfg: FakeBackend())
+    monkeypatch.setattr(runner, "make_backend", lambda backend_cfg: FakeBackend())
     for seed in (0, 1):
         assert cli.main(["eval", "--model", "fake", "--benchmarks", "kv-retrieval", "--out",
                          str(tmp_path / f"s{seed}"), f"seed={seed}", *SMALL]) == 0
@@ -198,7 +199,7 @@ def test_cache_identity_ignores_transport_settings_but_not_what_shapes_outputs(t
     base = model_identity(_cfg(tmp_path))
     same = _cfg(tmp_path, "backend.progress=false", "backend.concurrency=2", "backend.max_retries=0", "out=elsewhere")
     assert model_identity(same) == base
-    assert model_identity(_cfg(tmp_path, "backend.dtype=bf16")) != base
+    assert model_identity(_cfg(tmp_path, "backend.precision=bf16")) != base
     assert model_identity(_cfg(tmp_path, "backend.system_prompt=hi")) != base
     assert _cfg(tmp_path, "out=elsewhere").identity() == _cfg(tmp_path).identity()
 

@@ -107,17 +107,37 @@ def test_backend_is_typed_once_and_serves_the_evaluated_model(tmp_path, tiny_mod
     from needlework.backends import BackendConfig
     base = mini_config(tiny_model_dir, tmp_path / "runs")
     before = yaml.safe_dump(base)
-    cfg = load_run_config(base=base, overrides=["backend.dtype=bf16", "backend.batch_size=2"])
+    cfg = load_run_config(base=base, overrides=["precision=bf16", "backend.batch_size=2"])
     assert yaml.safe_dump(base) == before
-    assert isinstance(cfg.backend, BackendConfig) and (cfg.backend.dtype, cfg.backend.batch_size) == ("bf16", 2)
+    assert isinstance(cfg.backend, BackendConfig) and cfg.backend.batch_size == 2
     assert cfg.backend.model == ""
     ev = cfg.eval_for("some/folder", "out")
-    assert isinstance(ev.backend, BackendConfig) and ev.backend.model == "some/folder" and ev.backend.dtype == "bf16"
+    assert isinstance(ev.backend, BackendConfig) and ev.backend.model == "some/folder"
+    assert ev.backend.precision == "bf16"
     assert cfg.backend.model == ""            # the run's section is not changed by an evaluation
     served = load_run_config(base=base, overrides=["backend.model=alias"]).eval_for("some/folder", "out")
     assert served.backend.model == "alias"
     with pytest.raises(ConfigError, match="backend.batch_size"):
         load_run_config(base=base, overrides=["backend.batch_size=0"])
+
+
+def test_one_precision_and_device_reach_every_stage(tmp_path, tiny_model_dir):
+    """The run's `precision` and `device` are handed to training, every evaluation's backend (general's hf
+    model reads it too) and the loss map; setting them per stage, or by their old names, is refused by name."""
+    from needlework.pipeline.plan import LOSS_MAP_BF16
+    base = mini_config(tiny_model_dir, tmp_path / "runs")
+    cfg = load_run_config(base=base, overrides=["precision=bf16", "device=cpu"])
+    t = cfg.train_for(["x.jsonl"], 0, "out", cfg.arm)
+    ev = cfg.eval_for("m", "out")
+    assert (t.precision, t.device) == (ev.backend.precision, ev.backend.device) == ("bf16", "cpu")
+    assert LOSS_MAP_BF16[cfg.precision] is True
+    for key, new in (("train.bf16=false", "precision"), ("backend.dtype=fp32", "precision"),
+                     ("train.precision=fp32", "precision"), ("backend.device=cpu", "device"),
+                     ("eval.general.device=cuda", "device")):
+        with pytest.raises(ConfigError, match=rf"{key.split('=')[0]}.*top-level `{new}`"):
+            load_run_config(base=base, overrides=[key])
+    with pytest.raises(ConfigError, match="device must be auto, cpu or cuda"):
+        load_run_config(base=base, overrides=["device=tpu"])
 
 
 def test_an_arm_changes_its_own_training_settings_only(mini, tmp_path):

@@ -13,7 +13,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def _shape(**kw):
-    base = dict(train_bf16=False, eval_dtype="fp32", params="attention", eval_len=64, eval_batch=4,
+    base = dict(precision="fp32", params="attention", eval_len=64, eval_batch=4,
                 train_len=48, train_batch=2)
     base.update(kw)
     return base
@@ -75,10 +75,10 @@ def test_run_prints_the_measured_plan_before_starting(mini, cache):
 
 
 def test_general_estimate_counts_the_limited_items_of_each_task():
-    from needlework.evals.general import GeneralSettings
-    from needlework.pipeline.estimate import GENERAL_ITEM_TOKENS, _general_estimate
+    from needlework.evals.general.general import GeneralSettings
+    from needlework.evals.general.general import GENERAL_ITEM_TOKENS, estimate
     s = GeneralSettings(limits={"mmlu": 57, "gsm8k": 0.5, "hellaswag": 20000}, limit=10)
-    est = _general_estimate(s)
+    est = estimate(s)
     # mmlu 57; hellaswag capped at its 10,042 rows; gsm8k half of 1,319 (660); triviaqa and nq_open the limit 10
     assert est["items"] == 57 + 10042 + 660 + 10 + 10
     assert est["tokens"] == (57 * GENERAL_ITEM_TOKENS["mmlu"] + 10042 * GENERAL_ITEM_TOKENS["hellaswag"]

@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 def test_two_process_ddp_matches_single_process(tiny_model_dir, kv_file, tmp_path):
     common = ["max_steps=4", "lr=0.01", "lr_scheduler=constant", "warmup_ratio=0.0", "progress=false",
-              "params=attention", "global_batch=2", "seed=0", "bf16=false"]
+              "params=attention", "global_batch=2", "seed=0", "precision=fp32"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()), "-m", "needlework.cli", "train", "--model", str(tiny_model_dir),
            "--data", str(kv_file), "--out", str(tmp_path / "ddp"), "batch_size=1", *common]

@@ -100,7 +100,7 @@ def test_auto_precision_without_native_bf16_trains_fp32_and_records_why(tiny_mod
     data = tmp_path / "kv.jsonl"
     write_jsonl(data, make_rows(4, num_dict=2))
     kw = tiny_kwargs(tiny_model_dir, [data], tmp_path / "ft", max_steps=1, global_batch=2, batch_size=2)
-    kw["bf16"] = "auto"
+    kw["precision"] = "auto"
     out = run_training(TrainConfig(**kw))
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["precision"]["bf16"] is False and "no native bf16" in prov["precision"]["reason"]

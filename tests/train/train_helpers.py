@@ -15,6 +15,6 @@ def tiny_kwargs(model_dir, data, out, **kw) -> dict:
     """A fast, deterministic TrainConfig for the tiny model: constant lr, no warmup, one process's worth."""
     base = dict(model=str(model_dir), data=[str(d) for d in data], out=str(out), lr=3e-3, global_batch=8,
                 batch_size=8, lr_scheduler="constant", warmup_ratio=0.0, progress=False, seed=0,
-                bf16=False)   # fp32 whatever the CPU: the tests compare numbers
+                precision="fp32")   # fp32 whatever the CPU: the tests compare numbers
     base.update(kw)
     return base

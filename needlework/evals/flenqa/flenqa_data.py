@@ -112,7 +112,7 @@ def approx_tokens(text: str) -> int:
 
 @lru_cache(maxsize=2)
 def essay_sentences(path: str | None = None) -> tuple[str, ...]:
-    from ..real_data import load_essays
+    from ...real_data import load_essays
     text = " ".join(load_essays(path, "padding").split())   # never the half NIAH trains on
     # The essay files sometimes glue sentences across lost line breaks ("billions.It's"): split there too.
     parts = re.split(r"(?<=[.!?])\s+(?=[A-Z\"'(])|(?<=[a-z]{2}[.!?])(?=[A-Z])", text)

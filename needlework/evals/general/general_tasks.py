@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from ..io import atomic_open
+from ...io import atomic_open
 
 GSM8K_SUBSTITUTE = ("5-shot with fixed exemplars: the first 5 of the 8 chain-of-thought exemplars lm-eval ships in "
                     "gsm8k-cot.yaml, in gsm8k's '#### <number>' answer format (the train split is not shipped)")

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends import BackendConfig
-from ..backends.base import BackendError
-from ..config import ConfigError
+from ...backends import BackendConfig
+from ...backends.base import BackendError
+from ...config import ConfigError
 
 LOGLIKELIHOOD = frozenset({"loglikelihood", "multiple_choice", "loglikelihood_rolling"})
 
@@ -39,7 +39,7 @@ class HarnessModel:
 
 
 def _local_tokenizer(b: BackendConfig) -> str | None:
-    from ..models import resolve_model_path
+    from ...models import resolve_model_path
     for name in (b.tokenizer, b.model):
         if name and Path(resolve_model_path(name)).exists():
             return str(resolve_model_path(name))
@@ -57,18 +57,20 @@ def _api_kwargs(b: BackendConfig) -> dict[str, Any]:
     return kw
 
 
-def harness_model(b: BackendConfig, output_type: str, device: str = "cpu", batch_size: int = 1,
+def harness_model(b: BackendConfig, output_type: str, batch_size: int = 1,
                   extra: dict[str, Any] | None = None) -> HarnessModel:
     """The lm-eval model type and arguments for one task's output type on backend `b`."""
     extra = dict(extra or {})
     if b.kind == "hf":
-        from ..models import resolve_model_path
+        from ...models import resolve_model_path
         path = resolve_model_path(b.model)
         if not Path(path).exists():
             raise BackendError(f"general: lm-eval's hf model needs a local model folder; {path!r} does not exist")
-        if "dtype" not in extra:   # the precision policy of every other hf evaluation (needlework.precision)
-            from ..backends.hf import choose_dtype
-            extra["dtype"] = str(choose_dtype(b.dtype, device)[0]).removeprefix("torch.")   # bfloat16 | float32
+        # the backend's device and precision, resolved as for every other stage (model_args' dtype still wins)
+        from ...precision import resolve, resolve_device
+        device = resolve_device(b.device)
+        if "dtype" not in extra:
+            extra["dtype"] = resolve(b.precision, device).dtype_name   # bfloat16 | float32
         return HarnessModel("hf", {"pretrained": str(path), "device": device, "batch_size": batch_size, **extra})
     url = (b.base_url or "").rstrip("/")
     if output_type in LOGLIKELIHOOD or b.chat_template == "off":
@@ -132,7 +134,7 @@ def make_lm(m: HarnessModel):
     if key not in _LMS:
         from lm_eval.api.registry import get_model
 
-        from ..provenance import world_rank
+        from ...provenance import world_rank
         _LMS.clear()   # one model in memory at a time
         kwargs = dict(m.kwargs)
         if m.kind == "hf" and world_rank()[0] > 1:
@@ -145,7 +147,7 @@ def _loaded(kwargs: dict[str, Any]):
     """(model on its device in the harness dtype, tokenizer) for lm-eval's hf model."""
     import torch
 
-    from ..models import load_causal_lm, load_tokenizer
+    from ...models import load_causal_lm, load_tokenizer
     dtype = getattr(torch, str(kwargs.get("dtype", "float32")))
     model = load_causal_lm(kwargs["pretrained"], dtype).to(kwargs.get("device", "cpu")).eval()
     return model, load_tokenizer(kwargs["pretrained"])

