@@ -134,8 +134,6 @@ def plan_lines(plan: BudgetPlan) -> list[str]:
     lines = [f"budget {_min(plan.budget_s)}: training and the other stages {_min(plan.fixed_s)} (not changed by the "
              f"budget), evaluation of {plan.n_evals} model(s) {_min(plan.eval_s())}; {_min(used)} in all"
              + ("" if plan.changed() else " (the configured sizes fit)")]
-    if plan.fixed_s > plan.budget_s:
-        lines.append(f"  training alone exceeds the budget ({_min(plan.fixed_s)}); the budget changes evaluation only")
     for m in plan.measures:
         n = plan.sizes[m.key]
         if not n:
