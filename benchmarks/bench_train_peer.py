@@ -51,7 +51,6 @@ def trl_version() -> str | None:
 
 def make_data(folder: Path, rows: int, held_out: int, num_dict: int) -> tuple[Path, list[dict]]:
     """The cpu-demo's data settings: a training file of `rows` rows and `held_out` further rows."""
-    from needlework.io import write_jsonl
     from needlework.pipeline.presets import load_preset
     from needlework.tasks.dataset import generate_file
     from needlework.train.batches import read_rows
@@ -62,7 +61,6 @@ def make_data(folder: Path, rows: int, held_out: int, num_dict: int) -> tuple[Pa
     train = folder / "train.jsonl"
     train.write_text("".join(lines[:rows]))
     held = read_rows([str(every)])[rows:]
-    write_jsonl(folder / "held.jsonl", [])   # (nothing reads it: the held-out rows stay in memory)
     return train, held
 
 

@@ -15,8 +15,7 @@ finely its result is measured). What is left of the budget after them buys evalu
 Half-widths are for a paired change of 0/1 scores at no net change, z * sqrt(d / n), from n items and an assumed
 discordance rate d (the share of items whose score differs between base and fine-tuned); the assumptions are
 `ASSUMED` below and are printed with the plan. Everything here but `base_general_scores` (reads the run folder)
-and `fit_to_budget` (measures) is a pure function of
-throughput figures, so it is tested without a model.
+and `fit_to_budget` (measures) is a pure function of throughput figures, so it is tested without a model.
 """
 from __future__ import annotations
 
