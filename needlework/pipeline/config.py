@@ -56,6 +56,8 @@ class EstimateSection:
     eval_tokens_per_s: float = 600.0
     sample_for_tokens: int = 8          # samples/items tokenised per stage to estimate token counts
     expected_minutes: float | None = None   # what the preset promises; a longer estimate is said before starting
+    # evaluation sizes chosen to fit this many minutes on this machine (pipeline/budget.py; `run --budget`)
+    budget_minutes: float | None = None
 
 
 @dataclass
@@ -178,7 +180,7 @@ class RunConfig:
                               f"{self.report.effective_length_threshold}")
         if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
             raise ConfigError(f"device must be auto, cpu or cuda for a run, got {self.device!r}")
-        for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes"):
+        for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes", "budget_minutes"):
             v = getattr(self.estimate, k)
             if v is not None and v <= 0:
                 raise ConfigError(f"estimate.{k} must be positive")
