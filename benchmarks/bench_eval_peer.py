@@ -1,6 +1,6 @@
 """needlework's evaluation engine vs llama.cpp on the same CPU, the same kv-retrieval prompts and the same model.
 
-    .venv/bin/python benchmarks/bench_eval_peer.py [--n 8] [--num-dict 18] [--threads 2] [--dtype auto]
+    .venv/bin/python benchmarks/bench_eval_peer.py [--n 8] [--num-dict 18] [--threads 2] [--precision auto]
     .venv/bin/python benchmarks/bench_eval_peer.py --smoke      # tiny sizes, seconds: the suite runs this
 
 The prompts are the cpu-demo's kv-retrieval items (simple KV with the answer template, sent through SmolLM2's chat
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--num-dict", type=int, default=18, help="dictionaries per prompt (18: ~880 tokens)")
     ap.add_argument("--max-new-tokens", type=int, default=32, help="the cpu-demo's kv-retrieval setting")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--dtype", default=None, choices=["auto", "bf16", "fp32"], help="needlework's; default: preset's")
+    ap.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"], help="needlework's; default: preset's")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (1 prompt per depth, 2 dictionaries, 4 tokens)")
     args = ap.parse_args(argv)
     if args.smoke:
@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rc, items = kv_items(args.n, args.num_dict, args.max_new_tokens)
     reqs = [it.request for it in items]
-    dtype = args.dtype or rc.backend.dtype
-    ours = HFBackend(MODEL, batch_size=rc.eval.batch_size, dtype=dtype, progress=False,
+    precision = args.precision or rc.precision
+    ours = HFBackend(MODEL, batch_size=rc.eval.batch_size, precision=precision, progress=False,
                      chat_template=rc.backend.chat_template, max_padding=rc.backend.max_padding)
     ids = [ours.renderer.token_ids(r) for r in reqs]
     gguf = gguf_path(MODEL)

@@ -74,7 +74,7 @@ def run_needlework(a, train: Path, out: Path, bf16: bool) -> tuple[float, Path, 
     from needlework.train import TrainConfig, run_training
     cfg = TrainConfig(model=MODEL, data=[str(train)], out=str(out), recipe="small", params="attention", lr=a.lr,
                       global_batch=a.batch, batch_size=a.batch, max_steps=a.steps, warmup_ratio=a.warmup,
-                      lr_scheduler="linear", bf16=bf16, max_length=2048, save_steps=10_000, progress=False,
+                      lr_scheduler="linear", precision="bf16" if bf16 else "fp32", max_length=2048, save_steps=10_000, progress=False,
                       num_threads=a.threads, seed=0)
     t0 = time.perf_counter()
     run_training(cfg)
@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     torch.set_num_threads(a.threads)
     from needlework.models import load_causal_lm, load_tokenizer, resolve_model_path
-    from needlework.precision import choose
-    bf16 = choose({"auto": "auto", "bf16": True, "fp32": False}[a.precision], "cpu").bf16
+    from needlework.precision import resolve
+    bf16 = resolve(a.precision, "cpu").bf16
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

