@@ -1,0 +1,38 @@
+"""What every family of commands shares: the `--config` + `key=value` arguments, the one path from flags to
+config overrides, comma-separated list flags, and where library output goes. Kept apart from the package's
+`__init__` so the command modules import it without an import loop."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", help="YAML config file")
+    p.add_argument("overrides", nargs="*", help="key=value overrides (dotted keys for sections), e.g. params.num_dict=20")
+
+
+def flag_overrides(args, keys: dict[str, str]) -> list[str]:
+    """The one path from flags to config: `args.overrides` plus `key=value` for every flag that was given.
+    Values are JSON-encoded (JSON is YAML), so a string such as "Note: be brief" stays a string instead of
+    being read as a YAML mapping. Unset flags are None (store_true flags too: default=None) and are skipped."""
+    out = list(getattr(args, "overrides", None) or [])
+    for flag, key in keys.items():
+        v = getattr(args, flag)
+        if v is None:
+            continue
+        out.append(f"{key}={json.dumps(v)}")
+    return out
+
+
+def comma_list(value: str) -> list[str]:
+    return [b.strip() for b in value.split(",") if b.strip()]
+
+
+def library_log(args, folder):
+    """What transformers, datasets and lm-eval print goes to <folder>/logs/libraries.log (needlework.logs);
+    --verbose keeps it on the terminal."""
+    from pathlib import Path
+
+    from ..logs import third_party_to
+    return third_party_to(Path(folder) / "logs" / "libraries.log", verbose=getattr(args, "verbose", False))
