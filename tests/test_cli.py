@@ -97,3 +97,26 @@ def test_files_and_models_that_are_not_what_a_command_needs_are_one_error_line(t
         err = capsys.readouterr().err
         assert words in err and "Traceback" not in err, (args, err)
         assert err.strip().splitlines()[-1].startswith("needlework: error:"), (args, err)
+
+
+def test_python_m_runs_the_command_and_help_lists_every_command_in_its_order():
+    """`python -m needlework.cli` (the form accelerate launch and torchrun use) reaches the same parser, and the
+    commands, registered from one module per family, are listed in the order users have always seen."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+    r = subprocess.run([sys.executable, "-m", "needlework.cli", "--help"], cwd=Path(__file__).resolve().parents[1],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"\{([^}]*)\}", r.stdout).group(1).split(",") == [
+        "generate", "tasks", "show", "validate", "eval", "compare", "data", "train", "models", "loss-map", "heads",
+        "run"]
+
+
+def test_what_a_rerun_keeps_after_ctrl_c_is_said_for_eval_train_and_run():
+    """The interrupt message is looked up by the command function's name, which must survive moving it."""
+    from needlework.cli import _AFTER_INTERRUPT
+    parser = build_parser()
+    names = {parser.parse_args(argv).func.__name__ for argv in (["eval"], ["train"], ["run"])}
+    assert names == set(_AFTER_INTERRUPT)
