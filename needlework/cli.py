@@ -15,7 +15,7 @@ from .io import FolderBusy, JSONLError
 from .models import ModelNotAvailable
 from .tasks.base import BudgetExceeded
 from .tasks.base import Invalid
-from .tasks.formats import RowError
+from .tasks.files.formats import RowError
 from .train.masking import MaskingError
 
 # What a user can cause (a bad setting, a missing or malformed file, an unreachable model or server): each
@@ -45,7 +45,7 @@ def flag_overrides(args, keys: dict[str, str]) -> list[str]:
 # ---------------------------------------------------------------- generate / show / validate (tasks)
 def cmd_generate(args) -> int:
     from .config import load_config
-    from .tasks.dataset import GenerateConfig, generate_file
+    from .tasks.files.dataset import GenerateConfig, generate_file
     overrides = flag_overrides(args, {f: f for f in ("task", "n", "seed", "out", "format", "tokenizer", "system",
                                                      "chat_template")})
     cfg = load_config(GenerateConfig, args.config, overrides)
@@ -65,13 +65,13 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from .tasks.file_check import show
+    from .tasks.files.file_check import show
     print(show(args.file, args.index, color=sys.stdout.isatty() and not args.no_color))
     return 0
 
 
 def cmd_validate(args) -> int:
-    from .tasks.file_check import validate_file
+    from .tasks.files.file_check import validate_file
     report = validate_file(args.file, tokenizer=args.tokenizer, chat_template=args.chat_template)
     print(report.summary())
     return 0 if report.ok else 1

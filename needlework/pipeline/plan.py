@@ -49,7 +49,7 @@ def trained_families(cfg: RunConfig, data_cfg) -> list[str] | None:
 def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
     """All stages in execution order (dependencies first)."""
     from ..evals.runner import run_eval
-    from ..tasks.dataset import generate_file
+    from ..tasks.files.dataset import generate_file
     from ..train.run import run_training
 
     gens: list[Stage] = []

@@ -17,7 +17,7 @@ seed (`component_seed`). Shards therefore concatenate to the serial file, and ea
 prefix of what a pure run of that task on its seed writes. Component seeds are derived from (seed, k), so two
 components of one task (e.g. with and without the template) never repeat each other's draws.
 
-This module plans a mixture (settings, choices, seeds); tasks.dataset wires it into SampleMaker.
+This module plans a mixture (settings, choices, seeds); tasks.files.dataset wires it into SampleMaker.
 """
 from __future__ import annotations
 

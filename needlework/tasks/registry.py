@@ -3,7 +3,8 @@ imports a concrete task, so there is no import loop)."""
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import mdqa_train, niah, released_qa, variable_tracking
+from . import variable_tracking
+from .baselines import mdqa_train, niah, released_qa
 from .base import Task
 from .kv import answers as kv_answers
 from .kv import formatted_kv, multi_subkey_kv, simple_kv
