@@ -23,8 +23,15 @@ def register(task: Task) -> Task:
     return task
 
 
+def canonical_name(name: str) -> str:
+    """The one spelling of a task's name: snake_case (`simple-kv` and `simple_kv` name one task). Every
+    comparison of a task name (registered tasks and `mixture` alike) goes through here, as benchmark names go
+    through evals.registry.canonical_name."""
+    return name.replace("-", "_")
+
+
 def get_task(name: str) -> Task:
-    name = name.replace("-", "_")
+    name = canonical_name(name)
     if name not in _REGISTRY:
         raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
