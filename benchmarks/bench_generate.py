@@ -32,7 +32,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from needlework.tasks import generate_sample, get_task
-    from needlework.tasks.dataset import GenerateConfig, SampleMaker
+    from needlework.tasks.files.dataset import GenerateConfig, SampleMaker
 
     cfg = GenerateConfig(task="simple_kv", n=args.n, tokenizer=args.tokenizer, chat_template=args.chat_template,
                          params={"num_dict": 85, "dict_len": [3, 4], "digits": [3, 4], "template": True})

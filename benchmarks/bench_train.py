@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def make_data(path: Path, tokenizer, target: int, n: int) -> int:
     from needlework.io import write_jsonl
     from needlework.tasks import generate_sample, get_task
-    from needlework.tasks.formats import to_row
+    from needlework.tasks.files.formats import to_row
     from needlework.train.masking import encode
     task = get_task("simple_kv")
     num_dict, tried = max(1, target // 27), set()

@@ -52,7 +52,7 @@ def trl_version() -> str | None:
 def make_data(folder: Path, rows: int, held_out: int, num_dict: int) -> tuple[Path, list[dict]]:
     """The cpu-demo's data settings: a training file of `rows` rows and `held_out` further rows."""
     from needlework.pipeline.presets import load_preset
-    from needlework.tasks.dataset import generate_file
+    from needlework.tasks.files.dataset import generate_file
     from needlework.train.batches import read_rows
     rc = load_preset("cpu-demo", [f"data.n={rows + held_out}", f"data.params.num_dict={num_dict}"])
     every = folder / "all.jsonl"

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def demo_batch(tokenizer, n: int = 8):
     from needlework.tasks import generate_sample, get_task
-    from needlework.tasks.formats import to_row
+    from needlework.tasks.files.formats import to_row
     from needlework.train.batches import EncodedDataset, LeftPadCollator, pad_id
     task = get_task("simple_kv")
     cfg = task.config_cls(num_dict=6, template=True)

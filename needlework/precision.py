@@ -16,8 +16,9 @@ in provenance.
 
 One setting, one resolution: `precision` (auto | bf16 | fp32) and `device` (auto | cpu | cuda | cuda:1 ...) are
 set once on a run and handed to every stage (training, the evaluation backend, `general`, the plan's
-measurements, the loss map); each turns them into a `Precision` through `resolve` (`choose` once the device is
-known), so every stage picks the same way and warns the same way. The head maps still run in fp32.
+measurements, the loss map, the head maps); each turns them into a `Precision` through `resolve` (`choose` once
+the device is known), so every stage picks the same way and warns the same way. The head maps take the run's
+device but keep `precision: fp32` as their default (probes/head_maps.HeadsConfig says why).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Data is read from `$NEEDLEWORK_DATA`, else from the copy inside the package (`ne
 NQ-Open oracle passages of Liu et al. and the Paul Graham essays, each with its MIT licence), so an
 installed wheel and a bare clone work alike. Nothing is downloaded. The NQ split is by a hash of the question
 text (not file order): a question whose SHA-256 starts with a value below 50% of the range belongs to `eval`,
-from 50% to 62.5% to `dev`, the rest to `train`. MDQA training data (tasks.mdqa_train) draws only from
+from 50% to 62.5% to `dev`, the rest to `train`. MDQA training data (tasks.baselines.mdqa_train) draws only from
 `train`; the MDQA benchmark (evals.mdqa) from `eval` (or, for choosing a recipe, `dev`), for both gold
 questions and distractor passages, so no evaluation question or passage is ever trained on; the training-time
 transfer probe (train.transfer_probe) reads only `dev`, so a recipe chosen by it never saw `eval`. The

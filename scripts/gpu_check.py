@@ -85,7 +85,7 @@ def model(out: Path, tok_dir: Path, s: dict, window: int | None) -> Path:
 
 
 def data(out: Path, tok_dir: Path, s: dict) -> Path:
-    from needlework.tasks.dataset import GenerateConfig, generate_file
+    from needlework.tasks.files.dataset import GenerateConfig, generate_file
     cfg = GenerateConfig(task="simple_kv", n=s["steps"] + 2, out=str(out), tokenizer=str(tok_dir), chat_template=True,
                          params={"num_dict": None, "target_tokens": s["train_tokens"], "template": True})
     return generate_file(cfg, progress=False)

@@ -35,7 +35,7 @@ def test_a_stray_word_is_still_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command, target, says", [
-    ("generate", "needlework.tasks.dataset.generate_file", "nothing was written"),
+    ("generate", "needlework.tasks.files.dataset.generate_file", "nothing was written"),
     ("eval", "needlework.evals.runner.run_eval", "the same command resumes"),
     ("train", "needlework.train.run_training", "add --resume"),
 ])

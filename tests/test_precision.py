@@ -134,3 +134,6 @@ def test_renamed_settings_are_refused_naming_the_new_one():
         from_dict(TrainConfig, {"bf16": False}, "train")
     with pytest.raises(ConfigError, match=r"backend.dtype is now backend.precision"):
         from_dict(BackendConfig, {"dtype": "fp32"}, "backend")
+    from needlework.probes.loss_map import LossMapConfig
+    with pytest.raises(ConfigError, match=r"loss_map.bf16 is now loss_map.precision"):
+        from_dict(LossMapConfig, {"bf16": True}, "loss_map")

@@ -30,7 +30,7 @@ sys.addaudithook(hook)
 import needlework
 from needlework.evals.flenqa.flenqa import FLenQASettings, _build as build_flenqa
 from needlework.evals.mdqa import MDQASettings, build as build_mdqa
-from needlework.tasks.dataset import GenerateConfig, generate_file
+from needlework.tasks.files.dataset import GenerateConfig, generate_file
 
 generate_file(GenerateConfig(task="niah", n=2, out="niah.jsonl", params={"context_chars": 600}), progress=False)
 generate_file(GenerateConfig(task="mdqa_train", n=2, out="mdqa_train.jsonl", params={"num_docs": 3}), progress=False)

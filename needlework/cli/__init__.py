@@ -17,7 +17,7 @@ from ..io import FolderBusy, JSONLError
 from ..models import ModelNotAvailable
 from ..tasks.base import BudgetExceeded
 from ..tasks.base import Invalid
-from ..tasks.formats import RowError
+from ..tasks.files.formats import RowError
 from ..train.masking import MaskingError
 from .data_commands import add_data_fetch_parser, add_task_parsers
 from .eval_commands import add_eval_parsers

@@ -10,7 +10,7 @@ from .options import add_config_args, comma_list, flag_overrides
 
 def cmd_generate(args) -> int:
     from ..config import load_config
-    from ..tasks.dataset import GenerateConfig, generate_file
+    from ..tasks.files.dataset import GenerateConfig, generate_file
     overrides = flag_overrides(args, {f: f for f in ("task", "n", "seed", "out", "format", "tokenizer", "system",
                                                      "chat_template")})
     cfg = load_config(GenerateConfig, args.config, overrides)
@@ -30,13 +30,13 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from ..tasks.file_check import show
+    from ..tasks.files.file_check import show
     print(show(args.file, args.index, color=sys.stdout.isatty() and not args.no_color))
     return 0
 
 
 def cmd_validate(args) -> int:
-    from ..tasks.file_check import validate_file
+    from ..tasks.files.file_check import validate_file
     report = validate_file(args.file, tokenizer=args.tokenizer, chat_template=args.chat_template)
     print(report.summary())
     return 0 if report.ok else 1

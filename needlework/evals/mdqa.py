@@ -2,7 +2,7 @@
 
 Default data: questions of the NQ `eval` split (needlework.real_data; MDQA training data uses only `train`;
 `split: dev` asks the questions a recipe may be chosen on), each with k-1 distractors that are gold passages of
-*other* questions of that split containing none of this question's answers (tasks.mdqa_sets: the paper's
+*other* questions of that split containing none of this question's answers (tasks.baselines.mdqa_sets: the paper's
 "irrelevant distractors"), kept in the same order at every gold position, so positions are compared on paired
 prompts. With `documents_file` (Liu et al.'s 10/20/30-document files)
 their retrieved distractors are used as given, and the gold passage is moved to each position as they do.
@@ -15,8 +15,8 @@ from typing import Literal
 
 from ..backends.base import Request
 from ..config import ConfigError
-from ..tasks.mdqa_sets import Question, document, pick_questions, qhash, question_sets, with_gold_at
-from ..tasks.mdqa_train import mdqa_prompt as render_prompt   # one prompt for training data and the benchmark
+from ..tasks.baselines.mdqa_sets import Question, document, pick_questions, qhash, question_sets, with_gold_at
+from ..tasks.baselines.mdqa_train import mdqa_prompt as render_prompt   # one prompt for training data and the benchmark
 from .metrics import best_subspan_em, first_line
 from .base import Benchmark, Item, ReportHook
 

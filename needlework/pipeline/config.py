@@ -18,7 +18,7 @@ from typing import Literal
 from ..backends import BackendConfig
 from ..config import ConfigError, deep_update, from_dict, load_config
 from ..evals.runner import EvalConfig
-from ..tasks.dataset import GenerateConfig
+from ..tasks.files.dataset import GenerateConfig
 from ..train.config import TrainConfig
 
 # Fields the pipeline fills in per stage: a run config must not set them (an arm's `train` neither).
@@ -101,7 +101,7 @@ class RunConfig:
                 fmt = params.get("format", "multidocqa")
                 shape = "Yu's {context, questions, answers} records" if fmt == "multidocqa" else "chat rows"
                 out[a] = (f"no {fmt} file given; needlework ships none (set arms.{a}.params.path to a file of "
-                          f"{shape}, see needlework/tasks/released_qa.py)")
+                          f"{shape}, see needlework/tasks/baselines/released_qa.py)")
         return out
 
     def data_for(self, arm: str, seed: int, out: str = "train.jsonl") -> GenerateConfig:

@@ -31,7 +31,7 @@ def data_tokens(cfg: RunConfig, arm: str, seed: int) -> dict[str, Any]:
     drawn without it (where the task can be drawn without a tokenizer)."""
     import dataclasses
 
-    from ..tasks.dataset import SampleMaker
+    from ..tasks.files.dataset import SampleMaker
     dcfg = cfg.data_for(arm, seed)
     k = min(cfg.estimate.sample_for_tokens, dcfg.n)
     try:

@@ -49,7 +49,7 @@ def trained_families(cfg: RunConfig, data_cfg) -> list[str] | None:
 def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
     """All stages in execution order (dependencies first)."""
     from ..evals.runner import run_eval
-    from ..tasks.dataset import generate_file
+    from ..tasks.files.dataset import generate_file
     from ..train.run import run_training
 
     gens: list[Stage] = []
@@ -104,11 +104,6 @@ def loss_map_available() -> bool:
     return True
 
 
-# The loss map still reads the bf16 flag of before `precision` (its module is being moved); the run's one setting
-# maps onto it, and its own resolution goes through needlework.precision.choose like every other stage's.
-LOSS_MAP_BF16 = {"auto": "auto", "bf16": True, "fp32": False}
-
-
 def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> list[Stage]:
     """Token-level loss of the answer, base vs first fine-tuned model, on a few training samples."""
     if not cfg.report.loss_map or cfg.train.backend != "hf" or not loss_map_available():
@@ -120,7 +115,7 @@ def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
     def settings(model: str, out: str) -> LossMapConfig:
         return from_dict(LossMapConfig, {"model": model, "data": str(gen.folder(root) / "train.jsonl"), "out": out,
                                          "n": cfg.report.loss_map_n,
-                                         "bf16": LOSS_MAP_BF16[cfg.precision]})
+                                         "precision": cfg.precision, "device": cfg.device})
 
     map_id = _without(settings("", "").identity(), "model", "data")   # both named by stage keys below
     out = []
@@ -146,7 +141,7 @@ def _head_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
         rows = list(read_jsonl(gen.folder(root) / "train.jsonl"))[-n:]
         write_jsonl(f / "samples.jsonl", rows)
         build_head_maps(HeadsConfig(model=cfg.train.model, compare=trained_model(cfg, train.folder(root)),
-                                    data=str(f / "samples.jsonl"), out=str(f), n=n))
+                                    data=str(f / "samples.jsonl"), out=str(f), n=n, device=cfg.device))
 
     return [Stage("heads", train.label, {"model": train.key, "data": gen.key, "n": n}, ["heads.json", "heads.png"],
                   run, deps=[gen, train], optional_outputs=["heads_compare.png", "heads_change.png"],

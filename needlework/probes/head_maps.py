@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..config import ConfigError
 from ..io import write_json
@@ -27,6 +27,11 @@ class HeadsConfig:
     top: int = 10                     # heads listed (highest score; largest change)
     template: str = "auto"            # chat template: auto | chat | plain, as in training and the loss map
     max_length: int = 8192
+    # Resolved by needlework.precision.resolve like every stage's setting, but fp32 by default (in a run too,
+    # which hands down only its device): a head's score is an argmax over attention weights, compared across
+    # models and runs, and bf16 rounding can flip near-ties, so the maps are computed at full precision.
+    precision: Literal["auto", "bf16", "fp32"] = "fp32"
+    device: str = "auto"              # auto: a GPU where there is one
 
     def validate(self) -> None:
         if not self.data:
@@ -62,10 +67,10 @@ def changed_heads(before: list[list[float]], after: list[list[float]], k: int) -
              "change": change[layer][head]} for _, layer, head in cells[:k]]
 
 
-def _score_model(name: str, rows: list[dict], cfg: HeadsConfig) -> dict:
+def _score_model(name: str, rows: list[dict], cfg: HeadsConfig, precision) -> dict:
     from .retrieval_heads import load_eager, retrieval_scores
     t0 = time.perf_counter()
-    model, tokenizer = load_eager(name)
+    model, tokenizer = load_eager(name, precision)
     result = retrieval_scores(model, tokenizer, rows, template=cfg.template, max_length=cfg.max_length)
     if not result["steps"]:
         raise ConfigError(f"data: no sample of {cfg.data} has a gold value the model's answer copies from the "
@@ -110,17 +115,19 @@ def heads_heatmap(scores: list[list[float]], title: str, *, change: bool = False
 def build_head_maps(cfg: HeadsConfig) -> dict:
     """Score cfg.model (and cfg.compare) on the first cfg.n samples of cfg.data; write heads.json,
     heads.png and, with compare, heads_compare.png and heads_change.png into cfg.out. Returns heads.json."""
+    from ..precision import resolve
     from ..provenance import provenance
     from ..train.batches import read_rows
+    precision = resolve(cfg.precision, cfg.device)   # once, for both models: one dtype and device for the pair
     rows = read_rows([cfg.data])[:cfg.n]
     out = Path(cfg.out)
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"data": cfg.data, "n": cfg.n, **_score_model(cfg.model, rows, cfg)}
+    result: dict[str, Any] = {"data": cfg.data, "n": cfg.n, **_score_model(cfg.model, rows, cfg, precision)}
     before, after_name = short_name(cfg.model), short_name(cfg.compare)
     pngs = {"heads.png": heads_heatmap(result["scores"], f"retrieval score: {before}\n"
                                        f"({result['samples']} samples, {result['steps']} answer tokens)")}
     if cfg.compare:
-        after = _score_model(cfg.compare, rows, cfg)
+        after = _score_model(cfg.compare, rows, cfg, precision)
         result["compare"] = after
         result["change"] = score_change(result["scores"], after["scores"])
         result["changed"] = changed_heads(result["scores"], after["scores"], cfg.top)
@@ -132,6 +139,7 @@ def build_head_maps(cfg: HeadsConfig) -> dict:
         write_png(out / name, png)
     result["pngs"] = list(pngs)                # before, after, change: the order the report shows them
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    result["precision"] = precision.as_dict()
     result["provenance"] = provenance(cfg)
     write_json(out / "heads.json", result)
     return result

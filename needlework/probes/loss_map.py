@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ..io import atomic_open, write_json
 from ..tasks.gold_spans import answer_tokens, gold_strings
@@ -28,7 +28,12 @@ class LossMapConfig:
     n: int = 3                       # samples to render
     template: str = "auto"           # chat template: auto | chat | plain (the answer template is the variant)
     max_length: int = 8192
-    bf16: bool | Literal["auto"] = "auto"   # autocast where native and measured faster (needlework.precision)
+    # auto: bf16 autocast where native and measured faster; device auto: a GPU where there is one (both resolved
+    # by needlework.precision.resolve like every stage's; in a run: the run's top-level settings)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    device: str = "auto"
+
+    RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)"}
 
     def identity(self) -> dict:
         """What decides the map (not where it is written)."""
@@ -84,14 +89,13 @@ def _rows_with_gold(cfg: LossMapConfig) -> list[dict]:
 def build_loss_map(cfg: LossMapConfig) -> dict:
     import torch
     from ..models import load_model
-    from ..precision import choose
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    precision = choose(cfg.bf16, device, log=print)
+    from ..precision import resolve
+    precision = resolve(cfg.precision, cfg.device, log=print)
     model, tokenizer = load_model(cfg.model)
-    model = model.to(device).eval()
+    model = model.to(precision.device).eval()
     rows = _rows_with_gold(cfg)
     samples = []
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=precision.bf16):
+    with torch.autocast(precision.device.split(":")[0], dtype=torch.bfloat16, enabled=precision.bf16):
         for r in rows:
             variants = {name: score(model, tokenizer, r["system"], p, r["answer"], r["meta"], cfg.template,
                                     cfg.max_length) for name, p in prompt_variants(r["prompt"], r["meta"]).items()}

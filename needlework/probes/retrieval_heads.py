@@ -134,10 +134,10 @@ def retrieval_scores(model, tokenizer, rows: list[dict], *, template: str = "aut
             "steps": n_steps, "samples": scored, "skipped": skipped}
 
 
-def load_eager(name_or_path: str):
-    """(model, tokenizer) in fp32 with eager attention, on the GPU when there is one."""
+def load_eager(name_or_path: str, precision):
+    """(model, tokenizer) with eager attention (the weights must be readable), in the dtype and on the device
+    of `precision` (a needlework.precision.Precision: head maps default to fp32, see head_maps.HeadsConfig)."""
     from ..models import load_causal_lm, load_tokenizer, resolve_model_path
     path = resolve_model_path(name_or_path)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_causal_lm(path, torch.float32, attn_implementation="eager")
-    return model.to(device).eval(), load_tokenizer(path)
+    model = load_causal_lm(path, precision.torch_dtype, attn_implementation="eager")
+    return model.to(precision.device).eval(), load_tokenizer(path)

@@ -17,7 +17,7 @@ seed (`component_seed`). Shards therefore concatenate to the serial file, and ea
 prefix of what a pure run of that task on its seed writes. Component seeds are derived from (seed, k), so two
 components of one task (e.g. with and without the template) never repeat each other's draws.
 
-This module plans a mixture (settings, choices, seeds); tasks.dataset wires it into SampleMaker.
+This module plans a mixture (settings, choices, seeds); tasks.files.dataset wires it into SampleMaker.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError
-from .registry import get_task
+from .registry import canonical_name, get_task
 
 NAME = "mixture"
 CHOICE_STREAM = 0x5EED_313   # tags the component-choice stream apart from every sample stream
@@ -62,7 +62,7 @@ def validate_mixture(mixture: list[MixComponent], shared: dict[str, Any]) -> Non
     for k, c in enumerate(mixture):
         if not c.task:
             raise ConfigError(f"mixture[{k}].task: name the component's task")
-        if c.task.replace("-", "_") == NAME:
+        if canonical_name(c.task) == NAME:
             raise ConfigError(f"mixture[{k}].task: a mixture cannot contain a mixture")
         try:
             task = get_task(c.task)

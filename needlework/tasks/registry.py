@@ -3,7 +3,8 @@ imports a concrete task, so there is no import loop)."""
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import mdqa_train, niah, released_qa, variable_tracking
+from . import variable_tracking
+from .baselines import mdqa_train, niah, released_qa
 from .base import Task
 from .kv import answers as kv_answers
 from .kv import formatted_kv, multi_subkey_kv, simple_kv
@@ -22,8 +23,15 @@ def register(task: Task) -> Task:
     return task
 
 
+def canonical_name(name: str) -> str:
+    """The one spelling of a task's name: snake_case (`simple-kv` and `simple_kv` name one task). Every
+    comparison of a task name (registered tasks and `mixture` alike) goes through here, as benchmark names go
+    through evals.registry.canonical_name."""
+    return name.replace("-", "_")
+
+
 def get_task(name: str) -> Task:
-    name = name.replace("-", "_")
+    name = canonical_name(name)
     if name not in _REGISTRY:
         raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]

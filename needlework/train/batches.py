@@ -15,7 +15,7 @@ import torch
 
 from ..config import ConfigError
 from ..io import JSONLError, read_jsonl_numbered
-from ..tasks.formats import RowError, parse_row
+from ..tasks.files.formats import RowError, parse_row
 from .masking import IGNORE, MaskingError, encode
 
 

@@ -18,7 +18,7 @@ from ..backends.base import BackendError
 from ..config import ConfigError
 from ..io import JSONLError, append_jsonl, atomic_open, dumps, read_jsonl_numbered, write_done, write_json
 from ..provenance import config_hash, save_provenance
-from ..tasks.formats import OPENAI_SYSTEM, RowError, parse_row
+from ..tasks.files.formats import OPENAI_SYSTEM, RowError, parse_row
 from .config import TrainConfig, finished_here
 
 TERMINAL = ("succeeded", "failed", "cancelled")

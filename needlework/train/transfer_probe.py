@@ -18,8 +18,8 @@ from __future__ import annotations
 import time
 
 from ..backends.base import Request
-from ..tasks.mdqa_sets import qhash, question_sets, with_gold_at
-from ..tasks.mdqa_train import mdqa_prompt
+from ..tasks.baselines.mdqa_sets import qhash, question_sets, with_gold_at
+from ..tasks.baselines.mdqa_train import mdqa_prompt
 from ..text import best_subspan_em, first_line
 from .config import TransferProbeSettings
 

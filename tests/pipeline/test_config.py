@@ -124,13 +124,14 @@ def test_backend_is_typed_once_and_serves_the_evaluated_model(tmp_path, tiny_mod
 def test_one_precision_and_device_reach_every_stage(tmp_path, tiny_model_dir):
     """The run's `precision` and `device` are handed to training, every evaluation's backend (general's hf
     model reads it too) and the loss map; setting them per stage, or by their old names, is refused by name."""
-    from needlework.pipeline.plan import LOSS_MAP_BF16
     base = mini_config(tiny_model_dir, tmp_path / "runs")
     cfg = load_run_config(base=base, overrides=["precision=bf16", "device=cpu"])
     t = cfg.train_for(["x.jsonl"], 0, "out", cfg.arm)
     ev = cfg.eval_for("m", "out")
     assert (t.precision, t.device) == (ev.backend.precision, ev.backend.device) == ("bf16", "cpu")
-    assert LOSS_MAP_BF16[cfg.precision] is True
+    loss_maps = [s for s in build_stages(cfg, tmp_path) if s.kind == "loss-map"]
+    assert loss_maps and all(s.identity["loss_map"]["precision"] == "bf16" and s.identity["loss_map"]["device"]
+                             == "cpu" for s in loss_maps)   # the loss map's settings, in its stage key
     for key, new in (("train.bf16=false", "precision"), ("backend.dtype=fp32", "precision"),
                      ("train.precision=fp32", "precision"), ("backend.device=cpu", "device"),
                      ("eval.general.device=cuda", "device")):

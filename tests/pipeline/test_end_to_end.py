@@ -123,7 +123,7 @@ def interrupt(fn, after: int = 1):
 def test_interrupted_run_matches_uninterrupted(tiny_model_dir, tmp_path, monkeypatch):
     import needlework.evals.cache as cache
     import needlework.report.build as build
-    import needlework.tasks.dataset as dataset
+    import needlework.tasks.files.dataset as dataset
     import needlework.train.run as train_run
 
     ref = run(_cfg(tiny_model_dir, tmp_path / "a" / "runs"), log=lambda _: None)

@@ -8,7 +8,7 @@ import pytest
 def kv_file(tmp_path_factory):
     from needlework.io import write_jsonl
     from needlework.tasks import generate_sample, get_task
-    from needlework.tasks.formats import to_row
+    from needlework.tasks.files.formats import to_row
     task = get_task("simple_kv")
     cfg = task.config_cls(num_dict=3, template=True)
     path = tmp_path_factory.mktemp("data") / "kv8.jsonl"

@@ -76,6 +76,29 @@ def test_heads_cli_before_after_singles_out_the_planted_head(before_after, tmp_p
     assert tables[-1]["rows"][0][:2] == [layer, head]
 
 
+def test_head_maps_run_fp32_by_default_through_the_one_precision_setting(before_after, tmp_path, monkeypatch,
+                                                                         capsys):
+    """HeadsConfig's precision defaults to fp32 and is resolved by needlework.precision.resolve like every
+    stage's (recorded in heads.json); an explicit bf16 loads the model in bf16 with training's warning."""
+    import torch
+
+    from needlework import precision
+    from needlework.probes.head_maps import HeadsConfig, build_head_maps
+    from needlework.probes.retrieval_heads import load_eager
+    before, _, data = before_after
+    assert (HeadsConfig().precision, HeadsConfig().device) == ("fp32", "auto")
+    res = build_head_maps(HeadsConfig(model=str(before), data=str(data), out=str(tmp_path / "h"), n=1, device="cpu"))
+    assert res["precision"] == precision.resolve("fp32", "cpu").as_dict()
+    assert json.loads((tmp_path / "h" / "heads.json").read_text())["precision"]["bf16"] is False
+    monkeypatch.setenv("NEEDLEWORK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(precision, "calibrate", lambda **kw: 0.04)
+    capsys.readouterr()
+    model, _ = load_eager(str(before), precision.resolve("bf16", "cpu"))
+    assert next(model.parameters()).dtype == torch.bfloat16 and "25.0x slower" in capsys.readouterr().err
+
+
 def test_heads_cli_refuses_missing_data(capsys):
     assert main(["heads", "--model", "x"]) == 2
     assert "data: give a JSONL file" in capsys.readouterr().err

@@ -55,3 +55,21 @@ def test_loss_map_refuses_missing_data():
     from needlework.config import ConfigError
     with pytest.raises(ConfigError, match="data"):
         LossMapConfig(model="x", data="").validate()
+
+
+def test_loss_map_resolves_the_one_precision_setting_and_warns_like_training(tiny_model_dir, kv_file, tmp_path,
+                                                                             monkeypatch, capsys):
+    """`precision` + `device` go through needlework.precision.resolve: explicit bf16 on a CPU without native
+    bf16 is honoured with the same measured-slowdown warning as training; fp32 is fp32."""
+    from needlework import precision
+    monkeypatch.setenv("NEEDLEWORK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(precision, "calibrate", lambda **kw: 0.04)
+    common = {"model": str(tiny_model_dir), "data": str(kv_file), "n": 1, "device": "cpu"}
+    res = build_loss_map(LossMapConfig(**common, out=str(tmp_path / "bf16"), precision="bf16"))
+    assert res["precision"]["bf16"] is True and res["precision"]["device"] == "cpu"
+    assert res["precision"]["reason"] == precision.resolve("bf16", "cpu").reason
+    assert capsys.readouterr().err.count("25.0x slower") == 2   # the loss map's warning, then the reference's
+    res = build_loss_map(LossMapConfig(**common, out=str(tmp_path / "fp32"), precision="fp32"))
+    assert res["precision"]["bf16"] is False and "slower" not in capsys.readouterr().err

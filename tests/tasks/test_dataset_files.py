@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from needlework.cli import main
-from needlework.tasks.dataset import GenerateConfig, SampleMaker, generate_file
-from needlework.tasks.file_check import show, validate_file
+from needlework.tasks.files.dataset import GenerateConfig, SampleMaker, generate_file
+from needlework.tasks.files.file_check import show, validate_file
 
 SMALL = {"num_dict": 8}
 
@@ -36,7 +36,7 @@ def test_shards_concatenate_to_the_serial_file(tmp_path):
 
 
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
-    from needlework.tasks import dataset
+    from needlework.tasks.files import dataset
     real = dataset.SampleMaker.rows
 
     def failing(self, indices):
@@ -151,7 +151,7 @@ def test_key_space_too_small_is_refused(capsys, tmp_path):
 
 
 def test_generator_has_no_torch_in_its_import_path():
-    code = ("import sys; from needlework.tasks.dataset import GenerateConfig, generate_file; "
+    code = ("import sys; from needlework.tasks.files.dataset import GenerateConfig, generate_file; "
             "import needlework.cli; needlework.cli.main(['tasks']); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from needlework.tasks.dataset import GenerateConfig, generate_file
+from needlework.tasks.files.dataset import GenerateConfig, generate_file
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = {

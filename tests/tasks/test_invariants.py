@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from needlework.config import ConfigError
 from needlework.tasks import generate_sample, get_task
-from needlework.tasks.formats import to_row
-from needlework.tasks.file_check import check_row
+from needlework.tasks.files.formats import to_row
+from needlework.tasks.files.file_check import check_row
 from needlework.tasks.numbers import space_size
 
 
@@ -124,7 +124,7 @@ def test_multi_subkey_sharing_happens_and_is_bounded():
 
 
 def test_position_sweep_and_bias():
-    from needlework.tasks.dataset import GenerateConfig, SampleMaker
+    from needlework.tasks.files.dataset import GenerateConfig, SampleMaker
     gen = SampleMaker(GenerateConfig(task="simple_kv", n=6, params={"num_dict": 20, "gold_position": [1, 10, 20]}))
     assert [gen.sample(i).meta["gold_dict"] for i in range(6)] == [1, 10, 20, 1, 10, 20]
     gen = SampleMaker(GenerateConfig(task="simple_kv", n=6, params={"num_dict": 21, "gold_depth": [0.0, 0.5, 1.0]}))

@@ -7,8 +7,8 @@ import pytest
 
 from needlework.config import ConfigError, from_dict, load_config
 from needlework.tasks import mixture
-from needlework.tasks.dataset import GenerateConfig, SampleMaker, generate_file
-from needlework.tasks.file_check import validate_file
+from needlework.tasks.files.dataset import GenerateConfig, SampleMaker, generate_file
+from needlework.tasks.files.file_check import validate_file
 
 TWO = [{"task": "simple_kv", "weight": 3}, {"task": "multi_subkey_kv", "weight": 1, "params": {"num_dict": 3}}]
 

@@ -5,7 +5,7 @@ import pytest
 
 from needlework.config import ConfigError
 from needlework.tasks import generate_sample, get_task
-from needlework.tasks.dataset import GenerateConfig, SampleMaker, generate_file
+from needlework.tasks.files.dataset import GenerateConfig, SampleMaker, generate_file
 
 
 def _positions(n, bias, seed=0, num_dict=85):

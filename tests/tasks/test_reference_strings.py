@@ -4,7 +4,7 @@ import re
 import numpy as np
 
 from needlework.tasks import generate_sample, get_task
-from needlework.tasks.formats import OPENAI_SYSTEM
+from needlework.tasks.files.formats import OPENAI_SYSTEM
 
 SIMPLE_Q = ("Above is a list of dictionaries such that each key and value is an integer. "
             "Report the value of key {k} and the dictionary it is in.")

@@ -6,8 +6,8 @@ import pytest
 
 from needlework.config import ConfigError
 from needlework.io import read_jsonl
-from needlework.tasks.dataset import GenerateConfig, SampleMaker, generate_file
-from needlework.tasks.released_qa import YU_SEPARATOR, load_pairs, pair_tokens
+from needlework.tasks.files.dataset import GenerateConfig, SampleMaker, generate_file
+from needlework.tasks.baselines.released_qa import YU_SEPARATOR, load_pairs, pair_tokens
 
 FIX = Path(__file__).parent / "fixtures"
 MDQA, IN2 = str(FIX / "multidocqa_sample.jsonl"), str(FIX / "in2_sample.jsonl")
@@ -72,8 +72,8 @@ def test_mistral_preset_runs_all_four_baselines_when_files_are_given():
 
 def test_validate_checks_rows_against_their_source_file(tmp_path):
     from needlework.tasks.base import Invalid
-    from needlework.tasks.file_check import check_row
-    from needlework.tasks.formats import to_row
+    from needlework.tasks.files.file_check import check_row
+    from needlework.tasks.files.formats import to_row
     gen = SampleMaker(GenerateConfig(task="released_qa", n=2, params={"format": "multidocqa", "path": MDQA}))
     row = to_row(gen.sample(1), "prompt_completion")
     assert check_row(row) == "released_qa"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from needlework.config import ConfigError
 from needlework.tasks import generate_sample, get_task
 from needlework.tasks.base import Invalid
-from needlework.tasks.file_check import check_row
-from needlework.tasks.formats import to_row
+from needlework.tasks.files.file_check import check_row
+from needlework.tasks.files.formats import to_row
 from needlework.tasks.kv.key_value_formats import FORMATS
 
 FKV, VT = get_task("formatted_kv"), get_task("variable_tracking")
@@ -194,7 +194,7 @@ def test_scores_read_free_text():
     ("variable_tracking", {"target_tokens": 700, "hops": 3, "num_chains": 2, "gold_depth": 0.5}),
 ])
 def test_target_tokens_fill_the_budget_exactly(task, params, smollm2_tokenizer_dir):
-    from needlework.tasks.dataset import GenerateConfig, SampleMaker
+    from needlework.tasks.files.dataset import GenerateConfig, SampleMaker
     gen = SampleMaker(GenerateConfig(task=task, n=6, params=params, tokenizer=str(smollm2_tokenizer_dir),
                                      chat_template=True))
     budget = params["target_tokens"]

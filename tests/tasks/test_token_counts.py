@@ -5,7 +5,7 @@ import io
 import pytest
 
 from needlework.config import ConfigError
-from needlework.tasks.dataset import GenerateConfig, SampleMaker
+from needlework.tasks.files.dataset import GenerateConfig, SampleMaker
 from needlework.tasks.tokenization.tokens import TokenCounter, from_sentencepiece, from_tiktoken, load_counting_tokenizer
 
 

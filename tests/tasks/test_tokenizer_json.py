@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from needlework.tasks.tokenization import loader_agreement
-from needlework.tasks.dataset import GenerateConfig, SampleMaker
+from needlework.tasks.files.dataset import GenerateConfig, SampleMaker
 from needlework.tasks.tokenization.loader_agreement import PROBES, load_checked
 from needlework.tasks.tokenization.tokenizer_json import from_tokenizer_json
 from needlework.tasks.tokenization.tokens import from_hf, load_counting_tokenizer

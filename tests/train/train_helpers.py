@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def make_rows(n: int, shape: str = "messages", num_dict: int = 3, seed: int = 0, template: bool = True):
     from needlework.tasks import generate_sample, get_task
-    from needlework.tasks.formats import to_row
+    from needlework.tasks.files.formats import to_row
 
     task = get_task("simple_kv")
     cfg = task.config_cls(num_dict=num_dict, template=template)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...text import contains_any_answer
-from .. import mdqa_train, niah, released_qa
+from ..baselines import mdqa_train, niah, released_qa
 from ..base import Invalid
 
 

@@ -122,7 +122,7 @@ def choose_position(cfg: KVCommon, rng: np.random.Generator, n: int) -> int:
         return cfg.gold_position
     if cfg.position_bias == "exact":
         raise ConfigError("position_bias 'exact' assigns positions by sample index over the whole dataset; "
-                          "generate through needlework.tasks.dataset.SampleMaker (needlework generate)")
+                          "generate through needlework.tasks.files.dataset.SampleMaker (needlework generate)")
     independent = bias_modes.is_independent(cfg.position_bias)
     u = rng.random()
     if independent and u < BIAS_FIRST:

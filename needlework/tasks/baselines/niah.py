@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ConfigError
-from ..real_data import load_essays
-from ..text import sentence_spans
-from .base import BudgetExceeded, Sample, TokenCount
+from ...config import ConfigError
+from ...real_data import load_essays
+from ...text import sentence_spans
+from ..base import BudgetExceeded, Sample, TokenCount
 
 NAME = "niah"
 KAMRADT_NEEDLE = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."

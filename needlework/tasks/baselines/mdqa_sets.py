@@ -13,8 +13,8 @@ import hashlib
 
 import numpy as np
 
-from ..config import ConfigError
-from ..text import normalize_answer
+from ...config import ConfigError
+from ...text import normalize_answer
 
 Question = tuple[dict, dict, list[dict]]   # (NQ record, gold document, distractor documents)
 
@@ -56,7 +56,7 @@ def _distractors(rec: dict, gold: dict, pool: list[dict], pool_norm: list[str], 
 
 def question_sets(split: str, n: int, k: int, seed: int, nq_file: str | None = None) -> list[Question]:
     """n questions of NQ `split` (eval, dev or train) with k-1 distractors each, from that split only."""
-    from ..real_data import gold_passage, nq_split
+    from ...real_data import gold_passage, nq_split
     records = nq_split(split, nq_file)
     if len(records) < n:
         raise ConfigError(f"mdqa: {n} questions asked but the NQ {split} split has only {len(records)}")

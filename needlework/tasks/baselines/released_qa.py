@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ConfigError
-from ..io import JSONLError, read_jsonl_numbered
-from .base import Sample, TokenCount
+from ...config import ConfigError
+from ...io import JSONLError, read_jsonl_numbered
+from ..base import Sample, TokenCount
 
 NAME = "released_qa"
 FORMATS = ("multidocqa", "in2")
@@ -47,7 +47,7 @@ class ReleasedQAConfig:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if not self.path:
             raise ConfigError(f"path: give the {self.format} file (its authors' released format; see "
-                              "needlework/tasks/released_qa.py)")
+                              "needlework/tasks/baselines/released_qa.py)")
         if not Path(self.path).is_file():
             raise ConfigError(f"path: {self.path} does not exist")
         for name in ("max_tokens", "total_tokens"):
@@ -55,7 +55,7 @@ class ReleasedQAConfig:
             if v is not None and v < 1:
                 raise ConfigError(f"{name} must be positive, got {v}")
 
-    # -- the generator's per-index hooks (tasks.dataset.SampleMaker)
+    # -- the generator's per-index hooks (tasks.files.dataset.SampleMaker)
     def available(self, seed: int, count: TokenCount | None) -> int:
         return len(_selection(self.path, self.format, seed, self.max_tokens, self.total_tokens, count))
 
@@ -146,7 +146,7 @@ def generate(cfg: ReleasedQAConfig, rng: np.random.Generator, count_tokens: Toke
     record = getattr(cfg, "record", None)
     if record is None:
         raise ConfigError("released_qa samples are chosen by index over the whole file; generate through "
-                          "needlework.tasks.dataset.SampleMaker (needlework generate)")
+                          "needlework.tasks.files.dataset.SampleMaker (needlework generate)")
     prompt, answer = load_pairs(cfg.path, cfg.format)[record]
     return Sample(task=NAME, prompt=prompt, answer=answer,
                   meta={"source": cfg.format, "source_file": str(cfg.path), "record": record,

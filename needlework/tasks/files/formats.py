@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Sample
+from ..base import Sample
 
 SHAPES = ("messages", "prompt_completion", "openai")
 OPENAI_SYSTEM = "Write a response that appropriately completes the request."

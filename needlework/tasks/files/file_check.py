@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ..io import JSONLError, read_jsonl_numbered
-from . import variable_tracking as vt
-from .base import Invalid
+from ...io import JSONLError, read_jsonl_numbered
+from .. import variable_tracking as vt
+from ..base import Invalid
 from .formats import RowError, parse_row
-from .kv import formatted_kv as fkv
-from .kv import multi_subkey_kv as mkv
-from .kv import simple_kv as skv
-from .kv.common import HEAD
-from .registry import all_tasks
+from ..kv import formatted_kv as fkv
+from ..kv import multi_subkey_kv as mkv
+from ..kv import simple_kv as skv
+from ..kv.common import HEAD
+from ..registry import all_tasks
 
 
 def numbered_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -90,7 +90,7 @@ class ValidationReport:
 
 def validate_file(path: str | Path, tokenizer: str | None = None, chat_template: bool = False,
                   system: str | None = None) -> ValidationReport:
-    from .tokenization.tokens import make_counter
+    from ..tokenization.tokens import make_counter
     report = ValidationReport(str(path))
     counters: dict = {}
 

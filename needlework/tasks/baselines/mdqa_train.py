@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import ConfigError
-from ..real_data import gold_passage, nq_split
-from ..text import contains_any_answer, normalize_answer, sentence_spans
-from .base import Sample, TokenCount
+from ...config import ConfigError
+from ...real_data import gold_passage, nq_split
+from ...text import contains_any_answer, normalize_answer, sentence_spans
+from ..base import Sample, TokenCount
 
 NAME = "mdqa_train"
 INSTRUCTION = ("Write a high-quality answer for the given question using only the provided search results "
@@ -63,7 +63,7 @@ def answer_sentence(passage: str, answers: list[str]) -> str:
 
 
 def generate(cfg: MDQATrainConfig, rng: np.random.Generator, count_tokens: TokenCount | None = None) -> Sample:
-    from .base import BudgetExceeded
+    from ..base import BudgetExceeded
     pool = nq_split("train", cfg.data_file)
     rec = pool[int(rng.integers(len(pool)))]
     answers = rec["answers"]

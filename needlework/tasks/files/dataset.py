@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..config import ConfigError, from_dict
-from ..io import atomic_open, atomic_path, dumps
-from ..io import to_jsonable
-from ..provenance import config_hash, save_provenance
-from . import mixture, position_bias
-from .base import Sample, Task, generate_sample
-from .mixture import MixComponent
-from .registry import get_task
+from ...config import ConfigError, from_dict
+from ...io import atomic_open, atomic_path, dumps
+from ...io import to_jsonable
+from ...provenance import config_hash, save_provenance
+from .. import mixture, position_bias
+from ..base import Sample, Task, generate_sample
+from ..mixture import MixComponent
+from ..registry import canonical_name, get_task
 from .formats import SHAPES, to_row
-from .tokenization.tokens import TokenCounter, make_counter
+from ..tokenization.tokens import TokenCounter, make_counter
 
 SELF_CHECK_SAMPLES = 16
 SELF_CHECK_SEED = 2**31 - 1   # a stream of its own, so the check does not depend on the shard being written
@@ -55,7 +55,7 @@ class GenerateConfig:
 
     @property
     def is_mixture(self) -> bool:
-        return self.task.replace("-", "_") == mixture.NAME
+        return canonical_name(self.task) == mixture.NAME
 
     def component_config(self, k: int, n: int = 1) -> "GenerateConfig":
         """Component k of a mixture as a plain one-task config (its own seed; n = its share of the samples)."""

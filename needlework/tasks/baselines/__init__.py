@@ -1,0 +1,3 @@
+"""The paper's baselines (§3.4) as tasks: `niah` (a needle in Paul Graham essays), `mdqa_train` (MDQA
+training samples from the NQ train split), `released_qa` (MultidocQA / IN2 records from a file), and
+`mdqa_sets`, the MDQA question sets the benchmark (evals.mdqa) and the transfer probe draw from."""
