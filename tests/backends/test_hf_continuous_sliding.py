@@ -57,9 +57,9 @@ def _key(out):
 def test_same_greedy_outputs_as_static_and_generate(windowed_dir):
     import torch
 
-    static = HFBackend(str(windowed_dir), batch_size=8, progress=False, engine="static", dtype="fp32")
+    static = HFBackend(str(windowed_dir), batch_size=8, progress=False, engine="static", precision="fp32")
     cont = HFBackend(model_obj=static.model, tokenizer=static.tokenizer, batch_size=3, progress=False,
-                     engine="continuous", dtype="fp32")
+                     engine="continuous", precision="fp32")
     assert cont.engine == "continuous" and supports_continuous(cont.model)
     reqs = [Request(prompt=p, max_new_tokens=n + 8) for p, n in zip(PROMPTS, MAX_NEW)]
     ids = [cont.renderer.token_ids(r) for r in reqs]
@@ -94,7 +94,7 @@ def test_no_mask_in_decode_no_repeated_keys_rows_sized_per_row(windowed_dir, mon
 
     monkeypatch.setattr(F, "scaled_dot_product_attention", sdpa)
     monkeypatch.setattr(hf_row_cache.RowCache, "begin", begin)
-    cont = HFBackend(str(windowed_dir), batch_size=4, progress=False, engine="continuous", dtype="fp32")
+    cont = HFBackend(str(windowed_dir), batch_size=4, progress=False, engine="continuous", precision="fp32")
     cfg = cont.model.config
     reqs = [Request(prompt=p, max_new_tokens=n) for p, n in zip(PROMPTS, MAX_NEW)]
     out = cont.generate(reqs)
@@ -112,7 +112,7 @@ def test_no_mask_in_decode_no_repeated_keys_rows_sized_per_row(windowed_dir, mon
 
 
 def test_a_model_type_it_cannot_attend_keeps_the_static_engine(windowed_dir):
-    cont = HFBackend(str(windowed_dir), batch_size=2, progress=False, engine="continuous", dtype="fp32")
+    cont = HFBackend(str(windowed_dir), batch_size=2, progress=False, engine="continuous", precision="fp32")
     cfg = cont.model.config
     saved = getattr(cfg, "layer_types", None)
     cfg.layer_types = ["chunked_attention"] * cfg.num_hidden_layers
