@@ -1,18 +1,14 @@
 """Commands of the evals stage: `eval` (run benchmarks, resumable) and `compare` (two runs, per bucket)."""
 from __future__ import annotations
 
-from .options import add_config_args, comma_list, flag_overrides, library_log
+from .options import add_config_args, comma_list, configured_run
 
 
 def cmd_eval(args) -> int:
-    from ..config import load_config
     from ..evals.runner import EvalConfig, run_eval
-    overrides = flag_overrides(args, {"model": "model", "benchmarks": "benchmarks", "backend": "backend.kind",
-                                      "base_url": "backend.base_url", "out": "out", "seed": "seed",
-                                      "limit": "limit", "batch_size": "batch_size"})
-    cfg = load_config(EvalConfig, args.config, overrides)
-    with library_log(args, cfg.out):
-        out = run_eval(cfg)
+    out = configured_run(args, EvalConfig, {"model": "model", "benchmarks": "benchmarks", "backend": "backend.kind",
+                                            "base_url": "backend.base_url", "out": "out", "seed": "seed",
+                                            "limit": "limit", "batch_size": "batch_size"}, run_eval)
     print(f"results: {out / 'results.json'}\nsamples: {out / 'samples.jsonl'}\nlibrary log: {out / 'logs'}")
     return 0
 

@@ -25,6 +25,15 @@ def flag_overrides(args, keys: dict[str, str]) -> list[str]:
     return out
 
 
+def configured_run(args, config_cls, flags: dict[str, str], run):
+    """A stage command's one shape: flags and `key=value`s over `--config` into a checked config, then `run` on
+    it with library output sent to the output folder's log. Returns what `run` returned."""
+    from ..config import load_config
+    cfg = load_config(config_cls, args.config, flag_overrides(args, flags))
+    with library_log(args, cfg.out):
+        return run(cfg)
+
+
 def comma_list(value: str) -> list[str]:
     return [b.strip() for b in value.split(",") if b.strip()]
 

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 
-from .options import add_config_args, flag_overrides, library_log
+from .options import add_config_args, configured_run, flag_overrides
 
 
 def cmd_train(args) -> int:
-    from ..config import load_config
     from ..train import TrainConfig, run_training
-    overrides = flag_overrides(args, {f: f for f in (
+    out = configured_run(args, TrainConfig, {f: f for f in (
         "data", "model", "out", "recipe", "params", "backend", "seed", "max_length", "max_steps", "lr", "save",
-        "resume", "overwrite", "gradient_checkpointing", "precision", "device")})
-    cfg = load_config(TrainConfig, args.config, overrides)
-    with library_log(args, cfg.out):
-        out = run_training(cfg)
+        "resume", "overwrite", "gradient_checkpointing", "precision", "device")}, run_training)
     print(f"model: {out}")
     return 0
 
