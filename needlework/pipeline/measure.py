@@ -131,14 +131,26 @@ def measure(model_name: str, *, precision: str, device: str = "auto", params: st
     return tp
 
 
+def busy_load() -> float | None:
+    """The 1-minute load per core where it exceeds 1 (more runnable processes than cores), else None. A
+    measurement taken then times a share of the machine; remembered, it would size every later plan and
+    `--budget` on that share (seen here: 310 prefill tok/s cached under load vs 1,066 idle)."""
+    import os
+    try:
+        per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except (OSError, AttributeError):
+        return None
+    return per_core if per_core > 1.0 else None
+
+
 def measure_cached(model_name: str, log: Callable[[str], None] = print, **shape) -> Throughput:
-    """`measure`, remembered per machine and settings in the needlework cache."""
+    """`measure`, remembered per machine and settings in the needlework cache, unless taken on a busy machine."""
     from ..io import write_json
     from ..models import cache_dir
     from ..precision import machine_key
     from ..io import to_jsonable
     from ..provenance import config_hash
-    key = config_hash({"machine": machine_key(), "model": model_name, **to_jsonable(shape), "v": 2})
+    key = config_hash({"machine": machine_key(), "model": model_name, **to_jsonable(shape), "v": 3})
     path = cache_dir() / "throughput.json"
     try:
         known = json.loads(path.read_text()) if path.exists() else {}
@@ -149,7 +161,12 @@ def measure_cached(model_name: str, log: Callable[[str], None] = print, **shape)
         log(f"throughput measured earlier on this machine: prefill {tp.prefill_tokens_per_s:,.0f} tok/s, training "
             f"{tp.train_tokens_per_s:,.0f} tok/s ({tp.train_precision})")
         return tp
+    busy = busy_load()
     tp = measure(model_name, log=log, **shape)
+    if busy is not None:
+        log(f"(the machine was busy while measuring: load {busy:.1f} per core; not remembered, the next run "
+            "measures again)")
+        return tp
     known[key] = tp.as_dict()
     try:
         write_json(path, known)

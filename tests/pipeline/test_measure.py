@@ -38,12 +38,36 @@ def test_measurements_are_cached_per_machine_and_settings(tiny_model_dir, cache,
         calls.append(1)
         return real(*a, **kw)
     monkeypatch.setattr(m, "measure", counting)
+    monkeypatch.setattr(m, "busy_load", lambda: None)
     a = m.measure_cached(str(tiny_model_dir), log=lambda _: None, **_shape())
     b = m.measure_cached(str(tiny_model_dir), log=lambda _: None, **_shape())
     assert len(calls) == 1 and a == b
     m.measure_cached(str(tiny_model_dir), log=lambda _: None, **_shape(train_len=96))   # other shape: measured
     assert len(calls) == 2
     assert len(json.loads((cache / "throughput.json").read_text())) == 2
+
+
+def test_a_measurement_on_a_busy_machine_is_used_once_not_remembered(tiny_model_dir, cache, monkeypatch):
+    from needlework.pipeline import measure as m
+    lines = []
+    monkeypatch.setattr(m, "busy_load", lambda: 3.5)
+    tp = m.measure_cached(str(tiny_model_dir), log=lines.append, **_shape())
+    assert tp.source == "measured" and not (cache / "throughput.json").exists()
+    assert "busy while measuring: load 3.5 per core" in lines[-1]
+    monkeypatch.setattr(m, "busy_load", lambda: None)
+    m.measure_cached(str(tiny_model_dir), log=lines.append, **_shape())      # idle: measured again, remembered
+    assert "measured on this machine" in lines[-1] and len(json.loads((cache / "throughput.json").read_text())) == 1
+
+
+def test_busy_load_is_the_load_per_core_above_one(monkeypatch):
+    import os
+
+    from needlework.pipeline.measure import busy_load
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (5.0, 0.0, 0.0))
+    assert busy_load() == 2.5
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 0.0, 0.0))
+    assert busy_load() is None
 
 
 def test_plan_uses_measured_throughputs_and_warns_past_the_promise(mini, cache):
