@@ -19,6 +19,9 @@ class Item:
     axes: dict[str, Any]         # bucket coordinates, e.g. {"position": 5} or {"length": 1000, "position": "last"}
     request: Request
     gold: dict[str, Any] = field(default_factory=dict)   # JSON-able; only `score` reads it
+    # the question or sample this item is one layout of (an MDQA question at each gold position): items of one
+    # cluster are correlated, so paired intervals resample clusters (evals/paired.py); None: independent
+    cluster: str | None = None
 
     @property
     def bucket(self) -> str:

@@ -24,7 +24,7 @@ import math
 from typing import Any, Sequence
 
 from .metrics import wilson
-from .paired import newcombe_paired, paired_bootstrap, reading, seed_item_bootstrap
+from .paired import cluster_bootstrap, clustered, newcombe_paired, paired_bootstrap, reading, seed_item_bootstrap
 
 DEFAULT_MARGIN = 0.02
 FLOOR_EPSILON = 0.02
@@ -46,14 +46,18 @@ def _tost_p(b: int, c: int, n: int, margin: float) -> float:
     return max(_normal_sf((d + margin) / se), _normal_sf((margin - d) / se))
 
 
-def equivalence(before: Sequence[float], afters: Sequence[Sequence[float]], margin: float) -> dict[str, Any]:
+def equivalence(before: Sequence[float], afters: Sequence[Sequence[float]], margin: float,
+                clusters: Sequence[str] | None = None) -> dict[str, Any]:
     """{margin, ci90, equivalent, p (one run of 0/1 scores only), method} for aligned per-item scores:
-    `before` of the base model, `afters` one list per fine-tuned run."""
+    `before` of the base model, `afters` one list per fine-tuned run, `clusters` as in paired.paired_difference."""
     if not before or not afters:
         return {"margin": margin, "ci90": None, "equivalent": False, "p": None, "method": None}
     binary = all(x in (0, 1) for x in before) and all(x in (0, 1) for a in afters for x in a)
     p = None
-    if len(afters) == 1 and binary:
+    if clustered(clusters):
+        _, lo, hi = cluster_bootstrap(before, afters, clusters, level=0.90)
+        method = "TOST: 90% bootstrap interval over clusters (and runs) inside the margin"
+    elif len(afters) == 1 and binary:
         pairs = list(zip(before, afters[0]))
         a = sum(1 for x, y in pairs if x and y)
         b = sum(1 for x, y in pairs if x and not y)

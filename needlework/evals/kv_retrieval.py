@@ -95,7 +95,8 @@ def build(s: KVRetrievalSettings, seed: int) -> list[Item]:
                 gold = {k: v for k, v in m.items() if k not in _NOT_GOLD}
                 items.append(Item(id=f"{task.name}/{kind}={length_label}/{pkey}={pval}/{i}",
                                   axes={"length": length_label, "position": pval}, request=req,
-                                  gold={"task": task.name, **gold}))
+                                  gold={"task": task.name, **gold},
+                                  cluster=f"{task.name}/{kind}={length_label}/{i}"))   # same dicts, every depth
     return items
 
 

@@ -84,7 +84,8 @@ def build(s: MDQASettings, seed: int) -> list[Item]:
             req = (Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens, stop=stop)
                    if s.chat else Request(prompt=prompt, max_new_tokens=s.max_new_tokens, stop=stop))
             items.append(Item(id=f"{qhash(rec['question'])}/k={k}/pos={pos}", axes={"position": pos},
-                              request=req, gold={"answers": list(rec["answers"]), "question": rec["question"]}))
+                              request=req, gold={"answers": list(rec["answers"]), "question": rec["question"]},
+                              cluster=f"{qhash(rec['question'])}/k={k}"))   # one question at every position
     return items
 
 

@@ -19,6 +19,13 @@ Methods (all 95%):
   disagree; averaging items over seeds first would treat three training runs as one and could read "better"
   when one run got worse. Each seed's own paired difference and interval is kept (`across_seeds`), with
   mean ± sample std and whether the seeds disagree in sign.
+- Clustered items (several items that are one question or one sample in other layouts: an MDQA question at each
+  gold position, a key-value sample at each depth, a FLenQA instance at each length): their outcomes are
+  correlated, so counting them as independent pairs gives an interval that is too narrow. Where a scope holds
+  a cluster of more than one item, the interval is a paired bootstrap that resamples whole clusters (the
+  cluster bootstrap; Field & Welsh 2007), percentile interval, no p-value; the 2x2 table is still reported.
+  With several runs, runs and clusters are resampled. A scope where every cluster is one item (one gold
+  position) is unchanged.
 A difference "is detectable" when its interval excludes zero (`reading`); whether it is small enough to call
 "kept" is an equivalence question with a margin (needlework.evals.equivalence).
 """
@@ -34,6 +41,8 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20240601
 METHOD_MCNEMAR = "paired 0/1: Newcombe hybrid score interval (method 10), exact McNemar p"
 METHOD_BOOTSTRAP = f"paired bootstrap over items ({BOOTSTRAP_RESAMPLES} resamples, percentile interval)"
+METHOD_CLUSTER = (f"paired bootstrap over clusters (the items of one question or sample resampled together; "
+                  f"{BOOTSTRAP_RESAMPLES} resamples, percentile interval)")
 METHOD_SEEDS = (f"two-level bootstrap over training runs and items ({BOOTSTRAP_RESAMPLES} resamples, percentile "
                 "interval)")
 
@@ -111,6 +120,49 @@ def paired_bootstrap(before: Sequence[float], after: Sequence[float], resamples:
     return float(diffs.mean()), float(lo), float(hi)
 
 
+def clustered(clusters: Sequence[str] | None) -> bool:
+    """Whether some cluster holds more than one item (then items are not independent pairs)."""
+    return clusters is not None and len(set(clusters)) < len(clusters)
+
+
+def _cluster_sums(diffs, clusters: Sequence[str]):
+    """(per-run sums of diffs within each cluster [runs x clusters], items per cluster) for diffs [runs x items]."""
+    import numpy as np
+    index = {c: j for j, c in enumerate(dict.fromkeys(clusters))}
+    col = np.array([index[c] for c in clusters])
+    sums = np.zeros((diffs.shape[0], len(index)))
+    np.add.at(sums, (slice(None), col), diffs)
+    return sums, np.bincount(col, minlength=len(index)).astype(float)
+
+
+def cluster_bootstrap(before: Sequence[float], afters: Sequence[Sequence[float]], clusters: Sequence[str],
+                      resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                      level: float = 0.95) -> tuple[float, float, float]:
+    """(mean change over runs and items, interval) resampling whole clusters (and, with several runs in
+    `afters`, runs): each resample's change is the item-weighted mean over the clusters drawn."""
+    import numpy as np
+    diffs = np.asarray(afters, dtype=float) - np.asarray(before, dtype=float)[None, :]   # runs x items
+    if diffs.size == 0:
+        raise ValueError("cluster_bootstrap: no pairs")
+    sums, counts = _cluster_sums(diffs, clusters)
+    k, m = sums.shape
+    rng = np.random.default_rng(seed)
+    step = max(1, 2_000_000 // (m * k))
+    means = []
+    for i in range(0, resamples, step):
+        r = min(step, resamples - i)
+        pick = rng.integers(0, m, size=(r, m))
+        per_run = sums[:, pick].sum(axis=2).T / counts[pick].sum(axis=1)[:, None]   # r x k
+        if k == 1:
+            means.append(per_run[:, 0])
+        else:
+            runs = rng.integers(0, k, size=(r, k))
+            means.append(np.take_along_axis(per_run, runs, axis=1).mean(axis=1))
+    tail = 50 * (1 - level)
+    lo, hi = np.percentile(np.concatenate(means), [tail, 100 - tail])
+    return float(diffs.mean()), float(lo), float(hi)
+
+
 def seed_item_bootstrap(before: Sequence[float], afters: Sequence[Sequence[float]],
                         resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
                         level: float = 0.95) -> tuple[float, float, float]:
@@ -140,11 +192,14 @@ def _is_binary(xs: Sequence[float]) -> bool:
     return all(x in (0, 1) for x in xs)
 
 
-def paired_difference(before: Sequence[float], after: Sequence[float]) -> dict[str, Any]:
-    """One paired comparison of aligned per-item scores (before[i] and after[i] are the same item).
+def paired_difference(before: Sequence[float], after: Sequence[float],
+                      clusters: Sequence[str] | None = None) -> dict[str, Any]:
+    """One paired comparison of aligned per-item scores (before[i] and after[i] are the same item; clusters[i]
+    names the question or sample item i belongs to, None: every item its own).
 
     Returns {n, before, after, delta, ci95, p (0/1 only), table (0/1 only: a, b, c, d), method,
-    significant}; an empty comparison gives n = 0 and None everywhere else."""
+    significant} (and `clusters`, their number, where some hold several items); an empty comparison gives
+    n = 0 and None everywhere else."""
     if len(before) != len(after):
         raise ValueError(f"paired_difference: {len(before)} scores before, {len(after)} after")
     n = len(before)
@@ -164,6 +219,9 @@ def paired_difference(before: Sequence[float], after: Sequence[float]) -> dict[s
     else:
         diff, lo, hi = paired_bootstrap(before, after)
         out.update(p=None, method=METHOD_BOOTSTRAP)
+    if clustered(clusters):
+        diff, lo, hi = cluster_bootstrap(before, [after], clusters)
+        out.update(p=None, method=METHOD_CLUSTER, clusters=len(set(clusters)))
     out.update(delta=round(diff, 6), ci95=[round(lo, 6), round(hi, 6)], significant=lo > 0 or hi < 0)
     return out
 

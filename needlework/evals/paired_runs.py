@@ -20,7 +20,8 @@ from typing import Any
 from ..config import ConfigError
 from ..io import read_jsonl
 from .equivalence import equivalence
-from .paired import METHOD_SEEDS, across_seeds, paired_difference, seed_item_bootstrap
+from .paired import METHOD_CLUSTER, METHOD_SEEDS, across_seeds, cluster_bootstrap, clustered, paired_difference, \
+    seed_item_bootstrap
 
 MISSING_EXAMPLES = 5   # item ids shown per side when items are missing
 
@@ -65,20 +66,31 @@ def _one(pairs: list[tuple[dict, list[dict]]], metric: str, margin: float | None
     with a `margin`, also the equivalence test within it (needlework.evals.equivalence)."""
     before = [b["scores"].get(metric, 0.0) for b, _ in pairs]
     afters = [[a[s]["scores"].get(metric, 0.0) for _, a in pairs] for s in range(len(pairs[0][1]))] if pairs else []
-    res = _difference(before, afters)
+    clusters = [cluster_of(b) for b, _ in pairs]
+    res = _difference(before, afters, clusters)
     if margin is not None and res["n"]:
-        res["equivalence"] = equivalence(before, afters, margin)
+        res["equivalence"] = equivalence(before, afters, margin, clusters)
     return res
 
 
-def _difference(before: list[float], afters: list[list[float]]) -> dict[str, Any]:
+def cluster_of(row: dict) -> str:
+    """The question or sample an item belongs to (the runner writes `cluster` where a benchmark sets one)."""
+    return row.get("cluster") or row["item_id"]
+
+
+def _difference(before: list[float], afters: list[list[float]], clusters: list[str]) -> dict[str, Any]:
     if len(afters) <= 1:
-        return paired_difference(before, afters[0] if afters else [])
+        return paired_difference(before, afters[0] if afters else [], clusters)
     mean_after = [sum(col) / len(col) for col in zip(*afters)]
-    res = paired_difference(before, mean_after)
-    delta, lo, hi = seed_item_bootstrap(before, afters)
-    res.update(delta=round(delta, 6), ci95=[round(lo, 6), round(hi, 6)], p=None, method=METHOD_SEEDS,
-               significant=lo > 0 or hi < 0, seeds=across_seeds([paired_difference(before, a) for a in afters]))
+    res = paired_difference(before, mean_after, clusters)
+    if clustered(clusters):
+        delta, lo, hi = cluster_bootstrap(before, afters, clusters)
+        method = METHOD_CLUSTER.replace("paired bootstrap over clusters", "bootstrap over training runs and clusters")
+    else:
+        (delta, lo, hi), method = seed_item_bootstrap(before, afters), METHOD_SEEDS
+    res.update(delta=round(delta, 6), ci95=[round(lo, 6), round(hi, 6)], p=None, method=method,
+               significant=lo > 0 or hi < 0,
+               seeds=across_seeds([paired_difference(before, a, clusters) for a in afters]))
     return res
 
 

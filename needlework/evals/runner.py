@@ -205,7 +205,7 @@ def _score(bench: Benchmark, items: list[Item], keys: list[str], cache: Completi
         rows.append({"benchmark": bench.name, "item_id": item.id, "bucket": item.bucket, "axes": item.axes,
                      "prompt_hash": prompt_hash(item.request), "over_context": over,
                      "prompt_tokens": c.get("prompt_tokens"), "output": None if over else c["text"],
-                     "parsed": parsed, "scores": scores})
+                     "parsed": parsed, "scores": scores, **({"cluster": item.cluster} if item.cluster else {})})
     return rows
 
 

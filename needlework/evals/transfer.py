@@ -99,6 +99,7 @@ def build(s: TransferSettings, seed: int) -> list[Item]:
         primary = kv_retrieval.metrics(fs)[0]
         for it in kv_retrieval.build(fs, seed):   # ids start with the family name: unique across variants
             items.append(dataclasses.replace(it, id=f"{fam}/{it.id.split('/', 1)[1]}", axes={"family": fam},
+                                             cluster=f"{fam}/{it.cluster.split('/', 1)[1]}",
                                              gold={**it.gold, "family": fam, "primary": primary}))
     return items
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..evals.paired import METHOD_MCNEMAR as METHOD, paired_difference
+from ..evals.paired import METHOD_MCNEMAR, paired_difference
+from ..evals.paired_runs import cluster_of
 from ..evals.transfer import BENCHMARK, METRIC
 from ..io import read_jsonl
 
@@ -39,18 +40,21 @@ def transfer_matrix(base_rows: list[dict], arm_rows: dict[str, list[list[dict]]]
         cells[arm] = {}
         per_seed = [_by_item(rows) for rows in seeds]
         for fam in families:
-            before, after, seed_deltas = [], [], []
+            before, after, clusters, seed_deltas = [], [], [], []
             for ft in per_seed:
                 ids = [i for i, r in base.items() if r["axes"]["family"] == fam and i in ft]
                 b = [base[i]["scores"][METRIC] for i in ids]
                 a = [ft[i]["scores"][METRIC] for i in ids]
                 before += b
                 after += a
+                # one sample under every seed (and at every depth) is one cluster: never counted as independent
+                clusters += [cluster_of(base[i]) for i in ids]
                 seed_deltas.append(round((sum(a) - sum(b)) / len(ids), 6) if ids else None)
-            cell = paired_difference(before, after)
+            cell = paired_difference(before, after, clusters)
             cell.update(trained=fam in trained.get(arm, []), seeds=len(seeds), seed_deltas=seed_deltas)
             cells[arm][fam] = cell
-    return {"metric": METRIC, "method": METHOD, "families": families, "arms": list(arm_rows), "cells": cells,
+    methods = {c.get("method") for row in cells.values() for c in row.values() if c.get("method")}
+    return {"metric": METRIC, "method": methods.pop() if len(methods) == 1 else METHOD_MCNEMAR, "families": families, "arms": list(arm_rows), "cells": cells,
             "trained": {arm: sorted(trained.get(arm, [])) for arm in arm_rows}}
 
 

@@ -52,6 +52,13 @@ def test_results_schema_and_samples(tmp_path):
     # The fake answers line one with the first document's title; only gold-at-1 rows can be right.
     assert all(r["scores"]["best_subspan_em"] in (0.0, 1.0) for r in md)
     assert sum(r["scores"]["best_subspan_em"] for r in md if r["axes"]["position"] != 1) <= 2
+    # each row names the question / sample / instance it is one layout of (paired intervals resample these)
+    for bench, per in (("mdqa", 3), ("kv-retrieval", 3), ("flenqa", None)):
+        clusters = [r["cluster"] for r in rows if r["benchmark"] == bench]
+        assert len(set(clusters)) < len(clusters)
+        if per:   # every gold position / depth of one question / sample, and nothing else, in one cluster
+            assert all(clusters.count(c) == per for c in clusters)
+    assert len({r["cluster"] for r in md}) == len({r["item_id"].split("/")[0] for r in md})
 
 
 def test_resume_after_crash_gives_identical_results(tmp_path):

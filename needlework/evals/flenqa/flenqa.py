@@ -203,8 +203,10 @@ def _build(s: FLenQASettings, seed: int, cot: bool) -> list[Item]:
     for rid, axes, prompt, label, ds, facts in rows:
         req = (Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=max_new) if s.chat
                else Request(prompt=prompt, max_new_tokens=max_new))
+        # a generated instance at every length, padding and dispersion is one cluster ("<dataset>/<i>")
+        cluster = "/".join(rid.split("/")[:2]) if not rid.startswith("released/") else None
         items.append(Item(id=rid, axes=axes, request=req, gold={"label": label, "dataset": ds,
-                                                                       "key_facts": facts}))
+                                                                       "key_facts": facts}, cluster=cluster))
     return items
 
 

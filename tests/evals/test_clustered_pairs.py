@@ -1,0 +1,83 @@
+"""Paired intervals over clustered items: one MDQA question at every gold position (one key-value sample at every
+depth, one FLenQA instance at every length) is one piece of evidence, not several independent pairs."""
+from __future__ import annotations
+
+import random
+
+from needlework.evals.equivalence import equivalence
+from needlework.evals.paired import (METHOD_CLUSTER, METHOD_MCNEMAR, cluster_bootstrap, paired_bootstrap,
+                                     paired_difference)
+from needlework.evals.paired_runs import compare_items
+
+
+def _outcomes(n: int, seed: int = 0) -> tuple[list[int], list[int]]:
+    rng = random.Random(seed)
+    before = [int(rng.random() < 0.35) for _ in range(n)]
+    after = [b if rng.random() < 0.75 else int(rng.random() < 0.5) for b in before]
+    return before, after
+
+
+def test_copies_of_one_question_add_no_evidence():
+    """Each of 40 questions asked at 3 positions with the same outcome: counted as 120 independent pairs the
+    interval narrows by ~sqrt(3); resampling questions gives exactly the interval of the 40 questions."""
+    before, after = _outcomes(40)
+    b3, a3 = [x for x in before for _ in range(3)], [x for x in after for _ in range(3)]
+    clusters = [f"q{i}" for i in range(40) for _ in range(3)]
+    naive = paired_difference(b3, a3)
+    fair = paired_difference(b3, a3, clusters)
+    assert naive["method"] == METHOD_MCNEMAR and fair["method"] == METHOD_CLUSTER
+    assert fair["clusters"] == 40 and fair["p"] is None and fair["table"] == naive["table"]
+    _, lo, hi = paired_bootstrap(before, after)
+    assert fair["ci95"] == [round(lo, 6), round(hi, 6)]
+    naive_w = naive["ci95"][1] - naive["ci95"][0]
+    assert fair["ci95"][1] - fair["ci95"][0] > 1.4 * naive_w     # the naive interval claimed ~sqrt(3) more
+
+
+def test_independent_items_keep_the_exact_paired_method():
+    before, after = _outcomes(60, seed=1)
+    one_each = paired_difference(before, after, [f"q{i}" for i in range(60)])
+    assert one_each == paired_difference(before, after)
+    assert one_each["method"] == METHOD_MCNEMAR and "clusters" not in one_each
+
+
+def test_cluster_bootstrap_weights_clusters_by_their_items_and_covers_several_runs():
+    before = [0, 0, 0, 1, 1]
+    afters = [[1, 1, 1, 1, 0], [1, 1, 0, 1, 1]]
+    clusters = ["a", "a", "a", "b", "b"]
+    delta, lo, hi = cluster_bootstrap(before, afters, clusters)
+    assert abs(delta - 0.4) < 1e-12                 # (2 + 2) / 10: every item of every run counts once
+    # a resample is whole clusters of whole runs: its change lies between cluster b in run 1 (-1/2) and
+    # cluster a in run 1 (3/3); an interval from items drawn one by one could not reach both ends this way
+    assert -0.5 <= lo < 0.2 and 0.7 < hi <= 1.0
+
+
+def test_equivalence_resamples_clusters_too():
+    before, after = _outcomes(40, seed=2)
+    b3, a3 = [x for x in before for _ in range(3)], [x for x in after for _ in range(3)]
+    clusters = [f"q{i}" for i in range(40) for _ in range(3)]
+    naive, fair = equivalence(b3, [a3], 0.05), equivalence(b3, [a3], 0.05, clusters)
+    assert "clusters" in fair["method"]
+    assert fair["ci90"][1] - fair["ci90"][0] > 1.4 * (naive["ci90"][1] - naive["ci90"][0])
+
+
+def _rows(scores: list[int], clusters: bool) -> list[dict]:
+    out = []
+    for i, s in enumerate(scores):
+        q, pos = divmod(i, 3)
+        row = {"benchmark": "mdqa", "item_id": f"q{q}/pos={pos + 1}", "bucket": f"position={pos + 1}",
+               "axes": {"position": pos + 1}, "over_context": False, "scores": {"em": float(s)}}
+        if clusters:
+            row["cluster"] = f"q{q}"
+        out.append(row)
+    return out
+
+
+def test_compare_resamples_questions_overall_and_keeps_the_exact_method_per_position():
+    before, after = _outcomes(90, seed=3)
+    res = compare_items(_rows(before, True), [_rows(after, True)], ["em"])["metrics"]["em"]
+    assert res["overall"]["method"] == METHOD_CLUSTER and res["overall"]["clusters"] == 30
+    assert all(p["method"] == METHOD_MCNEMAR for p in res["by_axis"]["position"])   # one question per position
+    old = compare_items(_rows(before, False), [_rows(after, False)], ["em"])["metrics"]["em"]   # rows of old runs
+    assert old["overall"]["method"] == METHOD_MCNEMAR
+    two_seeds = compare_items(_rows(before, True), [_rows(after, True), _rows(before, True)], ["em"])
+    assert "clusters" in two_seeds["metrics"]["em"]["overall"]["method"]

@@ -1,0 +1,61 @@
+"""The plan's time estimates: what a stage costs beyond its tokens, and measurements reused across re-plans."""
+from __future__ import annotations
+
+import pytest
+
+from needlework.pipeline.measure import Throughput
+
+TP = Throughput("measured", prefill_tokens_per_s=1000.0, decode_step_s=0.1, decode_batch=16,
+                train_tokens_per_s=400.0)
+
+
+def test_training_counts_its_held_out_checks_and_probes(mini):
+    """The cpu-demo's plan was 2 minutes short: the held-out rows teacher-forced every `early_stop.every` steps
+    (for the transfer curve, even with early stopping off) were not counted."""
+    from needlework.pipeline.estimate import REALIZED, TRAIN_FIXED_S, train_estimate
+    data = {"per_sample": 400, "tokens": 400 * 64}
+    plain = train_estimate(mini(**{"train.epochs": 2.0, "train.global_batch": 8, "train.batch_size": 8}),
+                           data, 64, TP)
+    assert plain["tokens"] == 64 * 2 * 400
+    assert plain["seconds"] == pytest.approx(plain["tokens"] / (400.0 * REALIZED) + TRAIN_FIXED_S)
+    curve = mini(**{"train.epochs": 2.0, "train.global_batch": 8, "train.batch_size": 8,
+                    "train.early_stop": {"enabled": False, "held_out": 16, "every": 4},
+                    "train.transfer_probe": {"enabled": True, "n": 15, "k": 5, "positions": [1, 3, 5],
+                                             "every": 4}})
+    with_curve = train_estimate(curve, data, 64, TP)
+    steps = (64 - 16) * 2 // 8                     # 12 optimizer steps on the rows left after the held-out ones
+    checks = steps // 4 + 1                        # step 0 and every 4th
+    held_out_s = checks * 16 * 400 / (1000.0 * REALIZED)
+    probe_s = checks * 15 * (135 * 5 + 60) / (1000.0 * REALIZED)
+    assert with_curve["tokens"] == 48 * 2 * 400
+    assert with_curve["seconds"] == pytest.approx(with_curve["tokens"] / (400.0 * REALIZED) + TRAIN_FIXED_S + held_out_s + probe_s)
+
+
+def test_evaluation_time_is_the_realised_share_of_the_measured_rates():
+    from needlework.pipeline.estimate import REALIZED, eval_seconds
+    assert 0.5 < REALIZED <= 1
+    assert eval_seconds({"tokens": 10_000, "new_tokens": 320}, TP) == pytest.approx((10.0 + 320 / 16 * 0.1) / REALIZED)
+
+
+def test_an_evaluation_stage_counts_its_fixed_start_costs():
+    from needlework.pipeline.estimate import EVAL_FIXED_S, SELF_DRIVEN_FIXED_S, eval_fixed_seconds
+    assert eval_fixed_seconds({"self_driven": []}) == EVAL_FIXED_S
+    assert eval_fixed_seconds({"self_driven": ["general", "flenqa"]}) == EVAL_FIXED_S + 2 * SELF_DRIVEN_FIXED_S
+
+
+def test_a_re_plan_with_other_sizes_reuses_the_measured_throughput(mini, monkeypatch):
+    """`--budget` plans twice (configured sizes, then the chosen ones): the mean prompt changes by a few tokens
+    and must not make a second 20-second measurement."""
+    from needlework.pipeline import estimate, measure
+    shapes = []
+    monkeypatch.setattr(measure, "measure_cached", lambda model, log=print, **shape: shapes.append(shape) or TP)
+    cfg = mini(**{"estimate.measure": True})
+    for mean_prompt in (861, 890, 768 + 1):
+        estimate.throughput(cfg, {"per_sample": 371}, {"mean_prompt": mean_prompt})
+    assert [s["eval_len"] for s in shapes] == [512, 512, 512]    # capped at train.max_length (512 here)
+    cfg = mini(**{"estimate.measure": True, "train.max_length": 4096})
+    shapes.clear()
+    for mean_prompt in (861, 890, 896, 897):
+        estimate.throughput(cfg, {"per_sample": 371}, {"mean_prompt": mean_prompt})
+    assert [s["eval_len"] for s in shapes] == [896, 896, 896, 1024]
+    assert {s["train_len"] for s in shapes} == {384}
