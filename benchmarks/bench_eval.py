@@ -12,6 +12,10 @@ through its chat template; batch 16) and sent through the evaluation runner's ow
 - static:     today's path (backend.engine=static): padded batches decoding until their longest row ends.
 - continuous: the new default (backend.engine=continuous).
 
+`--compile` adds `compiled`: the bare prefill again through torch.compile(model, dynamic=True) (inductor, CPU),
+timed after one untimed pass that compiles it (its seconds printed), with its next-token argmax compared to
+eager's on every prompt: if compiling does not speed up the bare prefill, it cannot speed up an engine built on it.
+
 Printed: prompt tokens/s of each (real prompt tokens, padding not counted), the ratios continuous/bare (goal
 >= 0.9) and continuous/static (goal >= 2), and how many completions differ between the engines (goal 0).
 `--n` keeps the first n items of each bucket (the runner's `limit`). The machine is shared: the three are run
@@ -31,10 +35,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def bare_prefill(backend, reqs, ids, chunk: int) -> float:
-    """Seconds for the static engine's prefill alone: its batches, left-padded, last-position logits only."""
+def bare_prefill(backend, reqs, ids, chunk: int, model=None, argmax: list | None = None) -> float:
+    """Seconds for the static engine's prefill alone: its batches, left-padded, last-position logits only
+    (`model`: another callable for the same weights; `argmax` collects each row's next token)."""
     import torch
 
+    model = model or backend.model
     t = 0.0
     for start in range(0, len(reqs), chunk):
         idx = list(range(start, min(start + chunk, len(reqs))))
@@ -48,9 +54,11 @@ def bare_prefill(backend, reqs, ids, chunk: int) -> float:
                 mask[r, width - len(toks):] = 1
             t0 = time.perf_counter()
             with backend.compute_context():
-                backend.model(input_ids=x.to(backend.device), attention_mask=mask.to(backend.device),
-                              logits_to_keep=1)
+                out = model(input_ids=x.to(backend.device), attention_mask=mask.to(backend.device),
+                            logits_to_keep=1)
             t += time.perf_counter() - t0
+            if argmax is not None:
+                argmax.extend(out.logits[:, -1].argmax(-1).tolist())
     return t
 
 
@@ -87,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"], help="default: the preset's")
     ap.add_argument("--repeat", type=int, default=1, help="run each side this many times (interleaved), keep the "
                     "fastest: on a shared machine the least disturbed run is the best estimate of the cost")
+    ap.add_argument("--compile", action="store_true", help="also time the bare prefill through torch.compile")
     args = ap.parse_args(argv)
 
     import torch
@@ -131,6 +140,17 @@ def main(argv: list[str] | None = None) -> int:
                 t[which] = min(dt, t.get(which, dt))
                 print(f"  {name}: {which} done in {dt:.1f} s (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
         n_tok = sum(map(len, ids))
+        if args.compile:
+            compiled, eager_next, comp_next = torch.compile(static.model, dynamic=True), [], []
+            t0 = time.perf_counter()
+            bare_prefill(static, reqs, ids, cfg.batch_size, model=compiled)   # compiles (and recompiles per shape)
+            first = time.perf_counter() - t0
+            bare_prefill(static, reqs, ids, cfg.batch_size, argmax=eager_next)
+            t["compiled"] = bare_prefill(static, reqs, ids, cfg.batch_size, model=compiled, argmax=comp_next)
+            runs["compiled"] = None
+            same = sum(a == b for a, b in zip(eager_next, comp_next))
+            print(f"  {name}: compiled: first pass (compiling) {first:.1f} s; next token as eager's on {same} of "
+                  f"{len(comp_next)} prompts", file=sys.stderr)
         diff = sum(a["text"] != b["text"] for a, b in zip(outs["static"], outs["continuous"]))
         st = cont.last_stats
         gen = sum(o["completion_tokens"] for o in outs["continuous"])
@@ -142,12 +162,14 @@ def main(argv: list[str] | None = None) -> int:
               f"shared prefix, in {st['prefill_forwards']} forwards; {st['decode_steps']} decode steps carrying "
               f"{st['decode_rows']} rows (static: {n_static_steps(static, reqs, ids, cfg.batch_size, outs['static'])} "
               f"decode steps)")
+        if "compiled" in t:
+            print(f"  compiled/bare {t['bare'] / t['compiled']:.2f} (bare prefill through torch.compile)")
         print(f"  continuous/bare {t['bare'] / t['continuous']:.2f}   continuous/static "
               f"{t['static'] / t['continuous']:.2f}   completions differing: {diff} of {len(items)}")
         totals["tokens"] += n_tok
         totals["diff"] += diff
         totals["n"] += len(items)
-        for which in runs:
+        for which in ("bare", "static", "continuous"):
             totals[which] += t[which]
     r_bare, r_static = totals["bare"] / totals["continuous"], totals["static"] / totals["continuous"]
     print(f"all: {totals['n']} prompts, {totals['tokens']} prompt tokens; prompt tok/s bare "

@@ -24,7 +24,8 @@ import math
 from typing import Any, Sequence
 
 from .metrics import wilson
-from .paired import cluster_bootstrap, clustered, newcombe_paired, paired_bootstrap, reading, seed_item_bootstrap
+from .paired import (cluster_bootstrap, clustered, newcombe_paired, paired_bootstrap, rao_scott, reading,
+                     seed_item_bootstrap)
 
 DEFAULT_MARGIN = 0.02
 FLOOR_EPSILON = 0.02
@@ -54,7 +55,17 @@ def equivalence(before: Sequence[float], afters: Sequence[Sequence[float]], marg
         return {"margin": margin, "ci90": None, "equivalent": False, "p": None, "method": None}
     binary = all(x in (0, 1) for x in before) and all(x in (0, 1) for a in afters for x in a)
     p = None
-    if clustered(clusters):
+    if clustered(clusters) and binary:
+        rs = rao_scott(before, afters, clusters, z=Z90)
+        lo, hi = rs["lo"], rs["hi"]
+        if len(afters) > 1:
+            _, blo, bhi = cluster_bootstrap(before, afters, clusters, level=0.90)
+            lo, hi = min(lo, blo), max(hi, bhi)
+        t = rs["table"]
+        n = sum(t.values()) / rs["deff"]
+        p = _tost_p(t["b"] / rs["deff"], t["c"] / rs["deff"], n, margin) if len(afters) == 1 else None
+        method = "TOST: 90% Newcombe interval on the table divided by the design effect (Rao-Scott) inside the margin"
+    elif clustered(clusters):
         _, lo, hi = cluster_bootstrap(before, afters, clusters, level=0.90)
         method = "TOST: 90% bootstrap interval over clusters (and runs) inside the margin"
     elif len(afters) == 1 and binary:

@@ -22,10 +22,17 @@ Methods (all 95%):
 - Clustered items (several items that are one question or one sample in other layouts: an MDQA question at each
   gold position, a key-value sample at each depth, a FLenQA instance at each length): their outcomes are
   correlated, so counting them as independent pairs gives an interval that is too narrow. Where a scope holds
-  a cluster of more than one item, the interval is a paired bootstrap that resamples whole clusters (the
-  cluster bootstrap; Field & Welsh 2007), percentile interval, no p-value; the 2x2 table is still reported.
-  With several runs, runs and clusters are resampled. A scope where every cluster is one item (one gold
-  position) is unchanged.
+  a cluster of more than one item:
+  - 0/1 scores: the Rao-Scott adjustment (Rao & Scott 1992, Biometrics 48:577): the design effect of the mean
+    change (its cluster-robust variance over the variance it would have with independent items, never below
+    1) divides the 2x2 table, and Newcombe's interval and McNemar's test (its chi-square form, the counts no
+    longer integers) are computed on those effective counts. Unlike a bootstrap it never degenerates: 18 items
+    all going from wrong to right still get an interval, not [+1, +1].
+  - other scores: a paired bootstrap that resamples whole clusters (Field & Welsh 2007), percentile interval,
+    no p-value.
+  With several runs, runs and clusters are resampled, and for 0/1 scores the interval is widened to contain the
+  Rao-Scott interval of all runs' pairs pooled. A scope where every cluster is one item (one gold position) is
+  unchanged.
 A difference "is detectable" when its interval excludes zero (`reading`); whether it is small enough to call
 "kept" is an equivalence question with a margin (needlework.evals.equivalence).
 """
@@ -41,6 +48,8 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20240601
 METHOD_MCNEMAR = "paired 0/1: Newcombe hybrid score interval (method 10), exact McNemar p"
 METHOD_BOOTSTRAP = f"paired bootstrap over items ({BOOTSTRAP_RESAMPLES} resamples, percentile interval)"
+METHOD_RAO_SCOTT = ("paired 0/1 over clustered items: Newcombe interval (method 10) and McNemar chi-square p on "
+                    "the table divided by the design effect (Rao-Scott)")
 METHOD_CLUSTER = (f"paired bootstrap over clusters (the items of one question or sample resampled together; "
                   f"{BOOTSTRAP_RESAMPLES} resamples, percentile interval)")
 METHOD_SEEDS = (f"two-level bootstrap over training runs and items ({BOOTSTRAP_RESAMPLES} resamples, percentile "
@@ -135,6 +144,42 @@ def _cluster_sums(diffs, clusters: Sequence[str]):
     return sums, np.bincount(col, minlength=len(index)).astype(float)
 
 
+def design_effect(before: Sequence[float], afters: Sequence[Sequence[float]], clusters: Sequence[str]) -> float:
+    """How many times the variance of the mean change exceeds what independent items would give: the cluster-
+    robust (ratio-estimator) variance over the item variance, for every run's pairs pooled (`clusters` names the
+    items of one run; the same item under another run is in the same cluster). Never below 1; one cluster
+    holding every item counts as one item."""
+    import numpy as np
+    diffs = (np.asarray(afters, dtype=float) - np.asarray(before, dtype=float)[None, :]).ravel()
+    n = diffs.size
+    v_iid = diffs.var(ddof=1) / n if n > 1 else 0.0
+    if v_iid <= 0:
+        return 1.0
+    sums, counts = _cluster_sums((diffs - diffs.mean())[None, :], list(clusters) * len(afters))
+    m = counts.size
+    if m < 2:
+        return float(n)
+    v_cluster = m / (m - 1) * float((sums[0] ** 2).sum()) / n ** 2
+    return max(1.0, v_cluster / v_iid)
+
+
+def rao_scott(before: Sequence[float], afters: Sequence[Sequence[float]], clusters: Sequence[str],
+              z: float = Z95) -> dict[str, Any]:
+    """Newcombe's paired interval and McNemar's chi-square p on the 2x2 table of every run's pairs (0/1 scores)
+    divided by the design effect: {delta, lo, hi, p, deff, table}."""
+    pairs = [(x, y) for after in afters for x, y in zip(before, after)]
+    a = sum(1 for x, y in pairs if x == 1 and y == 1)
+    b = sum(1 for x, y in pairs if x == 1 and y == 0)
+    c = sum(1 for x, y in pairs if x == 0 and y == 1)
+    d = len(pairs) - a - b - c
+    deff = design_effect(before, afters, clusters)
+    diff, lo, hi = newcombe_paired(a / deff, b / deff, c / deff, d / deff, z=z)
+    disc = (b + c) / deff
+    p = 1.0 if disc == 0 else math.erfc(math.sqrt(((b - c) / deff) ** 2 / disc / 2))
+    return {"delta": float(diff), "lo": float(lo), "hi": float(hi), "p": float(p), "deff": float(deff),
+            "table": {"a": a, "b": b, "c": c, "d": d}}
+
+
 def cluster_bootstrap(before: Sequence[float], afters: Sequence[Sequence[float]], clusters: Sequence[str],
                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
                       level: float = 0.95) -> tuple[float, float, float]:
@@ -219,7 +264,12 @@ def paired_difference(before: Sequence[float], after: Sequence[float],
     else:
         diff, lo, hi = paired_bootstrap(before, after)
         out.update(p=None, method=METHOD_BOOTSTRAP)
-    if clustered(clusters):
+    if clustered(clusters) and "table" in out:
+        rs = rao_scott(before, [after], clusters)
+        diff, lo, hi = rs["delta"], rs["lo"], rs["hi"]
+        out.update(p=float(f"{rs['p']:.6g}"), method=METHOD_RAO_SCOTT, clusters=len(set(clusters)),
+                   design_effect=round(float(rs["deff"]), 4))
+    elif clustered(clusters):
         diff, lo, hi = cluster_bootstrap(before, [after], clusters)
         out.update(p=None, method=METHOD_CLUSTER, clusters=len(set(clusters)))
     out.update(delta=round(diff, 6), ci95=[round(lo, 6), round(hi, 6)], significant=lo > 0 or hi < 0)

@@ -21,7 +21,7 @@ from ..config import ConfigError
 from ..io import read_jsonl
 from .equivalence import equivalence
 from .paired import METHOD_CLUSTER, METHOD_SEEDS, across_seeds, cluster_bootstrap, clustered, paired_difference, \
-    seed_item_bootstrap
+    rao_scott, seed_item_bootstrap
 
 MISSING_EXAMPLES = 5   # item ids shown per side when items are missing
 
@@ -73,6 +73,10 @@ def _one(pairs: list[tuple[dict, list[dict]]], metric: str, margin: float | None
     return res
 
 
+def _binary(before: list[float], afters: list[list[float]]) -> bool:
+    return all(x in (0, 1) for x in before) and all(x in (0, 1) for a in afters for x in a)
+
+
 def cluster_of(row: dict) -> str:
     """The question or sample an item belongs to (the runner writes `cluster` where a benchmark sets one)."""
     return row.get("cluster") or row["item_id"]
@@ -88,6 +92,11 @@ def _difference(before: list[float], afters: list[list[float]], clusters: list[s
         method = METHOD_CLUSTER.replace("paired bootstrap over clusters", "bootstrap over training runs and clusters")
     else:
         (delta, lo, hi), method = seed_item_bootstrap(before, afters), METHOD_SEEDS
+    if _binary(before, afters):   # a bootstrap of runs that all agree collapses; never narrower than the pairs allow
+        rs = rao_scott(before, afters, clusters)
+        if rs["lo"] < lo or rs["hi"] > hi:
+            lo, hi = min(lo, rs["lo"]), max(hi, rs["hi"])
+            method += "; widened to the Rao-Scott interval of every run's pairs"
     res.update(delta=round(delta, 6), ci95=[round(lo, 6), round(hi, 6)], p=None, method=method,
                significant=lo > 0 or hi < 0,
                seeds=across_seeds([paired_difference(before, a, clusters) for a in afters]))

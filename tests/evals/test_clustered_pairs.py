@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from needlework.evals.equivalence import equivalence
-from needlework.evals.paired import (METHOD_CLUSTER, METHOD_MCNEMAR, cluster_bootstrap, paired_bootstrap,
+from needlework.evals.paired import (METHOD_CLUSTER, METHOD_MCNEMAR, METHOD_RAO_SCOTT, cluster_bootstrap,
                                      paired_difference)
 from needlework.evals.paired_runs import compare_items
 
@@ -19,18 +21,38 @@ def _outcomes(n: int, seed: int = 0) -> tuple[list[int], list[int]]:
 
 def test_copies_of_one_question_add_no_evidence():
     """Each of 40 questions asked at 3 positions with the same outcome: counted as 120 independent pairs the
-    interval narrows by ~sqrt(3); resampling questions gives exactly the interval of the 40 questions."""
-    before, after = _outcomes(40)
+    interval narrows by ~sqrt(3); the Rao-Scott design effect (~3) gives back the 40 questions' interval."""
+    before, after = _outcomes(40, seed=4)        # 4 wrong -> right, 1 right -> wrong
     b3, a3 = [x for x in before for _ in range(3)], [x for x in after for _ in range(3)]
     clusters = [f"q{i}" for i in range(40) for _ in range(3)]
     naive = paired_difference(b3, a3)
     fair = paired_difference(b3, a3, clusters)
-    assert naive["method"] == METHOD_MCNEMAR and fair["method"] == METHOD_CLUSTER
-    assert fair["clusters"] == 40 and fair["p"] is None and fair["table"] == naive["table"]
-    _, lo, hi = paired_bootstrap(before, after)
-    assert fair["ci95"] == [round(lo, 6), round(hi, 6)]
-    naive_w = naive["ci95"][1] - naive["ci95"][0]
-    assert fair["ci95"][1] - fair["ci95"][0] > 1.4 * naive_w     # the naive interval claimed ~sqrt(3) more
+    alone = paired_difference(before, after)
+    assert naive["method"] == METHOD_MCNEMAR and fair["method"] == METHOD_RAO_SCOTT
+    assert fair["clusters"] == 40 and fair["table"] == naive["table"]
+    assert fair["design_effect"] == pytest.approx(119 / 39, abs=1e-4)   # (3m - 1) / (m - 1) for exact copies
+    width = lambda r: r["ci95"][1] - r["ci95"][0]
+    assert width(alone) <= width(fair) < 1.05 * width(alone)
+    assert width(fair) > 1.5 * width(naive)                     # the naive interval claimed ~sqrt(3) more
+    assert naive["p"] < 0.05 < fair["p"]                       # 15 vs 3 discordant "pairs" were 4 vs 1 questions
+
+
+def test_a_change_on_every_item_keeps_an_interval():
+    """18 items, 6 samples at 3 depths, all wrong before and right after: a bootstrap over clusters collapses to
+    [+1, +1]; the adjusted Newcombe interval is the one 18 independent pairs give, never narrower."""
+    clusters = [f"s{i // 3}" for i in range(18)]
+    res = paired_difference([0] * 18, [1] * 18, clusters)
+    assert res["delta"] == 1.0 and res["ci95"] == paired_difference([0] * 18, [1] * 18)["ci95"]
+    assert res["ci95"][0] < 0.85 and res["design_effect"] == 1.0
+    assert cluster_bootstrap([0] * 18, [[1] * 18], clusters)[1:] == (1.0, 1.0)   # what the bootstrap would say
+
+
+def test_fractional_scores_resample_clusters():
+    before = [0.0, 0.5, 0.25, 1.0, 0.5, 0.0] * 5
+    after = [0.5, 0.5, 0.75, 1.0, 0.25, 0.5] * 5
+    clusters = [f"c{i // 3}" for i in range(30)]
+    res = paired_difference(before, after, clusters)
+    assert res["method"] == METHOD_CLUSTER and res["p"] is None and res["clusters"] == 10
 
 
 def test_independent_items_keep_the_exact_paired_method():
@@ -56,8 +78,8 @@ def test_equivalence_resamples_clusters_too():
     b3, a3 = [x for x in before for _ in range(3)], [x for x in after for _ in range(3)]
     clusters = [f"q{i}" for i in range(40) for _ in range(3)]
     naive, fair = equivalence(b3, [a3], 0.05), equivalence(b3, [a3], 0.05, clusters)
-    assert "clusters" in fair["method"]
-    assert fair["ci90"][1] - fair["ci90"][0] > 1.4 * (naive["ci90"][1] - naive["ci90"][0])
+    assert "Rao-Scott" in fair["method"] and fair["p"] > naive["p"]
+    assert fair["ci90"][1] - fair["ci90"][0] > 1.5 * (naive["ci90"][1] - naive["ci90"][0])
 
 
 def _rows(scores: list[int], clusters: bool) -> list[dict]:
@@ -75,7 +97,7 @@ def _rows(scores: list[int], clusters: bool) -> list[dict]:
 def test_compare_resamples_questions_overall_and_keeps_the_exact_method_per_position():
     before, after = _outcomes(90, seed=3)
     res = compare_items(_rows(before, True), [_rows(after, True)], ["em"])["metrics"]["em"]
-    assert res["overall"]["method"] == METHOD_CLUSTER and res["overall"]["clusters"] == 30
+    assert res["overall"]["method"] == METHOD_RAO_SCOTT and res["overall"]["clusters"] == 30
     assert all(p["method"] == METHOD_MCNEMAR for p in res["by_axis"]["position"])   # one question per position
     old = compare_items(_rows(before, False), [_rows(after, False)], ["em"])["metrics"]["em"]   # rows of old runs
     assert old["overall"]["method"] == METHOD_MCNEMAR
