@@ -40,7 +40,7 @@ def bare_prefill(backend, reqs, ids, chunk: int, model=None, argmax: list | None
     (`model`: another callable for the same weights; `argmax` collects each row's next token)."""
     import torch
 
-    model = model or backend.model
+    model = model if model is not None else backend.model   # a compiled module has no truth value
     t = 0.0
     for start in range(0, len(reqs), chunk):
         idx = list(range(start, min(start + chunk, len(reqs))))
