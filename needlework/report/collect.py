@@ -284,6 +284,8 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             "stage_keys": {f"{s['kind']}/{s['label']}": s["key"] for s in stages},
             "provenance": json.loads(prov_path.read_text()) if prov_path.exists() else {}}
     grid = by_bench.get(section_benchmark("retrieval-grid", by_bench))
+    grid_name = section_benchmark("retrieval-grid", by_bench)
     rep["retrieval"] = retrieval_section(grid, rep["data"], list(manifest["arms"]),
-                                         manifest.get("effective_length_threshold", DEFAULT_THRESHOLD))
+                                         manifest.get("effective_length_threshold", DEFAULT_THRESHOLD),
+                                         by_items.get(grid_name) if grid_name else None)
     return rep

@@ -25,6 +25,8 @@ import statistics
 from typing import Any
 
 from ..evals.metrics import wilson
+from ..evals.paired import design_effect
+from ..evals.paired_runs import cluster_of
 
 DEFAULT_THRESHOLD = 0.8
 
@@ -108,7 +110,8 @@ def training_length_tokens(data_cards: list[dict], arm: str | None) -> float | N
 
 
 def retrieval_section(runs: dict[str, list[dict]] | None, data_cards: list[dict], arms: list[str],
-                      threshold: float = DEFAULT_THRESHOLD) -> dict[str, Any]:
+                      threshold: float = DEFAULT_THRESHOLD,
+                      items: dict[str, list[list[dict]]] | None = None) -> dict[str, Any]:
     """report["retrieval"]: {grid, effective_length}; both None when kv-retrieval was not run on a grid.
 
     effective_length = {base, finetuned (tokens or None), threshold, training_length_tokens, metric, rule,
@@ -120,7 +123,7 @@ def retrieval_section(runs: dict[str, list[dict]] | None, data_cards: list[dict]
     by_model = {}
     for model, by_len in grid["by_length"].items():
         j = effective_length(by_len, threshold)
-        cells = [_length_cell(grid, model, k) for k in range(len(grid["lengths"]))]
+        cells = [_length_cell(grid, model, k, (items or {}).get(model)) for k in range(len(grid["lengths"]))]
         lower = effective_length([c["ci95"][0] if c["n"] else None for c in cells], threshold)
         by_model[model] = {**_at(grid, j), "accuracy_by_length": by_len,
                            "deciding": None if j is None else cells[j],
@@ -139,11 +142,27 @@ def _at(grid: dict[str, Any], j: int | None) -> dict[str, Any]:
             "censored": j is not None and j == len(grid["lengths"]) - 1}
 
 
-def _length_cell(grid: dict[str, Any], model: str, j: int) -> dict[str, Any]:
+def _length_cell(grid: dict[str, Any], model: str, j: int, seeds_rows: list[list[dict]] | None) -> dict[str, Any]:
+    """One length's pooled count and Wilson interval; with the per-item rows (`seeds_rows`, one list per seed),
+    the count is divided by its design effect first: one sample at every depth (and under every seed) is one
+    cluster, not several independent items (evals/paired.py)."""
     correct, n = grid["counts"][model][j]
-    lo, hi = wilson(correct, n)
+    deff = _design_effect(seeds_rows, grid["lengths"][j], grid["metric"]) if seeds_rows else 1.0
+    lo, hi = wilson(correct / deff, n / deff)
     return {"length": grid["lengths"][j], "tokens": grid["tokens"][j], "correct": correct, "n": n,
-            "accuracy": round(correct / n, 6) if n else None, "ci95": [round(lo, 6), round(hi, 6)]}
+            "accuracy": round(correct / n, 6) if n else None, "ci95": [round(lo, 6), round(hi, 6)],
+            "design_effect": round(deff, 4)}
+
+
+def _design_effect(seeds_rows: list[list[dict]], length: Any, metric: str) -> float:
+    """Design effect of one length's accuracy over depths and seeds (items aligned on id across seeds)."""
+    per_seed = [{r["item_id"]: r for r in rows if r.get("axes", {}).get("length") == length and not r.get("over_context")}
+                for rows in seeds_rows]
+    ids = [i for i in per_seed[0] if all(i in s for s in per_seed)] if per_seed else []
+    if len(ids) < 2:
+        return 1.0
+    scores = [[s[i]["scores"].get(metric, 0.0) for i in ids] for s in per_seed]
+    return design_effect([0.0] * len(ids), scores, [cluster_of(per_seed[0][i]) for i in ids])
 
 
 def _length_phrase(m: dict[str, Any], eff: dict[str, Any]) -> str:
@@ -155,7 +174,9 @@ def _length_phrase(m: dict[str, Any], eff: dict[str, Any]) -> str:
 
 
 def _cell_phrase(c: dict[str, Any]) -> str:
-    return (f"{c['correct']:g}/{c['n']} = {c['accuracy']:.2f} [95% Wilson {c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}] "
+    deff = c.get("design_effect") or 1.0
+    how = "95% Wilson" + (f", design effect {deff:.2f}" if deff > 1 else "")
+    return (f"{c['correct']:g}/{c['n']} = {c['accuracy']:.2f} [{how} {c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}] "
             f"at {c['tokens']:,.0f} tokens" if c.get("tokens") else f"at length {c['length']}")
 
 

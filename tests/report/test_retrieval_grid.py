@@ -202,3 +202,20 @@ def test_accuracy_lines_figure_places_numeric_buckets_at_their_values_with_their
     segments = [seg for coll in ax.collections for seg in coll.get_segments()]
     assert sorted((float(s[0][1]), float(s[1][1])) for s in segments) == [(0.4, 0.7), (0.8, 1.0)]
     grid_plots.pyplot().close(fig)
+
+
+def test_one_sample_at_every_depth_counts_once_in_the_length_interval():
+    """The kv grid asks sample t at every depth of a length: 10 samples x 3 depths are not 30 independent items.
+    With the item rows, the deciding length's Wilson interval is built on counts divided by the design effect."""
+    acc = [[0.8] * 3] * 3                          # samples 0-7 right at every depth, 8-9 wrong at every depth
+    rows = [{"item_id": f"simple_kv/num_dict={length}/gold_depth={depth}/{t}", "axes": {"length": length,
+             "position": depth}, "cluster": f"simple_kv/num_dict={length}/{t}", "over_context": False,
+             "scores": {"value_acc": float(t < 8)}} for depth in DEPTHS for length in LENGTHS for t in range(N)]
+    plain = retrieval_grid.retrieval_section({"kv": [results(acc)]}, [], [], 0.8)["effective_length"]
+    fair = retrieval_grid.retrieval_section({"kv": [results(acc)]}, [], [], 0.8,
+                                            items={"kv": [rows]})["effective_length"]
+    p, f = plain["by_model"]["kv"]["deciding"], fair["by_model"]["kv"]["deciding"]
+    assert (p["correct"], p["n"]) == (f["correct"], f["n"]) == (24, 30)
+    assert p["design_effect"] == 1.0 and f["design_effect"] == pytest.approx(29 / 9, abs=1e-3)  # (3m-1)/(m-1)
+    assert f["ci95"][0] < p["ci95"][0] - 0.1          # the interval of 10 samples, not of 30 items
+    assert "design effect 3.22" in retrieval_grid.effective_length_sentence(fair)
