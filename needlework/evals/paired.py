@@ -213,24 +213,10 @@ def seed_item_bootstrap(before: Sequence[float], afters: Sequence[Sequence[float
                         level: float = 0.95) -> tuple[float, float, float]:
     """(mean change over runs and items, interval) when `afters` holds one score list per training run of the
     same items: each resample draws runs with replacement and items with replacement, so both the item sample
-    and run-to-run variation widen the interval."""
-    import numpy as np
-    diffs = np.asarray(afters, dtype=float) - np.asarray(before, dtype=float)[None, :]   # runs x items
-    k, n = diffs.shape
-    if n == 0 or k == 0:
+    and run-to-run variation widen the interval (the cluster bootstrap with every item its own cluster)."""
+    if not afters or not len(before):
         raise ValueError("seed_item_bootstrap: no pairs")
-    rng = np.random.default_rng(seed)
-    step = max(1, 2_000_000 // (n * k))
-    means = []
-    for i in range(0, resamples, step):
-        r = min(step, resamples - i)
-        items = rng.integers(0, n, size=(r, n))
-        runs = rng.integers(0, k, size=(r, k))
-        per_run = diffs[:, items].mean(axis=2).T            # r x k: each run's mean over the drawn items
-        means.append(np.take_along_axis(per_run, runs, axis=1).mean(axis=1))
-    tail = 50 * (1 - level)
-    lo, hi = np.percentile(np.concatenate(means), [tail, 100 - tail])
-    return float(diffs.mean()), float(lo), float(hi)
+    return cluster_bootstrap(before, afters, [str(i) for i in range(len(before))], resamples, seed, level)
 
 
 def _is_binary(xs: Sequence[float]) -> bool:
