@@ -175,7 +175,7 @@ def _length_phrase(m: dict[str, Any], eff: dict[str, Any]) -> str:
 
 def _cell_phrase(c: dict[str, Any]) -> str:
     deff = c.get("design_effect") or 1.0
-    how = "95% Wilson" + (f", design effect {deff:.2f}" if deff > 1 else "")
+    how = "95% Wilson" + (f" with design effect {deff:.2f}:" if deff > 1 else "")
     return (f"{c['correct']:g}/{c['n']} = {c['accuracy']:.2f} [{how} {c['ci95'][0]:.2f}, {c['ci95'][1]:.2f}] "
             f"at {c['tokens']:,.0f} tokens" if c.get("tokens") else f"at length {c['length']}")
 

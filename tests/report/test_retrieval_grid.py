@@ -218,4 +218,4 @@ def test_one_sample_at_every_depth_counts_once_in_the_length_interval():
     assert (p["correct"], p["n"]) == (f["correct"], f["n"]) == (24, 30)
     assert p["design_effect"] == 1.0 and f["design_effect"] == pytest.approx(29 / 9, abs=1e-3)  # (3m-1)/(m-1)
     assert f["ci95"][0] < p["ci95"][0] - 0.1          # the interval of 10 samples, not of 30 items
-    assert "design effect 3.22" in retrieval_grid.effective_length_sentence(fair)
+    assert "[95% Wilson with design effect 3.22: " in retrieval_grid.effective_length_sentence(fair)
