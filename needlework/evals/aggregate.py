@@ -5,6 +5,9 @@ bucket reports them as `n_over_context` (and the overall block sums them), so a 
 as "unmeasured", never as silently dropped or as wrong. `overall` pools every scored sample (its Wilson
 interval is over the pooled count); `mean_over_buckets` is the unweighted mean of bucket accuracies, which
 equals the pooled accuracy when buckets hold equally many scored samples (the default designs).
+Where a group pools items of one cluster (one MDQA question at every gold position, one kv sample at every
+depth: rows carry `cluster`), its Wilson interval is built on the count divided by the group's design effect
+(evals/paired.py), and the block says `design_effect`: those items are not independent.
 `prompt_tokens_mean` is the mean prompt length the backend counted over every item of a group whose count is
 known, sent or not (it says how long the group's prompts are, e.g. a length bucket's tokens for a heatmap).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .metrics import wilson
+from .paired import clustered, design_effect
 
 
 def _stats(rows: list[dict], metrics: tuple[str, ...]) -> dict[str, Any]:
@@ -21,12 +25,15 @@ def _stats(rows: list[dict], metrics: tuple[str, ...]) -> dict[str, Any]:
     tokens = [r["prompt_tokens"] for r in rows if r.get("prompt_tokens") is not None]
     if tokens:
         out["prompt_tokens_mean"] = round(sum(tokens) / len(tokens), 1)
+    clusters = [r.get("cluster") or r.get("item_id") or str(i) for i, r in enumerate(scored)]
     for m in metrics:
-        k = sum(r["scores"].get(m, 0.0) for r in scored)
-        n = len(scored)
-        lo, hi = wilson(k, n)
+        scores = [r["scores"].get(m, 0.0) for r in scored]
+        k, n = sum(scores), len(scored)
+        deff = design_effect([0.0] * n, [scores], clusters) if clustered(clusters) else 1.0
+        lo, hi = wilson(k / deff, n / deff)
         out["metrics"][m] = {"accuracy": round(k / n, 6) if n else None, "correct": k, "n": n,
-                             "ci95": [round(lo, 6), round(hi, 6)]}
+                             "ci95": [round(lo, 6), round(hi, 6)],
+                             **({"design_effect": round(deff, 4)} if deff > 1 else {})}
     return out
 
 

@@ -103,3 +103,20 @@ def test_compare_resamples_questions_overall_and_keeps_the_exact_method_per_posi
     assert old["overall"]["method"] == METHOD_MCNEMAR
     two_seeds = compare_items(_rows(before, True), [_rows(after, True), _rows(before, True)], ["em"])
     assert "clusters" in two_seeds["metrics"]["em"]["overall"]["method"]
+
+
+def test_accuracy_pooled_over_one_samples_layouts_is_not_counted_as_independent():
+    """aggregate's by-length accuracy pools the depths of each sample: its Wilson interval uses the design
+    effect; a (length, depth) cell, one item per sample, keeps the plain interval."""
+    from needlework.evals.aggregate import aggregate
+    rows = [{"item_id": f"kv/len=8/depth={d}/{t}", "cluster": f"kv/len=8/{t}", "bucket": f"length=8,position={d}",
+             "axes": {"length": 8, "position": d}, "over_context": False, "scores": {"acc": float(t < 6)}}
+            for d in (0.0, 0.5, 1.0) for t in range(10)]
+    res = aggregate(rows, ("acc",), ("length", "position"))
+    pooled = res["by_axis"]["length"][0]["metrics"]["acc"]
+    cell = res["buckets"][0]["metrics"]["acc"]
+    assert pooled["n"] == 30 and pooled["design_effect"] == pytest.approx(29 / 9, abs=1e-3)
+    assert "design_effect" not in cell
+    assert pooled["ci95"] == pytest.approx(list(cell["ci95"]), abs=0.02)   # 30 copies ~ the 10 samples' interval
+    plain = aggregate([{k: v for k, v in r.items() if k != "cluster"} for r in rows], ("acc",), ("length",))
+    assert "design_effect" not in plain["overall"]["metrics"]["acc"]
