@@ -78,7 +78,8 @@ def figure(trainings: list[dict[str, Any]]):
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy")
-    axes[1].legend(fontsize=8, loc="best")
+    if axes[1].get_legend_handles_labels()[0]:   # a run without a probe draws nothing there: no empty legend
+        axes[1].legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 

@@ -38,3 +38,14 @@ def test_the_figure_draws_both_signals_per_run():
     assert len(lines) == 2 and list(lines[0].get_xdata()) == [4, 8, 12, 16, 20, 24]
     probe_lines = [ln for ln in probe_ax.get_lines() if len(ln.get_xdata()) > 2]
     assert [list(ln.get_ydata()) for ln in probe_lines] == [[0.10, 0.25, 0.30]] * 2
+
+
+def test_a_run_without_a_probe_draws_the_synthetic_curve_without_a_warning():
+    """cpu-transfer trains with early stopping and no probe: no empty legend (matplotlib's warning reached the
+    terminal of a run)."""
+    import warnings
+    rows = [r for r in _rows() if "transfer_em" not in r]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = transfer_curve.figure([{"arm": "mix", "seed": 0, "curve": transfer_curve.curve(rows, 16)}])
+    assert fig is not None and fig.axes[1].get_legend() is None
