@@ -84,7 +84,7 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int,
         seed=cfg.seed,
         data_seed=cfg.seed,
         bf16=bf16,
-        **({"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
+        **({"activation_checkpointing": True, "activation_checkpointing_kwargs": {"use_reentrant": False}}
            if cfg.gradient_checkpointing else {}),
         save_strategy="steps",
         save_steps=cfg.save_steps,

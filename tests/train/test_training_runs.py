@@ -176,6 +176,14 @@ def test_paper_recipe_fits_its_own_prompts(tiny_model_dir, tmp_path):
     small = TrainConfig(data=["x"], recipe="small").resolved()
     assert small.max_length == 4096 and small.gradient_checkpointing is False
     assert TrainConfig(data=["x"], recipe="paper", max_length=6000).resolved().max_length == 6000
+    import warnings
+
+    from needlework.train.trainer import training_arguments
+    with warnings.catch_warnings():   # transformers' current name, not its deprecated alias
+        warnings.simplefilter("error", FutureWarning)
+        args = training_arguments(paper, tmp_path / "ckpt", 1, bf16=False)
+    assert args.activation_checkpointing is True and args.activation_checkpointing_kwargs == {"use_reentrant": False}
+    assert training_arguments(small, tmp_path / "ckpt2", 1, bf16=False).activation_checkpointing is False
     rows = make_rows(1, num_dict=92)     # ~4,250 tokens with the chat template: over the old 4,096 limit
     data = tmp_path / "long.jsonl"
     write_jsonl(data, rows)
