@@ -24,8 +24,8 @@ import math
 from typing import Any, Sequence
 
 from .metrics import wilson
-from .paired import (cluster_bootstrap, clustered, newcombe_paired, paired_bootstrap, rao_scott, reading,
-                     seed_item_bootstrap)
+from .paired import (binary_scores, cluster_bootstrap, clustered, newcombe_paired, paired_bootstrap, paired_table,
+                     rao_scott, reading, seed_item_bootstrap)
 
 DEFAULT_MARGIN = 0.02
 FLOOR_EPSILON = 0.02
@@ -53,7 +53,7 @@ def equivalence(before: Sequence[float], afters: Sequence[Sequence[float]], marg
     `before` of the base model, `afters` one list per fine-tuned run, `clusters` as in paired.paired_difference."""
     if not before or not afters:
         return {"margin": margin, "ci90": None, "equivalent": False, "p": None, "method": None}
-    binary = all(x in (0, 1) for x in before) and all(x in (0, 1) for a in afters for x in a)
+    binary = binary_scores(before, afters)
     p = None
     if clustered(clusters) and binary:
         rs = rao_scott(before, afters, clusters, z=Z90)
@@ -69,12 +69,9 @@ def equivalence(before: Sequence[float], afters: Sequence[Sequence[float]], marg
         _, lo, hi = cluster_bootstrap(before, afters, clusters, level=0.90)
         method = "TOST: 90% bootstrap interval over clusters (and runs) inside the margin"
     elif len(afters) == 1 and binary:
-        pairs = list(zip(before, afters[0]))
-        a = sum(1 for x, y in pairs if x and y)
-        b = sum(1 for x, y in pairs if x and not y)
-        c = sum(1 for x, y in pairs if y and not x)
-        _, lo, hi = newcombe_paired(a, b, c, len(pairs) - a - b - c, z=Z90)
-        p, method = _tost_p(b, c, len(pairs), margin), "TOST: 90% Newcombe paired interval inside the margin"
+        t = paired_table(before, afters)
+        _, lo, hi = newcombe_paired(t["a"], t["b"], t["c"], t["d"], z=Z90)
+        p, method = _tost_p(t["b"], t["c"], len(before), margin), "TOST: 90% Newcombe paired interval inside the margin"
     elif len(afters) == 1:
         _, lo, hi = paired_bootstrap(before, afters[0], level=0.90)
         method = "TOST: 90% paired bootstrap interval inside the margin"

@@ -52,6 +52,8 @@ METHOD_RAO_SCOTT = ("paired 0/1 over clustered items: Newcombe interval (method 
                     "the table divided by the design effect (Rao-Scott)")
 METHOD_CLUSTER = (f"paired bootstrap over clusters (the items of one question or sample resampled together; "
                   f"{BOOTSTRAP_RESAMPLES} resamples, percentile interval)")
+METHOD_SEEDS_CLUSTER = (f"bootstrap over training runs and clusters (the items of one question or sample resampled "
+                        f"together; {BOOTSTRAP_RESAMPLES} resamples, percentile interval)")
 METHOD_SEEDS = (f"two-level bootstrap over training runs and items ({BOOTSTRAP_RESAMPLES} resamples, percentile "
                 "interval)")
 
@@ -144,6 +146,21 @@ def _cluster_sums(diffs, clusters: Sequence[str]):
     return sums, np.bincount(col, minlength=len(index)).astype(float)
 
 
+def binary_scores(before: Sequence[float], afters: Sequence[Sequence[float]]) -> bool:
+    """Whether every score of both sides is 0 or 1 (then the 2x2-table methods apply)."""
+    return _is_binary(before) and all(_is_binary(a) for a in afters)
+
+
+def paired_table(before: Sequence[float], afters: Sequence[Sequence[float]]) -> dict[str, int]:
+    """The 2x2 table of every run's (before, after) pairs of 0/1 scores: a = right/right, b = right/wrong,
+    c = wrong/right, d = wrong/wrong."""
+    pairs = [(x, y) for after in afters for x, y in zip(before, after)]
+    a = sum(1 for x, y in pairs if x == 1 and y == 1)
+    b = sum(1 for x, y in pairs if x == 1 and y == 0)
+    c = sum(1 for x, y in pairs if x == 0 and y == 1)
+    return {"a": a, "b": b, "c": c, "d": len(pairs) - a - b - c}
+
+
 def design_effect(before: Sequence[float], afters: Sequence[Sequence[float]], clusters: Sequence[str]) -> float:
     """How many times the variance of the mean change exceeds what independent items would give: the cluster-
     robust (ratio-estimator) variance over the item variance, for every run's pairs pooled (`clusters` names the
@@ -167,17 +184,12 @@ def rao_scott(before: Sequence[float], afters: Sequence[Sequence[float]], cluste
               z: float = Z95) -> dict[str, Any]:
     """Newcombe's paired interval and McNemar's chi-square p on the 2x2 table of every run's pairs (0/1 scores)
     divided by the design effect: {delta, lo, hi, p, deff, table}."""
-    pairs = [(x, y) for after in afters for x, y in zip(before, after)]
-    a = sum(1 for x, y in pairs if x == 1 and y == 1)
-    b = sum(1 for x, y in pairs if x == 1 and y == 0)
-    c = sum(1 for x, y in pairs if x == 0 and y == 1)
-    d = len(pairs) - a - b - c
+    t = paired_table(before, afters)
     deff = design_effect(before, afters, clusters)
-    diff, lo, hi = newcombe_paired(a / deff, b / deff, c / deff, d / deff, z=z)
-    disc = (b + c) / deff
-    p = 1.0 if disc == 0 else math.erfc(math.sqrt(((b - c) / deff) ** 2 / disc / 2))
-    return {"delta": float(diff), "lo": float(lo), "hi": float(hi), "p": float(p), "deff": float(deff),
-            "table": {"a": a, "b": b, "c": c, "d": d}}
+    diff, lo, hi = newcombe_paired(t["a"] / deff, t["b"] / deff, t["c"] / deff, t["d"] / deff, z=z)
+    disc = (t["b"] + t["c"]) / deff
+    p = 1.0 if disc == 0 else math.erfc(math.sqrt(((t["b"] - t["c"]) / deff) ** 2 / disc / 2))
+    return {"delta": float(diff), "lo": float(lo), "hi": float(hi), "p": float(p), "deff": float(deff), "table": t}
 
 
 def cluster_bootstrap(before: Sequence[float], afters: Sequence[Sequence[float]], clusters: Sequence[str],
@@ -239,25 +251,22 @@ def paired_difference(before: Sequence[float], after: Sequence[float],
                 "significant": False}
     out: dict[str, Any] = {"n": n, "before": round(statistics.fmean(before), 6),
                            "after": round(statistics.fmean(after), 6)}
-    if _is_binary(before) and _is_binary(after):
-        pairs = list(zip(before, after))
-        a = sum(1 for x, y in pairs if x == 1 and y == 1)
-        b = sum(1 for x, y in pairs if x == 1 and y == 0)
-        c = sum(1 for x, y in pairs if x == 0 and y == 1)
-        d = n - a - b - c
-        diff, lo, hi = newcombe_paired(a, b, c, d)
-        out.update(table={"a": a, "b": b, "c": c, "d": d}, p=float(f"{mcnemar_exact_p(b, c):.6g}"), method=METHOD_MCNEMAR)
+    binary, grouped = binary_scores(before, [after]), clustered(clusters)
+    if binary and grouped:
+        rs = rao_scott(before, [after], clusters)
+        diff, lo, hi = rs["delta"], rs["lo"], rs["hi"]
+        out.update(table=rs["table"], p=float(f"{rs['p']:.6g}"), method=METHOD_RAO_SCOTT,
+                   clusters=len(set(clusters)), design_effect=round(rs["deff"], 4))
+    elif binary:
+        t = paired_table(before, [after])
+        diff, lo, hi = newcombe_paired(t["a"], t["b"], t["c"], t["d"])
+        out.update(table=t, p=float(f"{mcnemar_exact_p(t['b'], t['c']):.6g}"), method=METHOD_MCNEMAR)
+    elif grouped:
+        diff, lo, hi = cluster_bootstrap(before, [after], clusters)
+        out.update(p=None, method=METHOD_CLUSTER, clusters=len(set(clusters)))
     else:
         diff, lo, hi = paired_bootstrap(before, after)
         out.update(p=None, method=METHOD_BOOTSTRAP)
-    if clustered(clusters) and "table" in out:
-        rs = rao_scott(before, [after], clusters)
-        diff, lo, hi = rs["delta"], rs["lo"], rs["hi"]
-        out.update(p=float(f"{rs['p']:.6g}"), method=METHOD_RAO_SCOTT, clusters=len(set(clusters)),
-                   design_effect=round(float(rs["deff"]), 4))
-    elif clustered(clusters):
-        diff, lo, hi = cluster_bootstrap(before, [after], clusters)
-        out.update(p=None, method=METHOD_CLUSTER, clusters=len(set(clusters)))
     out.update(delta=round(diff, 6), ci95=[round(lo, 6), round(hi, 6)], significant=lo > 0 or hi < 0)
     return out
 

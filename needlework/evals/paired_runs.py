@@ -20,8 +20,8 @@ from typing import Any
 from ..config import ConfigError
 from ..io import read_jsonl
 from .equivalence import equivalence
-from .paired import METHOD_CLUSTER, METHOD_SEEDS, across_seeds, cluster_bootstrap, clustered, paired_difference, \
-    rao_scott, seed_item_bootstrap
+from .paired import (METHOD_SEEDS, METHOD_SEEDS_CLUSTER, across_seeds, binary_scores, cluster_bootstrap, clustered,
+                     paired_difference, rao_scott, seed_item_bootstrap)
 
 MISSING_EXAMPLES = 5   # item ids shown per side when items are missing
 
@@ -73,10 +73,6 @@ def _one(pairs: list[tuple[dict, list[dict]]], metric: str, margin: float | None
     return res
 
 
-def _binary(before: list[float], afters: list[list[float]]) -> bool:
-    return all(x in (0, 1) for x in before) and all(x in (0, 1) for a in afters for x in a)
-
-
 def cluster_of(row: dict) -> str:
     """The question or sample an item belongs to (the runner writes `cluster` where a benchmark sets one)."""
     return row.get("cluster") or row["item_id"]
@@ -88,11 +84,11 @@ def _difference(before: list[float], afters: list[list[float]], clusters: list[s
     mean_after = [sum(col) / len(col) for col in zip(*afters)]
     res = paired_difference(before, mean_after, clusters)
     if clustered(clusters):
-        delta, lo, hi = cluster_bootstrap(before, afters, clusters)
-        method = METHOD_CLUSTER.replace("paired bootstrap over clusters", "bootstrap over training runs and clusters")
+        (delta, lo, hi), method = cluster_bootstrap(before, afters, clusters), METHOD_SEEDS_CLUSTER
     else:
         (delta, lo, hi), method = seed_item_bootstrap(before, afters), METHOD_SEEDS
-    if _binary(before, afters):   # a bootstrap of runs that all agree collapses; never narrower than the pairs allow
+    # a bootstrap of runs that all agree collapses: never narrower than the pairs allow
+    if binary_scores(before, afters):
         rs = rao_scott(before, afters, clusters)
         if rs["lo"] < lo or rs["hi"] > hi:
             lo, hi = min(lo, rs["lo"]), max(hi, rs["hi"])

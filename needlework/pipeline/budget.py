@@ -35,9 +35,9 @@ WIDEST = 2.0   # a half-width beyond twice the target cannot give the claim a re
 ASSUMED = {
     "kv-retrieval": ("1. retrieval", 0.5, 0.25, Z95, "base near 0, fine-tuned near 1: many items flip; a change a "
                      "quarter of the items wide is resolved (the cpu-demo measured +0.89)"),
-    "mdqa": ("2. transfer", 0.26, 0.10, Z95, "the cpu-demo's 40 questions x 3 gold positions gave ±0.093 with their design "
-             "effect (1.26: an effective d ~0.26; ±0.084 counted as 120 independent prompts); target: the "
-             "paper's headline gain of ~10 points"),
+    "mdqa": ("2. transfer", 0.26, 0.10, Z95, "the cpu-demo's 40 questions x 3 gold positions gave ±0.093 with "
+             "their design effect (1.26: an effective d ~0.26; ±0.084 counted as 120 independent prompts); "
+             "target: the paper's headline gain of ~10 points"),
     "general": ("3. general", 0.06, None, Z90, "fine-tuning changed 3-9% of SmolLM2's multiple-choice answers"),
 }
 
@@ -240,8 +240,8 @@ def measures_of(cfg, ev: dict, tp, base_scores: dict[str, tuple[float, int, floa
             n = rows if lim is None else (round(lim * rows) if lim < 1 else min(int(lim), rows))
             base = base_scores.get(task)
             why = untestable(base[0], base[1], base[2], cfg.report.floor_epsilon) if base else None
-            measures.append(Measure(f"general/{task}", claim, f"eval.general.limits.{task}", n, 1,
-                                    eval_seconds({"tokens": GENERAL_ITEM_TOKENS.get(task, 500), "new_tokens": 0}, tp), d,
+            item_s = eval_seconds({"tokens": GENERAL_ITEM_TOKENS.get(task, 500), "new_tokens": 0}, tp)
+            measures.append(Measure(f"general/{task}", claim, f"eval.general.limits.{task}", n, 1, item_s, d,
                                     cfg.report.equivalence_margin / 2, z, why))
         if not base_scores:
             notes.append("no finished base evaluation in this run folder: every general task is kept (one whose "

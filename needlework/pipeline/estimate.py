@@ -68,7 +68,8 @@ def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int, tp=None) -> dic
     if data.get("per_sample") is None:
         return {"tokens": None, "seconds": None}
     t = cfg.train.resolved()
-    if t.early_stop.enabled or t.transfer_probe.enabled:   # train/run.py holds the last rows out for either
+    held_out = t.early_stop.enabled or t.transfer_probe.enabled   # train/run.py holds the last rows out for either
+    if held_out:
         n = max(n - t.early_stop.held_out, 1)
     seen = t.max_steps * t.global_batch if t.max_steps else n * t.epochs
     tokens = round(seen * data["per_sample"])
@@ -78,7 +79,7 @@ def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int, tp=None) -> dic
     seconds = tokens / rate + TRAIN_FIXED_S
     steps = t.max_steps or math.ceil(n * t.epochs / t.global_batch)
     prefill = tp.prefill_tokens_per_s * REALIZED if tp is not None else cfg.estimate.eval_tokens_per_s
-    if t.early_stop.enabled or t.transfer_probe.enabled:   # held-out rows teacher-forced at every check and step 0
+    if held_out:   # the held-out rows are teacher-forced at every check and at step 0
         checks = steps // t.early_stop.every + 1
         seconds += checks * t.early_stop.held_out * data["per_sample"] / prefill
     if t.transfer_probe.enabled:   # each probe: n MDQA prompts of k documents (~135 tokens each) prefilled

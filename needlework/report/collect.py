@@ -283,9 +283,8 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             "stage_seconds": {f"{s['kind']}/{s['label']}": _seconds(root / s["folder"]) for s in stages},
             "stage_keys": {f"{s['kind']}/{s['label']}": s["key"] for s in stages},
             "provenance": json.loads(prov_path.read_text()) if prov_path.exists() else {}}
-    grid = by_bench.get(section_benchmark("retrieval-grid", by_bench))
     grid_name = section_benchmark("retrieval-grid", by_bench)
-    rep["retrieval"] = retrieval_section(grid, rep["data"], list(manifest["arms"]),
+    rep["retrieval"] = retrieval_section(by_bench.get(grid_name), rep["data"], list(manifest["arms"]),
                                          manifest.get("effective_length_threshold", DEFAULT_THRESHOLD),
-                                         by_items.get(grid_name) if grid_name else None)
+                                         by_items.get(grid_name))
     return rep

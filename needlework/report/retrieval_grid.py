@@ -156,8 +156,8 @@ def _length_cell(grid: dict[str, Any], model: str, j: int, seeds_rows: list[list
 
 def _design_effect(seeds_rows: list[list[dict]], length: Any, metric: str) -> float:
     """Design effect of one length's accuracy over depths and seeds (items aligned on id across seeds)."""
-    per_seed = [{r["item_id"]: r for r in rows if r.get("axes", {}).get("length") == length and not r.get("over_context")}
-                for rows in seeds_rows]
+    per_seed = [{r["item_id"]: r for r in rows
+                 if r.get("axes", {}).get("length") == length and not r.get("over_context")} for rows in seeds_rows]
     ids = [i for i in per_seed[0] if all(i in s for s in per_seed)] if per_seed else []
     if len(ids) < 2:
         return 1.0
