@@ -54,7 +54,9 @@ def transfer_matrix(base_rows: list[dict], arm_rows: dict[str, list[list[dict]]]
             cell.update(trained=fam in trained.get(arm, []), seeds=len(seeds), seed_deltas=seed_deltas)
             cells[arm][fam] = cell
     methods = {c.get("method") for row in cells.values() for c in row.values() if c.get("method")}
-    return {"metric": METRIC, "method": methods.pop() if len(methods) == 1 else METHOD_MCNEMAR, "families": families, "arms": list(arm_rows), "cells": cells,
+    # each cell names its own method; the matrix names every one its cells used (McNemar where none was paired)
+    return {"metric": METRIC, "method": "; ".join(sorted(methods)) or METHOD_MCNEMAR, "families": families,
+            "arms": list(arm_rows), "cells": cells,
             "trained": {arm: sorted(trained.get(arm, [])) for arm in arm_rows}}
 
 

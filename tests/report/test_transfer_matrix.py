@@ -47,6 +47,16 @@ def test_items_over_context_in_either_run_leave_the_pair_and_seeds_pool():
     assert skv["delta"] == pytest.approx(5 / 16)
 
 
+def test_the_matrix_names_every_method_its_cells_used():
+    """One seed, no clusters: every cell is exact McNemar. Two seeds pool one item twice (one cluster): those cells
+    are Rao-Scott, and a matrix mixing both says so rather than naming McNemar alone."""
+    from needlework.evals.paired import METHOD_MCNEMAR, METHOD_RAO_SCOTT
+    assert transfer_matrix(_rows(BASE), {"kv": [_rows(FT)]}, {"kv": ["simple_kv"]})["method"] == METHOD_MCNEMAR
+    mixed = transfer_matrix(_rows(BASE), {"one": [_rows(FT)], "two": [_rows(FT), _rows(BASE)]}, {})
+    assert mixed["cells"]["two"]["simple_kv"]["method"] == METHOD_RAO_SCOTT
+    assert mixed["method"] == "; ".join(sorted([METHOD_MCNEMAR, METHOD_RAO_SCOTT]))
+
+
 def _write(root: Path, folder: str, files: dict) -> None:
     for name, content in files.items():
         p = root / folder / name
