@@ -12,6 +12,8 @@ def cmd_run(args) -> int:
     from ..pipeline import load_preset, load_run_config, plan_text, run
     from ..pipeline.presets import DEFAULT
     config, overrides = args.config, flag_overrides(args, {"budget": "estimate.budget_minutes"})
+    if args.budget is not None:   # the flag is the budget whatever the precision
+        overrides.append("estimate.budget_minutes_fp32=null")
     if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
         overrides.insert(0, config)   # `needlework run key=value`: no config file, just overrides
         config = None
@@ -25,24 +27,25 @@ def cmd_run(args) -> int:
     if args.dry_run:   # writes nothing under the run folder: the measurement's library lines go to a temp log
         import tempfile
         with tempfile.TemporaryDirectory() as tmp, library_log(args, tmp):
-            text = plan_text(_sized_to_budget(cfg, load))
+            text = plan_text(_sized_to_budget(cfg, load, strict=args.budget is not None))
         print(text)
         return 0
     with library_log(args, run_root(cfg)):
-        root = run(_sized_to_budget(cfg, load))
+        root = run(_sized_to_budget(cfg, load, strict=args.budget is not None))
     from ..pipeline.summary import summary_text
     print(summary_text(root))
     return 0
 
 
-def _sized_to_budget(cfg, load):
-    """With estimate.budget_minutes (--budget): print what the budget buys and reload the config with the chosen
-    evaluation sizes as ordinary overrides, so the resolved config saved with the run holds them."""
-    if cfg.estimate.budget_minutes is None:
+def _sized_to_budget(cfg, load, strict: bool):
+    """With estimate.budget_minutes[_fp32] (--budget): print what the budget buys and reload the config with the
+    chosen evaluation sizes as ordinary overrides, so the resolved config saved with the run holds them."""
+    if cfg.estimate.budget_minutes is None and cfg.estimate.budget_minutes_fp32 is None:
         return cfg
     from ..pipeline.budget import fit_to_budget
-    extra, text = fit_to_budget(cfg)
-    print(text)
+    extra, text = fit_to_budget(cfg, strict=strict)
+    if text:
+        print(text)
     return load(extra) if extra else cfg
 
 

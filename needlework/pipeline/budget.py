@@ -7,7 +7,8 @@ finely its result is measured). What is left of the budget after them buys evalu
    base evaluation in the run folder, sits at chance or at the ceiling (`evals.equivalence.untestable`);
 2. every other measure gets at least its minimum, the size at which its expected interval half-width reaches
    `WIDEST` x its target (wider, the claim cannot get a reading) -- a budget below that refuses to start, naming
-   the minimum;
+   the minimum (`run --budget`); a budget a config or preset sets runs at the minimum sizes instead, saying so,
+   so that the default demo still runs on a machine slower than its budget allows;
 3. the rest goes where it buys the most information per second (a weighted Neyman allocation, greedily: each next
    step of size goes to the measure whose sum of (half-width / target)^2 drops most per second it costs), never
    beyond the configured size.
@@ -40,6 +41,7 @@ ASSUMED = {
              "target: the paper's headline gain of ~10 points"),
     "general": ("3. general", 0.06, None, Z90, "fine-tuning changed 3-9% of SmolLM2's multiple-choice answers"),
 }
+MDQA_DESIGN_EFFECT = 1.26   # mdqa.layout=rotate asks each question once: no design effect on its discordance
 
 
 class BudgetTooSmall(ConfigError):
@@ -90,8 +92,10 @@ def _cost(m: Measure, n: int, n_evals: int) -> float:
     return n * m.units * m.item_s * n_evals
 
 
-def plan_budget(budget_s: float, fixed_s: float, n_evals: int, measures: list[Measure]) -> BudgetPlan:
-    """Sizes for `measures` so that fixed_s plus the evaluations fit in budget_s (see the module docstring)."""
+def plan_budget(budget_s: float, fixed_s: float, n_evals: int, measures: list[Measure],
+                strict: bool = True) -> BudgetPlan:
+    """Sizes for `measures` so that fixed_s plus the evaluations fit in budget_s (see the module docstring); a
+    budget below the minimum raises BudgetTooSmall, or, not `strict`, gives the minimum sizes with a note."""
     sizes = {m.key: 0 if m.untestable else m.n for m in measures}
     active = [m for m in measures if not m.untestable]
     minimum_s = fixed_s + sum(_cost(m, m.minimum(), n_evals) for m in active)
@@ -101,13 +105,18 @@ def plan_budget(budget_s: float, fixed_s: float, n_evals: int, measures: list[Me
     if minimum_s > budget_s:
         why = (f"training and the other stages alone take {_min(fixed_s)}, which the budget does not change; "
                if fixed_s >= budget_s else f"training and the other stages take {_min(fixed_s)}; ")
-        raise BudgetTooSmall(
-            f"estimate.budget_minutes (--budget): {_min(budget_s)} is too small to measure anything: {why}the "
-            f"smallest evaluation that can give each claim a reading ({', '.join(f'{m.setting}={m.minimum()}' for m in active)}) "
-            f"takes {_min(minimum_s - fixed_s)} for {n_evals} model(s); the minimum is --budget "
-            f"{math.ceil(minimum_s / 60)}m")
+        text = (f"{_min(budget_s)} is too small to measure anything: {why}the smallest evaluation that can give "
+                f"each claim a reading ({', '.join(f'{m.setting}={m.minimum()}' for m in active)}) takes "
+                f"{_min(minimum_s - fixed_s)} for {n_evals} model(s); the minimum is --budget "
+                f"{math.ceil(minimum_s / 60)}m")
+        if strict:
+            raise BudgetTooSmall(f"estimate.budget_minutes (--budget): {text}")
+        plan.notes.append(f"warning: this machine cannot keep to the configured budget: {text}; running at those "
+                          f"smallest sizes, ~{_min(minimum_s)} in all")
     for m in active:
         sizes[m.key] = m.minimum()
+    if minimum_s > budget_s:
+        return plan
     left = budget_s - minimum_s
     while True:   # greedy weighted Neyman allocation: the most (half-width / target)^2 removed per second
         best, best_gain = None, 0.0
@@ -189,14 +198,26 @@ def base_general_scores(root: Path) -> dict[str, tuple[float, int, float]]:
     return {t: (sum(v) / len(v), len(v), sum(chance[t]) / len(v)) for t, v in acc.items()}
 
 
-def fit_to_budget(cfg, log: Callable[[str], None] = print) -> tuple[list[str], str]:
-    """Overrides that size `cfg`'s evaluations to cfg.estimate.budget_minutes on this machine, and the text that
-    says what they buy. Measures throughput (cached) as `run --dry-run` does."""
+def budget_minutes(estimate, train_precision: str) -> float | None:
+    """The budget that applies: estimate.budget_minutes_fp32 where training runs in fp32 (when set), else
+    estimate.budget_minutes (None: no budget)."""
+    if train_precision == "fp32" and estimate.budget_minutes_fp32 is not None:
+        return estimate.budget_minutes_fp32
+    return estimate.budget_minutes
+
+
+def fit_to_budget(cfg, log: Callable[[str], None] = print, strict: bool = True) -> tuple[list[str], str]:
+    """Overrides that size `cfg`'s evaluations to its budget on this machine (`budget_minutes` for the precision
+    it trains in), and the text that says what they buy. Measures throughput (cached) as `run --dry-run` does.
+    Not `strict` (a budget the config sets, not the flag): a budget too small runs at the minimum sizes."""
     from .estimate import data_tokens, eval_estimate, throughput
     from .run import plan_text, run_root
     data = data_tokens(cfg, cfg.arm, cfg.seeds[0])
     ev = eval_estimate(cfg)
     tp = throughput(cfg, data, ev, log=log)
+    minutes = budget_minutes(cfg.estimate, tp.train_precision)
+    if minutes is None:
+        return [], ""
     est: dict[str, float | None] = {}
     plan_text(cfg, log=lambda _: None, estimates=est)   # per-stage estimates; the throughput is cached by now
     n_evals = sum(1 for k in est if k.startswith("eval/"))
@@ -204,7 +225,7 @@ def fit_to_budget(cfg, log: Callable[[str], None] = print) -> tuple[list[str], s
         return [], "budget: every evaluation is finished; nothing to size"
     measures, unsized_s, notes = measures_of(cfg, ev, tp, base_general_scores(run_root(cfg)))
     fixed = sum(v or 0.0 for k, v in est.items() if not k.startswith("eval/")) + (tp.seconds or 0.0)
-    plan = plan_budget(cfg.estimate.budget_minutes * 60, fixed + unsized_s * n_evals, n_evals, measures)
+    plan = plan_budget(minutes * 60, fixed + unsized_s * n_evals, n_evals, measures, strict)
     plan.notes += notes
     return overrides(plan, list(cfg.eval.general.tasks), list(cfg.eval.benchmarks)), "\n".join(plan_lines(plan))
 
@@ -230,6 +251,8 @@ def measures_of(cfg, ev: dict, tp, base_scores: dict[str, tuple[float, int, floa
         n = getattr(cfg.eval, section).n
         n = min(n, cfg.eval.limit) if cfg.eval.limit else n
         claim, d, target, z, _ = ASSUMED[name]
+        if name == "mdqa" and cfg.eval.mdqa.layout == "rotate":
+            d /= MDQA_DESIGN_EFFECT
         measures.append(Measure(name, claim, f"eval.{section}.n", n, max(1, b["items"] // n), item_s, d, target, z))
     if "general" in ev["benchmarks"]:
         s = cfg.eval.general

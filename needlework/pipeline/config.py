@@ -58,6 +58,9 @@ class EstimateSection:
     expected_minutes: float | None = None   # what the preset promises; a longer estimate is said before starting
     # evaluation sizes chosen to fit this many minutes on this machine (pipeline/budget.py; `run --budget`)
     budget_minutes: float | None = None
+    # the budget instead where the run trains in fp32 (no native bf16, or precision=fp32), which takes ~1.6-1.9x
+    # as long: the cpu-demo's goals are 15 minutes with native bf16 and 20 without; `--budget` overrides both
+    budget_minutes_fp32: float | None = None
 
 
 @dataclass
@@ -180,7 +183,8 @@ class RunConfig:
                               f"{self.report.effective_length_threshold}")
         if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
             raise ConfigError(f"device must be auto, cpu or cuda for a run, got {self.device!r}")
-        for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes", "budget_minutes"):
+        for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes", "budget_minutes",
+                  "budget_minutes_fp32"):
             v = getattr(self.estimate, k)
             if v is not None and v <= 0:
                 raise ConfigError(f"estimate.{k} must be positive")

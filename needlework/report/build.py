@@ -126,7 +126,8 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         d = bench["describe"]
         unit = f"; lengths in {d['length_unit']}" if d.get("length_unit") else ""
         label = tables.benchmark_label(name, bench)
-        blocks: list[tuple[str, Any]] = [("p", f"data: {d.get('data_source', '')}{unit}")]
+        layout = f"; layout: {d['layout']}" if d.get("layout") else ""
+        blocks: list[tuple[str, Any]] = [("p", f"data: {d.get('data_source', '')}{unit}{layout}")]
         for axis in bench["axes"]:
             blocks.append(("png", (f"{name}-by-{axis}", plots.accuracy_by_axis(name, bench, axis, models),
                                    f"{name} accuracy by {axis}")))

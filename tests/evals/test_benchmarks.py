@@ -77,6 +77,25 @@ def test_mdqa_deterministic_and_bad_positions():
         get_benchmark("mdqa").build(MDQASettings(n=2, k=10, positions=[20]), seed=0)
 
 
+def test_mdqa_rotate_layout_asks_each_question_once():
+    """layout=rotate: as many prompts as `every`, n x positions distinct questions, each its own cluster, the
+    positions balanced; the question at a position is asked exactly as `every` asks it (same prompt text)."""
+    every = get_benchmark("mdqa").build(MDQASettings(n=4, k=5, positions=[1, 3, 5]), seed=0)
+    rot = get_benchmark("mdqa").build(MDQASettings(n=4, k=5, positions=[1, 3, 5], layout="rotate"), seed=0)
+    assert len(rot) == len(every) == 12
+    questions = [it.gold["question"] for it in rot]
+    assert len(set(questions)) == 12 and len({it.cluster for it in rot}) == 12
+    assert sorted(it.axes["position"] for it in rot) == [1] * 4 + [3] * 4 + [5] * 4
+    assert len({it.cluster for it in every}) == 4                 # every: one question, three prompts
+    shared = {it.id: _content(it) for it in every}
+    both = [it for it in rot if it.id in shared]
+    assert both and all(_content(it) == shared[it.id] for it in both)
+    assert "rotating" in get_benchmark("mdqa").describe(MDQASettings(layout="rotate"))["layout"]
+    with pytest.raises(ConfigError, match="layout"):
+        from needlework.config import from_dict
+        from_dict(MDQASettings, {"layout": "shuffle"})
+
+
 def test_mdqa_documents_file_used_as_given(tmp_path):
     import gzip
     import json

@@ -83,6 +83,45 @@ def test_a_budget_too_small_to_measure_anything_is_refused_naming_the_minimum():
         plan_budget(600, 1000, 2, ms)
 
 
+def test_a_configured_budget_too_small_runs_at_the_minimum_saying_so():
+    """A budget a preset sets (strict=False) must not stop the default demo on a slower machine: the minimum
+    sizes, and a warning naming the minimum budget; the flag (strict) refuses as above."""
+    ms = [m for m in demo_measures() if m.key != "general/mmlu"]
+    plan = plan_budget(600, 700, 2, ms, strict=False)
+    assert all(plan.sizes[m.key] == m.minimum() for m in ms)
+    text = "\n".join(plan_lines(plan))
+    assert "warning: this machine cannot keep to the configured budget" in text and "the minimum is --budget" in text
+
+
+@pytest.mark.parametrize("precision, expected", [("bf16", 15.0), ("fp32", 20.0)])
+def test_the_budget_follows_the_training_precision(precision, expected):
+    from needlework.pipeline.budget import budget_minutes
+    from needlework.pipeline.config import EstimateSection
+    assert budget_minutes(EstimateSection(budget_minutes=15, budget_minutes_fp32=20), precision) == expected
+    assert budget_minutes(EstimateSection(budget_minutes=15), "fp32") == 15     # no fp32 budget: the one budget
+    assert budget_minutes(EstimateSection(), "fp32") is None
+
+
+def test_the_budget_flag_is_the_budget_at_every_precision(tiny_model_dir, tmp_path, monkeypatch):
+    """`--budget 30m` on a config with budget_minutes_fp32: the flag clears the fp32 budget (it would otherwise
+    win on an fp32 machine); the preset's own budget is not strict, the flag's is."""
+    from pipeline_helpers import mini_config
+
+    from needlework.cli import main
+    from needlework.cli import run_command
+    seen = []
+    monkeypatch.setattr(run_command, "_sized_to_budget",
+                        lambda cfg, load, strict: seen.append((cfg.estimate, strict)) or cfg)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(mini_config(tiny_model_dir, tmp_path / "runs", **{
+        "estimate.budget_minutes": 15, "estimate.budget_minutes_fp32": 20})))
+    assert main(["run", str(path), "--dry-run", "--budget", "30m"]) == 0
+    assert main(["run", str(path), "--dry-run"]) == 0
+    (flag, strict_flag), (preset, strict_preset) = seen
+    assert (flag.budget_minutes, flag.budget_minutes_fp32, strict_flag) == (30, None, True)
+    assert (preset.budget_minutes, preset.budget_minutes_fp32, strict_preset) == (15, 20, False)
+
+
 def test_minimum_size_is_where_the_half_width_reaches_twice_the_target():
     m = Measure("mdqa", "2", "eval.mdqa.n", 40, 3, 1.0, 0.22, 0.10)
     assert m.half_width(m.minimum()) <= 0.2 < m.half_width(m.minimum() - 1)
@@ -143,3 +182,22 @@ def test_base_scores_come_from_the_finished_base_evaluation(tmp_path):
     assert base_general_scores(tmp_path) == {}   # not finished: no done.json
     (folder / "done.json").write_text("{}")
     assert base_general_scores(tmp_path) == {"mmlu": (0.25, 40, 0.25)}
+
+
+@pytest.mark.parametrize("layout", ["every", "rotate"])
+def test_rotated_mdqa_is_planned_without_the_design_effect(tiny_model_dir, tmp_path, layout):
+    """mdqa.layout=rotate asks each question once: the planner expects the half-width of independent prompts
+    (the `every` layout's discordance divided by its measured design effect), so it buys fewer prompts."""
+    from pipeline_helpers import mini_config
+
+    from needlework.pipeline import load_run_config
+    from needlework.pipeline.budget import ASSUMED, MDQA_DESIGN_EFFECT, measures_of
+    from needlework.pipeline.measure import Throughput
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(mini_config(tiny_model_dir, tmp_path / "runs", **{"eval.mdqa.layout": layout})))
+    cfg = load_run_config(path)
+    ev = {"benchmarks": {"mdqa": {"items": 4, "tokens": 2000, "new_tokens": 24}}}
+    tp = Throughput("configured", 1000.0, 0.05, 16, 400.0)
+    (m,), _, _ = measures_of(cfg, ev, tp, {})
+    expected = ASSUMED["mdqa"][1] / (MDQA_DESIGN_EFFECT if layout == "rotate" else 1.0)
+    assert m.key == "mdqa" and m.units == 2 and m.discordance == pytest.approx(expected)
