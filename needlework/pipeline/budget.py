@@ -263,7 +263,7 @@ def measures_of(cfg, ev: dict, tp, base_scores: dict[str, tuple[float, int, floa
             n = rows if lim is None else (round(lim * rows) if lim < 1 else min(int(lim), rows))
             base = base_scores.get(task)
             why = untestable(base[0], base[1], base[2], cfg.report.floor_epsilon) if base else None
-            item_s = eval_seconds({"tokens": GENERAL_ITEM_TOKENS.get(task, 500), "new_tokens": 0}, tp)
+            item_s = eval_seconds({"tokens": GENERAL_ITEM_TOKENS.get(task, 500), "new_tokens": 0}, tp, generated=False)
             measures.append(Measure(f"general/{task}", claim, f"eval.general.limits.{task}", n, 1, item_s, d,
                                     cfg.report.equivalence_margin / 2, z, why))
         if not base_scores:

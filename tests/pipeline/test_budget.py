@@ -161,14 +161,14 @@ def test_dry_run_with_budget_prints_what_it_buys_and_plans_the_chosen_sizes(tiny
     cfg = mini_config(tiny_model_dir, tmp_path / "runs", **{"eval.kv_retrieval.n": 40, "eval.mdqa.n": 40})
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    rc = load_run_config(path, ["estimate.budget_minutes=2"])
+    rc = load_run_config(path, ["estimate.budget_minutes=3"])
     extra, text = fit_to_budget(rc, log=lambda _: None)
     assert any(x.startswith("eval.kv_retrieval.n=") for x in extra), text
-    sized = load_run_config(path, ["estimate.budget_minutes=2", *extra])
-    assert sized.eval.kv_retrieval.n < 40 and sized.estimate.budget_minutes == 2
-    assert main(["run", str(path), "--dry-run", "--budget", "2m"]) == 0
+    sized = load_run_config(path, ["estimate.budget_minutes=3", *extra])
+    assert sized.eval.kv_retrieval.n < 40 and sized.estimate.budget_minutes == 3
+    assert main(["run", str(path), "--dry-run", "--budget", "3m"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("budget 2.0 min:") and "eval.kv_retrieval.n=" in out and "needlework run mini (plan)" in out
+    assert out.startswith("budget 3.0 min:") and "eval.kv_retrieval.n=" in out and "needlework run mini (plan)" in out
     assert main(["run", str(path), "--dry-run", "--budget", "1s"]) == 2
     assert "too small to measure anything" in capsys.readouterr().err
 
