@@ -131,11 +131,41 @@ def measure(model_name: str, *, precision: str, device: str = "auto", params: st
     return tp
 
 
+def _cpu_jiffies() -> tuple[int, int, int] | None:
+    """(busy, total) jiffies of the whole machine and this process's own (all its threads), or None."""
+    try:
+        with open("/proc/stat") as f:
+            cpu = [int(x) for x in f.readline().split()[1:]]
+        with open("/proc/self/stat") as f:
+            own = f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = cpu[3] + (cpu[4] if len(cpu) > 4 else 0)              # idle + iowait
+    return sum(cpu) - idle, sum(cpu), int(own[11]) + int(own[12])  # utime + stime
+
+
+def others_busy(window_s: float = 0.5) -> float | None:
+    """The share of the machine's CPUs that *other* processes used over `window_s`, or None where /proc cannot
+    tell. This process is left out: a run that has just converted its model, or measured once, is not a busy
+    machine (the 1-minute load average counted exactly that, so a fresh run never remembered its measurement)."""
+    import time
+    a = _cpu_jiffies()
+    time.sleep(window_s)
+    b = _cpu_jiffies()
+    if a is None or b is None or b[1] <= a[1]:
+        return None
+    return max(0.0, ((b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]))
+
+
 def busy_load() -> float | None:
-    """The 1-minute load per core where it exceeds 1 (more runnable processes than cores), else None. A
-    measurement taken then times a share of the machine; remembered, it would size every later plan and
-    `--budget` on that share (seen here: 310 prefill tok/s cached under load vs 1,066 idle)."""
+    """The share of the CPUs other processes are using where it is a quarter or more (half a core of two), else
+    None. A measurement taken then times a share of the machine; remembered, it would size every later plan and
+    `--budget` on that share (seen here: 310 prefill tok/s cached under load vs 1,066 idle). Where /proc is not
+    there, the 1-minute load per core above 1 (which counts this process too)."""
     import os
+    share = others_busy()
+    if share is not None:
+        return share if share >= 0.25 else None
     try:
         per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
     except (OSError, AttributeError):
@@ -164,8 +194,8 @@ def measure_cached(model_name: str, log: Callable[[str], None] = print, **shape)
     busy = busy_load()
     tp = measure(model_name, log=log, **shape)
     if busy is not None:
-        log(f"(the machine was busy while measuring: load {busy:.1f} per core; not remembered, the next run "
-            "measures again)")
+        log(f"(the machine was busy while measuring: other processes used {busy:.0%} of its CPUs; not remembered, "
+            "the next run measures again)")
         return tp
     known[key] = tp.as_dict()
     try:

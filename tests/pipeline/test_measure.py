@@ -50,61 +50,33 @@ def test_measurements_are_cached_per_machine_and_settings(tiny_model_dir, cache,
 def test_a_measurement_on_a_busy_machine_is_used_once_not_remembered(tiny_model_dir, cache, monkeypatch):
     from needlework.pipeline import measure as m
     lines = []
-    monkeypatch.setattr(m, "busy_load", lambda: 3.5)
+    monkeypatch.setattr(m, "busy_load", lambda: 0.6)
     tp = m.measure_cached(str(tiny_model_dir), log=lines.append, **_shape())
     assert tp.source == "measured" and not (cache / "throughput.json").exists()
-    assert "busy while measuring: load 3.5 per core" in lines[-1]
+    assert "busy while measuring: other processes used 60% of its CPUs" in lines[-1]
     monkeypatch.setattr(m, "busy_load", lambda: None)
     m.measure_cached(str(tiny_model_dir), log=lines.append, **_shape())      # idle: measured again, remembered
     assert "measured on this machine" in lines[-1] and len(json.loads((cache / "throughput.json").read_text())) == 1
 
 
-def test_busy_load_is_the_load_per_core_above_one(monkeypatch):
+def test_busy_is_other_processes_never_this_one(monkeypatch):
+    """A fresh run converts its model and measures at full load, so the load average said busy and the
+    measurement was never remembered; only what other processes use counts. Hand-made /proc samples: 200
+    jiffies elapsed, 150 busy, 120 of them this process's -> others used 15% (not busy); 150 busy, 30 own -> 60%."""
     import os
 
-    from needlework.pipeline.measure import busy_load
+    from needlework.pipeline import measure as m
+    samples = iter([(1000, 5000, 400), (1150, 5200, 520), (1000, 5000, 400), (1150, 5200, 430)])
+    monkeypatch.setattr(m, "_cpu_jiffies", lambda: next(samples))
+    assert m.others_busy(0) == pytest.approx(0.15)
+    assert m.others_busy(0) == pytest.approx(0.60)
+    monkeypatch.setattr(m, "others_busy", lambda window_s=0.5: 0.6)
+    assert m.busy_load() == 0.6
+    monkeypatch.setattr(m, "others_busy", lambda window_s=0.5: 0.1)
+    assert m.busy_load() is None
+    monkeypatch.setattr(m, "others_busy", lambda window_s=0.5: None)   # no /proc: the load average per core
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "getloadavg", lambda: (5.0, 0.0, 0.0))
-    assert busy_load() == 2.5
+    assert m.busy_load() == 2.5
     monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 0.0, 0.0))
-    assert busy_load() is None
-
-
-def test_plan_uses_measured_throughputs_and_warns_past_the_promise(mini, cache):
-    from needlework.pipeline import plan_text
-    text = plan_text(mini(**{"estimate.measure": True, "estimate.expected_minutes": 1e-6}), log=lambda _: None)
-    assert "measured here: prefill" in text and "tok/s" in text
-    assert "WARNING: that is more than" in text
-    relaxed = plan_text(mini(**{"estimate.measure": True, "estimate.expected_minutes": 1e6}), log=lambda _: None)
-    assert "WARNING" not in relaxed
-
-
-def test_plan_falls_back_to_configured_figures_when_the_model_cannot_be_loaded(mini, cache, tmp_path):
-    from needlework.pipeline import plan_text
-    cfg = mini(**{"estimate.measure": True})
-    cfg.train.model = str(tmp_path / "no-such-model")
-    text = plan_text(cfg, log=lambda _: None)
-    assert "from estimate.*" in text and "no weights on this machine" in text
-
-
-def test_run_prints_the_measured_plan_before_starting(mini, cache):
-    from needlework.pipeline import run
-    lines = []
-    run(mini(**{"estimate.measure": True}), log=lines.append)
-    i = next(k for k, line in enumerate(lines) if "estimated time for unfinished stages" in line)
-    assert i < next(k for k, line in enumerate(lines) if "generate" in line and "running" in line)
-    lines.clear()
-    run(mini(**{"estimate.measure": True}), log=lines.append)    # all finished: nothing to estimate
-    assert not any("estimated time" in line for line in lines)
-
-
-def test_general_estimate_counts_the_limited_items_of_each_task():
-    from needlework.evals.general.general import GeneralSettings
-    from needlework.evals.general.general import GENERAL_ITEM_TOKENS, estimate
-    s = GeneralSettings(limits={"mmlu": 57, "gsm8k": 0.5, "hellaswag": 20000}, limit=10)
-    est = estimate(s)
-    # mmlu 57; hellaswag capped at its 10,042 rows; gsm8k half of 1,319 (660); triviaqa and nq_open the limit 10
-    assert est["items"] == 57 + 10042 + 660 + 10 + 10
-    assert est["tokens"] == (57 * GENERAL_ITEM_TOKENS["mmlu"] + 10042 * GENERAL_ITEM_TOKENS["hellaswag"]
-                             + 660 * GENERAL_ITEM_TOKENS["gsm8k"] + 10 * GENERAL_ITEM_TOKENS["triviaqa"]
-                             + 10 * GENERAL_ITEM_TOKENS["nq_open"])
+    assert m.busy_load() is None
