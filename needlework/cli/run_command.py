@@ -12,7 +12,8 @@ def cmd_run(args) -> int:
     from ..pipeline import load_preset, load_run_config, plan_text, run
     from ..pipeline.presets import DEFAULT
     config, overrides = args.config, flag_overrides(args, {"budget": "estimate.budget_minutes"})
-    if args.budget is not None:   # the flag is the budget whatever the precision
+    strict = args.budget is not None   # the flag's budget refuses when too small; a config's runs at the minimum
+    if strict:   # the flag is the budget whatever the precision
         overrides.append("estimate.budget_minutes_fp32=null")
     if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
         overrides.insert(0, config)   # `needlework run key=value`: no config file, just overrides
@@ -27,11 +28,11 @@ def cmd_run(args) -> int:
     if args.dry_run:   # writes nothing under the run folder: the measurement's library lines go to a temp log
         import tempfile
         with tempfile.TemporaryDirectory() as tmp, library_log(args, tmp):
-            text = plan_text(_sized_to_budget(cfg, load, strict=args.budget is not None))
+            text = plan_text(_sized_to_budget(cfg, load, strict))
         print(text)
         return 0
     with library_log(args, run_root(cfg)):
-        root = run(_sized_to_budget(cfg, load, strict=args.budget is not None))
+        root = run(_sized_to_budget(cfg, load, strict))
     from ..pipeline.summary import summary_text
     print(summary_text(root))
     return 0

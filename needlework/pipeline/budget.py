@@ -102,6 +102,8 @@ def plan_budget(budget_s: float, fixed_s: float, n_evals: int, measures: list[Me
     plan = BudgetPlan(budget_s, fixed_s, n_evals, sizes, measures, minimum_s)
     if fixed_s + sum(_cost(m, m.n, n_evals) for m in active) <= budget_s:
         return plan   # the configured sizes fit: nothing to shrink (dropped measures stay dropped)
+    for m in active:
+        sizes[m.key] = m.minimum()
     if minimum_s > budget_s:
         why = (f"training and the other stages alone take {_min(fixed_s)}, which the budget does not change; "
                if fixed_s >= budget_s else f"training and the other stages take {_min(fixed_s)}; ")
@@ -113,9 +115,6 @@ def plan_budget(budget_s: float, fixed_s: float, n_evals: int, measures: list[Me
             raise BudgetTooSmall(f"estimate.budget_minutes (--budget): {text}")
         plan.notes.append(f"warning: this machine cannot keep to the configured budget: {text}; running at those "
                           f"smallest sizes, ~{_min(minimum_s)} in all")
-    for m in active:
-        sizes[m.key] = m.minimum()
-    if minimum_s > budget_s:
         return plan
     left = budget_s - minimum_s
     while True:   # greedy weighted Neyman allocation: the most (half-width / target)^2 removed per second

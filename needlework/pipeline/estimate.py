@@ -208,8 +208,8 @@ def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=pri
 
 def _eval_len(ev: dict[str, Any]) -> int | None:
     """The prompt length prefill is measured at: the mean over the benchmarks whose prompts the engine prefills
-    (kv-retrieval, MDQA: ~700 tokens in the cpu-demo) of their mean prompt; self-driven benchmarks' short token-equivalents (~130) would measure a
-    rate a third higher than the long prompts get."""
+    (kv-retrieval, MDQA: ~700 tokens in the cpu-demo) of their mean prompt; self-driven benchmarks' short
+    token-equivalents (~130) would measure a rate a third higher than the long prompts get."""
     return ev.get("mean_generated_prompt") or ev.get("mean_prompt")
 
 
