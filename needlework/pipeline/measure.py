@@ -132,10 +132,11 @@ def measure(model_name: str, *, precision: str, device: str = "auto", params: st
 
 
 def _cpu_jiffies() -> tuple[int, int, int] | None:
-    """(busy, total) jiffies of the whole machine and this process's own (all its threads), or None."""
+    """(busy, total, own): jiffies the whole machine was busy and in all, and this process's own (all threads),
+    or None. Only user..steal are summed: guest time is already counted in user."""
     try:
         with open("/proc/stat") as f:
-            cpu = [int(x) for x in f.readline().split()[1:]]
+            cpu = [int(x) for x in f.readline().split()[1:9]]
         with open("/proc/self/stat") as f:
             own = f.read().rsplit(")", 1)[1].split()
     except (OSError, ValueError, IndexError):
@@ -157,20 +158,20 @@ def others_busy(window_s: float = 0.5) -> float | None:
     return max(0.0, ((b[0] - a[0]) - (b[2] - a[2])) / (b[1] - a[1]))
 
 
-def busy_load() -> float | None:
-    """The share of the CPUs other processes are using where it is a quarter or more (half a core of two), else
-    None. A measurement taken then times a share of the machine; remembered, it would size every later plan and
-    `--budget` on that share (seen here: 310 prefill tok/s cached under load vs 1,066 idle). Where /proc is not
-    there, the 1-minute load per core above 1 (which counts this process too)."""
+def busy_load() -> str | None:
+    """What keeps the machine busy, where other processes use a quarter or more of its CPUs (half a core of two),
+    else None. A measurement taken then times a share of the machine; remembered, it would size every later plan
+    and `--budget` on that share (seen here: 310 prefill tok/s cached under load vs 1,066 idle). Where /proc is
+    not there, the 1-minute load per core above 1 (which counts this process too)."""
     import os
     share = others_busy()
     if share is not None:
-        return share if share >= 0.25 else None
+        return f"other processes used {share:.0%} of its CPUs" if share >= 0.25 else None
     try:
         per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
     except (OSError, AttributeError):
         return None
-    return per_core if per_core > 1.0 else None
+    return f"load {per_core:.1f} per core" if per_core > 1.0 else None
 
 
 def measure_cached(model_name: str, log: Callable[[str], None] = print, **shape) -> Throughput:
@@ -194,8 +195,7 @@ def measure_cached(model_name: str, log: Callable[[str], None] = print, **shape)
     busy = busy_load()
     tp = measure(model_name, log=log, **shape)
     if busy is not None:
-        log(f"(the machine was busy while measuring: other processes used {busy:.0%} of its CPUs; not remembered, "
-            "the next run measures again)")
+        log(f"(the machine was busy while measuring: {busy}; not remembered, the next run measures again)")
         return tp
     known[key] = tp.as_dict()
     try:

@@ -50,7 +50,7 @@ def test_measurements_are_cached_per_machine_and_settings(tiny_model_dir, cache,
 def test_a_measurement_on_a_busy_machine_is_used_once_not_remembered(tiny_model_dir, cache, monkeypatch):
     from needlework.pipeline import measure as m
     lines = []
-    monkeypatch.setattr(m, "busy_load", lambda: 0.6)
+    monkeypatch.setattr(m, "busy_load", lambda: "other processes used 60% of its CPUs")
     tp = m.measure_cached(str(tiny_model_dir), log=lines.append, **_shape())
     assert tp.source == "measured" and not (cache / "throughput.json").exists()
     assert "busy while measuring: other processes used 60% of its CPUs" in lines[-1]
@@ -71,12 +71,12 @@ def test_busy_is_other_processes_never_this_one(monkeypatch):
     assert m.others_busy(0) == pytest.approx(0.15)
     assert m.others_busy(0) == pytest.approx(0.60)
     monkeypatch.setattr(m, "others_busy", lambda window_s=0.5: 0.6)
-    assert m.busy_load() == 0.6
+    assert m.busy_load() == "other processes used 60% of its CPUs"
     monkeypatch.setattr(m, "others_busy", lambda window_s=0.5: 0.1)
     assert m.busy_load() is None
     monkeypatch.setattr(m, "others_busy", lambda window_s=0.5: None)   # no /proc: the load average per core
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "getloadavg", lambda: (5.0, 0.0, 0.0))
-    assert m.busy_load() == 2.5
+    assert m.busy_load() == "load 2.5 per core"
     monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 0.0, 0.0))
     assert m.busy_load() is None
