@@ -18,6 +18,7 @@ SMOKE = {
     "profile_train_step.py": ["--steps", "1", "--precisions", "fp32"],
     "bench_eval_peer.py": ["--smoke", "--precision", "fp32"],
     "bench_train_peer.py": ["--smoke", "--precision", "fp32"],
+    "bench_general.py": ["--tasks", "arc_easy", "--limit", "4", "--precision", "fp32"],
 }
 # The peer each compares with: without it the script cannot measure anything (both are in the `dev` / `server`
 # set-up: `bash scripts/setup.sh --tests`).

@@ -33,7 +33,7 @@ def test_general_offline_local_task(tmp_path, local_task, tiny_model_dir):
     assert b["label"] == "task=needlework_tiny_mc" and b["n"] == 3
     assert b["metrics"]["score"]["accuracy"] in (0.0, 0.333333, 0.666667, 1.0)
     task = res["describe"]["tasks"]["needlework_tiny_mc"]
-    assert task["harness_metric"] == "acc,none" and task["model"] == "hf" and task["n"] == 3
+    assert task["harness_metric"] == "acc,none" and task["model"] == "needlework-hf" and task["n"] == 3
     assert task["harness_metrics"]["acc,none"] == pytest.approx(b["metrics"]["score"]["accuracy"], abs=1e-6)
     # Per item, in the run's samples.jsonl like every benchmark: stable ids, a 0/1 score each.
     rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]

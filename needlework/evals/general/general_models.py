@@ -1,6 +1,8 @@
 """Which of lm-eval's own model types evaluates a `general` task on needlework's backend, and whether it can.
 
-    backend hf       lm-eval's `hf` model on the local folder (every task)
+    backend hf       `needlework-hf` on the local folder (every task): lm-eval's `hf` model whose multiple-choice
+                     log-likelihoods encode each shared context once (shared_prefix; same numbers, ~half the
+                     tokens); `general.harness_model: hf` keeps lm-eval's own
     backend openai   generative tasks: `local-chat-completions` at base_url (`openai-chat-completions` without
                      one), chat template applied; with backend.chat_template=off, `local-completions` on raw
                      prompts instead. Log-likelihood tasks (multiple choice: MMLU, HellaSwag): `local-completions`
@@ -26,6 +28,7 @@ from ...backends.base import BackendError
 from ...config import ConfigError
 
 LOGLIKELIHOOD = frozenset({"loglikelihood", "multiple_choice", "loglikelihood_rolling"})
+LOCAL_KINDS = ("needlework-hf", "hf")   # lm-eval model types for backend hf: shared-prefix scoring, lm-eval's own
 
 
 @dataclass
@@ -58,8 +61,8 @@ def _api_kwargs(b: BackendConfig) -> dict[str, Any]:
 
 
 def harness_model(b: BackendConfig, output_type: str, batch_size: int = 1,
-                  extra: dict[str, Any] | None = None) -> HarnessModel:
-    """The lm-eval model type and arguments for one task's output type on backend `b`."""
+                  extra: dict[str, Any] | None = None, kind: str = "needlework-hf") -> HarnessModel:
+    """The lm-eval model type and arguments for one task's output type on backend `b` (`kind`: the local one)."""
     extra = dict(extra or {})
     if b.kind == "hf":
         from ...models import resolve_model_path
@@ -71,7 +74,7 @@ def harness_model(b: BackendConfig, output_type: str, batch_size: int = 1,
         device = resolve_device(b.device)
         if "dtype" not in extra:
             extra["dtype"] = resolve(b.precision, device).dtype_name   # bfloat16 | float32
-        return HarnessModel("hf", {"pretrained": str(path), "device": device, "batch_size": batch_size, **extra})
+        return HarnessModel(kind, {"pretrained": str(path), "device": device, "batch_size": batch_size, **extra})
     url = (b.base_url or "").rstrip("/")
     if output_type in LOGLIKELIHOOD or b.chat_template == "off":
         if not url:
@@ -135,9 +138,11 @@ def make_lm(m: HarnessModel):
         from lm_eval.api.registry import get_model
 
         from ...provenance import world_rank
+        from .shared_prefix import register
+        register()
         _LMS.clear()   # one model in memory at a time
         kwargs = dict(m.kwargs)
-        if m.kind == "hf" and world_rank()[0] > 1:
+        if m.kind in LOCAL_KINDS and world_rank()[0] > 1:
             kwargs["pretrained"], kwargs["tokenizer"] = _loaded(kwargs)
         _LMS[key] = get_model(m.kind)(**kwargs)
     return _LMS[key]
