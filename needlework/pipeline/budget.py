@@ -74,12 +74,16 @@ class Measure:
 @dataclass
 class BudgetPlan:
     budget_s: float
+    margin: float                   # share of budget_s left unplanned (estimate.budget_margin)
     fixed_s: float                  # every stage but the evaluations (not changed by the budget)
     n_evals: int                    # models evaluated
     sizes: dict[str, int]           # measure -> chosen size (0: dropped)
     measures: list[Measure]
     minimum_s: float
     notes: list[str] = field(default_factory=list)
+
+    def planned_s(self) -> float:
+        return self.budget_s * (1 - self.margin)
 
     def eval_s(self) -> float:
         return sum(self.sizes[m.key] * m.units * m.item_s for m in self.measures) * self.n_evals
@@ -93,30 +97,33 @@ def _cost(m: Measure, n: int, n_evals: int) -> float:
 
 
 def plan_budget(budget_s: float, fixed_s: float, n_evals: int, measures: list[Measure],
-                strict: bool = True) -> BudgetPlan:
-    """Sizes for `measures` so that fixed_s plus the evaluations fit in budget_s (see the module docstring); a
-    budget below the minimum raises BudgetTooSmall, or, not `strict`, gives the minimum sizes with a note."""
+                strict: bool = True, margin: float = 0.0) -> BudgetPlan:
+    """Sizes for `measures` so that fixed_s plus the evaluations fit in (1 - margin) of budget_s (see the module
+    docstring); a budget below the minimum raises BudgetTooSmall, or, not `strict`, gives the minimum sizes with
+    a note."""
     sizes = {m.key: 0 if m.untestable else m.n for m in measures}
     active = [m for m in measures if not m.untestable]
     minimum_s = fixed_s + sum(_cost(m, m.minimum(), n_evals) for m in active)
-    plan = BudgetPlan(budget_s, fixed_s, n_evals, sizes, measures, minimum_s)
-    if fixed_s + sum(_cost(m, m.n, n_evals) for m in active) <= budget_s:
+    plan = BudgetPlan(budget_s, margin, fixed_s, n_evals, sizes, measures, minimum_s)
+    usable = plan.planned_s()
+    if fixed_s + sum(_cost(m, m.n, n_evals) for m in active) <= usable:
         return plan   # the configured sizes fit: nothing to shrink (dropped measures stay dropped)
     for m in active:
         sizes[m.key] = m.minimum()
-    if minimum_s > budget_s:
+    if minimum_s > usable:
         why = (f"training and the other stages alone take {_min(fixed_s)}, which the budget does not change; "
-               if fixed_s >= budget_s else f"training and the other stages take {_min(fixed_s)}; ")
+               if fixed_s >= usable else f"training and the other stages take {_min(fixed_s)}; ")
         text = (f"{_min(budget_s)} is too small to measure anything: {why}the smallest evaluation that can give "
                 f"each claim a reading ({', '.join(f'{m.setting}={m.minimum()}' for m in active)}) takes "
                 f"{_min(minimum_s - fixed_s)} for {n_evals} model(s); the minimum is --budget "
-                f"{math.ceil(minimum_s / 60)}m")
+                f"{math.ceil(minimum_s / (1 - margin) / 60)}m" + (f" ({margin:.0%} of a budget is left unplanned: "
+                                                                   "estimate.budget_margin)" if margin else ""))
         if strict:
             raise BudgetTooSmall(f"estimate.budget_minutes (--budget): {text}")
         plan.notes.append(f"warning: this machine cannot keep to the configured budget: {text}; running at those "
                           f"smallest sizes, ~{_min(minimum_s)} in all")
         return plan
-    left = budget_s - minimum_s
+    left = usable - minimum_s
     while True:   # greedy weighted Neyman allocation: the most (half-width / target)^2 removed per second
         best, best_gain = None, 0.0
         for m in active:
@@ -140,8 +147,10 @@ def _min(seconds: float) -> str:
 def plan_lines(plan: BudgetPlan) -> list[str]:
     """What the budget buys: per measure, the chosen size and the expected half-width of its interval."""
     used = plan.fixed_s + plan.eval_s()
-    lines = [f"budget {_min(plan.budget_s)}: training and the other stages {_min(plan.fixed_s)} (not changed by the "
-             f"budget), evaluation of {plan.n_evals} model(s) {_min(plan.eval_s())}; {_min(used)} in all"
+    kept = (f", {_min(plan.planned_s())} planned ({plan.margin:.0%} left for this machine's speed drifting from "
+            "its measurement)") if plan.margin else ""
+    lines = [f"budget {_min(plan.budget_s)}{kept}: training and the other stages {_min(plan.fixed_s)} (not changed "
+             f"by the budget), evaluation of {plan.n_evals} model(s) {_min(plan.eval_s())}; {_min(used)} in all"
              + ("" if plan.changed() else " (the configured sizes fit)")]
     for m in plan.measures:
         n = plan.sizes[m.key]
@@ -224,7 +233,8 @@ def fit_to_budget(cfg, log: Callable[[str], None] = print, strict: bool = True) 
         return [], "budget: every evaluation is finished; nothing to size"
     measures, unsized_s, notes = measures_of(cfg, ev, tp, base_general_scores(run_root(cfg)))
     fixed = sum(v or 0.0 for k, v in est.items() if not k.startswith("eval/")) + (tp.seconds or 0.0)
-    plan = plan_budget(minutes * 60, fixed + unsized_s * n_evals, n_evals, measures, strict)
+    plan = plan_budget(minutes * 60, fixed + unsized_s * n_evals, n_evals, measures, strict,
+                       cfg.estimate.budget_margin)
     plan.notes += notes
     return overrides(plan, list(cfg.eval.general.tasks), list(cfg.eval.benchmarks)), "\n".join(plan_lines(plan))
 

@@ -61,6 +61,9 @@ class EstimateSection:
     # the budget instead where the run trains in fp32 (no native bf16, or precision=fp32), which takes ~1.6-1.9x
     # as long: the cpu-demo's goals are 15 minutes with native bf16 and 20 without; `--budget` overrides both
     budget_minutes_fp32: float | None = None
+    # share of the budget left unplanned: the plan divides the budget by throughputs measured once, at the start,
+    # and a shared VM's speed drifts (a 2-core EPYC ran 10-16% below its own start-of-run figure for a whole run)
+    budget_margin: float = 0.07
 
 
 @dataclass
@@ -188,6 +191,9 @@ class RunConfig:
             v = getattr(self.estimate, k)
             if v is not None and v <= 0:
                 raise ConfigError(f"estimate.{k} must be positive")
+        if not 0.0 <= self.estimate.budget_margin < 0.5:
+            raise ConfigError(f"estimate.budget_margin is a share of the budget in [0, 0.5), got "
+                              f"{self.estimate.budget_margin}")
 
 
 def _reject_owned(raw: dict) -> None:

@@ -168,7 +168,7 @@ def test_dry_run_with_budget_prints_what_it_buys_and_plans_the_chosen_sizes(tiny
     assert sized.eval.kv_retrieval.n < 40 and sized.estimate.budget_minutes == 3
     assert main(["run", str(path), "--dry-run", "--budget", "3m"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("budget 3.0 min:") and "eval.kv_retrieval.n=" in out and "needlework run mini (plan)" in out
+    assert out.startswith("budget 3.0 min, 2.8 min planned (7% left") and "eval.kv_retrieval.n=" in out and "needlework run mini (plan)" in out
     assert main(["run", str(path), "--dry-run", "--budget", "1s"]) == 2
     assert "too small to measure anything" in capsys.readouterr().err
 
@@ -201,3 +201,18 @@ def test_rotated_mdqa_is_planned_without_the_design_effect(tiny_model_dir, tmp_p
     (m,), _, _ = measures_of(cfg, ev, tp, {})
     expected = ASSUMED["mdqa"][1] / (MDQA_DESIGN_EFFECT if layout == "rotate" else 1.0)
     assert m.key == "mdqa" and m.units == 2 and m.discordance == pytest.approx(expected)
+
+
+def test_the_margin_is_left_unplanned_and_counted_in_the_minimum():
+    """estimate.budget_margin: sizes that fit the whole budget but not its planned share are shrunk; the plan
+    uses at most (1 - margin) of the budget; a refusal names the budget whose planned share fits the minimum."""
+    ms = [m for m in demo_measures() if m.key != "general/mmlu"]
+    full_s = 700 + 2 * sum(m.n * m.units * m.item_s for m in ms)
+    assert not plan_budget(full_s + 1, 700, 2, ms).changed()
+    kept = plan_budget(full_s + 1, 700, 2, ms, margin=0.1)
+    assert kept.changed() and kept.fixed_s + kept.eval_s() <= 0.9 * (full_s + 1)
+    assert "planned (10% left for this machine's speed drifting" in plan_lines(kept)[0]
+    minimum_s = 700 + 2 * sum(m.minimum() * m.units * m.item_s for m in ms)
+    with pytest.raises(BudgetTooSmall) as e:
+        plan_budget(minimum_s, 700, 2, ms, margin=0.1)   # the minimum fits the budget, not its planned share
+    assert f"the minimum is --budget {-(-minimum_s / 0.9 // 60):.0f}m (10% of a budget" in str(e.value)
