@@ -216,3 +216,26 @@ def test_the_margin_is_left_unplanned_and_counted_in_the_minimum():
     with pytest.raises(BudgetTooSmall) as e:
         plan_budget(minimum_s, 700, 2, ms, margin=0.1)   # the minimum fits the budget, not its planned share
     assert f"the minimum is --budget {-(-minimum_s / 0.9 // 60):.0f}m (10% of a budget" in str(e.value)
+
+
+def test_each_general_task_is_planned_at_its_own_measured_discordance(tiny_model_dir, tmp_path):
+    """A task whose answers training changes more needs more items for the same interval: ARC-Easy is planned
+    at its measured 0.06, PIQA and HellaSwag at 0.03, a task with no measurement at the general assumption."""
+    from pipeline_helpers import mini_config
+
+    from needlework.pipeline import load_run_config
+    from needlework.pipeline.budget import ASSUMED, GENERAL_DISCORDANCE, measures_of
+    from needlework.pipeline.measure import Throughput
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(mini_config(tiny_model_dir, tmp_path / "runs", **{
+        "eval.benchmarks": ["general"], "eval.general.tasks": ["arc_easy", "piqa", "boolq"],
+        "eval.general.limits": {"arc_easy": 300, "piqa": 300, "boolq": 300}})))
+    cfg = load_run_config(path)
+    ev = {"benchmarks": {"general": {"items": 900, "tokens": 90000, "new_tokens": 0}}}
+    ms, _, _ = measures_of(cfg, ev, Throughput("configured", 1000.0, 0.05, 16, 400.0), {})
+    d = {m.key: m.discordance for m in ms}
+    assert d == {"general/arc_easy": GENERAL_DISCORDANCE["arc_easy"], "general/piqa": GENERAL_DISCORDANCE["piqa"],
+                 "general/boolq": ASSUMED["general"][1]}
+    assert GENERAL_DISCORDANCE["arc_easy"] > GENERAL_DISCORDANCE["piqa"]
+    arc, piqa = (next(m for m in ms if m.key == k) for k in ("general/arc_easy", "general/piqa"))
+    assert arc.half_width(300) > piqa.half_width(300)
