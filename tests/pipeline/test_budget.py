@@ -168,7 +168,7 @@ def test_dry_run_with_budget_prints_what_it_buys_and_plans_the_chosen_sizes(tiny
     assert sized.eval.kv_retrieval.n < 40 and sized.estimate.budget_minutes == 3
     assert main(["run", str(path), "--dry-run", "--budget", "3m"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("budget 3.0 min, 2.8 min planned (7% left") and "eval.kv_retrieval.n=" in out and "needlework run mini (plan)" in out
+    assert out.startswith("budget 3.0 min, 2.7 min planned (10% left") and "eval.kv_retrieval.n=" in out and "needlework run mini (plan)" in out
     assert main(["run", str(path), "--dry-run", "--budget", "1s"]) == 2
     assert "too small to measure anything" in capsys.readouterr().err
 
