@@ -46,7 +46,9 @@ def test_a_backend_that_cannot_score_loglikelihood_is_refused_at_plan_time(tmp_p
 
 def test_harness_model_for_each_backend(tiny_model_dir, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
-    assert harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir)), "multiple_choice").kind == "hf"
+    local = BackendConfig(kind="hf", model=str(tiny_model_dir))
+    assert harness_model(local, "multiple_choice").kind == "needlework-hf"   # lm-eval's hf, contexts shared
+    assert harness_model(local, "multiple_choice", kind="hf").kind == "hf"   # general.harness_model=hf
     # the harness's hf model follows the backend's precision policy like every other hf evaluation
     for dtype, want in (("fp32", "float32"), ("bf16", "bfloat16")):
         hf = harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir), precision=dtype), "multiple_choice")
