@@ -65,6 +65,20 @@ class ReportHook:
     claim: Literal["retrieval", "transfer", "general"] | None = None   # the paper's claim it answers (1, 2, 3)
 
 
+@dataclass(frozen=True)
+class Contrast:
+    """What the companion measures of a QA-style item score: answer log-likelihoods, not generated text.
+
+    context gain: log p(answer | with_gold) - log p(answer | without_gold), how much the gold passage helps;
+    preference: whether log p(answer | with_gold) > log p(d | with_gold) for each distractor passage's own
+    answer d (an accuracy with chance 0.5: does the model prefer the right passage's answer to a wrong one that
+    also sits in the context). Paired per item before and after training, beside exact match, never instead."""
+    with_gold: Request                 # the item's own prompt (the one generation is asked)
+    without_gold: Request              # the same prompt with the gold passage left out (the distractors alone)
+    answer: str                        # the gold answer as a continuation (its first form)
+    distractor_answers: tuple[str, ...] = ()   # each distractor passage's own answer, where it has one
+
+
 # settings -> {"items", "tokens", "new_tokens", "note"}: a benchmark whose items cannot be built ahead (a
 # self-driven one) says what one evaluation costs, in prompt-token equivalents; the others are sampled.
 Estimate = Callable[[Any], dict]
@@ -87,6 +101,8 @@ class Benchmark:
     driven: SelfDriven | None = None               # set: the benchmark drives the model itself (no build/score)
     estimate: Estimate | None = None               # the plan's cost where items are not built ahead (driven ones)
     help: str = ""                                 # one line for `needlework eval --help`
+    # (settings, item) -> the item's companion-measure requests (QA-style benchmarks); None: exact match only
+    contrast: Callable[[Any, Item], Contrast | None] | None = None
 
     @property
     def kind(self) -> str:
