@@ -22,6 +22,7 @@ from ..io import read_jsonl
 from .equivalence import equivalence
 from .paired import (METHOD_SEEDS, METHOD_SEEDS_CLUSTER, across_seeds, binary_scores, cluster_bootstrap, clustered,
                      paired_difference, rao_scott, seed_item_bootstrap)
+from .pooled import change_se
 
 MISSING_EXAMPLES = 5   # item ids shown per side when items are missing
 
@@ -68,6 +69,8 @@ def _one(pairs: list[tuple[dict, list[dict]]], metric: str, margin: float | None
     afters = [[a[s]["scores"].get(metric, 0.0) for _, a in pairs] for s in range(len(pairs[0][1]))] if pairs else []
     clusters = [cluster_of(b) for b, _ in pairs]
     res = _difference(before, afters, clusters)
+    if res["n"]:   # the standard error a pool over tasks weighs this change by (evals/pooled.py)
+        res["se"] = float(f"{change_se(before, afters, clusters):.6g}")
     if margin is not None and res["n"]:
         res["equivalence"] = equivalence(before, afters, margin, clusters)
     return res

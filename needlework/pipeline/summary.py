@@ -20,9 +20,17 @@ WIDTHS = (24, 42, 14, 14, 26, 44)   # claim, measure, base, fine-tuned, change, 
 
 
 def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
-    cut = [[str(c) if len(str(c)) <= w else str(c)[:w - 1] + "…" for c, w in zip(r, WIDTHS)] for r in [header, *rows]]
-    widths = [max(len(r[k]) for r in cut) for k in range(len(header))]
-    return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cut]
+    """The table in columns at most WIDTHS wide; a longer cell wraps onto continuation lines (at spaces where it
+    can), so every cell is shown whole, never cut."""
+    import textwrap
+    wrapped = [[textwrap.wrap(str(c), w, break_on_hyphens=False) or [""] for c, w in zip(r, WIDTHS)]
+               for r in [header, *rows]]
+    widths = [max(len(line) for r in wrapped for line in r[k]) for k in range(len(header))]
+    out = []
+    for r in wrapped:
+        for i in range(max(len(c) for c in r)):
+            out.append("  " + "  ".join((c[i] if i < len(c) else "").ljust(w) for c, w in zip(r, widths)).rstrip())
+    return out
 
 
 def summary_text(root: str | Path) -> str:

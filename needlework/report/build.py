@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_open, write_json
-from ..plotting import png_bytes, write_png
+from ..plotting import ARM_COLORS, model_colors, png_bytes, write_png
 from . import html as html_r
 from . import markdown as md_r
-from . import grid_plots, plots, tables, transfer_curve
+from . import forest, grid_plots, plots, pooled_transfer, tables, transfer_curve
 from .collect import collect
 from .hooks import report_hook
 from .verdict_table import HEADER, verdict_rows, verdict_table
@@ -57,6 +57,20 @@ def _retrieval_blocks(rep: dict[str, Any]) -> list[tuple[str, Any]]:
     fig = grid_plots.effective_length_figure(grid, eff, rep["models"])
     blocks.append(("png", ("kv-retrieval-effective-length", png_bytes(fig), "kv-retrieval effective length")))
     blocks.append(("p", effective_length_sentence(eff)))
+    return blocks
+
+
+def _pooled_blocks(rep: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Per fine-tuned arm: the forest plot of every transfer task's paired change and the pooled diamond, then
+    the per-task table (weights, readings) with the pool's tau² and I² under it."""
+    arms = rep["transfer_pooled"]["arms"]
+    colors = model_colors(rep["models"])
+    blocks: list[tuple[str, Any]] = []
+    for arm, ap in arms.items():
+        name = "transfer-forest" + (f"-{arm}" if len(arms) > 1 else "")
+        png = forest.forest_png(arm, ap, colors.get(arm, ARM_COLORS[0]))
+        blocks += [("png", (name, png, f"forest plot of claim 2, {arm}")),
+                   ("table", pooled_transfer.suite_table(arm, ap))]
     return blocks
 
 
@@ -118,6 +132,8 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
 
     models = rep["models"]
     add("verdict: the paper's three claims", [("table", verdict_table(rep))] + [("p", text) for text in rep["claims"]])
+    if rep.get("transfer_pooled"):   # claim 2 across the suite: the forest plot and its table per arm
+        add("claim 2: the transfer suite, per task and pooled", _pooled_blocks(rep))
     add("summary", [("p", line) for line in _summary(rep)] or [("p", "no before/after comparison in this run")])
     for name, bench in rep["benchmarks"].items():
         hook = report_hook(name)

@@ -23,6 +23,7 @@ from ..evals.paired import reading
 from ..evals.paired_runs import compare_items, item_rows
 from ..io import read_done, read_jsonl
 from .hooks import report_hook, section_benchmark
+from .pooled_transfer import pool_transfer
 from .tables import PAPER_TASK_NAMES
 from .transfer import collect_transfer
 from .transfer_curve import curve
@@ -59,7 +60,8 @@ def _paired(res: dict | None) -> dict[str, Any]:
     seeds = res.get("seeds")
     plain = INCONSISTENT if seeds and seeds.get("conflicting") else reading(res["ci95"])
     return {"delta": seeds["mean"] if seeds else res["delta"], "ci95": res["ci95"], "p": res.get("p"),
-            "n": res["n"], "method": res["method"], "reading": plain, "equivalence": res.get("equivalence"),
+            "n": res["n"], "se": res.get("se"), "method": res["method"], "reading": plain,
+            "equivalence": res.get("equivalence"),
             "seeds": seeds, "before": res["before"], "after": res["after"]}
 
 
@@ -263,7 +265,8 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
                 by_bench.setdefault(bname, {}).setdefault(model, []).append(bres)
                 by_items.setdefault(bname, {}).setdefault(model, []).append(rows.get(bname, []))
     margin = manifest.get("equivalence_margin", DEFAULT_MARGIN)
-    benchmarks = {b: (_general(b, runs, by_items[b], margin, manifest.get("floor_epsilon", FLOOR_EPSILON))
+    eps = manifest.get("floor_epsilon", FLOOR_EPSILON)
+    benchmarks = {b: (_general(b, runs, by_items[b], margin, eps)
                       if report_hook(b).shape == "table1" else _benchmark(b, runs, by_items[b]))
                   for b, runs in by_bench.items()}
     loss_maps = []
@@ -280,6 +283,9 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             "loss_maps": loss_maps,
             "head_maps": [s["folder"] for s in stages if s["kind"] == "heads"],
             "transfer": collect_transfer(root, manifest) if section_benchmark("transfer-matrix", by_bench) else None,
+            # claim 2 over every transfer benchmark: per-task paired changes pooled by random effects
+            "transfer_pooled": pool_transfer(benchmarks, {b: (m.get("base") or [[]])[0] for b, m in by_items.items()},
+                                             eps),
             "stage_seconds": {f"{s['kind']}/{s['label']}": _seconds(root / s["folder"]) for s in stages},
             "stage_keys": {f"{s['kind']}/{s['label']}": s["key"] for s in stages},
             "provenance": json.loads(prov_path.read_text()) if prov_path.exists() else {}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .pooled_transfer import pooled_rows
 from .retrieval_grid import effective_length_text
 from .tables import Table, benchmark_label, general_column, num, signed, signed_interval
 from .verdicts import GENERAL, NOT_MEASURED, RETRIEVAL, TRANSFER
@@ -17,7 +18,9 @@ def _change(ch: dict) -> str:
     return f"{signed(ch['delta'])} {signed_interval(ch['ci95'])}" if ch.get("ci95") else "–"
 
 
-def _bench_rows(claim: str, name: str, bench: dict | None, label: str) -> list[list[str]]:
+def _bench_rows(claim: str, name: str, bench: dict | None, label: str,
+                left_out: dict[str, str] | None = None) -> list[list[str]]:
+    """One row per arm; `left_out` maps an arm to the reading of a task its claim-2 pool leaves out."""
     if bench is None:
         return [[claim, label, "–", "–", "–", NOT_MEASURED]]
     rows = []
@@ -26,7 +29,8 @@ def _bench_rows(claim: str, name: str, bench: dict | None, label: str) -> list[l
         measure = f"{label}, {bench['primary_metric']} ({ch.get('n', '?')})" + (f" [{arm}]" if len(bench["change"]) > 1
                                                                                  else "")
         rows.append([claim, measure, num(bench["overall"]["base"].get("accuracy")),
-                     num(bench["overall"][arm].get("accuracy")), _change(ch), ch.get("reading") or "no comparison"])
+                     num(bench["overall"][arm].get("accuracy")), _change(ch),
+                     (left_out or {}).get(arm) or ch.get("reading") or "no comparison"])
     return rows or [[claim, label, num(bench["overall"].get("base", {}).get("accuracy")), "–", "–",
                      "no fine-tuned model"]]
 
@@ -39,8 +43,13 @@ def verdict_rows(rep: dict[str, Any]) -> list[list[str]]:
         arm = eff["finetuned_arm"]
         rows.append(["1. retrieval improves", f"effective length ({eff['threshold']:g} accuracy)",
                      effective_length_text(eff, "base"), effective_length_text(eff, arm), "–", "–"])
+    pooled = rep.get("transfer_pooled")
+    arms = (pooled or {}).get("arms") or {}
     for name in TRANSFER:
-        rows += _bench_rows("2. it transfers", name, b.get(name), benchmark_label(name, b.get(name)))
+        left_out = {arm: t["left_out"] for arm, ap in arms.items() for t in ap["tasks"]
+                    if t["name"] == name and t["left_out"]}
+        rows += _bench_rows("2. it transfers", name, b.get(name), benchmark_label(name, b.get(name)), left_out)
+    rows += pooled_rows(pooled)
     general = (b.get(GENERAL) or {}).get("table1")
     if not general or not general.get("change"):
         rows.append(["3. general ability kept", "general benchmarks", "–", "–", "–", NOT_MEASURED])

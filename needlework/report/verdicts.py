@@ -3,8 +3,11 @@ reading that says only what the interval supports.
 
 1. retrieval improves: kv-retrieval value accuracy (value-and-dictionary and the strict template-exact
    reading beside it), and the effective length with its evidence;
-2. it transfers to real tasks: MDQA, FLenQA and FLenQA with chain of thought (a regenerated FLenQA is named
-   "FLenQA-style (regenerated)", never "FLenQA");
+2. it transfers to real tasks: every benchmark answering claim "transfer" (MDQA, FLenQA, FLenQA with chain of
+   thought and the rest of the suite; a regenerated FLenQA is named "FLenQA-style (regenerated)", never
+   "FLenQA"), read from their pooled random-effects change (pooled_transfer.py) with the tasks that disagree
+   named, tasks where the base model is at the floor or the ceiling left out as "not testable at this model
+   size", and each task's own change after it;
 3. general ability is kept: per general task an equivalence test within ±margin (needlework.evals.equivalence),
    "not testable at this model size" where the base model sits at chance or at the ceiling, and the claim's
    overall reading (kept only when every testable task is kept).
@@ -19,6 +22,7 @@ from typing import Any
 
 from ..evals.equivalence import DEFAULT_MARGIN
 from .hooks import claim_benchmarks
+from .pooled_transfer import arm_sentence
 from .retrieval_grid import effective_length_sentence
 from .tables import benchmark_label, general_column, num, p_text, signed
 
@@ -99,6 +103,9 @@ def retrieval_claim(rep: dict[str, Any]) -> str:
 
 
 def transfer_claim(rep: dict[str, Any]) -> str:
+    """Read from the pool of the suite's testable tasks (pooled_transfer), each task's own change after it."""
+    pooled = (rep.get("transfer_pooled") or {}).get("arms") or {}
+    left_out = {(t["name"], arm): t["left_out"] for arm, ap in pooled.items() for t in ap["tasks"] if t["left_out"]}
     parts = []
     for name in TRANSFER:
         bench = rep["benchmarks"].get(name)
@@ -108,8 +115,14 @@ def transfer_claim(rep: dict[str, Any]) -> str:
         elif not _arms(bench):
             parts.append(f"{label}: no before/after comparison in this run")
         else:
-            parts += [_change_sentence(bench, arm, f"{label} ({bench['primary_metric']})") for arm in _arms(bench)]
-    return "Claim 2, the skill transfers to real long-context tasks. " + ". ".join(parts) + "."
+            parts += [_change_sentence(bench, arm, f"{label} ({bench['primary_metric']})")
+                      + (f" ({left_out[name, arm]})" if (name, arm) in left_out else "") for arm in _arms(bench)]
+    head = "Claim 2, the skill transfers to real long-context tasks. "
+    if pooled:
+        head += ("Read from the pooled change over the suite's testable tasks (random effects: DerSimonian-Laird τ², "
+                 "Hartung-Knapp-Sidik-Jonkman interval): "
+                 + ". ".join(arm_sentence(arm, ap) for arm, ap in pooled.items()) + ". Per task: ")
+    return head + ". ".join(parts) + "."
 
 
 def _task_sentence(t1: dict, arm: str, task: str) -> str:
