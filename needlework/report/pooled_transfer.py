@@ -54,7 +54,7 @@ def _arm_pool(tasks: list[dict]) -> dict[str, Any]:
     out: dict[str, Any] = {"tasks": tasks, "k": len(pooled), "pool": None, "reading": None, "disagree": []}
     if not pooled:
         out["reading"] = (f"{NOT_TESTABLE} on any task" if all(t["untestable"] for t in tasks)
-                          else "no task with per-item scores")
+                          else "no testable task with per-item scores")
         return out
     pool = random_effects([t["delta"] for t in pooled], [t["se"] for t in pooled], [t["n"] for t in pooled])
     for t, w in zip(pooled, pool["weights"]):

@@ -9,7 +9,8 @@ from typing import Any
 from .pooled_transfer import pooled_rows
 from .retrieval_grid import effective_length_text
 from .tables import Table, benchmark_label, general_column, num, signed, signed_interval
-from .verdicts import GENERAL, NOT_MEASURED, RETRIEVAL, TRANSFER
+from .hooks import claim_benchmarks
+from .verdicts import GENERAL, NOT_MEASURED, RETRIEVAL
 
 HEADER = ["claim", "measure (n)", "base", "fine-tuned", "paired change [95%]", "reading"]
 
@@ -45,7 +46,7 @@ def verdict_rows(rep: dict[str, Any]) -> list[list[str]]:
                      effective_length_text(eff, "base"), effective_length_text(eff, arm), "–", "–"])
     pooled = rep.get("transfer_pooled")
     arms = (pooled or {}).get("arms") or {}
-    for name in TRANSFER:
+    for name in claim_benchmarks("transfer"):
         left_out = {arm: t["left_out"] for arm, ap in arms.items() for t in ap["tasks"]
                     if t["name"] == name and t["left_out"]}
         rows += _bench_rows("2. it transfers", name, b.get(name), benchmark_label(name, b.get(name)), left_out)

@@ -107,7 +107,7 @@ def transfer_claim(rep: dict[str, Any]) -> str:
     pooled = (rep.get("transfer_pooled") or {}).get("arms") or {}
     left_out = {(t["name"], arm): t["left_out"] for arm, ap in pooled.items() for t in ap["tasks"] if t["left_out"]}
     parts = []
-    for name in TRANSFER:
+    for name in claim_benchmarks("transfer"):   # read at call time: a benchmark registered later joins
         bench = rep["benchmarks"].get(name)
         label = benchmark_label(name, bench)
         if bench is None:

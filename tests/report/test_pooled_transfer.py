@@ -111,6 +111,21 @@ def test_a_task_against_a_detectable_pooled_direction_is_named():
     assert arm_sentence("kv", ap).endswith(": better; on its own interval, G reads worse")
 
 
+def test_one_testable_task_is_the_pool_read_by_its_own_interval():
+    from needlework.report.pooled_transfer import _arm_pool, arm_sentence
+    one = {"name": "a", "label": "A", "metric": "accuracy", "base": 0.4, "after": 0.5, "delta": 0.1,
+           "ci95": [0.02, 0.19], "se": 0.04, "n": 100, "untestable": None, "left_out": None, "reading": "better",
+           "weight": None}
+    floor = {**one, "name": "b", "label": "B", "base": 0.0, "untestable": "base 0.000 at the floor (chance 0.000)",
+             "left_out": "not testable at this model size; not pooled"}
+    ap = _arm_pool([one, floor])
+    assert ap["k"] == 1 and ap["pool"]["ci95"] == [0.02, 0.19] and ap["pool"]["tau2"] == 0.0
+    assert ap["reading"] == "better" and ap["disagree"] == []
+    assert "one testable task, so the pool is that task" in arm_sentence("kv", ap)
+    nothing = _arm_pool([floor])
+    assert nothing["pool"] is None and nothing["reading"] == "not testable at this model size on any task"
+
+
 def test_the_forest_plot_draws_each_task_and_the_pooled_diamond(report):
     from needlework.report.forest import DIAMOND_HALF_HEIGHT, forest_figure
     root, rep = report
@@ -153,6 +168,11 @@ def test_the_pool_reads_every_transfer_benchmark_of_the_registry(report, monkeyp
     pooled = pool_transfer(benchmarks, {})
     assert [t["name"] for t in pooled["arms"]["kv"]["tasks"]] == ["mdqa", "flenqa", "flenqa-cot", "toy-transfer"]
     assert pooled["arms"]["kv"]["k"] == 3
+    from needlework.report.verdict_table import verdict_rows
+    from needlework.report.verdicts import transfer_claim
+    rep2 = {**rep, "benchmarks": benchmarks, "transfer_pooled": pooled}
+    assert "Toy (accuracy): base 0.367 -> kv 0.567" in transfer_claim(rep2)
+    assert "Toy, accuracy (60)" in [r[1] for r in verdict_rows(rep2)]
 
 
 def test_the_terminal_table_shows_whole_cells():
