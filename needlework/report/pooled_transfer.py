@@ -49,7 +49,8 @@ def disagreeing(tasks: list[dict], pooled_reading: str) -> list[dict]:
     return [t for t in tasks if t["weight"] is not None and t["reading"] in opposite.get(pooled_reading, ())]
 
 
-def _arm_pool(tasks: list[dict]) -> dict[str, Any]:
+def arm_pool(tasks: list[dict]) -> dict[str, Any]:
+    """One arm's pool: the tasks not left out weighed by random effects, the reading and the tasks that disagree."""
     pooled = [t for t in tasks if not t["left_out"]]
     out: dict[str, Any] = {"tasks": tasks, "k": len(pooled), "pool": None, "reading": None, "disagree": []}
     if not pooled:
@@ -78,7 +79,7 @@ def pool_transfer(benchmarks: dict[str, dict], base_rows: dict[str, list[dict]],
         tasks = [t for n in names
                  if (t := _task(n, benchmarks[n], arm, _chance(base_rows.get(n) or []), eps)) is not None]
         if tasks:
-            result[arm] = _arm_pool(tasks)
+            result[arm] = arm_pool(tasks)
     return {"method": METHOD, "arms": result} if result else None
 
 

@@ -96,7 +96,7 @@ def test_claim_two_reads_from_the_pool_and_names_the_disagreeing_tasks(report):
 
 
 def test_a_task_against_a_detectable_pooled_direction_is_named():
-    from needlework.report.pooled_transfer import _arm_pool, arm_sentence
+    from needlework.report.pooled_transfer import arm_pool, arm_sentence
 
     def task(name, delta, lo, hi, se):
         return {"name": name, "label": name.upper(), "metric": "accuracy", "base": 0.4, "after": 0.4 + delta,
@@ -104,7 +104,7 @@ def test_a_task_against_a_detectable_pooled_direction_is_named():
                 "reading": "better" if lo > 0 else "worse" if hi < 0 else "no detectable change", "weight": None}
     # six tasks near +0.11 and one small loss whose own interval is below zero: the pool reads better (HKSJ
     # [+0.020, +0.159]) and the seventh task is named against it
-    ap = _arm_pool([task(n, d, d - 0.04, d + 0.04, 0.02) for n, d in zip("abcdef", (0.10, 0.12, 0.09, 0.11, 0.10, 0.13))]
+    ap = arm_pool([task(n, d, d - 0.04, d + 0.04, 0.02) for n, d in zip("abcdef", (0.10, 0.12, 0.09, 0.11, 0.10, 0.13))]
                    + [task("g", -0.02, -0.038, -0.002, 0.009)])
     assert ap["pool"]["ci95"] == pytest.approx([0.019512, 0.158643], abs=1e-6)
     assert ap["reading"] == "better" and ap["disagree"] == ["G"]
@@ -112,17 +112,17 @@ def test_a_task_against_a_detectable_pooled_direction_is_named():
 
 
 def test_one_testable_task_is_the_pool_read_by_its_own_interval():
-    from needlework.report.pooled_transfer import _arm_pool, arm_sentence
+    from needlework.report.pooled_transfer import arm_pool, arm_sentence
     one = {"name": "a", "label": "A", "metric": "accuracy", "base": 0.4, "after": 0.5, "delta": 0.1,
            "ci95": [0.02, 0.19], "se": 0.04, "n": 100, "untestable": None, "left_out": None, "reading": "better",
            "weight": None}
     floor = {**one, "name": "b", "label": "B", "base": 0.0, "untestable": "base 0.000 at the floor (chance 0.000)",
              "left_out": "not testable at this model size; not pooled"}
-    ap = _arm_pool([one, floor])
+    ap = arm_pool([one, floor])
     assert ap["k"] == 1 and ap["pool"]["ci95"] == [0.02, 0.19] and ap["pool"]["tau2"] == 0.0
     assert ap["reading"] == "better" and ap["disagree"] == []
     assert "one testable task, so the pool is that task" in arm_sentence("kv", ap)
-    nothing = _arm_pool([floor])
+    nothing = arm_pool([floor])
     assert nothing["pool"] is None and nothing["reading"] == "not testable at this model size on any task"
 
 
