@@ -23,6 +23,7 @@ from .data_commands import add_data_fetch_parser, add_task_parsers
 from .eval_commands import add_eval_parsers
 from .options import flag_overrides
 from .run_command import add_run_parser, duration_minutes
+from .sweep_command import add_sweep_parser
 from .train_commands import add_train_parsers
 
 # Names used from outside as `needlework.cli.<name>` (entry point, tests, scripts, DEVELOPERS.md).
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_fetch_parser(sub)   # data fetch
     add_train_parsers(sub)   # train, models, loss-map, heads
     add_run_parser(sub)      # run (pipeline)
+    add_sweep_parser(sub)    # sweep (a run over arms x seeds, one table)
     return parser
 
 

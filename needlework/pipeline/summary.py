@@ -11,7 +11,7 @@ from pathlib import Path
 from .estimate import fmt_seconds
 
 
-def _latest_report(root: Path) -> dict | None:
+def latest_report(root: Path) -> dict | None:
     found = sorted(root.glob("report/report-*/report.json"), key=lambda p: p.stat().st_mtime)
     return json.loads(found[-1].read_text()) if found else None
 
@@ -35,7 +35,7 @@ def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def summary_text(root: str | Path) -> str:
     root = Path(root)
-    rep = _latest_report(root)
+    rep = latest_report(root)
     if rep is None:
         return f"report: {root / 'report.html'}"
     lines = ["", "verdict (paired over the same items; the report gives every interval's method and caveats):"]
