@@ -40,8 +40,10 @@ def _change(cell: dict | None) -> dict[str, Any]:
 
 def _pooled(rep: dict, arm: str) -> dict[str, Any]:
     """Claim 2's pooled estimate for `arm`, as the report's pooled section holds it (absent in older reports)."""
-    pooled = ((rep.get("pooled_transfer") or {}).get("arms") or {}).get(arm) or {}
-    return {k: pooled[k] for k in ("estimate", "ci95", "tau2", "i2", "k") if k in pooled}
+    arm_pool = ((rep.get("transfer_pooled") or {}).get("arms") or {}).get(arm) or {}
+    pool = arm_pool.get("pool") or {}
+    out = {k: pool[k] for k in ("estimate", "ci95", "tau2", "i2", "k") if k in pool}
+    return {**out, "reading": arm_pool["reading"]} if out else {}
 
 
 def _guard(rep: dict, arm: str) -> str | None:

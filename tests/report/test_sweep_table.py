@@ -16,7 +16,8 @@ def _report() -> dict:
                 "mdqa": {"change": {"demo": {"overall": one}, "fast": {"overall": three}}},
                 "general": {"table1": {"claim": {"demo": "kept on every testable task",
                                                  "fast": "not kept: worse on ARC-Easy"}}}},
-            "pooled_transfer": {"arms": {"fast": {"estimate": 0.031, "ci95": [0.002, 0.060], "k": 3}}},
+            "transfer_pooled": {"arms": {"fast": {"reading": "better", "k": 3,
+                                                  "pool": {"estimate": 0.031, "ci95": [0.002, 0.060], "k": 3}}}},
             "training": [{"arm": "demo", "seed": 0, "global_step": 40, "seconds": 400.0},
                          {"arm": "fast", "seed": 0, "global_step": 60, "seconds": 600.0},
                          {"arm": "fast", "seed": 1, "global_step": 60, "seconds": 620.0},
@@ -33,7 +34,7 @@ def test_one_row_per_arm_with_transfer_pooled_guard_and_time():
     assert demo["transfer"]["MDQA"] == {"delta": 0.05, "ci95": [-0.01, 0.11], "seeds": 1,
                                         "reading": "no detectable change"}
     assert fast["transfer"]["MDQA"]["std"] == 0.012 and fast["transfer"]["MDQA"]["seeds"] == 3
-    assert fast["pooled"] == {"estimate": 0.031, "ci95": [0.002, 0.060], "k": 3} and demo["pooled"] == {}
+    assert fast["pooled"] == {"estimate": 0.031, "ci95": [0.002, 0.060], "k": 3, "reading": "better"} and demo["pooled"] == {}
     assert demo["synthetic"]["accuracy"] == 0.96 and fast["steps"] == [60] and fast["seeds"] == 3
     assert fast["train_seconds"] == 620.0 and fast["seconds"] == 1860.0 and demo["seconds"] == 500.0
     assert fast["general"] == "not kept: worse on ARC-Easy"
