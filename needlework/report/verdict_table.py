@@ -8,7 +8,7 @@ from typing import Any
 
 from .retrieval_grid import effective_length_text
 from .tables import Table, benchmark_label, general_column, num, signed, signed_interval
-from .verdicts import GENERAL, NOT_MEASURED, RETRIEVAL, TRANSFER
+from .verdicts import GENERAL, NOT_MEASURED, RETRIEVAL, TRANSFER, undecided_note
 
 HEADER = ["claim", "measure (n)", "base", "fine-tuned", "paired change [95%]", "reading"]
 
@@ -17,7 +17,7 @@ def _change(ch: dict) -> str:
     return f"{signed(ch['delta'])} {signed_interval(ch['ci95'])}" if ch.get("ci95") else "–"
 
 
-def _bench_rows(claim: str, name: str, bench: dict | None, label: str) -> list[list[str]]:
+def _bench_rows(claim: str, name: str, bench: dict | None, label: str, rep: dict | None = None) -> list[list[str]]:
     if bench is None:
         return [[claim, label, "–", "–", "–", NOT_MEASURED]]
     rows = []
@@ -26,9 +26,14 @@ def _bench_rows(claim: str, name: str, bench: dict | None, label: str) -> list[l
         measure = f"{label}, {bench['primary_metric']} ({ch.get('n', '?')})" + (f" [{arm}]" if len(bench["change"]) > 1
                                                                                  else "")
         rows.append([claim, measure, num(bench["overall"]["base"].get("accuracy")),
-                     num(bench["overall"][arm].get("accuracy")), _change(ch), ch.get("reading") or "no comparison"])
+                     num(bench["overall"][arm].get("accuracy")), _change(ch), _reading(ch, rep)])
     return rows or [[claim, label, num(bench["overall"].get("base", {}).get("accuracy")), "–", "–",
                      "no fine-tuned model"]]
+
+
+def _reading(ch: dict, rep: dict | None) -> str:
+    note = undecided_note(rep, ch) if rep is not None else ""
+    return (ch.get("reading") or "no comparison") + (f": {note}" if note else "")
 
 
 def verdict_rows(rep: dict[str, Any]) -> list[list[str]]:
@@ -40,7 +45,7 @@ def verdict_rows(rep: dict[str, Any]) -> list[list[str]]:
         rows.append(["1. retrieval improves", f"effective length ({eff['threshold']:g} accuracy)",
                      effective_length_text(eff, "base"), effective_length_text(eff, arm), "–", "–"])
     for name in TRANSFER:
-        rows += _bench_rows("2. it transfers", name, b.get(name), benchmark_label(name, b.get(name)))
+        rows += _bench_rows("2. it transfers", name, b.get(name), benchmark_label(name, b.get(name)), rep)
     general = (b.get(GENERAL) or {}).get("table1")
     if not general or not general.get("change"):
         rows.append(["3. general ability kept", "general benchmarks", "–", "–", "–", NOT_MEASURED])

@@ -98,6 +98,18 @@ def retrieval_claim(rep: dict[str, Any]) -> str:
     return head + ". ".join(parts) + "." + (" " + effective_length_sentence(eff) if eff else "")
 
 
+UNDECIDED = "no detectable change"
+
+
+def undecided_note(rep: dict[str, Any], ch: dict) -> str:
+    """Where a transfer change's interval contains zero and the run names a study preset: that this size does not
+    decide claim 2, and which preset does."""
+    study = rep.get("study_preset")
+    if not study or ch.get("reading") != UNDECIDED:
+        return ""
+    return f"not decided at this size; the {study} preset decides it"
+
+
 def transfer_claim(rep: dict[str, Any]) -> str:
     parts = []
     for name in TRANSFER:
@@ -109,6 +121,12 @@ def transfer_claim(rep: dict[str, Any]) -> str:
             parts.append(f"{label}: no before/after comparison in this run")
         else:
             parts += [_change_sentence(bench, arm, f"{label} ({bench['primary_metric']})") for arm in _arms(bench)]
+    undecided = [n for n in TRANSFER for ch in ((rep["benchmarks"].get(n) or {}).get("change") or {}).values()
+                 if undecided_note(rep, ch.get("overall") or {})]
+    if undecided:
+        parts.append(f"The interval cannot tell this change from none with this run's items, so claim 2 is not "
+                     f"decided at this size: the {rep['study_preset']} preset (`needlework run --preset "
+                     f"{rep['study_preset']}`) evaluates enough questions to decide it")
     return "Claim 2, the skill transfers to real long-context tasks. " + ". ".join(parts) + "."
 
 
