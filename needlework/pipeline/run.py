@@ -200,7 +200,8 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dic
     if cfg.paper_differences:
         lines.append("differences from the paper (deliberate):")
         lines += [f"  - {d}" for d in cfg.paper_differences]
-    lines += over_limit_lines(cfg, total_s, tp.train_precision if tp is not None else None)
+    lines += over_limit_lines(cfg, total_s, context.precision.name if context is not None
+                              else tp.train_precision if tp is not None else None)
     return "\n".join(lines)
 
 
