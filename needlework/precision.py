@@ -284,7 +284,7 @@ def resolve_context(precision: Setting | bool | str = "auto", device: str = "aut
         from .config import ConfigError
         raise ConfigError(f"threads must be >= 1 (or left out: all {cores} cores this process may use), got {threads}")
     why = (f"{threads} by configuration ({cores} available)" if threads
-           else f"all {cores} cores this process may use (its CPU affinity)")
+           else f"all {cores} cores this process may use, by its CPU affinity")
     ctx_threads = threads or cores
     import torch
     torch.set_num_threads(ctx_threads)

@@ -81,7 +81,8 @@ class RunConfig:
     name: str = "cpu-demo"
     root: str = "runs"                  # outputs under <root>/<name>/
     # One precision (auto | bf16 | fp32) and one device (auto | cpu | cuda) for every stage: training, every
-    # evaluation (general included), the loss map and the plan's measurements (needlework.precision.resolve)
+    # evaluation (general included), the loss map and the plan's measurements, resolved once with `threads`
+    # into one precision.RunContext (needlework.precision.resolve_context)
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     device: str = "auto"
     threads: int | None = None          # torch CPU threads for every stage (None: every core this process may use)
