@@ -14,11 +14,12 @@ threads) under the needlework cache. An explicit `precision: bf16` is honoured, 
 measured slowdown when the CPU lacks native bf16. Every choice has a one-line reason that is printed and saved
 in provenance.
 
-One setting, one resolution: `precision` (auto | bf16 | fp32) and `device` (auto | cpu | cuda | cuda:1 ...) are
-set once on a run and handed to every stage (training, the evaluation backend, `general`, the plan's
-measurements, the loss map, the head maps); each turns them into a `Precision` through `resolve` (`choose` once
-the device is known), so every stage picks the same way and warns the same way. The head maps take the run's
-device but keep `precision: fp32` as their default (probes/head_maps.HeadsConfig says why).
+One setting, one resolution: `precision` (auto | bf16 | fp32), `device` (auto | cpu | cuda | cuda:1 ...) and the
+CPU threads are resolved once per run by `resolve_context` into a `RunContext` (each choice with its reason),
+which is handed to every stage (training and its transfer probe, each evaluation's backend, `general`'s hf
+model, the plan's measurements, the loss map, the head maps); no stage resolves them again. A stage started on
+its own (`needlework train`, `eval`, `loss-map`, `heads`) resolves once at its entry. The head maps take the
+run's context but keep `precision: fp32` as their default (probes/head_maps.HeadsConfig says why).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ SETTINGS = ("auto", "bf16", "fp32")
 Setting = Literal["auto", "bf16", "fp32"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Precision:
     bf16: bool
     reason: str
@@ -234,3 +235,60 @@ def _report(p: Precision, log) -> Precision:
     if log is not None:
         log(f"precision: {p.name} ({p.reason})")
     return p
+
+
+def available_cores() -> int:
+    """The CPUs this process may run on (its affinity: a container's or taskset's share), else the machine's."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):   # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and how a run computes, resolved once (`resolve_context`) and handed to every stage."""
+    precision: Precision                # bf16 or fp32 on the device, with its reason
+    threads: int                        # torch CPU threads for every stage
+    threads_reason: str
+
+    @property
+    def device(self) -> str:
+        return self.precision.device
+
+    def apply(self) -> None:
+        """Set the process's torch threads (idempotent; a stage calls it at its start)."""
+        import torch
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+
+    def precision_for(self, setting: Setting | bool | str) -> Precision:
+        """A stage with its own precision default (the head maps' fp32): the run's where it agrees, else that
+        setting on the run's device (an fp32 copy needs no measurement)."""
+        wanted = _normalise(setting)
+        if wanted == "auto" or wanted == self.precision.bf16:
+            return self.precision
+        return choose(wanted, self.device)
+
+    def as_dict(self) -> dict:
+        return {"device": self.device, "precision": self.precision.name, "precision_reason": self.precision.reason,
+                "threads": self.threads, "threads_reason": self.threads_reason}
+
+
+def resolve_context(precision: Setting | bool | str = "auto", device: str = "auto", threads: int | None = None,
+                    *, log=None) -> RunContext:
+    """The run's one resolution: threads first (the bf16 calibration is timed, and cached, at them), then the
+    device, then bf16 or fp32 on it. `threads`: an explicit count, else every core this process may use."""
+    cores = available_cores()
+    if threads is not None and threads < 1:
+        from .config import ConfigError
+        raise ConfigError(f"threads must be >= 1 (or left out: all {cores} cores this process may use), got {threads}")
+    why = (f"{threads} by configuration ({cores} available)" if threads
+           else f"all {cores} cores this process may use, by its CPU affinity")
+    ctx_threads = threads or cores
+    import torch
+    torch.set_num_threads(ctx_threads)
+    ctx = RunContext(resolve(precision, device, log=log), ctx_threads, why)
+    if log is not None:
+        log(f"threads: {ctx.threads} ({why})")
+    return ctx

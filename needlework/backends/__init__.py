@@ -34,14 +34,15 @@ def serving(cfg: BackendConfig, model: str) -> Iterator[BackendConfig]:
         yield dataclasses.replace(cfg, base_url=srv.base_url, model=alias, serve=None)
 
 
-def make_backend(cfg: BackendConfig | Mapping) -> Backend:
-    """Build the backend `cfg` describes (a BackendConfig or a plain mapping of its fields)."""
+def make_backend(cfg: BackendConfig | Mapping, context=None) -> Backend:
+    """Build the backend `cfg` describes (a BackendConfig or a plain mapping of its fields); `context`: the run's
+    precision.RunContext for a local model (None: the hf backend resolves its own)."""
     if not isinstance(cfg, BackendConfig):
         cfg = from_dict(BackendConfig, dict(cfg), "backend")
     cfg.validate()
     if cfg.kind == "hf":
         from .hf import HFBackend
-        return HFBackend.from_config(cfg)
+        return HFBackend.from_config(cfg, context)
     if cfg.kind == "openai":
         from .openai_compat import OpenAIBackend
         return OpenAIBackend.from_config(cfg)

@@ -48,16 +48,20 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, model: str | Path | None = None, *, model_obj=None, tokenizer=None,
-                 config: BackendConfig | None = None, **settings):
+                 config: BackendConfig | None = None, context=None, **settings):
         """Load `model` (a folder or bundled model name), or wrap an already loaded `model_obj` + `tokenizer`
         (e.g. straight after training, without a save/load round trip). `settings`: BackendConfig fields
-        (precision, device, batch_size, engine, ...) over `config`'s."""
+        (precision, device, batch_size, engine, ...) over `config`'s. `context`: the run's precision.RunContext
+        (device, precision, threads), used as it is; None: resolved here from precision / device."""
         import torch
         from ..models import ModelNotAvailable, load_causal_lm, load_tokenizer, resolve_model_path
-        from ..precision import resolve
+        from ..precision import resolve_context
 
         cfg = dataclasses.replace(config or BackendConfig(), **settings)
-        chosen = resolve(cfg.precision, cfg.device)   # the one resolution every stage uses, warning included
+        if context is None:   # on its own (a script, a test): resolved once here
+            context = resolve_context(cfg.precision, cfg.device)
+        context.apply()
+        chosen = context.precision
         self.device, self.dtype = chosen.device, chosen.torch_dtype
         # What ran and why, for results.json provenance (bf16 and fp32 can differ in the last greedy token).
         self.precision = {"dtype": chosen.dtype_name, "reason": chosen.reason}
@@ -95,8 +99,8 @@ class HFBackend:
         self.engine = engine if engine == "static" or supports_continuous(self.model) else "static"
 
     @classmethod
-    def from_config(cls, cfg: BackendConfig) -> "HFBackend":
-        return cls(cfg.model, config=cfg)
+    def from_config(cls, cfg: BackendConfig, context=None) -> "HFBackend":
+        return cls(cfg.model, config=cfg, context=context)
 
     def _eos_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id

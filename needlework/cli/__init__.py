@@ -22,12 +22,12 @@ from ..train.masking import MaskingError
 from .data_commands import add_data_fetch_parser, add_task_parsers
 from .eval_commands import add_eval_parsers
 from .options import flag_overrides
-from .run_command import add_run_parser, duration_minutes
+from .run_command import add_run_parser
 from .sweep_command import add_sweep_parser
 from .train_commands import add_train_parsers
 
 # Names used from outside as `needlework.cli.<name>` (entry point, tests, scripts, DEVELOPERS.md).
-__all__ = ["USER_ERRORS", "build_parser", "duration_minutes", "flag_overrides", "main"]
+__all__ = ["USER_ERRORS", "build_parser", "flag_overrides", "main"]
 
 # What a user can cause (a bad setting, a missing or malformed file, an unreachable model or server): each
 # ends in one `needlework: error:` line. Anything else is a bug and keeps its traceback.

@@ -1,9 +1,8 @@
-"""`needlework run`: the whole pipeline from one config or preset, `--dry-run` plans, and `--budget TIME`, which
-sizes the evaluations to a wall time before anything runs."""
+"""`needlework run`: the whole pipeline from one config or preset, `--dry-run` plans, `--size` picks the fixed
+item set (small | default | full) the preset defines."""
 from __future__ import annotations
 
 import argparse
-import re
 
 from .options import flag_overrides, library_log
 
@@ -11,55 +10,34 @@ from .options import flag_overrides, library_log
 def cmd_run(args) -> int:
     from ..pipeline import load_preset, load_run_config, plan_text, run
     from ..pipeline.presets import DEFAULT
-    config, overrides = args.config, flag_overrides(args, {"budget": "estimate.budget_minutes"})
-    strict = args.budget is not None   # the flag's budget refuses when too small; a config's runs at the minimum
-    if strict:   # the flag is the budget whatever the precision
-        overrides.append("estimate.budget_minutes_fp32=null")
+    config, overrides = args.config, flag_overrides(args, {"size": "size", "threads": "threads"})
     if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
         overrides.insert(0, config)   # `needlework run key=value`: no config file, just overrides
         config = None
-
-    def load(extra: list[str]):
-        if args.preset or config is None:
-            return load_preset(args.preset or DEFAULT, overrides + extra, config)
-        return load_run_config(config, overrides + extra)
-    cfg = load([])
+    if args.preset or config is None:
+        cfg = load_preset(args.preset or DEFAULT, overrides, config)
+    else:
+        cfg = load_run_config(config, overrides)
     from ..pipeline.run import run_root
     if args.dry_run:   # writes nothing under the run folder: the measurement's library lines go to a temp log
         import tempfile
         with tempfile.TemporaryDirectory() as tmp, library_log(args, tmp):
-            text = plan_text(_sized_to_budget(cfg, load, strict))
+            text = plan_text(cfg, context=cfg.resolve_context(log=print))
         print(text)
         return 0
     with library_log(args, run_root(cfg)):
-        root = run(_sized_to_budget(cfg, load, strict))
+        root = run(cfg)
     from ..pipeline.summary import summary_text
     print(summary_text(root))
     return 0
 
 
-def _sized_to_budget(cfg, load, strict: bool):
-    """With estimate.budget_minutes[_fp32] (--budget): print what the budget buys and reload the config with the
-    chosen evaluation sizes as ordinary overrides, so the resolved config saved with the run holds them."""
-    if cfg.estimate.budget_minutes is None and cfg.estimate.budget_minutes_fp32 is None:
-        return cfg
-    from ..pipeline.budget import fit_to_budget
-    extra, text = fit_to_budget(cfg, strict=strict)
-    if text:
-        print(text)
-    return load(extra) if extra else cfg
+class _BudgetRemoved(argparse.Action):
+    """`--budget` is gone: one line naming what replaced it (argparse prints it as a usage error)."""
 
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?\s*$")
-
-
-def duration_minutes(value: str) -> float:
-    """`--budget`: 15m, 900s, 0.5h or a bare number of minutes, as minutes; anything else is refused."""
-    m = _DURATION.match(value)
-    if not m or float(m.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive time such as 15m, 900s or 0.5h")
-    x, unit = float(m.group(1)), m.group(2) or "m"
-    return x / 60 if unit in ("s", "sec") else x * 60 if unit == "h" else x
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise argparse.ArgumentError(self, "was removed: a run's items no longer depend on this machine's speed; "
+                                           "use --size small|default|full (a fixed item set) instead")
 
 
 def add_run_parser(sub) -> None:
@@ -69,8 +47,12 @@ def add_run_parser(sub) -> None:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.lr=2e-4 eval.kv_retrieval.n=20")
     p.add_argument("--preset", help="a preset in needlework/presets/: cpu-demo, cpu-transfer, mistral-7b, gpt-3.5, mistral-7b-v0.2-24k")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan with token and time estimates")
-    p.add_argument("--budget", type=duration_minutes, metavar="TIME",
-                   help="fit the evaluation sizes to this wall time on this machine (15m, 900s, 0.5h; sets "
-                        "estimate.budget_minutes); training is not changed, a budget too small is refused")
+    p.add_argument("--size", choices=["small", "default", "full"],
+                   help="the fixed item set to evaluate (sets `size`; the preset's `sizes` say what each holds): the "
+                        "same items on every machine; the plan warns, naming a smaller size, when it expects the "
+                        "run to take longer than the preset's limit")
+    p.add_argument("--threads", type=int, help="torch CPU threads for every stage (default: every core this "
+                                               "process may use)")
+    p.add_argument("--budget", action=_BudgetRemoved, help=argparse.SUPPRESS)
     p.add_argument("--verbose", "-v", action="store_true", help="library output on the terminal, not in logs/")
     p.set_defaults(func=cmd_run)

@@ -44,7 +44,8 @@ class SelfDriven:
     like the runner's own (benchmark, item_id, bucket, axes, over_context, scores, ...) plus notes for
     results.json; the runner aggregates and writes them exactly as it does for every other benchmark.
     """
-    plan: Callable[[Any, Any], Any]                             # (settings, EvalConfig) -> plan
+    # (settings, EvalConfig, the run's precision.RunContext or None where the backend is not local) -> plan
+    plan: Callable[[Any, Any, Any], Any]
     # (plan, EvalConfig, folder, model identity: the runner's, weights fingerprint included) -> (rows, notes)
     run: Callable[[Any, Any, Path, str], tuple[list[dict], dict]]
 

@@ -106,12 +106,12 @@ def model_identity(cfg: EvalConfig, fingerprint: dict | None = None) -> str:
 class _LazyBackend:
     """Creates the backend only when some request is not cached (a finished run needs no model or server)."""
 
-    def __init__(self, cfg: EvalConfig, backend: Backend | None):
-        self.cfg, self._b = cfg, backend
+    def __init__(self, cfg: EvalConfig, backend: Backend | None, context=None):
+        self.cfg, self._b, self.context = cfg, backend, context
 
     def get(self) -> Backend:
         if self._b is None:
-            self._b = make_backend(self.cfg.backend)
+            self._b = make_backend(self.cfg.backend, self.context)
         return self._b
 
     @property
@@ -221,14 +221,14 @@ def _generate_and_score(bench: Benchmark, items: list[Item], cache: CompletionCa
     return _score(bench, items, keys, cache)
 
 
-def _build_all(cfg: EvalConfig) -> dict[str, tuple[Benchmark, Any, list[Item], Any]]:
+def _build_all(cfg: EvalConfig, context=None) -> dict[str, tuple[Benchmark, Any, list[Item], Any]]:
     """Every benchmark's items (or, for a self-driven one, its plan): all checks before any model call."""
     built = {}
     for name in cfg.benchmarks:
         bench = get_benchmark(name)
         settings = bench.bind(getattr(cfg, bench.section), cfg.model)
         if bench.driven is not None:   # checked now too: its data, tasks, and what the backend can run
-            built[bench.name] = (bench, settings, [], bench.driven.plan(settings, cfg))
+            built[bench.name] = (bench, settings, [], bench.driven.plan(settings, cfg, context))
             continue
         items = bench.build(settings, cfg.seed)
         items = limit_per_bucket(items, cfg.limit)
@@ -239,23 +239,27 @@ def _build_all(cfg: EvalConfig) -> dict[str, tuple[Benchmark, Any, list[Item], A
     return built
 
 
-def run_eval(cfg: EvalConfig, backend: Backend | None = None) -> Path:
+def run_eval(cfg: EvalConfig, backend: Backend | None = None, context=None) -> Path:
     """Run (or resume) an evaluation; returns the run directory holding results.json and samples.jsonl. With
     `backend.serve`, a server is started for the model first and stopped afterwards (backends.serving); the
-    cache keys on the configured settings, not on the server's port, so a re-run still resumes."""
+    cache keys on the configured settings, not on the server's port, so a re-run still resumes. `context`: the
+    run's precision.RunContext for a local (hf) model; None (`needlework eval`): resolved here, once."""
     cfg.validate()
+    if context is None and backend is None and cfg.backend.kind == "hf":
+        from ..precision import resolve_context
+        context = resolve_context(cfg.backend.precision, cfg.backend.device)
     out = Path(cfg.out)
     with folder_lock(out):   # one writer: a second eval into this folder is refused, naming the first
         with atomic_open(out / "config.yaml") as f:
             f.write(to_yaml(cfg))
         with serving(cfg.backend, cfg.model) as served:
-            return _run(dataclasses.replace(cfg, backend=served), backend, out, cfg)
+            return _run(dataclasses.replace(cfg, backend=served), backend, out, cfg, context)
 
 
-def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalConfig) -> Path:
-    built = _build_all(cfg)
+def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalConfig, context=None) -> Path:
+    built = _build_all(cfg, context)
     cache = CompletionCache(out / "cache.jsonl")
-    lazy = _LazyBackend(cfg, backend)
+    lazy = _LazyBackend(cfg, backend, context)
     # the weights' content where this process loads them; a server's model is whatever it serves
     fingerprint = (content_fingerprint(cfg.model) if cfg.backend.kind == "hf"
                    else {"weights_sha256": None, "tokenizer_sha256": None})
@@ -285,7 +289,7 @@ def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalCon
         "provenance": provenance(ident_cfg, model=cfg.model, backend=lazy.name or cfg.backend.kind,
                                  served_at=cfg.backend.base_url if ident_cfg.backend.serve else None,
                                  seeds=[cfg.seed], model_identity=ident, **fingerprint,
-                                 precision=lazy.precision)})
+                                 precision=lazy.precision, context=context.as_dict() if context else None)})
     return out
 
 

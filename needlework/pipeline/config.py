@@ -16,17 +16,19 @@ from pathlib import Path
 from typing import Literal
 
 from ..backends import BackendConfig
-from ..config import ConfigError, deep_update, from_dict, load_config
+from ..config import ConfigError, deep_update, from_dict, load_config, load_yaml
 from ..evals.runner import EvalConfig
 from ..tasks.files.dataset import GenerateConfig
 from ..train.config import TrainConfig
 
 # Fields the pipeline fills in per stage: a run config must not set them (an arm's `train` neither).
-OWNED = {"data": ("out", "seed"), "train": ("data", "out", "seed", "resume", "overwrite", "precision", "device"),
+OWNED = {"data": ("out", "seed"), "train": ("data", "out", "seed", "resume", "overwrite", "precision", "device",
+                                            "num_threads"),
          "eval": ("model", "out", "backend")}
 # The run's one precision and device, handed to every stage: the train / backend keys (old names included) a run
 # config may not set, each with the top-level setting to use instead.
-RUN_LEVEL = {"precision": "precision", "device": "device", "bf16": "precision", "dtype": "precision"}
+RUN_LEVEL = {"precision": "precision", "device": "device", "bf16": "precision", "dtype": "precision",
+             "num_threads": "threads"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -45,25 +47,33 @@ class ReportSection:
     # "not testable at this model size"
     equivalence_margin: float = 0.02
     floor_epsilon: float = 0.02
+    # the preset that evaluates enough items to decide claim 2 where this run's sizes cannot (a transfer change
+    # whose interval contains zero): the verdict names it (None: nothing named)
+    study_preset: str | None = None
 
 
 @dataclass
 class EstimateSection:
     """How the plan's times are found: measured on this machine (a few real steps of the configured model,
-    cached per machine) unless `measure` is off or the model runs on a service; then these throughputs."""
+    cached per machine) unless `measure` is off or the model runs on a service; then these throughputs. Times
+    are advice: nothing here changes what a run evaluates (its items are the config's, at its `size`)."""
     measure: bool = True
     train_tokens_per_s: float = 250.0   # used only where nothing can be measured here
     eval_tokens_per_s: float = 600.0
     sample_for_tokens: int = 8          # samples/items tokenised per stage to estimate token counts
-    expected_minutes: float | None = None   # what the preset promises; a longer estimate is said before starting
-    # evaluation sizes chosen to fit this many minutes on this machine (pipeline/budget.py; `run --budget`)
-    budget_minutes: float | None = None
-    # the budget instead where the run trains in fp32 (no native bf16, or precision=fp32), which takes ~1.6-1.9x
-    # as long: the cpu-demo's goals are 15 minutes with native bf16 and 20 without; `--budget` overrides both
-    budget_minutes_fp32: float | None = None
-    # share of the budget left unplanned: the plan divides the budget by throughputs measured once, at the start,
-    # and a shared VM's speed drifts: two cpu-demo runs on a 2-core EPYC took 8% and 11% longer than planned
-    budget_margin: float = 0.10
+    # what the preset is meant to take; a longer estimate is said before starting, naming a smaller size
+    expected_minutes: float | None = None
+    expected_minutes_fp32: float | None = None   # the same where the run computes in fp32 (no native bf16)
+
+
+# Settings of the old time budget (items shrunk to fit this machine's measured speed), each with what replaced it.
+_BUDGET_GONE = ("was removed: a run's items no longer depend on this machine's speed; choose a fixed item set with "
+                "`size` (small | default | full; `run --size`) and see estimate.expected_minutes for the time the "
+                "plan warns about")
+REMOVED = {"estimate.budget_minutes": _BUDGET_GONE, "estimate.budget_minutes_fp32": _BUDGET_GONE,
+           "estimate.budget_margin": _BUDGET_GONE}
+# The named sizes, smallest first: `default` is the config as written; the others apply its `sizes` entry.
+SIZES = ("small", "default", "full")
 
 
 @dataclass
@@ -71,9 +81,16 @@ class RunConfig:
     name: str = "cpu-demo"
     root: str = "runs"                  # outputs under <root>/<name>/
     # One precision (auto | bf16 | fp32) and one device (auto | cpu | cuda) for every stage: training, every
-    # evaluation (general included), the loss map and the plan's measurements (needlework.precision.resolve)
+    # evaluation (general included), the loss map and the plan's measurements, resolved once with `threads`
+    # into one precision.RunContext (needlework.precision.resolve_context)
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     device: str = "auto"
+    threads: int | None = None          # torch CPU threads for every stage (None: every core this process may use)
+    # The run's fixed item set: `default` is this config as written; `small` / `full` deep-merge its `sizes`
+    # entry over the preset (your own file and key=value overrides still win), e.g. {small: {eval: {mdqa: {n:
+    # 10}}}}. The same size evaluates the same items on every machine; the saved run_config.yaml holds the counts.
+    size: Literal["small", "default", "full"] = "default"
+    sizes: dict[str, dict] = field(default_factory=dict)
     seeds: list[int] = field(default_factory=lambda: [0])   # one data + training run per seed
     arm: str = "ft"                     # name of the fine-tuned model trained on `data`
     data: GenerateConfig = field(default_factory=GenerateConfig)
@@ -131,12 +148,18 @@ class RunConfig:
         deep_update(raw, copy.deepcopy((self.arms.get(arm) or {}).get("train") or {}))
         raw["transfer_probe"].update(chat_template=self.backend.chat_template, system_prompt=self.backend.system_prompt)
         raw.update(data=list(data_files), seed=seed, out=out, resume=True, precision=self.precision,
-                   device=self.device)
+                   device=self.device, num_threads=self.threads)
         return from_dict(TrainConfig, raw, f"arms.{arm}.train" if arm and arm != self.arm else "train")
 
     def eval_for(self, model: str, out: str) -> EvalConfig:
         backend = dataclasses.replace(self.backend, precision=self.precision, device=self.device)
         return dataclasses.replace(self.eval, model=model, out=out, backend=backend)   # its model: `model`
+
+    def resolve_context(self, log=None):
+        """The run's one precision.RunContext (device, precision, threads): `needlework run` resolves it once and
+        hands it to every stage."""
+        from ..precision import resolve_context
+        return resolve_context(self.precision, self.device, self.threads, log=log)
 
     def base_model(self) -> str:
         """The model before fine-tuning, as the evaluation backend names it."""
@@ -186,22 +209,27 @@ class RunConfig:
                               f"{self.report.effective_length_threshold}")
         if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
             raise ConfigError(f"device must be auto, cpu or cuda for a run, got {self.device!r}")
-        for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes", "budget_minutes",
-                  "budget_minutes_fp32"):
+        for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes", "expected_minutes_fp32"):
             v = getattr(self.estimate, k)
             if v is not None and v <= 0:
                 raise ConfigError(f"estimate.{k} must be positive")
-        if not 0.0 <= self.estimate.budget_margin < 0.5:
-            raise ConfigError(f"estimate.budget_margin is a share of the budget in [0, 0.5), got "
-                              f"{self.estimate.budget_margin}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be >= 1 (or left out: every core this process may use), got {self.threads}")
+        for name in self.sizes:
+            if name not in SIZES or name == "default":
+                raise ConfigError(f"sizes.{name}: a size is small or full (default is the config as written)")
 
 
 def _reject_owned(raw: dict) -> None:
-    for section in ("train", "backend"):   # precision and device are the run's, set once at the top level
+    for dotted, why in REMOVED.items():
+        section, key = dotted.split(".")
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            raise ConfigError(f"{dotted} {why}")
+    for section in ("train", "backend"):   # precision, device and threads are the run's, set once at the top level
         sec = raw.get(section)
         for k in sorted(set(sec) & set(RUN_LEVEL)) if isinstance(sec, dict) else ():
-            raise ConfigError(f"{section}.{k}: precision and device are set once for every stage of a run; use "
-                              f"the top-level `{RUN_LEVEL[k]}` instead")
+            raise ConfigError(f"{section}.{k}: precision, device and threads are set once for every stage of a run; "
+                              f"use the top-level `{RUN_LEVEL[k]}` instead")
     general = (raw.get("eval") or {}).get("general") if isinstance(raw.get("eval"), dict) else None
     if isinstance(general, dict) and "device" in general:
         raise ConfigError("eval.general.device: general's hf model runs on the run's one device; use the "
@@ -218,8 +246,19 @@ def _reject_owned(raw: dict) -> None:
 
 def load_run_config(path: str | Path | None = None, overrides: list[str] | None = None,
                     base: dict | None = None) -> RunConfig:
-    """Preset/base dict <- YAML file <- key=value overrides, checked strictly; every section validated."""
-    return load_config(RunConfig, path, overrides, base, check_mapping=_reject_owned)
+    """Preset/base dict <- YAML file <- the chosen size's `sizes` entry <- key=value overrides, checked strictly;
+    every section validated."""
+    cfg = load_config(RunConfig, path, overrides, base, check_mapping=_reject_owned)
+    if cfg.size == "default":
+        return cfg
+    if cfg.size not in cfg.sizes:
+        raise ConfigError(f"size: {cfg.size} is not defined by this config (its sizes: "
+                          f"{', '.join(['default', *cfg.sizes])}); add a `sizes.{cfg.size}` entry")
+    sized = copy.deepcopy(base or {})
+    if path is not None:
+        deep_update(sized, load_yaml(path))
+    deep_update(sized, copy.deepcopy(cfg.sizes[cfg.size]))
+    return load_config(RunConfig, None, overrides, sized, check_mapping=_reject_owned)
 
 
 def _in_section(section: str, validate) -> None:

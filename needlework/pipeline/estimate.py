@@ -51,17 +51,16 @@ def data_tokens(cfg: RunConfig, arm: str, seed: int) -> dict[str, Any]:
 
 
 # Seconds a stage spends outside the work the throughputs time: loading the model and tokenizer, checkpoint and
-# final saves, the first probe's warm-up (training); the backend's start and each self-driven benchmark's own
-# start (lm-eval's task building). Calibrated on two quiet cpu-demo runs (2-core EPYC family 25, SmolLM2, 40
-# steps): training planned 422 / 669 s for 406 (bf16) / 616 (fp32) taken.
+# final saves, the first probe's warm-up (training); the backend's start (evaluation). A self-driven benchmark
+# states its own start and realised share in its estimate (Benchmark.estimate: `fixed_s`, `realized`).
+# Calibrated on two quiet cpu-demo runs (2-core EPYC family 25, SmolLM2, 40 steps): training planned 422 / 669 s
+# for 406 (bf16) / 616 (fp32) taken.
 TRAIN_FIXED_S = 30.0
 EVAL_FIXED_S = 10.0
-SELF_DRIVEN_FIXED_S = 15.0   # lm-eval builds its tasks (the first evaluation on a machine also its datasets)
 # The stages run at this share of the bare rates measure.py times on random ids: padding to the longest row, the
 # data loader, the engine's Python loop and scoring. Measured on the cpu-demo (2-core EPYC family 25): training
-# 0.84 in bf16 (382 tok/s realised vs 457 measured; fp32 realises a little more, so its plan is ~8% long),
-# lm-eval's tasks 0.83-0.84, generation (kv-retrieval, MDQA) 0.86: evaluations planned 207 / 227 s for 202-205
-# (bf16) / 212-226 (fp32) taken. A run sharing the CPU realised 0.72: measured rates assume a quiet machine.
+# 0.84 in bf16 (382 tok/s realised vs 457 measured), generation (kv-retrieval, MDQA) 0.86. A run sharing the CPU
+# realised 0.72: measured rates assume a quiet machine.
 REALIZED = 0.84
 GENERATE_REALIZED = 0.86
 
@@ -107,6 +106,7 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
                 continue
             est = bench.estimate(getattr(ecfg, bench.section))
             per_bench[bench.name] = {k: est[k] for k in ("items", "tokens", "new_tokens")}
+            per_bench[bench.name].update(realized=est.get("realized", REALIZED), fixed_s=est.get("fixed_s", 0.0))
             self_driven.append(bench.name)
             total += est["tokens"]
             if est.get("note"):
@@ -127,8 +127,8 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
         total += per_bench[bench.name]["tokens"]
     items = sum(b["items"] for b in per_bench.values())
     gen = [b for name, b in per_bench.items() if name not in self_driven]   # prompts the engine itself prefills
-    # each benchmark's mean prompt weighs the same: a length that does not move when `--budget` changes how many
-    # items each has (a moved length is another measurement, ~10-20 s, in the middle of a budgeted plan)
+    # each benchmark's mean prompt weighs the same: a length that does not move with a size's item counts (a
+    # moved length is another measurement, ~10-20 s, cached per length bucket)
     gen_means = [b["tokens"] / b["items"] for b in gen if b["items"]]
     return {"mean_generated_prompt": round(sum(gen_means) / len(gen_means)) if gen_means else None,
             "benchmarks": per_bench, "tokens": total, "exact": exact, "notes": notes, "self_driven": self_driven,
@@ -139,27 +139,31 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
 
 def eval_fixed_seconds(ev: dict[str, Any]) -> float:
     """Seconds of one evaluation that do not scale with its items (loading, each self-driven benchmark's start)."""
-    return EVAL_FIXED_S + SELF_DRIVEN_FIXED_S * len(ev.get("self_driven", ()))
+    return EVAL_FIXED_S + sum(b.get("fixed_s", 0.0) for b in ev.get("benchmarks", {}).values())
 
 
-def eval_seconds(ev: dict[str, Any], tp, generated: bool = True) -> float:
+def eval_seconds(ev: dict[str, Any], tp, realized: float = GENERATE_REALIZED) -> float:
     """Prefill of every prompt plus, at most, every row decoding max_new_tokens in batches of decode_batch, at
-    the share of the measured rates a stage realises (GENERATE_REALIZED for needlework's engine generating,
-    REALIZED for a self-driven benchmark's token-equivalents)."""
+    the share of the measured rates a stage realises (GENERATE_REALIZED for needlework's engine generating, a
+    self-driven benchmark's own for its token-equivalents)."""
     s = ev["tokens"] / tp.prefill_tokens_per_s
     if tp.decode_step_s is not None:
         s += ev["new_tokens"] / max(tp.decode_batch, 1) * tp.decode_step_s
-    return s / (GENERATE_REALIZED if generated else REALIZED)
+    return s / realized
 
 
 def eval_stage_seconds(ev: dict[str, Any], tp) -> float:
     """One evaluation: the benchmarks the engine generates for, the self-driven ones, and the fixed starts."""
-    parts = {True: {"tokens": 0, "new_tokens": 0}, False: {"tokens": 0, "new_tokens": 0}}
+    driven = set(ev.get("self_driven", ()))
+    gen = {"tokens": 0, "new_tokens": 0}
+    seconds = eval_fixed_seconds(ev)
     for name, b in ev["benchmarks"].items():
-        part = parts[name not in ev.get("self_driven", ())]
-        part["tokens"] += b["tokens"]
-        part["new_tokens"] += b["new_tokens"]
-    return sum(eval_seconds(p, tp, generated) for generated, p in parts.items()) + eval_fixed_seconds(ev)
+        if name in driven:
+            seconds += eval_seconds(b, tp, b.get("realized", REALIZED))
+        else:
+            gen["tokens"] += b["tokens"]
+            gen["new_tokens"] += b["new_tokens"]
+    return seconds + eval_seconds(gen, tp)
 
 
 def stage_estimate(cfg: RunConfig, kind: str, info: dict[str, Any], data: dict[str, dict[str, Any]],
@@ -184,8 +188,9 @@ def stage_estimate(cfg: RunConfig, kind: str, info: dict[str, Any], data: dict[s
     return None, None, True
 
 
-def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=print):
-    """Measured throughputs of the configured model here, or the configured ones where it cannot be measured."""
+def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], context=None, log=print):
+    """Measured throughputs of the configured model here (at the run's precision.RunContext; None: resolved
+    from cfg for this plan alone), or the configured ones where it cannot be measured. For the estimate only."""
     from .measure import configured, measure_cached
     if not cfg.estimate.measure:
         return configured(cfg, "estimate.measure is off")
@@ -198,8 +203,7 @@ def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], log=pri
     per = data.get("per_sample") or 512
     try:
         return measure_cached(
-            cfg.train.model, log=log, precision=cfg.precision, device=cfg.device,
-            params=t.params, lora=t.lora, eval_len=min(_bucket(_eval_len(ev) or per, 256), t.max_length),
+            cfg.train.model, context or cfg.resolve_context(), log=log, params=t.params, lora=t.lora, eval_len=min(_bucket(_eval_len(ev) or per, 256), t.max_length),
             eval_batch=cfg.backend.batch_size, train_len=min(_bucket(per, 128), t.max_length),
             train_batch=t.batch_size, gradient_checkpointing=t.gradient_checkpointing)
     except Exception as e:   # a hub-only model offline, no memory for it here, ...: never fail a plan
@@ -215,9 +219,8 @@ def _eval_len(ev: dict[str, Any]) -> int | None:
 
 def _bucket(tokens: int, step: int) -> int:
     """Lengths measured at, rounded up to a multiple of `step`: tokens/s hardly moves within one, and a plan
-    whose sizes change (`--budget` re-plans with fewer items, so another mean prompt) then reuses the cached
-    measurement instead of measuring twice. Evaluation prompts: 256 (at ~700 tokens attention is a small share
-    of the work); training rows, whose length no budget changes: 128."""
+    at another size (another mean prompt) then reuses the cached measurement instead of measuring twice.
+    Evaluation prompts: 256 (at ~700 tokens attention is a small share of the work); training rows: 128."""
     return max(step, -(-int(tokens) // step) * step)
 
 

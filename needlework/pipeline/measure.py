@@ -2,7 +2,8 @@
 
 A constant chosen on one machine is wrong on the next (a 2-core AVX2 CPU trained 25x slower than the figure
 in the old cpu-demo preset). So before a run (and for `run --dry-run`) the configured model is loaded once
-and timed on a few real steps of each kind the run will do, at the run's own precision and shapes:
+and timed on a few real steps of each kind the run will do, at the run's own context and shapes. The figures
+only inform the plan's time estimate: nothing measured here changes what a run evaluates or how.
   prefill   one forward over a batch of prompts of the evaluation's typical length (head on the last token);
   decode    single-token steps with a KV cache at the evaluation batch size;
   train     forward + backward of one micro-batch at the training length, with the run's trainable
@@ -51,17 +52,18 @@ def _best(fn: Callable[[], None], repeats: int, warmup: Callable[[], None] | Non
     return best
 
 
-def measure(model_name: str, *, precision: str, device: str = "auto", params: str, lora=None, eval_len: int,
-            eval_batch: int, train_len: int, train_batch: int, gradient_checkpointing: bool = False,
-            log: Callable[[str], None] = print) -> Throughput:
+def measure(model_name: str, *, context, params: str, lora=None, eval_len: int, eval_batch: int, train_len: int,
+            train_batch: int, gradient_checkpointing: bool = False, log: Callable[[str], None] = print) -> Throughput:
+    """Times the steps at the run's context (precision.RunContext: the backend's and the trainer's device,
+    precision and threads alike)."""
     import torch
 
     from ..models import load_causal_lm
-    from ..precision import resolve
     from ..train.params import apply_policy
 
     t0 = time.perf_counter()
-    prec = resolve(precision, device)   # the run's one precision: the backend's and the trainer's alike
+    context.apply()
+    prec = context.precision
     device = prec.device
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     model = load_causal_lm(model_name).to(device)
@@ -160,8 +162,8 @@ def others_busy(window_s: float = 0.5) -> float | None:
 
 def busy_load() -> str | None:
     """What keeps the machine busy, where other processes use a quarter or more of its CPUs (half a core of two),
-    else None. A measurement taken then times a share of the machine; remembered, it would size every later plan
-    and `--budget` on that share (seen here: 310 prefill tok/s cached under load vs 1,066 idle). Where /proc is
+    else None. A measurement taken then times a share of the machine; remembered, it would skew every later
+    plan's estimate (seen here: 310 prefill tok/s cached under load vs 1,066 idle). Where /proc is
     not there, the 1-minute load per core above 1 (which counts this process too)."""
     import os
     share = others_busy()
@@ -174,14 +176,15 @@ def busy_load() -> str | None:
     return f"load {per_core:.1f} per core" if per_core > 1.0 else None
 
 
-def measure_cached(model_name: str, log: Callable[[str], None] = print, **shape) -> Throughput:
-    """`measure`, remembered per machine and settings in the needlework cache, unless taken on a busy machine."""
-    from ..io import write_json
+def measure_cached(model_name: str, context, log: Callable[[str], None] = print, **shape) -> Throughput:
+    """`measure`, remembered per machine, context and settings in the needlework cache, unless taken on a busy
+    machine."""
+    from ..io import to_jsonable, write_json
     from ..models import cache_dir
     from ..precision import machine_key
-    from ..io import to_jsonable
     from ..provenance import config_hash
-    key = config_hash({"machine": machine_key(), "model": model_name, **to_jsonable(shape), "v": 3})
+    on = {"precision": context.precision.name, "device": context.device, "threads": context.threads}
+    key = config_hash({"machine": machine_key(), "model": model_name, **on, **to_jsonable(shape), "v": 4})
     path = cache_dir() / "throughput.json"
     try:
         known = json.loads(path.read_text()) if path.exists() else {}
@@ -193,7 +196,7 @@ def measure_cached(model_name: str, log: Callable[[str], None] = print, **shape)
             f"{tp.train_tokens_per_s:,.0f} tok/s ({tp.train_precision})")
         return tp
     busy = busy_load()
-    tp = measure(model_name, log=log, **shape)
+    tp = measure(model_name, context=context, log=log, **shape)
     if busy is not None:
         log(f"(the machine was busy while measuring: {busy}; not remembered, the next run measures again)")
         return tp

@@ -46,8 +46,9 @@ def trained_families(cfg: RunConfig, data_cfg) -> list[str] | None:
     return cfg.eval.transfer.trained_families(comps)
 
 
-def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
-    """All stages in execution order (dependencies first)."""
+def build_stages(cfg: RunConfig, root: Path, context=None) -> list[Stage]:
+    """All stages in execution order (dependencies first). `context`: the run's precision.RunContext, handed to
+    every stage that computes (None: a plan that runs nothing)."""
     from ..evals.runner import run_eval
     from ..tasks.files.dataset import generate_file
     from ..train.run import run_training
@@ -57,7 +58,7 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
     ev_id = _without(cfg.eval_for("", "").identity(), "model")   # every evaluation's settings but its model
     base_eval = Stage("eval", "base", {"model": f"base:{cfg.base_model()}", **ev_id},
                       ["results.json", "samples.jsonl"],
-                      lambda f: run_eval(cfg.eval_for(cfg.base_model(), str(f))),
+                      lambda f: run_eval(cfg.eval_for(cfg.base_model(), str(f)), context=context),
                       info={"role": "base", "model": cfg.base_model()})
     first_ft: tuple[Stage, Stage] | None = None
     for arm in cfg.arm_names():
@@ -71,7 +72,7 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
                               "trained_families": trained_families(cfg, data_cfg)})
 
             def _train(f: Path, g=gen, s=seed, a=arm) -> None:
-                run_training(cfg.train_for([str(g.folder(root) / "train.jsonl")], s, str(f / "model"), a))
+                run_training(cfg.train_for([str(g.folder(root) / "train.jsonl")], s, str(f / "model"), a), context)
 
             def _submit(f: Path, g=gen, s=seed, a=arm) -> None:   # the service trains while the run goes on
                 from ..train.openai_ft import submit
@@ -86,14 +87,16 @@ def build_stages(cfg: RunConfig, root: Path) -> list[Stage]:
                           _train, deps=[gen], optional_outputs=["model/loss_curve.png", "model/provenance.json"],
                           info={"arm": arm, "seed": seed}, start=None if hf else _submit)
             ft_eval = Stage("eval", f"{arm}-s{seed}", {"model": train.key, **ev_id}, ["results.json", "samples.jsonl"],
-                            lambda f, t=train: run_eval(cfg.eval_for(trained_model(cfg, t.folder(root)), str(f))),
+                            lambda f, t=train: run_eval(cfg.eval_for(trained_model(cfg, t.folder(root)), str(f)),
+                                                        context=context),
                             deps=[train], info={"role": "fine-tuned", "arm": arm, "seed": seed})
             gens.append(gen)
             stages += [train, ft_eval]
             if first_ft is None:
                 first_ft = (gen, train)
     # Data first (cheap, fails fast on bad settings), then the base model, then each fine-tune and its eval.
-    return gens + [base_eval] + stages + _loss_map_stages(cfg, root, *first_ft) + _head_map_stages(cfg, root, *first_ft)
+    return (gens + [base_eval] + stages + _loss_map_stages(cfg, root, *first_ft, context)
+            + _head_map_stages(cfg, root, *first_ft, context))
 
 
 def loss_map_available() -> bool:
@@ -104,7 +107,7 @@ def loss_map_available() -> bool:
     return True
 
 
-def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> list[Stage]:
+def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage, context=None) -> list[Stage]:
     """Token-level loss of the answer, base vs first fine-tuned model, on a few training samples."""
     if not cfg.report.loss_map or cfg.train.backend != "hf" or not loss_map_available():
         return []
@@ -123,12 +126,12 @@ def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
             ("base", lambda: cfg.train.model, [gen], {"model": f"base:{cfg.train.model}"}),
             (train.label, lambda: trained_model(cfg, train.folder(root)), [train], {"model": train.key})):
         out.append(Stage("loss-map", label, {**ident, "data": gen.key, "loss_map": map_id},
-                         ["loss_map.json", "loss_map.png"], lambda f, m=model_of: build_loss_map(settings(m(), str(f))),
+                         ["loss_map.json", "loss_map.png"], lambda f, m=model_of: build_loss_map(settings(m(), str(f)), context),
                          deps=deps, optional_outputs=["loss_map.html"], info={"role": label}))
     return out
 
 
-def _head_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> list[Stage]:
+def _head_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage, context=None) -> list[Stage]:
     """Retrieval score per attention head (needlework heads), base vs the first fine-tuned model, scored on
     the training file's last rows (the early-stopping hold-out when there is one: never trained on)."""
     if not cfg.report.head_maps or cfg.train.backend != "hf":
@@ -141,7 +144,7 @@ def _head_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage) -> li
         rows = list(read_jsonl(gen.folder(root) / "train.jsonl"))[-n:]
         write_jsonl(f / "samples.jsonl", rows)
         build_head_maps(HeadsConfig(model=cfg.train.model, compare=trained_model(cfg, train.folder(root)),
-                                    data=str(f / "samples.jsonl"), out=str(f), n=n, device=cfg.device))
+                                    data=str(f / "samples.jsonl"), out=str(f), n=n, device=cfg.device), context)
 
     return [Stage("heads", train.label, {"model": train.key, "data": gen.key, "n": n}, ["heads.json", "heads.png"],
                   run, deps=[gen, train], optional_outputs=["heads_compare.png", "heads_change.png"],
@@ -154,5 +157,6 @@ def manifest(cfg: RunConfig, root: Path, stages: list[Stage]) -> dict[str, Any]:
             "arms": cfg.arm_names(), "base_model": cfg.base_model(),
             "effective_length_threshold": cfg.report.effective_length_threshold,
             "equivalence_margin": cfg.report.equivalence_margin, "floor_epsilon": cfg.report.floor_epsilon,
+            "study_preset": cfg.report.study_preset,
             "stages": [{"kind": s.kind, "label": s.label, "key": s.key, "info": to_jsonable(s.info),
                         "folder": str(s.folder(root).relative_to(root))} for s in stages]}

@@ -40,9 +40,9 @@ def report_stage(cfg: RunConfig, root: Path, stages: list[Stage]) -> Stage:
                  ["report.html", "report.md", "report.json"], run, deps=list(stages))
 
 
-def all_stages(cfg: RunConfig) -> tuple[Path, list[Stage]]:
+def all_stages(cfg: RunConfig, context=None) -> tuple[Path, list[Stage]]:
     root = run_root(cfg)
-    stages = build_stages(cfg, root)
+    stages = build_stages(cfg, root, context)
     return root, stages + [report_stage(cfg, root, stages)]
 
 
@@ -81,28 +81,32 @@ def _start_waiting_work(stages: list[Stage], root: Path, log: Callable[[str], No
             (folder / ".started").touch()
 
 
-def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = True) -> Path:
+def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = True, context=None) -> Path:
     """Execute the run; returns the run root (report.html and report.md are there when it returns).
     `estimate`: first print the plan with times measured on this machine (a few seconds of model steps).
-    One run at a time per run folder (io.folder_lock)."""
+    `context`: the run's precision.RunContext (device, precision, threads); None: resolved here, once, and
+    handed to every stage. One run at a time per run folder (io.folder_lock)."""
     with folder_lock(run_root(cfg)):
-        return _run(cfg, log, estimate)
+        return _run(cfg, log, estimate, context)
 
 
-def _run(cfg: RunConfig, log: Callable[[str], None], estimate: bool) -> Path:
-    root, stages = all_stages(cfg)
+def _run(cfg: RunConfig, log: Callable[[str], None], estimate: bool, context) -> Path:
     world, rank = world_rank()
     main = rank == 0
+    if context is None:
+        context = cfg.resolve_context(log=log if main else None)
+    root, stages = all_stages(cfg, context)
     if main:
         root.mkdir(parents=True, exist_ok=True)
         (root / FAILED).unlink(missing_ok=True)
         with atomic_open(root / "run_config.yaml") as f:
             f.write(to_yaml(cfg))
-        save_provenance(root / "provenance.json", cfg, stages={f"{s.kind}/{s.label}": s.key for s in stages})
+        save_provenance(root / "provenance.json", cfg, stages={f"{s.kind}/{s.label}": s.key for s in stages},
+                        context=context.as_dict())
         log(f"needlework run {cfg.name}: {len(stages)} stages under {root}")
         if estimate and any(not is_done(st, st.folder(root)) for st in stages):
             est: dict[str, float | None] = {}
-            log(plan_text(cfg, log=log, estimates=est))   # what this machine will take, measured, before long work
+            log(plan_text(cfg, log=log, estimates=est, context=context))   # what this machine will take, before work
             write_json(root / "plan.json", est)           # the end-of-run summary sets the times against it
     try:
         for i, st in enumerate(stages, 1):
@@ -143,18 +147,20 @@ def _memory_lines(cfg: RunConfig) -> list[str]:
     return memory_lines(rows, gpus, t.gradient_checkpointing)
 
 
-def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dict | None = None) -> str:
+def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dict | None = None,
+              context=None) -> str:
     """The resolved plan: every stage with its key, status, token count and time estimated from throughputs
-    measured on this machine (see pipeline/measure.py); ends with a warning when the unfinished stages are
-    expected to take longer than the preset promises (estimate.expected_minutes)."""
+    measured on this machine at the run's `context` (see pipeline/measure.py); ends with a warning, naming a
+    smaller size, when the unfinished stages are expected to take longer than the preset's limit
+    (estimate.expected_minutes[_fp32]). Nothing measured here changes what the run evaluates."""
     from .estimate import data_tokens, eval_estimate, fmt_seconds, fmt_tokens, stage_estimate, throughput
-    root, stages = all_stages(cfg)
+    root, stages = all_stages(cfg, context)
     data = {a: data_tokens(cfg, a, cfg.seeds[0]) for a in cfg.arm_names()}
     ev = eval_estimate(cfg)
     todo = [st for st in stages if status(st, st.folder(root)) != "done"]
     needs_model = any(st.kind in ("train", "eval", "loss-map", "heads") for st in todo)
-    tp = throughput(cfg, data[cfg.arm], ev, log=log) if needs_model else None
-    lines = [f"needlework run {cfg.name} (plan): {len(stages)} stages under {root}",
+    tp = throughput(cfg, data[cfg.arm], ev, context, log=log) if needs_model else None
+    lines = [f"needlework run {cfg.name} (plan): {len(stages)} stages under {root}, size {cfg.size}",
              f"{'stage':10s} {'label':16s} {'status':8s} {'tokens':>9s} {'est. time':>10s}  key"]
     total_s = 0.0
     for st in stages:
@@ -194,8 +200,22 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dic
     if cfg.paper_differences:
         lines.append("differences from the paper (deliberate):")
         lines += [f"  - {d}" for d in cfg.paper_differences]
-    promise = cfg.estimate.expected_minutes
-    if promise is not None and total_s > promise * 60:
-        lines.append(f"WARNING: that is more than the {promise:g} minutes this preset is meant to take; on this "
-                     "machine expect the longer time (see `needlework run --dry-run` for each stage)")
+    lines += over_limit_lines(cfg, total_s, context.precision.name if context is not None
+                              else tp.train_precision if tp is not None else None)
     return "\n".join(lines)
+
+
+def over_limit_lines(cfg: RunConfig, total_s: float, precision: str | None) -> list[str]:
+    """A warning where the estimate exceeds the preset's limit (estimate.expected_minutes, or _fp32 where the run
+    computes in fp32), naming the next smaller size; the items stay the config's either way."""
+    e = cfg.estimate
+    limit = e.expected_minutes_fp32 if precision == "fp32" and e.expected_minutes_fp32 else e.expected_minutes
+    if limit is None or total_s <= limit * 60:
+        return []
+    from .config import SIZES
+    smaller = [s for s in SIZES[:SIZES.index(cfg.size)] if s == "default" or s in cfg.sizes]
+    advice = (f"`--size {smaller[-1]}` (size={smaller[-1]}) evaluates a smaller fixed item set" if smaller
+              else "there is no smaller size; expect the longer time")
+    return [f"WARNING: estimated {total_s / 60:.1f} min, more than the {limit:g} minutes this preset is meant to "
+            f"take at size {cfg.size}{' in fp32' if precision == 'fp32' else ''} on this machine: {advice}. The "
+            "items stay as configured (the same on every machine)."]

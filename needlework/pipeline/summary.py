@@ -16,21 +16,49 @@ def latest_report(root: Path) -> dict | None:
     return json.loads(found[-1].read_text()) if found else None
 
 
-WIDTHS = (24, 42, 14, 14, 26, 44)   # claim, measure, base, fine-tuned, change, reading: a 2x80-column terminal
+TERMINAL = 80   # columns the table fits in: cells wrap at word boundaries, never cut
 
 
-def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
-    """The table in columns at most WIDTHS wide; a longer cell wraps onto continuation lines (at spaces where it
-    can), so every cell is shown whole, never cut."""
+def _widths(cells: list[list[str]], limit: int, whole: tuple[int, ...] = ()) -> list[int]:
+    """Column widths that fit `limit` with two-space gaps: the column with the most room above its floor gives
+    way first; a column's floor is its longest word (the columns in `whole`: their longest cell), so nothing is
+    cut. Where the floors alone are wider than `limit`, the table is wider than the terminal rather than cut."""
+    k = len(cells[0])
+    widths = [max(len(r[c]) for r in cells) for c in range(k)]
+    floor = [max((len(x) for r in cells[1:] for x in ([r[c]] if c in whole else r[c].split())), default=1)
+             for c in range(k)]
+    floor = [max(f, *(len(w) for w in cells[0][c].split())) for c, f in enumerate(floor)]
+    while sum(widths) + 2 * (k - 1) > limit:
+        room = [widths[c] - floor[c] for c in range(k)]
+        c = max(range(k), key=lambda c: room[c])
+        if room[c] <= 0:
+            break
+        widths[c] -= 1
+    return widths
+
+
+def _aligned(header: list[str], rows: list[list[str]], limit: int = TERMINAL) -> list[str]:
+    """The header, then the verdict rows under one heading line per claim, the other columns wrapped to fit
+    `limit` columns."""
     import textwrap
-    wrapped = [[textwrap.wrap(str(c), w, break_on_hyphens=False) or [""] for c, w in zip(r, WIDTHS)]
-               for r in [header, *rows]]
-    widths = [max(len(line) for r in wrapped for line in r[k]) for k in range(len(header))]
-    out = []
-    for r in wrapped:
-        for i in range(max(len(c) for c in r)):
-            out.append("  " + "  ".join((c[i] if i < len(c) else "").ljust(w) for c, w in zip(r, widths)).rstrip())
-    return out
+    cells = [[str(c) for c in r[1:]] for r in [header, *rows]]
+    change = header.index("paired change [95%]") - 1 if "paired change [95%]" in header else -1
+    widths = _widths(cells, limit - 4, whole=(change,))
+    lines, claim = [], None
+
+    def add(r: list[str]) -> None:
+        wrapped = [textwrap.wrap(c, w, break_long_words=False, break_on_hyphens=False) or [""]
+                   for c, w in zip(r, widths)]
+        for i in range(max(len(w) for w in wrapped)):
+            lines.append(("    " + "  ".join((w[i] if i < len(w) else "").ljust(width)
+                                             for w, width in zip(wrapped, widths))).rstrip())
+    add(cells[0])
+    for full, r in zip(rows, cells[1:]):
+        if full[0] != claim:
+            claim = full[0]
+            lines.append(f"  {claim}")
+        add(r)
+    return lines
 
 
 def summary_text(root: str | Path) -> str:

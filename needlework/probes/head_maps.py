@@ -112,13 +112,18 @@ def heads_heatmap(scores: list[list[float]], title: str, *, change: bool = False
     return png_bytes(fig)
 
 
-def build_head_maps(cfg: HeadsConfig) -> dict:
+def build_head_maps(cfg: HeadsConfig, context=None) -> dict:
     """Score cfg.model (and cfg.compare) on the first cfg.n samples of cfg.data; write heads.json,
-    heads.png and, with compare, heads_compare.png and heads_change.png into cfg.out. Returns heads.json."""
-    from ..precision import resolve
+    heads.png and, with compare, heads_compare.png and heads_change.png into cfg.out. Returns heads.json.
+    `context`: the run's precision.RunContext (its device, and its precision where cfg.precision agrees);
+    None (`needlework heads`): resolved here, once."""
     from ..provenance import provenance
     from ..train.batches import read_rows
-    precision = resolve(cfg.precision, cfg.device)   # once, for both models: one dtype and device for the pair
+    if context is None:
+        from ..precision import resolve_context
+        context = resolve_context(cfg.precision, cfg.device)
+    context.apply()
+    precision = context.precision_for(cfg.precision)   # once, for both models: one dtype and device for the pair
     rows = read_rows([cfg.data])[:cfg.n]
     out = Path(cfg.out)
     t0 = time.perf_counter()

@@ -86,11 +86,15 @@ def _rows_with_gold(cfg: LossMapConfig) -> list[dict]:
     return kept
 
 
-def build_loss_map(cfg: LossMapConfig) -> dict:
+def build_loss_map(cfg: LossMapConfig, context=None) -> dict:
+    """`context`: the run's precision.RunContext; None (`needlework loss-map`): resolved here, once."""
     import torch
     from ..models import load_model
-    from ..precision import resolve
-    precision = resolve(cfg.precision, cfg.device, log=print)
+    if context is None:
+        from ..precision import resolve_context
+        context = resolve_context(cfg.precision, cfg.device, log=print)
+    context.apply()
+    precision = context.precision
     model, tokenizer = load_model(cfg.model)
     model = model.to(precision.device).eval()
     rows = _rows_with_gold(cfg)

@@ -277,6 +277,7 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     prov_path = root / "provenance.json"
     rep = {"title": manifest["title"], "name": manifest["name"], "seeds": manifest["seeds"], "models": models,
             "base_model": manifest["base_model"], "benchmarks": benchmarks, "sources": sources,
+           "study_preset": manifest.get("study_preset"),
            "evaluated": evaluated,
             "training": [_training(root, s) for s in stages if s["kind"] == "train"],
             "data": [_data_card(root, s) for s in stages if s["kind"] == "generate"],

@@ -10,7 +10,7 @@ from .pooled_transfer import pooled_rows
 from .retrieval_grid import effective_length_text
 from .tables import Table, benchmark_label, general_column, num, signed, signed_interval
 from .hooks import claim_benchmarks
-from .verdicts import GENERAL, NOT_MEASURED, RETRIEVAL
+from .verdicts import GENERAL, NOT_MEASURED, RETRIEVAL, undecided_note
 
 HEADER = ["claim", "measure (n)", "base", "fine-tuned", "paired change [95%]", "reading"]
 
@@ -20,7 +20,7 @@ def _change(ch: dict) -> str:
 
 
 def _bench_rows(claim: str, name: str, bench: dict | None, label: str,
-                left_out: dict[str, str] | None = None) -> list[list[str]]:
+                left_out: dict[str, str] | None = None, rep: dict | None = None) -> list[list[str]]:
     """One row per arm; `left_out` maps an arm to the reading of a task its claim-2 pool leaves out."""
     if bench is None:
         return [[claim, label, "–", "–", "–", NOT_MEASURED]]
@@ -31,9 +31,14 @@ def _bench_rows(claim: str, name: str, bench: dict | None, label: str,
                                                                                  else "")
         rows.append([claim, measure, num(bench["overall"]["base"].get("accuracy")),
                      num(bench["overall"][arm].get("accuracy")), _change(ch),
-                     (left_out or {}).get(arm) or ch.get("reading") or "no comparison"])
+                     (left_out or {}).get(arm) or _reading(ch, rep)])
     return rows or [[claim, label, num(bench["overall"].get("base", {}).get("accuracy")), "–", "–",
                      "no fine-tuned model"]]
+
+
+def _reading(ch: dict, rep: dict | None) -> str:
+    note = undecided_note(rep, ch) if rep is not None else ""
+    return (ch.get("reading") or "no comparison") + (f": {note}" if note else "")
 
 
 def verdict_rows(rep: dict[str, Any]) -> list[list[str]]:
@@ -49,7 +54,7 @@ def verdict_rows(rep: dict[str, Any]) -> list[list[str]]:
     for name in claim_benchmarks("transfer"):
         left_out = {arm: t["left_out"] for arm, ap in arms.items() for t in ap["tasks"]
                     if t["name"] == name and t["left_out"]}
-        rows += _bench_rows("2. it transfers", name, b.get(name), benchmark_label(name, b.get(name)), left_out)
+        rows += _bench_rows("2. it transfers", name, b.get(name), benchmark_label(name, b.get(name)), left_out, rep)
     rows += pooled_rows(pooled)
     general = (b.get(GENERAL) or {}).get("table1")
     if not general or not general.get("change"):

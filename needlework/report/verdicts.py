@@ -102,6 +102,18 @@ def retrieval_claim(rep: dict[str, Any]) -> str:
     return head + ". ".join(parts) + "." + (" " + effective_length_sentence(eff) if eff else "")
 
 
+UNDECIDED = "no detectable change"
+
+
+def undecided_note(rep: dict[str, Any], ch: dict) -> str:
+    """Where a transfer change's interval contains zero and the run names a study preset: that this size does not
+    decide claim 2, and which preset does."""
+    study = rep.get("study_preset")
+    if not study or ch.get("reading") != UNDECIDED:
+        return ""
+    return f"not decided at this size; the {study} preset decides it"
+
+
 def transfer_claim(rep: dict[str, Any]) -> str:
     """Read from the pool of the suite's testable tasks (pooled_transfer), each task's own change after it."""
     pooled = (rep.get("transfer_pooled") or {}).get("arms") or {}
@@ -122,6 +134,15 @@ def transfer_claim(rep: dict[str, Any]) -> str:
         head += ("Read from the pooled change over the suite's testable tasks (random effects: DerSimonian-Laird τ², "
                  "Hartung-Knapp-Sidik-Jonkman interval): "
                  + ". ".join(arm_sentence(arm, ap) for arm, ap in pooled.items()) + ". Per task: ")
+        undecided = [arm for arm, ap in pooled.items() if undecided_note(rep, {"reading": ap.get("reading")})]
+    else:
+        undecided = [n for n in claim_benchmarks("transfer")
+                     for ch in ((rep["benchmarks"].get(n) or {}).get("change") or {}).values()
+                     if undecided_note(rep, ch.get("overall") or {})]
+    if undecided:
+        parts.append(f"The interval cannot tell this change from none with this run's items, so claim 2 is not "
+                     f"decided at this size: the {rep['study_preset']} preset (`needlework run --preset "
+                     f"{rep['study_preset']}`) evaluates enough questions to decide it")
     return head + ". ".join(parts) + "."
 
 

@@ -157,7 +157,7 @@ class TrainConfig:
     resume: bool = False                      # continue from the last checkpoint in `out`
     overwrite: bool = False                   # discard an existing `out`
     progress: bool = True
-    num_threads: int | None = None            # torch CPU threads (None: torch's default)
+    num_threads: int | None = None            # torch CPU threads (None: every core this process may use)
     openai: OpenAISettings = field(default_factory=OpenAISettings)
     early_stop: EarlyStopSettings = field(default_factory=EarlyStopSettings)
     transfer_probe: TransferProbeSettings = field(default_factory=TransferProbeSettings)

@@ -66,7 +66,10 @@ def prepare_output(cfg: TrainConfig, digest: str) -> tuple[Path, str | None, boo
     return out, last, False
 
 
-def run_training(cfg: TrainConfig) -> Path:
+def run_training(cfg: TrainConfig, context=None) -> Path:
+    """Train (or resume, or skip a finished folder). `context`: the run's device, precision and threads
+    (precision.RunContext); None (`needlework train`): resolved here, once, from cfg.precision / device /
+    num_threads."""
     cfg.validate()
     cfg = cfg.resolved()
     with folder_lock(cfg.out):   # one writer per output folder
@@ -78,22 +81,22 @@ def run_training(cfg: TrainConfig) -> Path:
         if done:
             print(f"needlework train: {out} is already trained with this config; skipping")
             return out
-        return _train_hf(cfg, out, last, digest)
+        return _train_hf(cfg, out, last, digest, context)
 
 
-def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Path:
-    import torch
+def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str, context=None) -> Path:
     from ..models import load_causal_lm, load_tokenizer, resolve_model_path
-    from ..precision import resolve
     from .callbacks import JsonlLogCallback, LossCurveCallback, ProgressCallback, TokenCounter, plot_loss_curve
     from .batches import EncodedDataset, LeftPadCollator, pad_id, read_rows
     from .params import apply_policy, describe
     from .trainer import AnswerOnlyTrainer, one_device_per_process, training_arguments
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
     world, rank = world_rank()
     main = rank == 0
-    precision = resolve(cfg.precision, cfg.device, log=print if main else None)
+    if context is None:
+        from ..precision import resolve_context
+        context = resolve_context(cfg.precision, cfg.device, cfg.num_threads, log=print if main else None)
+    context.apply()
+    precision = context.precision
     path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(path)
     rows = read_rows(cfg.data)
@@ -142,7 +145,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
         probe = None
         if cfg.transfer_probe.enabled:
             from .transfer_probe import TransferProbe
-            probe = TransferProbe(cfg.transfer_probe, tokenizer, precision.bf16)
+            probe = TransferProbe(cfg.transfer_probe, tokenizer, context)
         stopper = EarlyStopCallback(cfg.early_stop, batches, log_path, autocast_bf16=precision.bf16, probe=probe,
                                     probe_every=cfg.transfer_probe.every, stop=cfg.early_stop.enabled)
         trainer.add_callback(stopper)
@@ -159,7 +162,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str) -> Pat
         save_provenance(out / "provenance.json", cfg, config_hash=digest, model_path=str(path),
                         samples=len(dataset), tokens=dataset.num_tokens(), world_size=world,
                         global_step=result.global_step, train_loss=result.training_loss,
-                        precision=precision.as_dict(), held_out=len(held),
+                        precision=precision.as_dict(), context=context.as_dict(), held_out=len(held),
                         stopped_early_at=stopper.stopped_at if stopper else None)
         write_done(out, digest, global_step=result.global_step, stopped_early=bool(stopper and stopper.stopped_at))
     trainer.accelerator.wait_for_everyone()

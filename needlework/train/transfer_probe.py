@@ -42,8 +42,8 @@ def probe_items(s: TransferProbeSettings) -> list[dict]:
 class TransferProbe:
     """Runs the probe on a model in training: `measure(model)` -> {transfer_em, transfer_n, transfer_s}."""
 
-    def __init__(self, settings: TransferProbeSettings, tokenizer, bf16: bool):
-        self.s, self.tokenizer, self.bf16 = settings, tokenizer, bf16
+    def __init__(self, settings: TransferProbeSettings, tokenizer, context):
+        self.s, self.tokenizer, self.context = settings, tokenizer, context   # the training's precision.RunContext
         self.items = probe_items(settings)
 
     def measure(self, model) -> dict[str, float]:
@@ -53,8 +53,7 @@ class TransferProbe:
         try:
             engine = HFBackend(model_obj=model, tokenizer=self.tokenizer, chat_template=self.s.chat_template,
                                system_prompt=self.s.system_prompt, batch_size=self.s.batch_size,
-                               precision="bf16" if self.bf16 else "fp32", device=str(next(model.parameters()).device),
-                               progress=False)
+                               context=self.context, progress=False)
             outs = engine.generate([it["request"] for it in self.items])
         finally:
             model.train(was_training)

@@ -7,6 +7,7 @@ from needlework.pipeline.measure import Throughput
 
 TP = Throughput("measured", prefill_tokens_per_s=1000.0, decode_step_s=0.1, decode_batch=16,
                 train_tokens_per_s=400.0)
+CTX = object()   # the run's context: passed through to the measurement, never looked into here
 
 
 def test_training_counts_its_held_out_checks_and_probes(mini):
@@ -32,44 +33,50 @@ def test_training_counts_its_held_out_checks_and_probes(mini):
 
 
 def test_evaluation_time_is_the_realised_share_of_the_measured_rates():
-    from needlework.pipeline.estimate import GENERATE_REALIZED, REALIZED, eval_seconds, eval_stage_seconds
-    assert 0.5 < REALIZED <= 1 and 0.5 < GENERATE_REALIZED <= 1
+    from needlework.pipeline.estimate import EVAL_FIXED_S, GENERATE_REALIZED, eval_seconds, eval_stage_seconds
+    assert 0.5 < GENERATE_REALIZED <= 1
     assert eval_seconds({"tokens": 10_000, "new_tokens": 320}, TP) == pytest.approx((10.0 + 320 / 16 * 0.1)
                                                                                   / GENERATE_REALIZED)
-    # a stage: generated benchmarks at the engine's share, self-driven ones (lm-eval) at theirs, plus starts
+    # a stage: generated benchmarks at the engine's share, a self-driven one (lm-eval) at the share and with the
+    # start its own estimate states, plus the backend's start
     ev = {"benchmarks": {"mdqa": {"items": 10, "tokens": 10_000, "new_tokens": 320},
-                         "general": {"items": 50, "tokens": 5_000, "new_tokens": 0}}, "self_driven": ["general"]}
-    assert eval_stage_seconds(ev, TP) == pytest.approx((10.0 + 2.0) / GENERATE_REALIZED + 5.0 / REALIZED + 10 + 15)
+                         "general": {"items": 50, "tokens": 5_000, "new_tokens": 0, "realized": 0.5, "fixed_s": 15}},
+          "self_driven": ["general"]}
+    assert eval_stage_seconds(ev, TP) == pytest.approx((10.0 + 2.0) / GENERATE_REALIZED + 5.0 / 0.5
+                                                       + EVAL_FIXED_S + 15)
 
 
-def test_an_evaluation_stage_counts_its_fixed_start_costs():
-    from needlework.pipeline.estimate import EVAL_FIXED_S, SELF_DRIVEN_FIXED_S, eval_fixed_seconds
-    assert eval_fixed_seconds({"self_driven": []}) == EVAL_FIXED_S
-    assert eval_fixed_seconds({"self_driven": ["general", "flenqa"]}) == EVAL_FIXED_S + 2 * SELF_DRIVEN_FIXED_S
+def test_a_self_driven_benchmarks_costs_come_from_its_own_record(mini):
+    """The pipeline names no benchmark: general's realised share and start are in its module."""
+    from needlework.evals.general import general
+    from needlework.pipeline.estimate import EVAL_FIXED_S, eval_estimate, eval_fixed_seconds
+    est = general.estimate(general.GeneralSettings(tasks=["arc_easy"], limit=10))
+    assert (est["realized"], est["fixed_s"]) == (general.REALIZED, general.START_S)
+    ev = eval_estimate(mini(**{"eval.benchmarks": ["kv-retrieval"]}))
+    assert eval_fixed_seconds(ev) == EVAL_FIXED_S
 
 
 def test_a_re_plan_with_other_sizes_reuses_the_measured_throughput(mini, monkeypatch):
-    """`--budget` plans twice (configured sizes, then the chosen ones): the mean prompt changes by a few tokens
-    and must not make a second 20-second measurement."""
+    """A plan at another size: the mean prompt changes by a few tokens and must not make a second 20-second
+    measurement."""
     from needlework.pipeline import estimate, measure
     shapes = []
-    monkeypatch.setattr(measure, "measure_cached", lambda model, log=print, **shape: shapes.append(shape) or TP)
+    monkeypatch.setattr(measure, "measure_cached", lambda model, context, log=print, **shape: shapes.append(shape) or TP)
     cfg = mini(**{"estimate.measure": True})
     for mean_prompt in (861, 890, 768 + 1):
-        estimate.throughput(cfg, {"per_sample": 371}, {"mean_prompt": mean_prompt})
+        estimate.throughput(cfg, {"per_sample": 371}, {"mean_prompt": mean_prompt}, context=CTX)
     assert [s["eval_len"] for s in shapes] == [512, 512, 512]    # capped at train.max_length (512 here)
     cfg = mini(**{"estimate.measure": True, "train.max_length": 4096})
     shapes.clear()
     for mean_prompt in (770, 890, 1024, 1025):
-        estimate.throughput(cfg, {"per_sample": 371}, {"mean_prompt": mean_prompt})
+        estimate.throughput(cfg, {"per_sample": 371}, {"mean_prompt": mean_prompt}, context=CTX)
     assert [s["eval_len"] for s in shapes] == [1024, 1024, 1024, 1280]
     assert {s["train_len"] for s in shapes} == {384}
 
 
 def test_the_measured_prompt_length_weighs_each_benchmark_the_same(mini):
-    """A budget that shrinks one benchmark must not move the length prefill is measured at (the demo measured
-    twice, 24 s then 8 s more, after the budget trimmed MDQA from 120 prompts to 87): the mean over benchmarks of
-    each one's mean prompt, not the mean over items, which follows the item counts."""
+    """Another size of one benchmark must not move the length prefill is measured at (a second measurement, 10-20
+    s): the mean over benchmarks of each one's mean prompt, not the mean over items, which follows the counts."""
     from needlework.pipeline.estimate import eval_estimate
     for n in (1, 6):
         ev = eval_estimate(mini(**{"eval.mdqa.n": n, "eval.kv_retrieval.n": 3}))

@@ -13,7 +13,8 @@ def cache(tmp_path, monkeypatch):
 
 
 def _shape(**kw):
-    base = dict(precision="fp32", params="attention", eval_len=64, eval_batch=4,
+    from needlework.precision import resolve_context
+    base = dict(context=resolve_context("fp32", "cpu"), params="attention", eval_len=64, eval_batch=4,
                 train_len=48, train_batch=2)
     base.update(kw)
     return base

@@ -51,3 +51,26 @@ def test_library_bars_are_restored_after_the_block(tmp_path):
     with third_party_to(tmp_path / "lib.log"):
         assert not any(_progress_bars(False).values())
     assert all(_progress_bars(before).values())
+
+
+def test_the_closing_verdict_table_shows_whole_cells_in_80_columns():
+    """Long cells (the effective length's, a reading naming the study preset) wrap at word boundaries: every
+    line fits 80 columns, nothing is cut with an ellipsis, and every cell's words are all there, in order."""
+    from needlework.pipeline.summary import _aligned
+    from needlework.report.verdict_table import HEADER
+    rows = [["1. retrieval improves", "kv-retrieval, value_acc (27)", "0.037", "0.926", "+0.889 [+0.75, +0.96]",
+             "better"],
+            ["1. retrieval improves", "effective length (0.8 accuracy)", "below the threshold at every tested length",
+             ">= 1,528 tokens (the longest tested), 4.1x the training length", "–", "–"],
+            ["2. it transfers", "MDQA, best_subspan_em (45)", "0.311", "0.333", "+0.022 [-0.08, +0.12]",
+             "no detectable change: not decided at this size; the cpu-study preset decides it"],
+            ["3. kept within ±0.05", "ARC-Easy (acc, 0-shot) (570)", "0.561", "0.547", "-0.014 [-0.03, +0.00]",
+             "inconclusive (interval wider than the margin)"]]
+    lines = _aligned(HEADER, rows)
+    assert max(len(x) for x in lines) <= 80 and not any("…" in x for x in lines)
+    words = " ".join(lines).split()
+    for cell in [c for r in [HEADER[1:], *rows] for c in r]:   # the claim column is a heading per claim
+        it = iter(words)
+        assert all(w in it for w in cell.split()), cell   # each word present, in the cell's order
+    assert "  1. retrieval improves" in lines and "  3. kept within ±0.05" in lines
+    assert any("+0.889 [+0.75, +0.96]" in x for x in lines)   # a change is never split

@@ -173,15 +173,3 @@ def test_the_pool_reads_every_transfer_benchmark_of_the_registry(report, monkeyp
     rep2 = {**rep, "benchmarks": benchmarks, "transfer_pooled": pooled}
     assert "Toy (accuracy): base 0.367 -> kv 0.567" in transfer_claim(rep2)
     assert "Toy, accuracy (60)" in [r[1] for r in verdict_rows(rep2)]
-
-
-def test_the_terminal_table_shows_whole_cells():
-    from needlework.pipeline.summary import _aligned
-    reading = "no detectable change; disagree: FLenQA-style (regenerated) with CoT, a JSON lookup over real titles"
-    lines = _aligned(["claim", "measure (n)", "base", "fine-tuned", "change", "reading"],
-                     [["2. it transfers", "pooled, random effects (5 tasks)", "", "", "+0.040 [-0.197, +0.278]",
-                       reading]])
-    assert "…" not in "\n".join(lines)
-    assert " ".join(w for ln in lines[1:] for w in ln.split()).endswith(reading)
-    col = lines[1].index("no detectable")
-    assert len(lines) == 4 and all(ln[:col].strip() == "" and ln[col] != " " for ln in lines[2:])   # in its column

@@ -81,3 +81,17 @@ def test_a_margin_wider_than_the_papers_is_said_to_be():
     assert "wider than the paper's near-constant ±0.02" in text and "not smaller ones" in text
     bench["table1"]["margin"] = 0.02
     assert "wider than the paper's" not in general_claim({"benchmarks": {"general": bench}})
+
+
+def test_claim_two_not_decided_at_this_size_names_the_study_preset():
+    """An MDQA change whose interval contains zero: the paragraph and the verdict row say this size does not
+    decide claim 2 and name the preset that does (report.study_preset); a decided change names nothing."""
+    from needlework.report.verdict_table import verdict_rows
+    undecided = {"benchmarks": {"mdqa": _bench(0.02, [-0.08, 0.12])}, "study_preset": "cpu-study"}
+    text = transfer_claim(undecided)
+    assert "claim 2 is not decided at this size: the cpu-study preset (`needlework run --preset cpu-study`)" in text
+    row = next(r for r in verdict_rows(undecided) if r[0].startswith("2.") and r[1].startswith("MDQA"))
+    assert row[-1] == "no detectable change: not decided at this size; the cpu-study preset decides it"
+    decided = {"benchmarks": {"mdqa": _bench(0.12, [0.02, 0.22])}, "study_preset": "cpu-study"}
+    assert "cpu-study" not in transfer_claim(decided)
+    assert "cpu-study" not in transfer_claim({"benchmarks": {"mdqa": _bench(0.02, [-0.08, 0.12])}})

@@ -61,19 +61,22 @@ def _api_kwargs(b: BackendConfig) -> dict[str, Any]:
 
 
 def harness_model(b: BackendConfig, output_type: str, batch_size: int = 1,
-                  extra: dict[str, Any] | None = None, kind: str = "needlework-hf") -> HarnessModel:
-    """The lm-eval model type and arguments for one task's output type on backend `b` (`kind`: the local one)."""
+                  extra: dict[str, Any] | None = None, kind: str = "needlework-hf", context: Any = None) -> HarnessModel:
+    """The lm-eval model type and arguments for one task's output type on backend `b` (`kind`: the local one;
+    `context`: the run's precision.RunContext, its device and dtype; None: resolved from `b`)."""
     extra = dict(extra or {})
     if b.kind == "hf":
         from ...models import resolve_model_path
         path = resolve_model_path(b.model)
         if not Path(path).exists():
             raise BackendError(f"general: lm-eval's hf model needs a local model folder; {path!r} does not exist")
-        # the backend's device and precision, resolved as for every other stage (model_args' dtype still wins)
-        from ...precision import resolve, resolve_device
-        device = resolve_device(b.device)
+        # the run's device and precision, as every other stage's (model_args' dtype still wins)
+        if context is None:
+            from ...precision import resolve_context
+            context = resolve_context(b.precision, b.device)
+        device = context.device
         if "dtype" not in extra:
-            extra["dtype"] = resolve(b.precision, device).dtype_name   # bfloat16 | float32
+            extra["dtype"] = context.precision.dtype_name   # bfloat16 | float32
         return HarnessModel(kind, {"pretrained": str(path), "device": device, "batch_size": batch_size, **extra})
     url = (b.base_url or "").rstrip("/")
     if output_type in LOGLIKELIHOOD or b.chat_template == "off":
