@@ -1,18 +1,19 @@
-"""bf16 or fp32, chosen by measurement on this machine, never assumed.
+"""bf16 or fp32, chosen by what this machine's processor can do, never by how busy it is.
 
 A CPU without native bf16 instructions (AVX512-BF16 / AMX on x86, the BF16 extension on Arm) runs bf16
 autocast through emulation: on an AVX2-only EPYC one SmolLM2 training step took 589 s instead of ~24 s in
 fp32. A CPU that has them can be twice as fast in bf16. So `precision: auto` (the default in every preset) means:
 
   GPU: bf16 where the device supports it.
-  CPU: bf16 only where the instructions exist AND a short calibration (linear layers forward + backward at a
-       SmolLM2-like width, fp32 vs bf16 autocast, interleaved, best of several rounds) measures bf16 faster by
-       at least MIN_SPEEDUP; fp32 otherwise.
+  CPU: bf16 where the instructions exist, fp32 otherwise.
 
-The calibration takes about a second and its verdict is cached per machine (CPU model, flags, torch version,
-threads) under the needlework cache. An explicit `precision: bf16` is honoured, with a warning that carries the
-measured slowdown when the CPU lacks native bf16. Every choice has a one-line reason that is printed and saved
-in provenance.
+The choice reads the CPU's flags only, never a timing: a run's precision decides its numbers, and the same
+command must give the same numbers on two machines of one class however loaded each is (a timed check under
+load once chose fp32 on a CPU with AMX that runs bf16 2.3x faster when idle). A short calibration (linear layers
+forward + backward at a SmolLM2-like width, fp32 vs bf16 autocast, interleaved, best of several rounds; cached
+per machine) still measures the cost of an explicit `precision: bf16` on a CPU without native bf16, which is
+honoured with a warning carrying the slowdown. Every choice has a one-line reason that is printed and saved in
+provenance.
 
 One setting, one resolution: `precision` (auto | bf16 | fp32), `device` (auto | cpu | cuda | cuda:1 ...) and the
 CPU threads are resolved once per run by `resolve_context` into a `RunContext` (each choice with its reason),
@@ -33,7 +34,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-MIN_SPEEDUP = 1.15                  # bf16 must beat fp32 by this factor to be chosen on a CPU
 NATIVE_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")   # x86 (AVX512-BF16, AMX) and aarch64 ("bf16" feature)
 CALIBRATION_VERSION = 1             # bump when the calibration changes, so cached verdicts are redone
 
@@ -207,14 +207,8 @@ def choose(setting: Setting | bool | str = "auto", device: str = "cpu", *, log=N
     if not native:
         return _report(Precision(False, "auto: this CPU has no native bf16 instructions (no avx512_bf16/amx_bf16); "
                                         "bf16 would be emulated", device, native), log)
-    speedup = measured_speedup()
-    if speedup >= MIN_SPEEDUP:
-        p = Precision(True, f"auto: native bf16, measured {speedup:.2f}x faster than fp32", device, native,
-                      round(speedup, 3))
-    else:
-        p = Precision(False, f"auto: native bf16 but measured only {speedup:.2f}x fp32 speed (< {MIN_SPEEDUP}x)",
-                      device, native, round(speedup, 3))
-    return _report(p, log)
+    return _report(Precision(True, "auto: this CPU has native bf16 instructions (avx512_bf16/amx_bf16)", device,
+                             native), log)
 
 
 def _normalise(setting) -> Literal["auto"] | bool:
