@@ -202,3 +202,21 @@ def deep_update(dst: dict, src: dict) -> dict:
 def to_yaml(cfg: Any) -> str:
     from .io import to_jsonable
     return yaml.safe_dump(to_jsonable(cfg), sort_keys=False)
+
+
+def refuse_overlap(out_setting: str, out: str | Path | None, inputs: dict[str, Any]) -> None:
+    """An output location that is an input, holds one, or lies inside one is refused before anything is written
+    or removed: `overwrite` clears the output folder, and a model folder given as its own output was deleted.
+    `inputs`: {setting: path or list of paths}; names that are not on this machine (hub names) are skipped."""
+    if not out:
+        return
+    o = Path(out).expanduser().resolve()
+    for setting, value in inputs.items():
+        for p in value if isinstance(value, (list, tuple)) else [value]:
+            if not p or not Path(p).expanduser().exists():
+                continue
+            i = Path(p).expanduser().resolve()
+            how = ("is" if o == i else "holds" if o in i.parents else "lies inside" if i in o.parents else None)
+            if how:
+                raise ConfigError(f"{out_setting}: {out} {how} the input {setting}={p}; writing there could overwrite "
+                                  f"or delete it, so nothing was changed: choose another {out_setting}")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..backends import BackendConfig
-from ..config import ConfigError, deep_update, from_dict, load_config
+from ..config import ConfigError, deep_update, from_dict, load_config, refuse_overlap
 from ..evals.runner import EvalConfig
 from ..tasks.files.dataset import GenerateConfig
 from ..train.config import TrainConfig
@@ -194,6 +194,7 @@ class RunConfig:
         if not 0.0 <= self.estimate.budget_margin < 0.5:
             raise ConfigError(f"estimate.budget_margin is a share of the budget in [0, 0.5), got "
                               f"{self.estimate.budget_margin}")
+        refuse_overlap("root", Path(self.root) / self.name, {"train.model": self.train.model})
 
 
 def _reject_owned(raw: dict) -> None:
