@@ -227,9 +227,10 @@ TOKENIZER_PATTERNS = ("tokenizer.json", "tokenizer_config.json", "tokenizer.mode
 
 
 def _file_sha256(path: Path, memo: dict) -> str:
-    """sha256 of one file, remembered by (path, size, mtime): a 7B model is hashed once, not on every eval."""
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    """sha256 of one file, remembered by (path, size, mtime_ns, inode, ctime_ns): a 7B model is hashed once, not on
+    every eval. Size and mtime alone are not enough: `cp -p`, `rsync -a` and `tar` give a replaced file the old
+    size and mtime, but a new inode or ctime (a ctime cannot be set back)."""
+    key = _stat_key(path)
     if key not in memo:
         import hashlib
         h = hashlib.sha256()
@@ -240,13 +241,54 @@ def _file_sha256(path: Path, memo: dict) -> str:
     return memo[key]
 
 
+def _stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
+
+
 def _still_there(key: str) -> bool:
-    name, size, mtime = key.rsplit("|", 2)
+    name = key.split("|", 1)[0]
     try:
-        st = Path(name).stat()
+        return _stat_key(Path(name)) == key
     except OSError:
         return False
-    return f"{st.st_size}|{st.st_mtime_ns}" == f"{size}|{mtime}"
+
+
+def _load_memo() -> dict:
+    import json
+    try:
+        memo = json.loads((cache_dir() / "file-sha256.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def _save_memo(memo: dict) -> None:
+    from .io import write_json
+    memo = {k: v for k, v in memo.items() if _still_there(k)}   # files since replaced drop out
+    try:
+        write_json(cache_dir() / "file-sha256.json", memo)
+    except OSError:   # a read-only cache only costs hashing again next time
+        pass
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The full sha256 of a file's content (a data file a stage reads), remembered like a model's files."""
+    memo = _load_memo()
+    known = len(memo)
+    digest = _file_sha256(Path(path), memo)
+    if len(memo) != known:
+        _save_memo(memo)
+    return digest
+
+
+def model_content(name_or_path: str) -> dict | None:
+    """content_fingerprint of a model given as a path on this machine (a folder or a file): what a stage key or a
+    finished marker must hold, since such a folder can be retrained in place. None for a bundled model (its
+    content is fixed by its pinned package) and for a hub name (fixed by its revision)."""
+    if is_bundled(name_or_path) or not Path(name_or_path).expanduser().exists():
+        return None
+    return content_fingerprint(str(Path(name_or_path).expanduser()))
 
 
 def content_fingerprint(name_or_path: str) -> dict[str, str | None]:
@@ -255,15 +297,10 @@ def content_fingerprint(name_or_path: str) -> dict[str, str | None]:
     the cache, a model behind a server). A model folder retrained in place gets a new hash, so results and
     caches say which weights they came from. Per-file hashes are remembered in $NEEDLEWORK_CACHE."""
     import hashlib
-    import json
     path = Path(resolve_model_path(name_or_path)) if is_bundled(name_or_path) else Path(name_or_path)
     if not path.exists():
         return {"weights_sha256": None, "tokenizer_sha256": None}
-    memo_file = cache_dir() / "file-sha256.json"
-    try:
-        memo = json.loads(memo_file.read_text())
-    except (OSError, ValueError):
-        memo = {}
+    memo = _load_memo()
     known = len(memo)
 
     def digest(patterns: tuple[str, ...]) -> str | None:
@@ -278,11 +315,5 @@ def content_fingerprint(name_or_path: str) -> dict[str, str | None]:
     out = {"weights_sha256": digest(WEIGHT_PATTERNS),
            "tokenizer_sha256": None if path.is_file() else digest(TOKENIZER_PATTERNS)}
     if len(memo) != known:
-        from .io import write_json
-        memo = {k: v for k, v in memo.items() if _still_there(k)}   # files since replaced drop out
-        try:
-            memo_file.parent.mkdir(parents=True, exist_ok=True)
-            write_json(memo_file, memo)
-        except OSError:   # a read-only cache only costs hashing again next time
-            pass
+        _save_memo(memo)
     return out
