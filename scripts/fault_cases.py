@@ -10,7 +10,7 @@ import shutil
 import time
 from pathlib import Path
 
-from fault_injection import Case, build_tiny_model, run_cli
+from fault_harness import Case, build_tiny_model, run_cli
 
 KEY = "sk-proj-FAULTINJECTIONabcdef0123456789"   # a fake key that must never be written anywhere
 DIR = object()                                 # files(): make a directory
