@@ -174,16 +174,45 @@ def load_causal_lm(name_or_path: str, dtype=None, **kwargs):
     when the TrainingArguments of a ZeRO-3 launch exist: training calls this after creating them."""
     import torch
     from transformers import AutoModelForCausalLM
+    path = resolve_model_path(name_or_path)
     try:
-        return AutoModelForCausalLM.from_pretrained(resolve_model_path(name_or_path), dtype=dtype or torch.float32,
-                                                    **kwargs)
+        model, info = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
+                                                           output_loading_info=True, **kwargs)
     except OSError as e:
         raise _not_here(name_or_path, e) from None
     except Exception as e:
-        if type(e).__name__ != "SafetensorError":
-            raise
-        raise ModelNotAvailable(f"model {name_or_path!r}: its weights cannot be read ({str(e)[:160]}): the file is "
-                                "damaged or cut short; save or train it again") from None
+        if type(e).__name__ == "SafetensorError":
+            raise ModelNotAvailable(f"model {name_or_path!r}: its weights cannot be read ({str(e)[:160]}): the file "
+                                    "is damaged or cut short; save or train it again") from None
+        if isinstance(e, (RuntimeError, ValueError)) and "size mismatch" in str(e):
+            raise ModelNotAvailable(f"model {name_or_path!r}: config.json does not match its weights (a tensor's "
+                                    "shape differs); use the config.json saved with these weights") from None
+        raise
+    _check_loaded(name_or_path, path, model, info)
+    return model
+
+
+def _check_loaded(name: str, path: str, model, info: dict) -> None:
+    """Refuse a model that would run with random weights or index past its embeddings: weights that config.json
+    does not describe (another architecture's config over them: every tensor "missing", silently initialised at
+    random), or a vocabulary smaller than its tokenizer's (a token id past the embedding table)."""
+    ptrs = [p.data_ptr() for _, p in model.named_parameters(remove_duplicate=False)]
+    tied = {n for n, p in model.named_parameters(remove_duplicate=False) if ptrs.count(p.data_ptr()) > 1}
+    missing = [k for k in (info or {}).get("missing_keys", []) if k not in tied]
+    if missing:
+        raise ModelNotAvailable(f"model {name!r}: config.json does not match its weights ({len(missing)} weight(s) "
+                                f"the config describes are not in the files, e.g. {sorted(missing)[0]}); it would run "
+                                "with random weights: use the config.json saved with these weights")
+    folder = Path(path)
+    if folder.is_dir() and any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+        try:   # a tokenizer that does not load: its own loader says why, where it is needed
+            tokens, rows = len(load_tokenizer(path)), model.get_input_embeddings().num_embeddings
+        except (ModelNotAvailable, OSError, ValueError):
+            return
+        if tokens > rows:
+            raise ModelNotAvailable(f"model {name!r}: its vocabulary ({rows} embeddings) is smaller than its "
+                                    f"tokenizer ({tokens} tokens): config.json's vocab_size or the tokenizer files "
+                                    "belong to another model")
 
 
 def load_model(name_or_path: str, dtype=None):

@@ -144,6 +144,11 @@ class RunConfig:
 
     # ------------------------------------------------------------------ validation (before any work)
     def validate(self) -> None:
+        # the run's own device first, before the sections it is handed to name it theirs
+        if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
+            raise ConfigError(f"device must be auto, cpu or cuda for a run, got {self.device!r}")
+        from ..precision import check_device
+        check_device(self.device)
         if not _NAME.match(self.name):
             raise ConfigError(f"name: {self.name!r} must be a plain folder name (letters, digits, _ . -)")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -184,8 +189,6 @@ class RunConfig:
         if not 0.0 < self.report.effective_length_threshold <= 1.0:
             raise ConfigError("report.effective_length_threshold is an accuracy: it must be in (0, 1], got "
                               f"{self.report.effective_length_threshold}")
-        if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
-            raise ConfigError(f"device must be auto, cpu or cuda for a run, got {self.device!r}")
         for k in ("train_tokens_per_s", "eval_tokens_per_s", "expected_minutes", "budget_minutes",
                   "budget_minutes_fp32"):
             v = getattr(self.estimate, k)
