@@ -12,7 +12,7 @@ import re
 import sys
 
 from ..backends.base import BackendError
-from ..config import ConfigError
+from ..config import ConfigError, redact_text
 from ..io import FolderBusy, JSONLError
 from ..models import ModelNotAvailable
 from ..tasks.base import BudgetExceeded
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except USER_ERRORS as e:
         _end_bars()
-        print(f"needlework: error: {e}", file=sys.stderr)
+        print(f"needlework: error: {redact_text(str(e))}", file=sys.stderr)
         return 2
     except (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError) as e:
         _end_bars()
