@@ -148,6 +148,55 @@ def read_done(folder: str | os.PathLike) -> dict | None:
     return mark if isinstance(mark, dict) else None
 
 
+class HashMemo:
+    """Full sha256 of files, remembered in a JSON file by (path, size, mtime_ns, inode, ctime_ns): a 7B model is
+    hashed once, not on every eval. Size and mtime alone are not enough: `cp -p`, `rsync -a` and `tar` give a
+    replaced file the old size and mtime, but not the old inode or ctime (a ctime cannot be set back).
+    `with HashMemo(path) as m: m.sha256(file)`; new entries are saved on the way out (a read-only place only
+    costs hashing again), and entries of files since replaced drop out."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            memo = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            memo = {}
+        self.memo, self.added = (memo if isinstance(memo, dict) else {}), False
+
+    def __enter__(self) -> "HashMemo":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.added:
+            try:
+                write_json(self.path, {k: v for k, v in self.memo.items() if _still_there(k)})
+            except OSError:
+                pass
+
+    def sha256(self, path: Path) -> str:
+        key = _stat_key(path)
+        if key not in self.memo:
+            import hashlib
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    h.update(block)
+            self.memo[key], self.added = h.hexdigest(), True
+        return self.memo[key]
+
+
+def _stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
+
+
+def _still_there(key: str) -> bool:
+    try:
+        return _stat_key(Path(key.split("|", 1)[0])) == key
+    except OSError:
+        return False
+
+
 class FolderBusy(RuntimeError):
     """Another live process is writing to the same output folder."""
 

@@ -7,12 +7,15 @@ cache directory; afterwards the model loads like any local checkpoint (fast, no 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from .io import HashMemo
 
 
 @dataclass(frozen=True)
@@ -155,10 +158,27 @@ def _not_here(name: str, e: Exception) -> ModelNotAvailable:
                              f"{str(e).splitlines()[0][:200]}")
 
 
+def _check_folder(path: str | Path, what: str) -> None:
+    """A local folder's own faults, named as such (they used to read as "not a local folder" or "install
+    sentencepiece"): an unreadable config.json, no tokenizer files."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return
+    try:
+        if (folder / "config.json").exists():
+            json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:
+        raise ModelNotAvailable(f"{folder / 'config.json'} is not valid JSON ({str(e)[:80]}); restore it") from None
+    if what == "tokenizer" and not any((folder / f).is_file() for f in TOKENIZER_PATTERNS):
+        raise ModelNotAvailable(f"{folder} has no tokenizer files ({', '.join(TOKENIZER_PATTERNS[:3])}, ...): copy "
+                                "them from the model it was trained from")
+
+
 def load_tokenizer(name_or_path: str | Path):
     """The one Hugging Face tokenizer loader (a bundled name, a folder or a hub name). A name that is nowhere
     on this machine is ModelNotAvailable (one error line, not the hub's offline traceback)."""
     from transformers import AutoTokenizer
+    _check_folder(name_or_path, "tokenizer")
     try:
         return AutoTokenizer.from_pretrained(tokenizer_source(name_or_path))
     except OSError as e:
@@ -175,6 +195,7 @@ def load_causal_lm(name_or_path: str, dtype=None, **kwargs):
     import torch
     from transformers import AutoModelForCausalLM
     path = resolve_model_path(name_or_path)
+    _check_folder(path, "model")
     try:
         model, info = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
                                                            output_loading_info=True, **kwargs)
@@ -255,66 +276,15 @@ TOKENIZER_PATTERNS = ("tokenizer.json", "tokenizer_config.json", "tokenizer.mode
                       "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt")
 
 
-def _file_sha256(path: Path, memo: dict) -> str:
-    """sha256 of one file, remembered by (path, size, mtime_ns, inode, ctime_ns): a 7B model is hashed once, not on
-    every eval. Size and mtime alone are not enough: `cp -p`, `rsync -a` and `tar` give a replaced file the old
-    size and mtime, but a new inode or ctime (a ctime cannot be set back)."""
-    key = _stat_key(path)
-    if key not in memo:
-        import hashlib
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        memo[key] = h.hexdigest()
-    return memo[key]
-
-
-def _stat_key(path: Path) -> str:
-    st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
-
-
-def _still_there(key: str) -> bool:
-    name = key.split("|", 1)[0]
-    try:
-        return _stat_key(Path(name)) == key
-    except OSError:
-        return False
-
-
-def _load_memo() -> dict:
-    import json
-    try:
-        memo = json.loads((cache_dir() / "file-sha256.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return memo if isinstance(memo, dict) else {}
-
-
-def _save_memo(memo: dict) -> None:
-    from .io import write_json
-    memo = {k: v for k, v in memo.items() if _still_there(k)}   # files since replaced drop out
-    try:
-        write_json(cache_dir() / "file-sha256.json", memo)
-    except OSError:   # a read-only cache only costs hashing again next time
-        pass
-
-
 def file_sha256(path: str | os.PathLike) -> str:
-    """The full sha256 of a file's content (a data file a stage reads), remembered like a model's files."""
-    memo = _load_memo()
-    known = len(memo)
-    digest = _file_sha256(Path(path), memo)
-    if len(memo) != known:
-        _save_memo(memo)
-    return digest
+    """The full sha256 of a data file, remembered like a model's files ($NEEDLEWORK_CACHE/file-sha256.json)."""
+    with HashMemo(cache_dir() / "file-sha256.json") as memo:
+        return memo.sha256(Path(path))
 
 
 def model_content(name_or_path: str) -> dict | None:
-    """content_fingerprint of a model given as a path on this machine (a folder or a file): what a stage key or a
-    finished marker must hold, since such a folder can be retrained in place. None for a bundled model (its
-    content is fixed by its pinned package) and for a hub name (fixed by its revision)."""
+    """content_fingerprint of a model given as a local path (it can be retrained in place); None for a bundled
+    model (fixed by its pinned package) and a hub name (fixed by its revision)."""
     if is_bundled(name_or_path) or not Path(name_or_path).expanduser().exists():
         return None
     return content_fingerprint(str(Path(name_or_path).expanduser()))
@@ -329,20 +299,15 @@ def content_fingerprint(name_or_path: str) -> dict[str, str | None]:
     path = Path(resolve_model_path(name_or_path)) if is_bundled(name_or_path) else Path(name_or_path)
     if not path.exists():
         return {"weights_sha256": None, "tokenizer_sha256": None}
-    memo = _load_memo()
-    known = len(memo)
-
-    def digest(patterns: tuple[str, ...]) -> str | None:
+    def digest(patterns: tuple[str, ...], memo: HashMemo) -> str | None:
         files = [path] if path.is_file() else sorted({f for p in patterns for f in path.glob(p) if f.is_file()})
         if not files:
             return None
         h = hashlib.sha256()
         for f in files:
-            h.update(f"{f.name}\0{_file_sha256(f, memo)}\n".encode())
+            h.update(f"{f.name}\0{memo.sha256(f)}\n".encode())
         return h.hexdigest()
 
-    out = {"weights_sha256": digest(WEIGHT_PATTERNS),
-           "tokenizer_sha256": None if path.is_file() else digest(TOKENIZER_PATTERNS)}
-    if len(memo) != known:
-        _save_memo(memo)
-    return out
+    with HashMemo(cache_dir() / "file-sha256.json") as memo:
+        return {"weights_sha256": digest(WEIGHT_PATTERNS, memo),
+                "tokenizer_sha256": None if path.is_file() else digest(TOKENIZER_PATTERNS, memo)}

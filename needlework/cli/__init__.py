@@ -109,7 +109,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"needlework: error: the disk is full ({e.filename or 'while writing'}); finished work is kept, "
                   "free space and re-run to resume", file=sys.stderr)
             return 2
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT):
+            print(f"needlework: error: {e.filename or 'the output location'}: {e.strerror} (choose a writable "
+                  "output location)", file=sys.stderr)
+            return 2
         raise
+    except Exception as e:   # a library's own error type around a full disk (safetensors' SafetensorError)
+        if type(e).__name__ != "SafetensorError" or not any(w in str(e) for w in ("os error 28", "No space left")):
+            raise
+        _end_bars()
+        print("needlework: error: the disk is full (while saving weights); finished work is kept, free space and "
+              "re-run to resume (with --resume for `needlework train`)", file=sys.stderr)
+        return 2
     except BackendError as e:   # a model or server that fails while running: kept apart, exit 3 as before
         _end_bars()
         print(f"needlework: error: {e}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -30,6 +31,8 @@ def configured_run(args, config_cls, flags: dict[str, str], run):
     it with library output sent to the output folder's log. Returns what `run` returned."""
     from ..config import load_config, refuse_overlap
     cfg = load_config(config_cls, args.config, flag_overrides(args, flags))
+    if isinstance(getattr(cfg, "out", None), str):   # `out: ~/x` is the home folder's, not a folder named ~
+        cfg.out = os.path.expanduser(cfg.out)
     refuse_overlap("out", cfg.out, {"--config": args.config})
     with library_log(args, cfg.out):
         return run(cfg)
