@@ -193,6 +193,7 @@ def measure_cached(model_name: str, log: Callable[[str], None] = print, **shape)
             f"{tp.train_tokens_per_s:,.0f} tok/s ({tp.train_precision})")
         return tp
     busy = busy_load()
+    log(f"measuring this machine's speed with {model_name} (a few model steps; remembered for later runs) ...")
     tp = measure(model_name, log=log, **shape)
     if busy is not None:
         log(f"(the machine was busy while measuring: {busy}; not remembered, the next run measures again)")
