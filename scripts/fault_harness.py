@@ -41,17 +41,26 @@ class Result:
         return lines[-1].strip() if lines else ""
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float, background: bool = False):
-    """`needlework ARGS` in `cwd`, in its own process group (a timeout kills everything it started)."""
+def run_cli(args: list[str], cwd: Path, timeout: float, background: bool = False, env: dict | None = None,
+            interrupt_after: float | None = None):
+    """`needlework ARGS` in `cwd`, in its own process group (a timeout kills everything it started);
+    `interrupt_after`: send it SIGINT (Ctrl-C) after that many seconds, then give it 5 s to end."""
     def limits():
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-    p = subprocess.Popen(needlework_cmd() + [str(a) for a in args], cwd=cwd, env={**os.environ, **ENV},
+    p = subprocess.Popen(needlework_cmd() + [str(a) for a in args], cwd=cwd, env={**os.environ, **ENV, **(env or {})},
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
                          start_new_session=True, preexec_fn=limits)
     if background:
         return p
     t0 = time.monotonic()
     try:
+        if interrupt_after is not None:
+            try:
+                out, err = p.communicate(timeout=interrupt_after)
+                return Result(p.returncode, out, err, time.monotonic() - t0)
+            except subprocess.TimeoutExpired:
+                p.send_signal(signal.SIGINT)
+                timeout = 5.0
         out, err = p.communicate(timeout=timeout)
         return Result(p.returncode, out, err, time.monotonic() - t0)
     except subprocess.TimeoutExpired:
@@ -61,13 +70,23 @@ def run_cli(args: list[str], cwd: Path, timeout: float, background: bool = False
 
 
 def classify(expect: str, r: Result, wrong: str | None = None, report: str | None = None) -> tuple[str, str]:
-    """(outcome, note). `expect`: fail (must be refused), ok (must succeed) or either (a clean refusal or a
-    success are both right); `wrong`: the case's own check found the result wrong (-> silent); `report`: a
-    command that refuses with a one-line report on stdout instead (validate) matches this regex."""
+    """(outcome, note). `expect`: fail (must be refused), ok (must succeed), either (a clean refusal or a
+    success are both right) or interrupt (Ctrl-C was sent: it must end at once with its one `needlework:
+    interrupted;` line); `wrong`: the case's own check found the result wrong (-> silent, or data loss when it
+    begins "data loss:", or misleading when it begins "misleading:"); `report`: a command that refuses with a
+    one-line report on stdout instead (validate) matches this regex."""
+    if wrong and wrong.startswith("data loss:"):
+        return "data loss", wrong[len("data loss:"):].strip()
     if r.rc is None:
         return "hang", f"no answer in {r.seconds:.0f} s"
     if TRACEBACK in r.stderr:
         return "traceback", ""
+    if wrong and wrong.startswith("misleading:"):
+        return "other", wrong
+    if expect == "interrupt":
+        last = r.last_line
+        return (("clean", "") if r.rc == 130 and last.startswith("needlework: interrupted;")
+                else ("other", f"after Ctrl-C: rc {r.rc}, last line {last[:100]!r}"))
     if r.rc == 0:
         if expect == "fail":
             return "silent", "exit 0 for an input that should be refused"
@@ -100,6 +119,8 @@ class Case:
     timeout: float = 120.0
     quick: bool = False                           # in --quick (cheap and known clean)
     skip: Callable[[], str | None] | None = None  # -> why it cannot run here
+    env: dict | None = None                       # extra environment ({cwd} in a value: the case's folder)
+    interrupt_after: float | None = None          # send Ctrl-C after this many seconds (expect="interrupt")
     report: str | None = None                     # a refusal on stdout matching this (validate's report) is clean
 
 

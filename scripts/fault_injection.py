@@ -1,4 +1,5 @@
-"""Fault injection against the real CLI (issue 21: nothing silently wrong, every user error one line).
+"""Fault injection against the real CLI (issues 21, 32: nothing silently wrong or lost, no hang, every user
+error one line).
 
 Each case in scripts/fault_cases.py builds bad inputs in a temporary folder and runs one `needlework`
 subcommand as a subprocess with a timeout and a memory cap; its outcome is classified:
@@ -8,7 +9,9 @@ subcommand as a subprocess with a timeout and a memory cap; its outcome is class
   traceback  stderr holds `Traceback (most recent call last)`
   hang       ran past its timeout (killed with its process group)
   silent     exit 0 where the input should have been refused, or a result known to be wrong
-  other      anything else: refused a correct input, a multi-line or unformatted error, a setup failure
+  data loss  something the user asked to keep (an input model, data, a config) was deleted or changed
+  other      anything else (unclear): refused a correct input, a multi-line or unformatted error, a misleading
+             message, Ctrl-C not answered with its one line, a setup failure
 
 One line per case, then the counts; exit 1 when any case is not clean.
 
@@ -41,7 +44,8 @@ def run_case(case: Case, fx: Fixtures) -> dict:
     try:
         if case.setup:
             case.setup(fx, cwd)
-        r = run_cli(fx.expand(case.args), cwd, case.timeout)
+        env = {k: v.replace("{cwd}", str(cwd)) for k, v in (case.env or {}).items()}
+        r = run_cli(fx.expand(case.args), cwd, case.timeout, env=env, interrupt_after=case.interrupt_after)
         wrong = case.check(fx, cwd, r) if case.check else None
     except Exception as e:   # noqa: BLE001 -- a broken fixture is reported, not fatal to the other cases
         return {**row, "outcome": "other", "note": f"setup: {type(e).__name__}: {e}"}
@@ -84,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept: {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-    count = {k: sum(r["outcome"] == k for r in rows) for k in ("clean", "traceback", "hang", "silent", "other",
-                                                                "skipped")}
+    count = {k: sum(r["outcome"] == k for r in rows) for k in ("clean", "traceback", "hang", "silent", "data loss",
+                                                                "other", "skipped")}
     tried = len(rows) - count["skipped"]
     print(f"tried {tried} / clean {count['clean']} / tracebacks {count['traceback']} / hangs {count['hang']} / "
-          f"silent {count['silent']} / other {count['other']}" + (f" (skipped {count['skipped']})"
-                                                                   if count["skipped"] else ""))
+          f"silent {count['silent']} / data loss {count['data loss']} / other {count['other']}"
+          + (f" (skipped {count['skipped']})" if count["skipped"] else ""))
     if args.json:
         Path(args.json).write_text(json.dumps({"counts": {"tried": tried, **count}, "cases": rows}, indent=1))
     return 1 if tried - count["clean"] else 0
