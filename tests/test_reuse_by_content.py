@@ -128,7 +128,7 @@ def test_serve_with_a_retrained_folder_asks_again(tmp_path, cache, tiny_model_di
     from needlework.evals.runner import EvalConfig, run_eval
     m = tmp_path / "m"
     shutil.copytree(tiny_model_dir, m)
-    serve = [sys.executable, str(Path(__file__).resolve().parent / "backends" / "fake_server_main.py"), "{port}"]
+    serve = [sys.executable, str(Path(__file__).resolve().parent.parent / "scripts" / "fault_server.py"), "{port}"]
 
     def evaluate() -> set:
         cfg = load_config(EvalConfig, None, [f"out={tmp_path / 'e'}", f"model={m}", "kv_retrieval.n=1",
