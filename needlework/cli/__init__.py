@@ -114,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                   "output location)", file=sys.stderr)
             return 2
         raise
-    except Exception as e:   # a library's own error type around a full disk (safetensors' SafetensorError)
-        if type(e).__name__ != "SafetensorError" or not any(w in str(e) for w in ("os error 28", "No space left")):
+    except Exception as e:   # a library's own error around a full disk (SafetensorError, torch.save's RuntimeError)
+        full = any(w in str(e) for w in ("os error 28", "No space left", "PytorchStreamWriter failed writing"))
+        if type(e).__name__ not in ("SafetensorError", "RuntimeError") or not full:
             raise
         _end_bars()
         print("needlework: error: the disk is full (while saving weights); finished work is kept, free space and "
