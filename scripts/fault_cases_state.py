@@ -222,6 +222,23 @@ def no_key(key: str):
     return check
 
 
+def _small_disk(fx, cwd: Path):
+    """A 20 MB tmpfs at ./small: the first checkpoint of the tiny model (16 MB) fits, the second does not."""
+    (cwd / "small").mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(cwd / "small")], check=True)
+
+
+def _unmount(fx, cwd: Path, r) -> str | None:
+    subprocess.run(["umount", str(cwd / "small")], check=False)
+    return None
+
+
+def _no_mount() -> str | None:
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return "needs root to mount a small tmpfs"
+    return None
+
+
 def _cuda_here() -> str | None:
     try:
         import torch
@@ -301,6 +318,9 @@ CASES = [
     C("train-resume-checkpoint-weights-cut", ["train", "--model", "{model}", "--data", "{data}", "--out", "tr", *TR,
                                               "--max-steps", "2", "--resume"], "ok",
       setup=_cut_checkpoint, check=_cut_aside, timeout=240),
+    C("train-disk-full-during-checkpoint", ["train", "--model", "{model}", "--data", "{data}", "--out", "small/tr",
+                                            *TR, "--max-steps", "4"], setup=_small_disk, check=_unmount,
+      skip=_no_mount, timeout=240),
     C("gen-out-tilde", ["generate", "--n", "2", "--out", "~/g.jsonl", "-q"], "ok", env={"HOME": "{cwd}/home"},
       check=_home_used),
 ]
