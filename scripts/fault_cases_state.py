@@ -120,7 +120,7 @@ def _eval_then_replace_weights_cp_p(fx, cwd: Path):
 def recomputed(fx, cwd: Path, r) -> str | None:
     before = fx.built.pop("_keys")
     if r.rc == 0 and not _cache_keys(cwd) - before:
-        return "the answers of the old weights were reused (the cache keyed on size and mtime)"
+        return "the answers of the old weights were reused (the cache did not key on their content)"
     return None
 
 
