@@ -298,7 +298,7 @@ CASES = [
     C("eval-vocab-smaller-than-tokenizer", ["eval", "--model", "m", "--out", "ev", *EV], setup=_small_vocab),
     C("gen-config-nested-5000", ["generate", "-c", "deep.yaml"], setup=files({"deep.yaml": DEEP})),
     C("gen-config-merge-key", ["generate", "-c", "c.yaml", "-q"], "ok",
-      setup=files({"c.yaml": "base: &b\n  num_dict: 3\nparams:\n  <<: *b\nn: 2\nout: g.jsonl\n"})),
+      setup=files({"c.yaml": "params:\n  <<: {num_dict: 3}\nn: 2\nout: g.jsonl\n"})),
     # secrets
     *[C(f"eval-api-key-{name}", ["eval", "--model", "{model}", "--out", "ev", *EV, f"backend.api_key_env={key}"],
         check=no_key(key)) for name, key in (("ghp", GHP), ("mistral", MISTRAL), ("google", GOOGLE))],

@@ -41,6 +41,14 @@ def test_a_full_disk_inside_a_safetensors_save_is_one_line(monkeypatch, capsys):
     assert "the disk is full (while saving weights)" in one_error(capsys)
 
 
+def test_a_backend_error_is_still_one_line_exit_3(monkeypatch, capsys):
+    """The disk-full handler catches Exception: it must come after BackendError's, or this became a traceback."""
+    from needlework.backends import BackendError
+    failing_generate(monkeypatch, BackendError("kv-retrieval: cannot load model 'm': config.json does not match"))
+    assert main(["generate", "--n", "1"]) == 3
+    assert "cannot load model 'm'" in one_error(capsys)
+
+
 def test_another_library_error_keeps_its_traceback(monkeypatch):
     failing_generate(monkeypatch, KeyError("a bug"))
     with pytest.raises(KeyError):

@@ -114,6 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                   "output location)", file=sys.stderr)
             return 2
         raise
+    except BackendError as e:   # a model or server that fails while running: kept apart, exit 3 as before
+        _end_bars()
+        print(f"needlework: error: {redact_text(str(e))}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        _end_bars()
+        print(f"needlework: interrupted; {_AFTER_INTERRUPT.get(args.func.__name__, _NOTHING_KEPT)}", file=sys.stderr)
+        return 130
     except Exception as e:   # a library's own error around a full disk (SafetensorError, torch.save's RuntimeError)
         full = any(w in str(e) for w in ("os error 28", "No space left", "PytorchStreamWriter failed writing"))
         if type(e).__name__ not in ("SafetensorError", "RuntimeError") or not full:
@@ -122,12 +130,3 @@ def main(argv: list[str] | None = None) -> int:
         print("needlework: error: the disk is full (while saving weights); finished work is kept, free space and "
               "re-run to resume (with --resume for `needlework train`)", file=sys.stderr)
         return 2
-    except BackendError as e:   # a model or server that fails while running: kept apart, exit 3 as before
-        _end_bars()
-        print(f"needlework: error: {e}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        _end_bars()
-        print(f"needlework: interrupted; {_AFTER_INTERRUPT.get(args.func.__name__, _NOTHING_KEPT)}", file=sys.stderr)
-        return 130
-
