@@ -45,8 +45,8 @@ def answer_of(resp, chat: bool) -> tuple[str, str | None]:
     character. Anything else raises BadReply, which is retried and never cached."""
     choices = _field(resp, "choices")
     if not isinstance(choices, list) or not choices:
-        raise BadReply(f"a reply whose choices is {type(choices).__name__ if choices is not None else 'missing'}"
-                       f"{' and empty' if isinstance(choices, list) else ''}, not a non-empty list")
+        raise BadReply("a reply whose choices is " + ("an empty list" if isinstance(choices, list) else "missing"
+                       if choices is None else f"of type {type(choices).__name__}") + ", not a non-empty list")
     c = choices[0]
     if chat:
         message = _field(c, "message")
@@ -59,7 +59,7 @@ def answer_of(resp, chat: bool) -> tuple[str, str | None]:
     if text is None:
         raise BadReply("a reply whose content is null")
     if not isinstance(text, str):
-        raise BadReply(f"a reply whose content is a {type(text).__name__}, not a string")
+        raise BadReply(f"a reply whose content is not a string but of type {type(text).__name__}")
     finish = _field(c, "finish_reason")
     if text == "" and finish in (None, "length"):
         raise BadReply(f"an empty answer with finish_reason {finish or 'missing'} (the server produced no text"
