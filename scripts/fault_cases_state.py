@@ -89,6 +89,13 @@ def nothing_cached(fx, cwd: Path, r) -> str | None:
     return None
 
 
+def says(words: str):
+    """The refusal must name the fault (a bad config.json used to read "not a local folder")."""
+    def check(fx, cwd: Path, r) -> str | None:
+        return None if r.rc == 0 or words in r.stderr else f"misleading: the error does not say {words!r}"
+    return check
+
+
 def names_a_timeout(fx, cwd: Path, r) -> str | None:
     return None if "did not answer within" in r.stderr else "misleading: a server timeout is not called one"
 
@@ -307,8 +314,10 @@ CASES = [
     C("gen-key-echoed-in-error", ["generate", "--n", "2", "--out", "g.jsonl", f"seed={MISTRAL}"],
       check=no_key(MISTRAL)),
     # one-line errors
-    C("eval-model-no-tokenizer", ["eval", "--model", "m", "--out", "ev", *EV], setup=_no_tokenizer),
-    C("eval-model-bad-config-json", ["eval", "--model", "m", "--out", "ev", *EV], setup=_bad_config_json),
+    C("eval-model-no-tokenizer", ["eval", "--model", "m", "--out", "ev", *EV], setup=_no_tokenizer,
+      check=says("no tokenizer files")),
+    C("eval-model-bad-config-json", ["eval", "--model", "m", "--out", "ev", *EV], setup=_bad_config_json,
+      check=says("config.json is not valid JSON")),
     C("loss-map-meta-string", ["loss-map", "--model", "{model}", "--data", "p.jsonl", "--out", "lm"],
       setup=files({"p.jsonl": json.dumps({"messages": [{"role": "user", "content": "k?"},
                                                        {"role": "assistant", "content": "v"}], "meta": "v"}) + "\n"})),
