@@ -240,6 +240,17 @@ def _unmount(fx, cwd: Path, r) -> str | None:
     return None
 
 
+def _read_only(fx, cwd: Path):
+    """./ro is a read-only tmpfs: writing there fails with EROFS (OSError 30), which root cannot override."""
+    (cwd / "ro").mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(cwd / "ro")], check=True)
+
+
+def _unmount_ro(fx, cwd: Path, r) -> str | None:
+    subprocess.run(["umount", str(cwd / "ro")], check=False)
+    return None
+
+
 def _no_mount() -> str | None:
     if os.geteuid() != 0 or not shutil.which("mount"):
         return "needs root to mount a small tmpfs"
@@ -330,6 +341,12 @@ CASES = [
     C("train-disk-full-during-checkpoint", ["train", "--model", "{model}", "--data", "{data}", "--out", "small/tr",
                                             *TR, "--max-steps", "4"], setup=_small_disk, check=_unmount,
       skip=_no_mount, timeout=240),
+    *[C(f"{cmd[0]}-out-read-only", cmd, setup=_read_only, check=_unmount_ro, skip=_no_mount) for cmd in (
+        ["generate", "--n", "2", "--out", "ro/g.jsonl", "-q"],
+        ["eval", "--model", "{model}", "--out", "ro/ev", *EV],
+        ["run", "root=ro/runs", "estimate.measure=false"],
+        ["train", "--model", "{model}", "--data", "{data}", "--out", "ro/tr", *TR])],
+    C("eval-backend-device-gpu", ["eval", "--model", "{model}", "--out", "ev", *EV, "backend.device=gpu"]),
     C("gen-out-tilde", ["generate", "--n", "2", "--out", "~/g.jsonl", "-q"], "ok", env={"HOME": "{cwd}/home"},
       check=_home_used),
 ]

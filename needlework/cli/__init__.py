@@ -110,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
                   "free space and re-run to resume", file=sys.stderr)
             return 2
         if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT):
-            print(f"needlework: error: {e.filename or 'the output location'}: {e.strerror} (choose a writable "
-                  "output location)", file=sys.stderr)
+            where = str(e.filename or "the output location")
+            if os.path.basename(where).startswith(".") and where.endswith(".tmp"):   # io.atomic_path's temp file
+                where = os.path.dirname(where) or "."
+            print(f"needlework: error: {where}: {e.strerror} (choose a writable output location)", file=sys.stderr)
             return 2
         raise
     except BackendError as e:   # a model or server that fails while running: kept apart, exit 3 as before
