@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -35,6 +36,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        if len([a for a in args if a is not type(None)]) == 1:   # Optional[X]: X's own message
+            return _coerce(value, next(a for a in args if a is not type(None)), where)
         for arg in args:
             if arg is type(None):
                 continue
@@ -77,10 +80,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and _YAML11_FLOAT.match(value.strip()):
-            return float(value)   # YAML 1.1 reads `3e-4` (no dot) as a string; it is plainly a number
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+            number = float(value)
+        elif isinstance(value, str) and _YAML11_FLOAT.match(value.strip()):
+            number = float(value)   # YAML 1.1 reads `3e-4` (no dot) as a string; it is plainly a number
+        else:
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(number):   # .nan / .inf: every later comparison with it is false, so it slips by
+            raise ConfigError(f"{where}: {value!r} is not a finite number")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
@@ -103,11 +110,24 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     for name, value in data.items():
         key = f"{where}.{name}" if where else name
         kwargs[name] = _coerce(value, hints[name], key)
+        if name in ("seed", "seeds"):
+            _check_seeds(key, kwargs[name])
     try:
         obj = cls(**kwargs)
     except TypeError as e:
         raise ConfigError(f"{where or cls.__name__}: {e}") from None
     return obj
+
+
+SEED_LIMIT = 2**32   # numpy's legacy generators and many libraries take seeds in [0, 2**32)
+
+
+def _check_seeds(key: str, value: Any) -> None:
+    for i, v in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+        if isinstance(v, int) and not 0 <= v < SEED_LIMIT:
+            where = f"{key}[{i}]" if isinstance(value, (list, tuple)) else key
+            raise ConfigError(f"{where}: {v} is out of range: a seed must be between 0 and 2**32 - 1 (what numpy "
+                              "and torch accept)")
 
 
 def _set_dotted(data: dict, dotted: str, value: Any) -> None:
@@ -130,7 +150,12 @@ def parse_overrides(overrides: list[str] | None) -> list[tuple[str, Any]]:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key=value")
         key, raw = item.split("=", 1)
-        out.append((key.strip(), yaml.safe_load(raw) if raw != "" else "")) 
+        _refuse_deep_nesting(raw, f"override {key.strip()}")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {key.strip()}: not a valid YAML value: {_one_line(e)}") from None
+        out.append((key.strip(), value))
     return out
 
 
@@ -140,6 +165,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":   # `<<: *base`: merged by SafeLoader, overridable
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
@@ -155,6 +182,22 @@ def _one_line(e: yaml.YAMLError) -> str:
     return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
+MAX_DEPTH = 64   # a config is a few levels deep; thousands of nested brackets only exhaust the parser's stack
+
+
+def _refuse_deep_nesting(text: str, where: Any) -> None:
+    """Count flow brackets and block indentation cheaply before parsing (the parser recurses per level)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > MAX_DEPTH:
+        raise ConfigError(f"config file {where} is nested {deepest} levels deep; at most {MAX_DEPTH} are read")
+
+
 def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
@@ -162,7 +205,11 @@ def load_yaml(path: str | Path) -> dict:
     if path.is_dir():
         raise ConfigError(f"config file {path} is a folder; give a YAML file")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader) or {}
+        text = path.read_text(encoding="utf-8")
+        _refuse_deep_nesting(text, path)
+        data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
+    except RecursionError:
+        raise ConfigError(f"config file {path} is nested too deeply to read (more than {MAX_DEPTH} levels)") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start}); give a YAML file") from None
     except yaml.YAMLError as e:
@@ -201,4 +248,58 @@ def deep_update(dst: dict, src: dict) -> dict:
 
 def to_yaml(cfg: Any) -> str:
     from .io import to_jsonable
-    return yaml.safe_dump(to_jsonable(cfg), sort_keys=False)
+    return yaml.safe_dump(redact_secrets(to_jsonable(cfg)), sort_keys=False)
+
+
+# ------------------------------------------------------------------ secrets never written or printed
+_SECRET_PREFIX = re.compile(r"^(sk-|sk_|ghp_|gho_|ghs_|github_pat_|glpat-|hf_|xai-|gsk_|AIza|AKIA|xox[bp]-)")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]{20,}")
+REDACTED = "<redacted: looks like a secret>"
+
+
+def looks_like_secret(s: str) -> bool:
+    """An API key pasted where a name belongs: a known key prefix, or a long token of mixed case and digits
+    with high entropy (hex hashes, paths, model names and prose do not qualify)."""
+    if not isinstance(s, str) or not _TOKEN.fullmatch(s):
+        return False
+    if _SECRET_PREFIX.match(s):
+        return True
+    if max(map(len, re.split(r"[-_]", s))) < 20:   # words joined by - or _ (SmolLM2-135M-Instruct-Q4_1)
+        return False
+    if len(s) < 24 or not (re.search(r"[a-z]", s) and re.search(r"[A-Z]", s) and len(re.findall(r"\d", s)) >= 2):
+        return False
+    counts = [s.count(c) for c in set(s)]
+    entropy = -sum(n / len(s) * math.log2(n / len(s)) for n in counts)
+    return entropy >= 4.0
+
+
+def redact_secrets(obj: Any) -> Any:
+    """Plain data with every string that looks like a secret replaced (configs written to disk)."""
+    if isinstance(obj, dict):
+        return {k: redact_secrets(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact_secrets(v) for v in obj]
+    return REDACTED if looks_like_secret(obj) else obj
+
+
+def redact_text(text: str) -> str:
+    """A message with every secret-looking token replaced (errors echo the values they refuse)."""
+    return _TOKEN.sub(lambda m: REDACTED if looks_like_secret(m.group(0)) else m.group(0), text)
+
+
+def refuse_overlap(out_setting: str, out: str | Path | None, inputs: dict[str, Any]) -> None:
+    """An output location that is an input, holds one, or lies inside one is refused before anything is written
+    or removed: `overwrite` clears the output folder, and a model folder given as its own output was deleted.
+    `inputs`: {setting: path or list of paths}; names that are not on this machine (hub names) are skipped."""
+    if not out:
+        return
+    o = Path(out).expanduser().resolve()
+    for setting, value in inputs.items():
+        for p in value if isinstance(value, (list, tuple)) else [value]:
+            if not p or not Path(p).expanduser().exists():
+                continue
+            i = Path(p).expanduser().resolve()
+            how = ("is" if o == i else "holds" if o in i.parents else "lies inside" if i in o.parents else None)
+            if how:
+                raise ConfigError(f"{out_setting}: {out} {how} the input {setting}={p}; writing there could overwrite "
+                                  f"or delete it, so nothing was changed: choose another {out_setting}")

@@ -148,52 +148,164 @@ def read_done(folder: str | os.PathLike) -> dict | None:
     return mark if isinstance(mark, dict) else None
 
 
+class HashMemo:
+    """Full sha256 of files, remembered in a JSON file by (path, size, mtime_ns, inode, ctime_ns): a 7B model is
+    hashed once, not on every eval. Size and mtime alone are not enough: `cp -p`, `rsync -a` and `tar` give a
+    replaced file the old size and mtime, but not the old inode or ctime (a ctime cannot be set back).
+    `with HashMemo(path) as m: m.sha256(file)`; new entries are saved on the way out (a read-only place only
+    costs hashing again), and entries of files since replaced drop out."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            memo = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            memo = {}
+        self.memo, self.added = (memo if isinstance(memo, dict) else {}), False
+
+    def __enter__(self) -> "HashMemo":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.added:
+            try:
+                write_json(self.path, {k: v for k, v in self.memo.items() if _still_there(k)})
+            except OSError:
+                pass
+
+    def sha256(self, path: Path) -> str:
+        key = _stat_key(path)
+        if key not in self.memo:
+            import hashlib
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    h.update(block)
+            self.memo[key], self.added = h.hexdigest(), True
+        return self.memo[key]
+
+
+def _stat_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}|{st.st_ctime_ns}"
+
+
+def _still_there(key: str) -> bool:
+    try:
+        return _stat_key(Path(key.split("|", 1)[0])) == key
+    except OSError:
+        return False
+
+
 class FolderBusy(RuntimeError):
     """Another live process is writing to the same output folder."""
 
 
+LOCK_WAIT_S = 10.0   # how long a second writer waits for a live lock's holder before it is refused
+
+
 @contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike):
-    """One writer per output folder: `<folder>/.lock` holds the owner's pid and host; a second process is
-    refused with a message naming them (two evaluations into one folder mixed their settings and results),
-    a lock left by a process that no longer runs is taken over. Under a multi-process launch only rank 0
-    locks (its ranks write one folder together by design)."""
+def folder_lock(folder: str | os.PathLike, wait_s: float | None = None, log=None):
+    """One writer per output folder: `<folder>/.lock` holds the owner's pid, host and start time, written whole
+    before it appears (a hard link of a finished temp file), so a lock is never seen half-written. A lock that
+    is empty or unreadable (left by a crash or a full disk) or whose process is gone (same host) is taken over
+    with a one-line notice; a live holder is waited for at most `wait_s` seconds (LOCK_WAIT_S), said, then
+    refused with a message naming it. Under a multi-process launch only rank 0 locks (its ranks write one
+    folder together by design)."""
     import socket
+    import sys
     import time as _time
     if int(os.environ.get("RANK", "0")) != 0:
         yield
         return
+    say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    wait_s = LOCK_WAIT_S if wait_s is None else wait_s
     path = Path(folder) / ".lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _time.strftime("%Y-%m-%d %H:%M:%S")}
-    while True:
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            break
-        except FileExistsError:
-            try:
-                owner = json.loads(path.read_text())
-            except (OSError, ValueError):   # a lock being written or half-written: look again
-                _time.sleep(0.05)
-                continue
-            if owner.get("host") == me["host"] and not _alive(owner.get("pid")):
-                path.unlink(missing_ok=True)   # its process is gone: a stale lock
-                continue
+    deadline, waiting = None, False
+    while not _create_lock(path, me):
+        owner = _read_lock(path)
+        if owner is None or (owner.get("host") == me["host"] and not _alive(owner.get("pid"))):
+            with _takeover_guard(path):   # two newcomers must not both remove it (one would remove the other's)
+                if path.exists() and _read_lock(path) == owner:
+                    say(f"needlework: {path} was " + ("empty or unreadable (left by an interrupted process)"
+                                                      if owner is None else
+                                                      f"left by pid {owner.get('pid')}, which no longer runs")
+                        + "; taking it over")
+                    path.unlink(missing_ok=True)
+            continue
+        if deadline is None:
+            deadline = _time.monotonic() + wait_s
+        if _time.monotonic() >= deadline:
             raise FolderBusy(f"{folder} is being written by another needlework process (pid {owner.get('pid')} on "
-                             f"{owner.get('host')}, since {owner.get('started')}); wait for it to finish or choose "
-                             f"another output folder (remove {path} only if that process is gone)") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(me))
+                             f"{owner.get('host')}, since {owner.get('started')}); waited {wait_s:g} s: wait for it to "
+                             f"finish or choose another output folder (remove {path} only if that process is gone)")
+        if not waiting and wait_s > 0:
+            say(f"needlework: {folder} is in use by pid {owner.get('pid')} on {owner.get('host')}; waiting up to "
+                f"{wait_s:g} s")
+            waiting = True
+        _time.sleep(min(0.2, max(0.0, deadline - _time.monotonic())))
     try:
         yield
     finally:
-        path.unlink(missing_ok=True)
+        if _read_lock(path) == me:   # never remove a lock someone took over from us
+            path.unlink(missing_ok=True)
+
+
+def _create_lock(path: Path, me: dict) -> bool:
+    """Make `path` hold `me` if it does not exist yet, atomically and whole: False when it exists."""
+    fd, tmp = tempfile.mkstemp(prefix=".lock.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(me))
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:   # a file system without hard links: exclusive create, written at once
+            try:
+                fd2 = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd2, "w") as f:
+                f.write(json.dumps(me))
+            return True
+    finally:
+        os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _takeover_guard(path: Path):
+    """An exclusive flock on `<lock>.guard` while a stale lock is checked again and removed."""
+    try:
+        import fcntl
+    except ImportError:   # no flock here: the re-check alone
+        yield
+        return
+    with open(path.with_name(path.name + ".guard"), "a") as g:
+        fcntl.flock(g, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(g, fcntl.LOCK_UN)
+
+
+def _read_lock(path: Path) -> dict | None:
+    try:
+        owner = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) and "pid" in owner else None
 
 
 def _alive(pid) -> bool:
     try:
         os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, TypeError):
+    except (ProcessLookupError, ValueError, TypeError, OverflowError):
         return False
     except PermissionError:   # alive, someone else's
         return True

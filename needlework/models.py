@@ -7,12 +7,15 @@ cache directory; afterwards the model loads like any local checkpoint (fast, no 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from .io import HashMemo
 
 
 @dataclass(frozen=True)
@@ -155,10 +158,27 @@ def _not_here(name: str, e: Exception) -> ModelNotAvailable:
                              f"{str(e).splitlines()[0][:200]}")
 
 
+def _check_folder(path: str | Path, what: str) -> None:
+    """A local folder's own faults, named as such (they used to read as "not a local folder" or "install
+    sentencepiece"): an unreadable config.json, no tokenizer files."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return
+    try:
+        if (folder / "config.json").exists():
+            json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:
+        raise ModelNotAvailable(f"{folder / 'config.json'} is not valid JSON ({str(e)[:80]}); restore it") from None
+    if what == "tokenizer" and not any((folder / f).is_file() for f in TOKENIZER_PATTERNS):
+        raise ModelNotAvailable(f"{folder} has no tokenizer files ({', '.join(TOKENIZER_PATTERNS[:3])}, ...): copy "
+                                "them from the model it was trained from")
+
+
 def load_tokenizer(name_or_path: str | Path):
     """The one Hugging Face tokenizer loader (a bundled name, a folder or a hub name). A name that is nowhere
     on this machine is ModelNotAvailable (one error line, not the hub's offline traceback)."""
     from transformers import AutoTokenizer
+    _check_folder(name_or_path, "tokenizer")
     try:
         return AutoTokenizer.from_pretrained(tokenizer_source(name_or_path))
     except OSError as e:
@@ -174,16 +194,46 @@ def load_causal_lm(name_or_path: str, dtype=None, **kwargs):
     when the TrainingArguments of a ZeRO-3 launch exist: training calls this after creating them."""
     import torch
     from transformers import AutoModelForCausalLM
+    path = resolve_model_path(name_or_path)
+    _check_folder(path, "model")
     try:
-        return AutoModelForCausalLM.from_pretrained(resolve_model_path(name_or_path), dtype=dtype or torch.float32,
-                                                    **kwargs)
+        model, info = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32,
+                                                           output_loading_info=True, **kwargs)
     except OSError as e:
         raise _not_here(name_or_path, e) from None
     except Exception as e:
-        if type(e).__name__ != "SafetensorError":
-            raise
-        raise ModelNotAvailable(f"model {name_or_path!r}: its weights cannot be read ({str(e)[:160]}): the file is "
-                                "damaged or cut short; save or train it again") from None
+        if type(e).__name__ == "SafetensorError":
+            raise ModelNotAvailable(f"model {name_or_path!r}: its weights cannot be read ({str(e)[:160]}): the file "
+                                    "is damaged or cut short; save or train it again") from None
+        if isinstance(e, (RuntimeError, ValueError)) and "size mismatch" in str(e):
+            raise ModelNotAvailable(f"model {name_or_path!r}: config.json does not match its weights (a tensor's "
+                                    "shape differs); use the config.json saved with these weights") from None
+        raise
+    _check_loaded(name_or_path, path, model, info)
+    return model
+
+
+def _check_loaded(name: str, path: str, model, info: dict) -> None:
+    """Refuse a model that would run with random weights or index past its embeddings: weights that config.json
+    does not describe (another architecture's config over them: every tensor "missing", silently initialised at
+    random), or a vocabulary smaller than its tokenizer's (a token id past the embedding table)."""
+    ptrs = [p.data_ptr() for _, p in model.named_parameters(remove_duplicate=False)]
+    tied = {n for n, p in model.named_parameters(remove_duplicate=False) if ptrs.count(p.data_ptr()) > 1}
+    missing = [k for k in (info or {}).get("missing_keys", []) if k not in tied]
+    if missing:
+        raise ModelNotAvailable(f"model {name!r}: config.json does not match its weights ({len(missing)} weight(s) "
+                                f"the config describes are not in the files, e.g. {sorted(missing)[0]}); it would run "
+                                "with random weights: use the config.json saved with these weights")
+    folder = Path(path)
+    if folder.is_dir() and any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+        try:   # a tokenizer that does not load: its own loader says why, where it is needed
+            tokens, rows = len(load_tokenizer(path)), model.get_input_embeddings().num_embeddings
+        except (ModelNotAvailable, OSError, ValueError):
+            return
+        if tokens > rows:
+            raise ModelNotAvailable(f"model {name!r}: its vocabulary ({rows} embeddings) is smaller than its "
+                                    f"tokenizer ({tokens} tokens): config.json's vocab_size or the tokenizer files "
+                                    "belong to another model")
 
 
 def load_model(name_or_path: str, dtype=None):
@@ -226,27 +276,18 @@ TOKENIZER_PATTERNS = ("tokenizer.json", "tokenizer_config.json", "tokenizer.mode
                       "chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt")
 
 
-def _file_sha256(path: Path, memo: dict) -> str:
-    """sha256 of one file, remembered by (path, size, mtime): a 7B model is hashed once, not on every eval."""
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    if key not in memo:
-        import hashlib
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        memo[key] = h.hexdigest()
-    return memo[key]
+def file_sha256(path: str | os.PathLike) -> str:
+    """The full sha256 of a data file, remembered like a model's files ($NEEDLEWORK_CACHE/file-sha256.json)."""
+    with HashMemo(cache_dir() / "file-sha256.json") as memo:
+        return memo.sha256(Path(path))
 
 
-def _still_there(key: str) -> bool:
-    name, size, mtime = key.rsplit("|", 2)
-    try:
-        st = Path(name).stat()
-    except OSError:
-        return False
-    return f"{st.st_size}|{st.st_mtime_ns}" == f"{size}|{mtime}"
+def model_content(name_or_path: str) -> dict | None:
+    """content_fingerprint of a model given as a local path (it can be retrained in place); None for a bundled
+    model (fixed by its pinned package) and a hub name (fixed by its revision)."""
+    if is_bundled(name_or_path) or not Path(name_or_path).expanduser().exists():
+        return None
+    return content_fingerprint(str(Path(name_or_path).expanduser()))
 
 
 def content_fingerprint(name_or_path: str) -> dict[str, str | None]:
@@ -255,34 +296,18 @@ def content_fingerprint(name_or_path: str) -> dict[str, str | None]:
     the cache, a model behind a server). A model folder retrained in place gets a new hash, so results and
     caches say which weights they came from. Per-file hashes are remembered in $NEEDLEWORK_CACHE."""
     import hashlib
-    import json
     path = Path(resolve_model_path(name_or_path)) if is_bundled(name_or_path) else Path(name_or_path)
     if not path.exists():
         return {"weights_sha256": None, "tokenizer_sha256": None}
-    memo_file = cache_dir() / "file-sha256.json"
-    try:
-        memo = json.loads(memo_file.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    known = len(memo)
-
-    def digest(patterns: tuple[str, ...]) -> str | None:
+    def digest(patterns: tuple[str, ...], memo: HashMemo) -> str | None:
         files = [path] if path.is_file() else sorted({f for p in patterns for f in path.glob(p) if f.is_file()})
         if not files:
             return None
         h = hashlib.sha256()
         for f in files:
-            h.update(f"{f.name}\0{_file_sha256(f, memo)}\n".encode())
+            h.update(f"{f.name}\0{memo.sha256(f)}\n".encode())
         return h.hexdigest()
 
-    out = {"weights_sha256": digest(WEIGHT_PATTERNS),
-           "tokenizer_sha256": None if path.is_file() else digest(TOKENIZER_PATTERNS)}
-    if len(memo) != known:
-        from .io import write_json
-        memo = {k: v for k, v in memo.items() if _still_there(k)}   # files since replaced drop out
-        try:
-            memo_file.parent.mkdir(parents=True, exist_ok=True)
-            write_json(memo_file, memo)
-        except OSError:   # a read-only cache only costs hashing again next time
-            pass
-    return out
+    with HashMemo(cache_dir() / "file-sha256.json") as memo:
+        return {"weights_sha256": digest(WEIGHT_PATTERNS, memo),
+                "tokenizer_sha256": None if path.is_file() else digest(TOKENIZER_PATTERNS, memo)}

@@ -161,6 +161,24 @@ def measured_speedup(use_cache: bool = True) -> float:
     return speedup
 
 
+def check_device(device: str, setting: str = "device") -> None:
+    """Refuse a device this machine does not have, before any work (a `cuda` run on a CPU box trained on the CPU
+    and recorded cuda; `cuda:1` on a one-GPU box, or `gpu`, ended in a traceback). torch is imported only for an
+    explicit GPU setting."""
+    from .config import ConfigError
+    kind, _, index = str(device).partition(":")
+    if device in ("auto", "cpu") or kind in ("mps", "xpu"):
+        return
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise ConfigError(f"{setting}: {device!r} is not a device: use auto, cpu, cuda or cuda:N")
+    import torch
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0:
+        raise ConfigError(f"{setting}={device}: torch sees no CUDA GPU on this machine; use auto or cpu")
+    if index and int(index) >= n:
+        raise ConfigError(f"{setting}={device}: this machine has {n} GPU(s), cuda:0 to cuda:{n - 1}")
+
+
 def resolve_device(device: str = "auto") -> str:
     """auto: this process's GPU where there is one (its local rank under a launch), else the CPU."""
     if device != "auto":

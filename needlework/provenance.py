@@ -53,8 +53,9 @@ def git_hash() -> str | None:
 
 
 def provenance(config: Any = None, **extra: Any) -> dict:
+    from .config import redact_secrets
     return {
-        "config": to_jsonable(config),
+        "config": redact_secrets(to_jsonable(config)),
         "config_hash": config_hash(config) if config is not None else None,
         "versions": package_versions(),
         "python": sys.version.split()[0],

@@ -1,4 +1,5 @@
-"""The cases scripts/fault_injection.py runs: bad inputs and faults for every `needlework` subcommand.
+"""The cases scripts/fault_injection.py runs: bad inputs and faults for every `needlework` subcommand (and,
+from scripts/fault_cases_state.py, those about what outlives a command).
 
 Arguments may name fixtures as `{model}` (tiny random Llama), `{trunc}` (its weights cut to half) and
 `{data}` (4 simple_kv rows); paths without a placeholder are relative to the case's own folder."""
@@ -10,7 +11,8 @@ import shutil
 import time
 from pathlib import Path
 
-from fault_injection import Case, build_tiny_model, run_cli
+from fault_cases_state import CASES as STATE_CASES
+from fault_harness import Case, build_tiny_model, run_cli
 
 KEY = "sk-proj-FAULTINJECTIONabcdef0123456789"   # a fake key that must never be written anywhere
 DIR = object()                                 # files(): make a directory
@@ -297,3 +299,4 @@ CASES = [
     C("run-api-key", ["run", "--dry-run", "root=runs", f"backend.api_key_env={KEY}"], check=no_key_written),
     C("run-lora-r-0", ["run", "--dry-run", "root=runs", "train.params=lora", "train.lora.r=0"]),
 ]
+CASES += STATE_CASES   # issue 32: inputs kept, locks, reuse by content, replies, secrets, one-line errors

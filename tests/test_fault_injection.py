@@ -28,6 +28,24 @@ def test_the_classifier():
     assert classify("fail", Result(2, "", "bar 0%|  |needlework: error: x\n", 0))[0] == "other"
     assert classify("either", Result(0, "", "", 0))[0] == classify("either", Result(2, "", err, 0))[0] == "clean"
     assert classify("fail", Result(1, "f: INVALID at file: empty\n", "", 0), report="INVALID at")[0] == "clean"
+    assert classify("fail", Result(2, "", err, 0), wrong="data loss: m was deleted") == ("data loss", "m was deleted")
+    assert classify("fail", Result(2, "", err, 0), wrong="misleading: not a timeout")[0] == "other"
+    stopped = "needlework: interrupted; finished completions are kept\n"
+    assert classify("interrupt", Result(130, "", stopped, 1))[0] == "clean"
+    assert classify("interrupt", Result(None, "", "", 60))[0] == "hang"
+    assert classify("interrupt", Result(3, "", err, 1))[0] == "other"
+
+
+def test_the_cases_import_without_the_runner():
+    """fault_cases and fault_injection used to import each other; both now import fault_harness only."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import fault_cases; "
+            "assert 'fault_injection' not in sys.modules; print(len(fault_cases.CASES))")
+    r = subprocess.run([sys.executable, "-c", code, str(ROOT / "scripts")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    names = [c.name for c in __import__("fault_cases").CASES]
+    assert int(r.stdout) == len(names) == len(set(names)) > 140
+    assert {"train-out-is-model", "eval-empty-lock", "eval-ctrl-c-during-request", "eval-reply-choices-dict",
+            "eval-weights-replaced-cp-p", "eval-api-key-mistral"} <= set(names)
 
 
 def test_quick_mode_is_clean(tmp_path):

@@ -28,6 +28,7 @@ class Completion:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     finish_reason: str | None = None
+    model: str | None = None                    # the model name the server's reply carried (servers only)
 
 
 class Backend(Protocol):

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from ..config import ConfigError
 from ..io import to_jsonable
 
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VAR_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")   # an environment variable's name as shells and CI systems write it
 KEY_PREFIXES = ("sk-", "sk_", "hf_", "key-", "gsk_", "xai-")   # how API keys begin, not variable names
 
 
@@ -82,6 +82,9 @@ class BackendConfig:
         if self.kind == "openai" and self.api_key_env != "OPENAI_API_KEY" and not os.environ.get(self.api_key_env):
             raise ConfigError(f"backend.api_key_env: the environment variable {self.api_key_env} is not set (for a "
                               "local server that needs no key, leave api_key_env at its default)")
+        if self.kind == "hf":
+            from ..precision import check_device
+            check_device(self.device, "backend.device")
         if self.engine not in ("continuous", "static"):
             raise ConfigError(f"backend.engine must be continuous or static, got {self.engine!r}")
         if self.serve is not None:

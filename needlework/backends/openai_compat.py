@@ -12,12 +12,13 @@ import dataclasses
 import json
 import logging
 import os
+import queue
 import random
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 
 from .base import BackendError, Completion, ContextTooLong, Request
 from .config import BackendConfig
@@ -32,15 +33,38 @@ class BadReply(Exception):
     """A 200 reply that is not an answer (retried like a server error, never cached as an empty completion)."""
 
 
-def _checked(resp):
-    choices = getattr(resp, "choices", None)
-    if not choices:
-        raise BadReply("a reply with no choices")
+def _field(obj, name: str):
+    """An attribute of an SDK object, or a key of a dict the SDK left unparsed (a reply of an unexpected shape)."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def answer_of(resp, chat: bool) -> tuple[str, str | None]:
+    """(text, finish_reason) of a reply, checked: `choices` a non-empty list, the choice's `message` an object
+    (chat), the content a string, and not empty when the model was cut off (finish_reason length, or none
+    given). An empty answer that ended on a stop is kept: a stop string can end an answer before its first
+    character. Anything else raises BadReply, which is retried and never cached."""
+    choices = _field(resp, "choices")
+    if not isinstance(choices, list) or not choices:
+        raise BadReply("a reply whose choices is " + ("an empty list" if isinstance(choices, list) else "missing"
+                       if choices is None else f"of type {type(choices).__name__}") + ", not a non-empty list")
     c = choices[0]
-    text = c.message.content if hasattr(c, "message") else getattr(c, "text", None)
+    if chat:
+        message = _field(c, "message")
+        if message is None or isinstance(message, (str, int, float, list, bool)):
+            raise BadReply(f"a reply whose message is {'null' if message is None else type(message).__name__}, "
+                           "not an object")
+        text = _field(message, "content")
+    else:
+        text = _field(c, "text")
     if text is None:
         raise BadReply("a reply whose content is null")
-    return resp
+    if not isinstance(text, str):
+        raise BadReply(f"a reply whose content is not a string but of type {type(text).__name__}")
+    finish = _field(c, "finish_reason")
+    if text == "" and finish in (None, "length"):
+        raise BadReply(f"an empty answer with finish_reason {finish or 'missing'} (the server produced no text"
+                       + (" before reaching max_tokens)" if finish == "length" else ")"))
+    return text, finish
 
 
 class OpenAIBackend:
@@ -77,6 +101,7 @@ class OpenAIBackend:
         self._renderer = Renderer(_local_tokenizer(tokenizer), chat_template, system_prompt) if tokenizer else None
         self._probed = False
         self._lock = threading.Lock()
+        self.served_models: set[str] = set()   # the model names the server's replies carried
 
     @classmethod
     def from_config(cls, cfg: BackendConfig) -> "OpenAIBackend":
@@ -97,19 +122,51 @@ class OpenAIBackend:
             return []
         from tqdm.auto import tqdm
 
-        out: list[Completion | None] = [None] * len(requests)
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool, \
-                tqdm(total=len(requests), desc="generate", unit="req",
-                     disable=not self.progress or len(requests) < 2) as bar:
-            futures = {pool.submit(self._one, r, i): i for i, r in enumerate(requests)}
+        # Requests run on daemon threads that the main thread waits on in short slices: Ctrl-C reaches it at
+        # once, and a request still in flight is abandoned instead of being waited for (an executor's threads
+        # are joined on the way out, which held Ctrl-C for as long as the server took, retries included).
+        n = len(requests)
+        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for i in range(n):
+            todo.put(i)
+        finished: queue.SimpleQueue = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def worker() -> None:
+            while not stop.is_set():
+                try:
+                    i = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    finished.put((i, self._one(requests[i], i), None))
+                except BaseException as e:   # noqa: BLE001 -- handed to the main thread, raised there
+                    finished.put((i, None, e))
+
+        out: list[Completion | None] = [None] * n
+        errors: dict[int, BaseException] = {}
+        got = 0
+        for k in range(min(self.concurrency, n)):
+            threading.Thread(target=worker, daemon=True, name=f"needlework-request-{k}").start()
+        with tqdm(total=n, desc="generate", unit="req", disable=not self.progress or n < 2) as bar:
             try:
-                for fut in futures:  # in submission order: the first failure raised is deterministic
-                    out[futures[fut]] = fut.result()
-                    bar.update(1)
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+                while got < n:
+                    try:
+                        i, completion, err = finished.get(timeout=0.1)
+                    except queue.Empty:
+                        continue
+                    got += 1
+                    if err is not None:
+                        errors[i] = err
+                        stop.set()   # no new requests; the first failure in request order is raised below
+                    else:
+                        out[i] = completion
+                        bar.update(1)
+                    first = min(errors, default=None)
+                    if first is not None and all(out[j] is not None or j in errors for j in range(first)):
+                        raise errors[first]
+            finally:
+                stop.set()
         return out  # type: ignore[return-value]
 
     # -- one request -------------------------------------------------------------------------
@@ -129,20 +186,38 @@ class OpenAIBackend:
             common["stop"] = list(request.stop[:MAX_STOP])
         msgs = self._messages(request)
         if msgs is not None:
-            resp = self._call(lambda: _checked(self.client.chat.completions.create(messages=msgs, **common)), index)
-            choice = resp.choices[0]
-            text = choice.message.content
+            def ask():
+                r = self.client.chat.completions.create(messages=msgs, **common)
+                return r, answer_of(r, chat=True)
         else:
             prompt = request.prompt if request.messages is None else \
                 "\n\n".join(m["content"] for m in request.messages)
-            resp = self._call(lambda: _checked(self.client.completions.create(prompt=prompt, **common)), index)
-            choice = resp.choices[0]
-            text = choice.text
+
+            def ask():
+                r = self.client.completions.create(prompt=prompt, **common)
+                return r, answer_of(r, chat=False)
+        resp, (text, finish) = self._call(ask, index)
         text, hit = cut_at_stop(text, request.stop)
-        usage = getattr(resp, "usage", None)
-        return Completion(text=text, prompt_tokens=getattr(usage, "prompt_tokens", None),
-                          completion_tokens=getattr(usage, "completion_tokens", None),
-                          finish_reason="stop" if hit else choice.finish_reason)
+        usage = _field(resp, "usage")
+        served = _field(resp, "model")
+        self._note_served(served if isinstance(served, str) else None)
+        return Completion(text=text, prompt_tokens=_int_or_none(_field(usage, "prompt_tokens")),
+                          completion_tokens=_int_or_none(_field(usage, "completion_tokens")),
+                          finish_reason="stop" if hit else finish, model=served if isinstance(served, str) else None)
+
+    def _note_served(self, served: str | None) -> None:
+        """Record the model name a reply carried; warn once per name that is not the one asked for (a server
+        behind a router, or the wrong server on that port, answers for another model)."""
+        if not served or served in self.served_models:
+            return
+        with self._lock:
+            self.served_models.add(served)
+        if not (served.startswith(self.model) or self.model.startswith(served)
+                or os.path.basename(served) == os.path.basename(self.model)):
+            import sys
+            print(f"WARNING {self.base_url} answered as model {served!r}, not the {self.model!r} asked for; its "
+                  "answers are recorded with that name (served_model in cache.jsonl, served_models in results.json)",
+                  file=sys.stderr, flush=True)
 
     def _call(self, fn, index: int):
         """fn() with retries on rate limits, server errors, lost connections and malformed replies (no choices,
@@ -164,6 +239,10 @@ class OpenAIBackend:
                 time.sleep(delay)
             except openai.APIStatusError as e:
                 raise self._status_error(e, index) from None
+        if isinstance(last, openai.APITimeoutError):
+            raise BackendError(f"the server at {self.base_url} did not answer within {self.timeout_s:g} s "
+                               f"(backend.timeout_s) in {self.max_retries + 1} attempts; it is running but slow or "
+                               "stuck: raise backend.timeout_s or check the server") from None
         if isinstance(last, openai.APIConnectionError):
             raise BackendError(f"cannot reach the server at {self.base_url} ({_describe(last)}) after "
                                f"{self.max_retries + 1} attempts; is it running and is base_url right?") from None
@@ -225,13 +304,21 @@ class OpenAIBackend:
                                    f"({e.code} {e.reason})") from None
             return None  # an optional endpoint this server does not have
         except (urllib.error.URLError, OSError, TimeoutError) as e:
+            reason = getattr(e, "reason", e)
+            if required and isinstance(reason, (TimeoutError, socket.timeout)):
+                raise BackendError(f"the server at {self.base_url} accepted the connection but did not answer "
+                                   f"{path} within {min(self.timeout_s, 30):g} s; it may still be loading the model "
+                                   "or be stuck") from None
             if required:
-                reason = getattr(e, "reason", e)
                 raise BackendError(f"cannot reach the server at {self.base_url} ({reason}); "
                                    "is it running and is base_url right?") from None
             return None
         except ValueError:
             return None
+
+
+def _int_or_none(v):
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def _context_from_models(entries: list, model: str) -> int | None:

@@ -12,7 +12,7 @@ import re
 import sys
 
 from ..backends.base import BackendError
-from ..config import ConfigError
+from ..config import ConfigError, redact_text
 from ..io import FolderBusy, JSONLError
 from ..models import ModelNotAvailable
 from ..tasks.base import BudgetExceeded
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except USER_ERRORS as e:
         _end_bars()
-        print(f"needlework: error: {e}", file=sys.stderr)
+        print(f"needlework: error: {redact_text(str(e))}", file=sys.stderr)
         return 2
     except (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError) as e:
         _end_bars()
@@ -111,13 +111,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"needlework: error: the disk is full ({e.filename or 'while writing'}); finished work is kept, "
                   "free space and re-run to resume", file=sys.stderr)
             return 2
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT):
+            where = str(e.filename or "the output location")
+            if os.path.basename(where).startswith(".") and where.endswith(".tmp"):   # io.atomic_path's temp file
+                where = os.path.dirname(where) or "."
+            print(f"needlework: error: {where}: {e.strerror} (choose a writable output location)", file=sys.stderr)
+            return 2
         raise
     except BackendError as e:   # a model or server that fails while running: kept apart, exit 3 as before
         _end_bars()
-        print(f"needlework: error: {e}", file=sys.stderr)
+        print(f"needlework: error: {redact_text(str(e))}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         _end_bars()
         print(f"needlework: interrupted; {_AFTER_INTERRUPT.get(args.func.__name__, _NOTHING_KEPT)}", file=sys.stderr)
         return 130
-
+    except Exception as e:   # a library's own error around a full disk (SafetensorError, torch.save's RuntimeError)
+        full = any(w in str(e) for w in ("os error 28", "No space left", "PytorchStreamWriter failed writing"))
+        if type(e).__name__ not in ("SafetensorError", "RuntimeError") or not full:
+            raise
+        _end_bars()
+        print("needlework: error: the disk is full (while saving weights); finished work is kept, free space and "
+              "re-run to resume (with --resume for `needlework train`)", file=sys.stderr)
+        return 2

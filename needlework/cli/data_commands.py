@@ -3,17 +3,20 @@ benchmark data that installs itself). Stage code is imported inside each command
 `--help` load no model library."""
 from __future__ import annotations
 
+import os
 import sys
 
 from .options import add_config_args, comma_list, flag_overrides
 
 
 def cmd_generate(args) -> int:
-    from ..config import load_config
+    from ..config import load_config, refuse_overlap
     from ..tasks.files.dataset import GenerateConfig, generate_file
     overrides = flag_overrides(args, {f: f for f in ("task", "n", "seed", "out", "format", "tokenizer", "system",
                                                      "chat_template")})
     cfg = load_config(GenerateConfig, args.config, overrides)
+    cfg.out = os.path.expanduser(cfg.out)
+    refuse_overlap("out", cfg.out, {"--config": args.config})
     generate_file(cfg, shard=args.shard, progress=not args.quiet)
     return 0
 

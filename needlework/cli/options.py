@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -28,8 +29,11 @@ def flag_overrides(args, keys: dict[str, str]) -> list[str]:
 def configured_run(args, config_cls, flags: dict[str, str], run):
     """A stage command's one shape: flags and `key=value`s over `--config` into a checked config, then `run` on
     it with library output sent to the output folder's log. Returns what `run` returned."""
-    from ..config import load_config
+    from ..config import load_config, refuse_overlap
     cfg = load_config(config_cls, args.config, flag_overrides(args, flags))
+    if isinstance(getattr(cfg, "out", None), str):   # `out: ~/x` is the home folder's, not a folder named ~
+        cfg.out = os.path.expanduser(cfg.out)
+    refuse_overlap("out", cfg.out, {"--config": args.config})
     with library_log(args, cfg.out):
         return run(cfg)
 

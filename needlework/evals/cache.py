@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Request
-from ..io import append_jsonl, read_jsonl
+from ..io import append_jsonl
 
 
 def request_key(benchmark: str, item_id: str, request: Request, model: str) -> str:
@@ -49,15 +49,40 @@ def _trim_partial_tail(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def usable(row: Any) -> bool:
+    """A cache line the scorer can read: a key, and either an over-context verdict or a completion text that is
+    a string. Anything else (a line of another shape, a reply stored by an older version without checks) is
+    skipped and its request asked again."""
+    if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+        return False
+    if row.get("over_context") is True:
+        return True
+    return row.get("over_context") in (False, None) and isinstance(row.get("text"), str)
+
+
 class CompletionCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.rows: dict[str, dict[str, Any]] = {}
+        self.skipped = 0   # lines that were not usable completions: their requests are sent again
         if self.path.exists():
             _trim_partial_tail(self.path)
-            for row in read_jsonl(self.path, skip_truncated_tail=True):
-                if "key" in row:
-                    self.rows[row["key"]] = row   # a later line for the same key wins
+            with open(self.path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        row = None
+                    if usable(row):
+                        self.rows[row["key"]] = row   # a later line for the same key wins
+                    else:
+                        self.skipped += 1
+            if self.skipped:
+                import sys
+                print(f"needlework: {self.path}: {self.skipped} line(s) are not usable completions (cut short or "
+                      "of another shape); skipped, their requests are sent again", file=sys.stderr)
 
     def __contains__(self, key: str) -> bool:
         return key in self.rows

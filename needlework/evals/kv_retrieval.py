@@ -47,6 +47,17 @@ class KVRetrievalSettings:
             raise ConfigError(f"kv_retrieval.task must be one of {', '.join(scored)}, got {self.task!r}")
         if self.n < 1:
             raise ConfigError(f"kv_retrieval.n must be >= 1, got {self.n}")
+        for name in ("depths", "num_dicts", "target_tokens", "positions"):   # [] would measure nothing
+            grid = getattr(self, name)
+            if grid is not None and not grid and (name != "depths" or self.positions is None):
+                raise ConfigError(f"kv_retrieval.{name} is empty: give at least one value"
+                                  + ("" if name == "depths" else " (or null for the default)"))
+        if self.positions is None and any(not 0.0 <= d <= 1.0 for d in self.depths):
+            raise ConfigError(f"kv_retrieval.depths are fractions of the context in [0, 1], got {self.depths}")
+        if any(p < 1 for p in self.positions or []):
+            raise ConfigError(f"kv_retrieval.positions are 1-based dictionary indices, got {self.positions}")
+        if any(n < 1 for n in (self.num_dicts or []) + (self.target_tokens or [])):
+            raise ConfigError("kv_retrieval.num_dicts and target_tokens must be >= 1")
         if self.num_dicts is not None and self.target_tokens is not None:
             raise ConfigError("kv_retrieval: set num_dicts or target_tokens, not both")
         if self.target_tokens is not None and not self.tokenizer:

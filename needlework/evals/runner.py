@@ -16,8 +16,8 @@ from typing import Any
 
 from ..backends import BackendConfig, make_backend, serving
 from ..backends.base import Backend, BackendError
-from ..config import ConfigError, from_dict, to_yaml
-from ..models import content_fingerprint
+from ..config import ConfigError, from_dict, refuse_overlap, to_yaml
+from ..models import content_fingerprint, model_content
 from ..io import atomic_open, folder_lock, to_jsonable, write_json, write_jsonl
 from ..provenance import config_hash, provenance, world_rank
 from . import shards
@@ -72,6 +72,7 @@ class EvalSettings:
         if not self.model:
             raise ConfigError("model: name the model to evaluate (a local folder, bundled name or server model)")
         self.backend.validate()   # an impossible backend setting fails now, not after the benchmarks are built
+        refuse_overlap("out", self.out, {"model": self.model})
 
 
 # One section per registered benchmark (kv_retrieval, mdqa, flenqa, general, transfer, ...), each its record's
@@ -117,6 +118,12 @@ class _LazyBackend:
     @property
     def name(self) -> str | None:
         return getattr(self._b, "name", None) if self._b is not None else None
+
+    @property
+    def served_models(self) -> list[str] | None:
+        """The model names a server's replies carried (openai backend), once it exists."""
+        names = getattr(self._b, "served_models", None) if self._b is not None else None
+        return sorted(names) if names else None
 
     @property
     def precision(self) -> dict | None:
@@ -181,7 +188,8 @@ def _fill_batch(items: list[Item], keys: list[str], cache: CompletionCache, back
             for j, out in results:
                 put(j, {"item": items[batch[j]].id, "over_context": False, "text": out.text,
                         "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
-                        "finish_reason": out.finish_reason})
+                        "finish_reason": out.finish_reason,
+                        **({"served_model": out.model} if getattr(out, "model", None) else {})})
                 done.add(j)
                 bar.update(1)
         except ContextTooLong as e:   # the backend knew better than our count: record those, retry the rest
@@ -250,6 +258,7 @@ def run_eval(cfg: EvalConfig, backend: Backend | None = None, context=None) -> P
         context = resolve_context(cfg.backend.precision, cfg.backend.device)
     out = Path(cfg.out)
     with folder_lock(out):   # one writer: a second eval into this folder is refused, naming the first
+        _refuse_other_model(out, cfg.model)
         with atomic_open(out / "config.yaml") as f:
             f.write(to_yaml(cfg))
         with serving(cfg.backend, cfg.model) as served:
@@ -260,9 +269,11 @@ def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalCon
     built = _build_all(cfg, context)
     cache = CompletionCache(out / "cache.jsonl")
     lazy = _LazyBackend(cfg, backend, context)
-    # the weights' content where this process loads them; a server's model is whatever it serves
+    # the weights' content where this process loads them or a server is started on a local copy
+    # (backend.serve); a running server's model is whatever it serves
     fingerprint = (content_fingerprint(cfg.model) if cfg.backend.kind == "hf"
-                   else {"weights_sha256": None, "tokenizer_sha256": None})
+                   else (ident_cfg.backend.serve and model_content(cfg.model))
+                   or {"weights_sha256": None, "tokenizer_sha256": None})
     ident = model_identity(ident_cfg, fingerprint)
     world, rank = world_rank()
     if world > 1:   # every rank generates its share (evals/shards.py); rank 0 merges and scores
@@ -289,7 +300,8 @@ def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalCon
         "provenance": provenance(ident_cfg, model=cfg.model, backend=lazy.name or cfg.backend.kind,
                                  served_at=cfg.backend.base_url if ident_cfg.backend.serve else None,
                                  seeds=[cfg.seed], model_identity=ident, **fingerprint,
-                                 precision=lazy.precision, context=context.as_dict() if context else None)})
+                                 precision=lazy.precision, context=context.as_dict() if context else None,
+                                 **({"served_models": lazy.served_models} if lazy.served_models else {}))})
     return out
 
 
@@ -307,6 +319,22 @@ def _fill_share(built: dict, cfg: EvalConfig, ident: str, out: Path, cache: Comp
         _fill(bench, sub, keys, mine, lazy, cfg.batch_size)
         counts[name] = len(sub)
     shards.mark_filled(out, rank, token, counts)
+
+
+def _refuse_other_model(out: Path, model: str) -> None:
+    """A folder holding another model's results is refused, never silently replaced (its cache would be kept,
+    but results.json and samples.jsonl would then describe the new model only)."""
+    import json
+    try:
+        before = json.loads((out / "results.json").read_text(encoding="utf-8"))["provenance"]["model"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if not isinstance(before, str) or before == model:
+        return
+    if Path(before).exists() and Path(model).exists() and Path(before).resolve() == Path(model).resolve():
+        return
+    raise ConfigError(f"out: {out} holds the results of another model ({before}); choose another out for "
+                      f"{model} (or remove {out / 'results.json'} to evaluate there anyway)")
 
 
 def _warn_over_context(name: str, res: dict) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..backends import BackendConfig
-from ..config import ConfigError, deep_update, from_dict, load_config, load_yaml
+from ..config import ConfigError, deep_update, from_dict, load_config, load_yaml, refuse_overlap
 from ..evals.runner import EvalConfig
 from ..tasks.files.dataset import GenerateConfig
 from ..train.config import TrainConfig
@@ -167,6 +167,11 @@ class RunConfig:
 
     # ------------------------------------------------------------------ validation (before any work)
     def validate(self) -> None:
+        # the run's own device first, before the sections it is handed to name it theirs
+        if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
+            raise ConfigError(f"device must be auto, cpu or cuda for a run, got {self.device!r}")
+        from ..precision import check_device
+        check_device(self.device)
         if not _NAME.match(self.name):
             raise ConfigError(f"name: {self.name!r} must be a plain folder name (letters, digits, _ . -)")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -218,6 +223,7 @@ class RunConfig:
         for name in self.sizes:
             if name not in SIZES or name == "default":
                 raise ConfigError(f"sizes.{name}: a size is small or full (default is the config as written)")
+        refuse_overlap("root", Path(self.root) / self.name, {"train.model": self.train.model})
 
 
 def _reject_owned(raw: dict) -> None:

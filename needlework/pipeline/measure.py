@@ -196,6 +196,7 @@ def measure_cached(model_name: str, context, log: Callable[[str], None] = print,
             f"{tp.train_tokens_per_s:,.0f} tok/s ({tp.train_precision})")
         return tp
     busy = busy_load()
+    log(f"measuring this machine's speed with {model_name} (a few model steps; remembered for later runs) ...")
     tp = measure(model_name, context=context, log=log, **shape)
     if busy is not None:
         log(f"(the machine was busy while measuring: {busy}; not remembered, the next run measures again)")

@@ -20,6 +20,15 @@ def _without(identity: dict, *inputs: str) -> dict:
     return {k: v for k, v in identity.items() if k not in inputs}
 
 
+def _content(model: str) -> dict:
+    """A base model given as a local path is keyed by its content too (models.model_content): a folder retrained
+    in place is another model, and its stages must run again. Bundled and hub names add nothing (their keys
+    stay as they were)."""
+    from ..models import model_content
+    c = model_content(model)
+    return {"model_content": c} if c else {}
+
+
 def trained_model(cfg: RunConfig, train_folder: Path) -> str:
     """What the evaluation backend calls the fine-tuned model: a local folder, or the service's model id."""
     model_dir = train_folder / "model"
@@ -56,7 +65,7 @@ def build_stages(cfg: RunConfig, root: Path, context=None) -> list[Stage]:
     gens: list[Stage] = []
     stages: list[Stage] = []
     ev_id = _without(cfg.eval_for("", "").identity(), "model")   # every evaluation's settings but its model
-    base_eval = Stage("eval", "base", {"model": f"base:{cfg.base_model()}", **ev_id},
+    base_eval = Stage("eval", "base", {"model": f"base:{cfg.base_model()}", **_content(cfg.base_model()), **ev_id},
                       ["results.json", "samples.jsonl"],
                       lambda f: run_eval(cfg.eval_for(cfg.base_model(), str(f)), context=context),
                       info={"role": "base", "model": cfg.base_model()})
@@ -123,7 +132,8 @@ def _loss_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage, conte
     map_id = _without(settings("", "").identity(), "model", "data")   # both named by stage keys below
     out = []
     for label, model_of, deps, ident in (
-            ("base", lambda: cfg.train.model, [gen], {"model": f"base:{cfg.train.model}"}),
+            ("base", lambda: cfg.train.model, [gen],
+             {"model": f"base:{cfg.train.model}", **_content(cfg.train.model)}),
             (train.label, lambda: trained_model(cfg, train.folder(root)), [train], {"model": train.key})):
         out.append(Stage("loss-map", label, {**ident, "data": gen.key, "loss_map": map_id},
                          ["loss_map.json", "loss_map.png"], lambda f, m=model_of: build_loss_map(settings(m(), str(f)), context),

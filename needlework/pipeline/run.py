@@ -25,7 +25,7 @@ FAILED = ".failed"
 
 
 def run_root(cfg: RunConfig) -> Path:
-    return Path(cfg.root) / cfg.name
+    return Path(cfg.root).expanduser() / cfg.name   # `root: ~/runs` is the home folder's, not a folder named ~
 
 
 def report_stage(cfg: RunConfig, root: Path, stages: list[Stage]) -> Stage:

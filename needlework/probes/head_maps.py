@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..config import ConfigError
+from ..config import ConfigError, refuse_overlap
 from ..io import write_json
 from ..plotting import ACCURACY_CMAP, DIFFERENCE_CMAP, png_bytes, pyplot, write_png
 
@@ -42,6 +42,7 @@ class HeadsConfig:
             raise ConfigError(f"top must be >= 1, got {self.top}")
         if self.template not in ("auto", "chat", "plain"):
             raise ConfigError(f"template must be auto, chat or plain, not {self.template!r}")
+        refuse_overlap("out", self.out, {"model": self.model, "compare": self.compare, "data": self.data})
 
 
 def top_heads(scores: list[list[float]], k: int) -> list[dict]:

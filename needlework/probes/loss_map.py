@@ -45,6 +45,8 @@ class LossMapConfig:
             raise ConfigError("data: give a JSONL file of samples")
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}")
+        from ..config import refuse_overlap
+        refuse_overlap("out", self.out, {"model": self.model, "data": self.data})
 
 
 def prompt_variants(prompt: str, meta: dict) -> dict[str, str]:

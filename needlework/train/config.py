@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from ..config import ConfigError
+from ..config import ConfigError, refuse_overlap
 from ..io import read_done, to_jsonable
 
 
@@ -190,6 +190,16 @@ class TrainConfig:
             raise ConfigError("resume and overwrite are both set; choose one")
         if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
             raise ConfigError(f"device must be auto, cpu or cuda for training, got {self.device!r}")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ConfigError(f"epochs must be positive, got {self.epochs}")
+        if self.warmup_ratio is not None and not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.weight_decay < 0 or self.max_grad_norm <= 0:
+            raise ConfigError("weight_decay must be >= 0 and max_grad_norm > 0")
+        if self.backend == "hf":
+            from ..precision import check_device
+            check_device(self.device)
+        refuse_overlap("out", self.out, {"model": self.model, "data": self.data})
 
     RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)"}
     # Settings that change no trained weight: where things go, how often checkpoints are kept, progress bars.
@@ -207,7 +217,26 @@ class TrainConfig:
             d["openai"].pop("timeout_seconds")
         else:
             d.pop("openai")
+        content = self.content()
+        if content:
+            d["content"] = content
         return d
+
+    def content(self) -> dict:
+        """The content fingerprints of the inputs given as files on this machine: the model (when it is a local
+        folder: one retrained in place is another model) and each data file (new data at the same path is other
+        data). A bundled or hub model and paths not (yet) on disk add nothing."""
+        from pathlib import Path
+
+        from ..models import file_sha256, model_content
+        out: dict = {}
+        model = model_content(self.model) if self.backend == "hf" else None
+        if model:
+            out["model"] = model
+        data = [file_sha256(p) for p in self.data if Path(p).is_file()]
+        if data:
+            out["data"] = data
+        return out
 
     def resolved(self) -> "TrainConfig":
         """A copy with every recipe-dependent setting filled in."""
@@ -241,5 +270,6 @@ def finished_here(cfg: TrainConfig, digest: str) -> bool:
         return False
     if mark.get("key") == digest:
         return True
-    raise ConfigError(f"out: {cfg.out} holds a finished run with a different config (hash {mark.get('key')}, now "
-                      f"{digest}); choose another out or pass overwrite=true")
+    raise ConfigError(f"out: {cfg.out} holds a finished run with a different config or different input content (hash "
+                      f"{mark.get('key')}, now {digest}: the settings, the data files' and a local model's content "
+                      "all count); choose another out or pass overwrite=true")

@@ -28,7 +28,21 @@ def _complete(ckpt: Path) -> bool:
         json.loads((ckpt / "trainer_state.json").read_text())
     except (OSError, ValueError):
         return False
-    return any((ckpt / w).exists() for w in WEIGHTS)
+    return any((ckpt / w).exists() for w in WEIGHTS) and all(map(whole_safetensors, ckpt.glob("*.safetensors")))
+
+
+def whole_safetensors(path: Path) -> bool:
+    """Whether a .safetensors file holds every byte its header promises (a copy or a disk cut short does not,
+    even when the checkpoint's trainer_state.json is complete): 8 bytes of header length, the JSON header, then
+    the tensors up to the largest data offset."""
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+        return path.stat().st_size >= 8 + n + end
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
 
 
 def _last_checkpoint(ckpt_dir: Path, move_aside: bool = True, log=print) -> str | None:
@@ -43,10 +57,12 @@ def _last_checkpoint(ckpt_dir: Path, move_aside: bool = True, log=print) -> str 
             return str(d)
         if not move_aside:
             continue
+        cut = [w.name for w in d.glob("*.safetensors") if not whole_safetensors(w)]
         aside = d.with_name(f"{d.name}.incomplete")
         shutil.rmtree(aside, ignore_errors=True)
         os.replace(d, aside)
-        log(f"needlework train: {d.name} was not saved completely (interrupted); moved aside to {aside.name}")
+        log(f"needlework train: {d.name} was not saved completely "
+            f"({f'{cut[0]} is cut short' if cut else 'interrupted'}); moved aside to {aside.name}")
     return None
 
 

@@ -8,6 +8,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 
+def _msg(content, finish="stop") -> list:
+    return [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}]
+
+
+# 200 replies of a shape that is no answer (issue 32): each must be retried and never cached
+BAD_CHOICES = {
+    "empty-length": _msg("", "length"),          # no text, cut off at max_tokens (completion_tokens 5)
+    "content-number": _msg(5),
+    "content-list": _msg(["a", "b"]),
+    "content-object": _msg({"text": "a"}),
+    "message-null": [{"index": 0, "message": None, "finish_reason": "stop"}],
+    "message-string": [{"index": 0, "message": "hi", "finish_reason": "stop"}],
+    "choices-number": 5,
+    "choices-dict": {},
+    "choices-null": None,
+}
+
+
 class FakeOpenAI:
     """`fail` holds (status, headers) answers given before the normal one; `log` records every POST body."""
 
@@ -19,8 +37,12 @@ class FakeOpenAI:
         self.auth: list[str | None] = []
         self.error_body = "busy"
         self.fail_on: str | None = None  # answer 400 to requests whose body holds this text
-        self.bad: list[str] = []         # malformed 200 answers given first: "null", "no-choices", "not-json"
+        self.bad: list[str] = []         # malformed 200 answers given first: "null", "no-choices", "not-json",
+        # and the shapes of BAD_CHOICES below ("empty-length", "content-number", "message-null", "choices-dict", ...)
+        self.hang = threading.Event()    # set: POSTs are read and never answered (until the fixture ends)
+        self.served_as: str | None = None   # the model name replies carry (default: the one asked for)
         self.lock = threading.Lock()
+        self.stopped = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -62,6 +84,9 @@ class FakeOpenAI:
                     if fake.fail_on and fake.fail_on in json.dumps(body):
                         failure = (400, {})
                     bad = fake.bad.pop(0) if fake.bad and not failure else None
+                if fake.hang.is_set():
+                    fake.stopped.wait(60)
+                    return None
                 if failure:
                     status, headers = failure
                     return self._send(status, {"error": {"message": fake.error_body, "type": "x"}}, headers)
@@ -72,6 +97,10 @@ class FakeOpenAI:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     return self.wfile.write(data)
+                if bad in BAD_CHOICES:
+                    return self._send(200, {"id": "c", "object": "chat.completion", "created": 0,
+                                            "model": body["model"], "choices": BAD_CHOICES[bad],
+                                            "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}})
                 if bad:
                     choices = [] if bad == "no-choices" else [
                         {"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "stop"}]
@@ -82,11 +111,12 @@ class FakeOpenAI:
                     text = "echo: " + body["messages"][-1]["content"]
                     choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                     return self._send(200, {"id": "c", "object": "chat.completion", "created": 0,
-                                            "model": body["model"], "choices": [choice], "usage": usage})
+                                            "model": fake.served_as or body["model"], "choices": [choice],
+                                            "usage": usage})
                 text = "echo: " + body["prompt"]
                 choice = {"index": 0, "text": text, "finish_reason": "length", "logprobs": None}
-                self._send(200, {"id": "c", "object": "text_completion", "created": 0, "model": body["model"],
-                                 "choices": [choice], "usage": usage})
+                self._send(200, {"id": "c", "object": "text_completion", "created": 0,
+                                 "model": fake.served_as or body["model"], "choices": [choice], "usage": usage})
 
         return H
 
@@ -96,5 +126,6 @@ def fake_openai():
     fake = FakeOpenAI()
     fake.thread.start()
     yield fake
+    fake.stopped.set()
     fake.server.shutdown()
     fake.server.server_close()

@@ -54,6 +54,7 @@ def test_a_measurement_on_a_busy_machine_is_used_once_not_remembered(tiny_model_
     monkeypatch.setattr(m, "busy_load", lambda: "other processes used 60% of its CPUs")
     tp = m.measure_cached(str(tiny_model_dir), log=lines.append, **_shape())
     assert tp.source == "measured" and not (cache / "throughput.json").exists()
+    assert lines[0].startswith("measuring this machine's speed with")   # said before the wait, not after
     assert "busy while measuring: other processes used 60% of its CPUs" in lines[-1]
     monkeypatch.setattr(m, "busy_load", lambda: None)
     m.measure_cached(str(tiny_model_dir), log=lines.append, **_shape())      # idle: measured again, remembered

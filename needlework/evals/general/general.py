@@ -222,6 +222,9 @@ def evaluate_task(p: GeneralPlan, task: str, cache_db: Path) -> dict:
     fewshot = p.settings.num_fewshot.get(task, 0)
     t0 = time.monotonic()
     from ...logs import captured
+    import lm_eval.evaluator
+    # lm-eval runs `git describe` with the terminal as its stderr: "fatal: not a git repository" after each task
+    saved_git, lm_eval.evaluator.get_git_commit_hash = lm_eval.evaluator.get_git_commit_hash, lambda: None
     try:
         with captured():   # lm-eval's own progress bars and prints go to the run's library log
             res = lm_eval.simple_evaluate(model=general_models.make_lm(m), tasks=[task], num_fewshot=fewshot,
@@ -231,6 +234,8 @@ def evaluate_task(p: GeneralPlan, task: str, cache_db: Path) -> dict:
                                           fewshot_random_seed=1234)
     except (ConnectionError, OSError) as e:
         raise ConfigError(f"general: task {task!r} could not load its data or model offline ({e})") from None
+    finally:
+        lm_eval.evaluator.get_git_commit_hash = saved_git
     rows = sample_rows(task, res["samples"])
     metrics = {k: v for k, v in res["results"].get(task, {}).items() if isinstance(v, (int, float, str))}
     return {"rows": rows, "harness_metrics": metrics, "n": len(rows), "num_fewshot": fewshot,

@@ -26,7 +26,12 @@ def numbered_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
         raise Invalid(f"{path} does not exist")
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
-        for i, row in enumerate(pq.read_table(path).to_pylist(), 1):
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as e:   # pyarrow's ArrowInvalid / ArrowIOError: cut short, or not Parquet
+            raise Invalid(f"{path} is not a readable Parquet file ({str(e).splitlines()[0][:120]}); write it again "
+                          "or name a JSONL file .jsonl") from None
+        for i, row in enumerate(table.to_pylist(), 1):
             yield i, row
         return
     try:

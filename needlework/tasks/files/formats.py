@@ -35,6 +35,8 @@ class RowError(ValueError):
 def parse_row(row: dict[str, Any]) -> tuple[str | None, str, str, dict[str, Any]]:
     """(system, user prompt, answer, meta) from a row of any supported shape (also rows from other tools)."""
     meta = row.get("meta") or row.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise RowError(f"meta must be an object ({{\"key\": value, ...}}), got a {type(meta).__name__}")
     if "messages" in row:
         msgs = row["messages"]
         if not isinstance(msgs, list) or not all(isinstance(m, dict) for m in msgs):
