@@ -32,13 +32,13 @@ def export_eval_config(args):
     from ..config import load_config, load_yaml
     from ..evals.runner import EvalConfig
     from ..pipeline import load_preset, load_run_config, preset_names
-    overrides = flag_overrides(args, {"model": "model", "benchmarks": "benchmarks", "seed": "seed", "limit": "limit"})
-    if args.config and not Path(args.config).exists() and args.config in preset_names():
-        run_cfg = load_preset(args.config, overrides)
-    elif args.config and ({"eval", "train"} & set(load_yaml(args.config))):
-        run_cfg = load_run_config(args.config, overrides)
-    else:
-        return load_config(EvalConfig, args.config, overrides)
+    flags = {"model": "model", "benchmarks": "benchmarks", "seed": "seed", "limit": "limit"}
+    preset = bool(args.config) and not Path(args.config).exists() and args.config in preset_names()
+    if not preset and not (args.config and {"eval", "train"} & set(load_yaml(args.config))):
+        return load_config(EvalConfig, args.config, flag_overrides(args, flags))
+    # a run config: the flags set its eval section, and the model is the one it trains (its base model)
+    overrides = flag_overrides(args, {**{k: f"eval.{v}" for k, v in flags.items()}, "model": "train.model"})
+    run_cfg = load_preset(args.config, overrides) if preset else load_run_config(args.config, overrides)
     return run_cfg.eval_for(run_cfg.base_model(), "<export>")
 
 
@@ -49,7 +49,7 @@ def cmd_export_lm_eval(args) -> int:
         print(f"{group}: {len(tasks)} tasks")
     print(f"{done['items']} items, every prompt + max_new_tokens within {done['window']} tokens\n"
           f"lm_eval --include_path {done['folder']} --tasks {','.join(done['groups'])} --model hf "
-          f"--model_args pretrained=<model>,max_length={done['window']} --log_samples --output_path <out>"
+          f"--model_args pretrained={done['model']},max_length={done['window']} --log_samples --output_path <out>"
           + (" --apply_chat_template" if done["chat"] else ""))
     return 0
 

@@ -167,3 +167,14 @@ def test_the_command_exports_an_eval_config(tmp_path, tiny_model_dir):
     assert len(list(read_jsonl(tmp_path / "tasks" / "data" / "needlework_mdqa_pos3.jsonl"))) == 1
     assert main(["export", "lm-eval", "--config", str(cfg), "--out", str(tmp_path / "tasks"),
                  "--max-length", "50"]) == 2
+
+
+def test_the_command_exports_a_presets_eval_section_at_its_base_model(tmp_path, tiny_model_dir):
+    from needlework.cli import main
+    from needlework.pipeline import load_preset
+    assert main(["export", "lm-eval", "--config", "cpu-demo", "--benchmarks", "mdqa", "--limit", "1",
+                 "--model", str(tiny_model_dir), "--out", str(tmp_path / "tasks")]) == 0
+    positions = load_preset("cpu-demo").eval.mdqa.positions
+    assert sorted(p.name for p in (tmp_path / "tasks" / "data").iterdir()) == sorted(
+        f"needlework_mdqa_pos{p}.jsonl" for p in positions)
+    assert f"pretrained={tiny_model_dir}," in (tmp_path / "tasks" / "needlework_mdqa.yaml").read_text()

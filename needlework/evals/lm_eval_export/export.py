@@ -133,7 +133,8 @@ def _rows(task: ExportedTask, counter: _Counter, window: int) -> tuple[list[dict
 
 
 def export_lm_eval(cfg, out: str | Path, max_length: int | None = None) -> dict:
-    """Writes the task folder; returns {"folder", "groups": {group: [task names]}, "items", "chat"}."""
+    """Writes the task folder; returns {"folder", "groups": {group: [task names]}, "items", "chat", "window",
+    "model" (the model's path, as lm-eval's hf model loads it)}."""
     from ...models import load_tokenizer, resolve_model_path
 
     tasks = build_tasks(cfg)
@@ -173,7 +174,7 @@ def export_lm_eval(cfg, out: str | Path, max_length: int | None = None) -> dict:
     write_json(out / MARKER, {"config": cfg.identity(), "window": window, "groups": {g: [t.name for t in m]
                                                                                       for g, m in groups.items()}})
     return {"folder": out, "groups": {g: [t.name for t in m] for g, m in groups.items()},
-            "items": sum(len(t.items) for t in tasks), "chat": chat, "window": window}
+            "items": sum(len(t.items) for t in tasks), "chat": chat, "window": window, "model": model_path}
 
 
 def how_to_run(folder: Path, group: str, model: str, window: int, chat: bool) -> str:
