@@ -153,9 +153,11 @@ def test_lm_eval_hf_scores_every_item_as_needlework_eval_on_smollm2(tmp_path):
     from needlework.models import resolve_model_path
     model = resolve_model_path("smollm2-135m-instruct")
     result = parity(model, tmp_path, benchmarks=["kv-retrieval", "mdqa"],
-                    kv_retrieval={"n": 2, "num_dicts": [5, 10], "depths": [0.0, 1.0], "max_new_tokens": 48},
-                    mdqa={"n": 3, "k": 5, "positions": [1, 5]})
-    assert result["n"] == 14
+                    kv_retrieval={"n": 2, "num_dicts": [5], "depths": [0.0, 1.0], "max_new_tokens": 40},
+                    mdqa={"n": 2, "k": 5, "positions": [1, 5]})
+    print(f"\nSmolLM2, lm-eval hf vs needlework eval: {result['n']} items compared, "
+          f"{len(result['differences'])} differences")
+    assert result["n"] == 8
     assert result["differences"] == []
 
 

@@ -16,13 +16,13 @@ import sys
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-_PACKAGE = "needlework_scoring"
+PACKAGE = "needlework_scoring"
 
 
 def _scoring(module: str):
     if str(_HERE) not in sys.path:   # the copied package sits beside this file
         sys.path.insert(0, str(_HERE))
-    return importlib.import_module(f"{_PACKAGE}.{module}")
+    return importlib.import_module(f"{PACKAGE}.{module}")
 
 
 def _flenqa(text: str, gold: dict, cot: bool) -> dict:

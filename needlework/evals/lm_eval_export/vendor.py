@@ -13,7 +13,7 @@ from pathlib import Path
 from ...io import atomic_open
 from . import task_utils
 
-PACKAGE = task_utils._PACKAGE
+PACKAGE = task_utils.PACKAGE
 _ROOT = Path(__file__).resolve().parents[2]   # the needlework package folder
 # needlework source -> its place in the copy (the same relative path)
 _COPIED = ("text.py", "evals/metrics.py", "tasks/kv/answers.py")
