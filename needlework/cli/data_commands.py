@@ -62,7 +62,8 @@ def add_task_parsers(sub) -> None:
     p.add_argument("--n", type=int, help="number of samples")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="output file (.jsonl or .parquet)")
-    p.add_argument("--format", help="messages | prompt_completion | openai | parquet (see docs)")
+    p.add_argument("--format", help="messages | prompt_completion | openai (rows of a .jsonl/.parquet out), or "
+                   "datasets | datasets_plain (out is a datasets.save_to_disk folder of TRL prompt/completion rows)")
     p.add_argument("--tokenizer", help="HF name/path, bundled model name, tiktoken:<encoding> or a .model SentencePiece file")
     p.add_argument("--chat-template", action="store_true", default=None, help="count tokens through the tokenizer's chat template")
     p.add_argument("--system", help="system message for messages/openai rows")

@@ -154,6 +154,9 @@ class TrainConfig:
     save_steps: int = 50
     save_total_limit: int = 2
     logging_steps: int = 1
+    # trackers the training curves also go to, through transformers' own report_to: tensorboard | wandb | trackio
+    # (none by default; each needs its own package, which needlework does not install)
+    report_to: list[str] = field(default_factory=list)
     resume: bool = False                      # continue from the last checkpoint in `out`
     overwrite: bool = False                   # discard an existing `out`
     progress: bool = True
@@ -188,6 +191,7 @@ class TrainConfig:
                               "transfer_probe.enabled=true")
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite are both set; choose one")
+        check_trackers(self.report_to)
         if self.device not in ("auto", "cpu", "cuda"):   # under a launch each process takes its own GPU
             raise ConfigError(f"device must be auto, cpu or cuda for training, got {self.device!r}")
         if self.epochs is not None and self.epochs <= 0:
@@ -204,7 +208,8 @@ class TrainConfig:
     RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)"}
     # Settings that change no trained weight: where things go, how often checkpoints are kept, progress bars.
     BOOKKEEPING: ClassVar[tuple[str, ...]] = ("out", "resume", "overwrite", "progress", "save_steps",
-                                              "save_total_limit", "num_threads", "checkpoint_weights_only")
+                                              "save_total_limit", "num_threads", "checkpoint_weights_only",
+                                              "report_to")
 
     def identity(self) -> dict:
         """What decides the trained model (recipe filled in): the finished marker and the pipeline's train key
@@ -260,6 +265,22 @@ class TrainConfig:
             raise ConfigError(f"global_batch={self.global_batch} is not a multiple of batch_size={self.batch_size} "
                               f"x {world_size} processes")
         return self.global_batch // per_step
+
+
+# tracker -> the modules transformers' integration imports (any one of them will do)
+TRACKERS: dict[str, tuple[str, ...]] = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",),
+                                        "trackio": ("trackio",)}
+
+
+def check_trackers(report_to: list[str]) -> None:
+    """Each chosen tracker is known and its package is installed: refused up front, not after the model loads."""
+    import importlib.util
+    for name in report_to:
+        if name not in TRACKERS:
+            raise ConfigError(f"report_to: {name!r} is not one of {', '.join(TRACKERS)} (leave it empty for none)")
+        if not any(importlib.util.find_spec(m) is not None for m in TRACKERS[name]):
+            raise ConfigError(f"report_to: {name} needs the package {TRACKERS[name][0]!r}, which is not installed "
+                              f"(pip install {TRACKERS[name][0]}); needlework does not depend on it")
 
 
 def finished_here(cfg: TrainConfig, digest: str) -> bool:

@@ -8,6 +8,7 @@ Trainer's gradient-accumulation and cross-process token normalisation: the loss 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from transformers import Trainer, TrainingArguments
@@ -66,6 +67,8 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int,
     cpu = cfg.device == "cpu" or not torch.cuda.is_available()
     if bf16 is None:
         bf16 = cfg.precision == "bf16"
+    if "wandb" in cfg.report_to:   # W&B offline unless the user chose otherwise (`wandb sync` uploads later)
+        os.environ.setdefault("WANDB_MODE", "offline")
     return TrainingArguments(
         # Without a GPU, several processes (torchrun / accelerate) must be told to use gloo on CPU explicitly,
         # otherwise each process silently trains alone on the full data.
@@ -91,7 +94,8 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int,
         save_total_limit=cfg.save_total_limit,
         save_only_model=cfg.checkpoint_weights_only,
         logging_steps=cfg.logging_steps,
-        report_to="none",
+        report_to=list(cfg.report_to) or "none",   # tensorboard writes under the checkpoint folder's runs/
+        run_name=Path(cfg.out).name,
         disable_tqdm=True,                      # our ProgressCallback shows loss and ETA instead
         remove_unused_columns=False,            # the collator's sample_index must reach compute_loss
         dataloader_num_workers=0,

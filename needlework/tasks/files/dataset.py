@@ -19,6 +19,7 @@ from ..base import Sample, Task, generate_sample
 from ..mixture import MixComponent
 from ..registry import canonical_name, get_task
 from .formats import SHAPES, to_row
+from .hf_datasets import DATASETS_FORMATS, write_datasets_folder
 from ..tokenization.tokens import TokenCounter, make_counter
 
 SELF_CHECK_SAMPLES = 16
@@ -30,8 +31,8 @@ class GenerateConfig:
     task: str = "simple_kv"
     n: int = 350
     seed: int = 0
-    out: str = "data/simple_kv.jsonl"          # .jsonl or .parquet
-    format: str = "messages"                   # messages | prompt_completion | openai
+    out: str = "data/simple_kv.jsonl"          # .jsonl or .parquet; a folder for the datasets formats
+    format: str = "messages"                   # messages | prompt_completion | openai | datasets | datasets_plain
     system: str | None = None                  # system message (openai rows default to the authors' one)
     tokenizer: str | None = None               # bundled name, HF name/path, tiktoken:<enc>, or .model file
     chat_template: bool = False                # count tokens as the chat template renders the prompt
@@ -43,9 +44,13 @@ class GenerateConfig:
     def validate(self) -> None:
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}")
-        if self.format not in SHAPES:
-            raise ConfigError(f"format must be one of {', '.join(SHAPES)}, got {self.format!r}")
-        if not (self.out.endswith(".jsonl") or self.out.endswith(".parquet")):
+        if self.format not in SHAPES + DATASETS_FORMATS:
+            raise ConfigError(f"format must be one of {', '.join(SHAPES + DATASETS_FORMATS)}, got {self.format!r}")
+        if self.format in DATASETS_FORMATS:
+            if self.out.endswith((".jsonl", ".parquet")):
+                raise ConfigError(f"format={self.format} writes a folder (datasets.save_to_disk); out names a "
+                                  f"file: {self.out!r}")
+        elif not (self.out.endswith(".jsonl") or self.out.endswith(".parquet")):
             raise ConfigError(f"out must end in .jsonl or .parquet, got {self.out!r}")
         if self.verify_every < 0:
             raise ConfigError(f"verify_every must be >= 0, got {self.verify_every}")
@@ -217,12 +222,32 @@ def _check_output(out: Path, row_bytes: int, n: int) -> None:
                           f"{free / 1e9:,.1f} GB free: choose a smaller n (or shards, --shard K/N, on other disks)")
 
 
+def _generate_folder(cfg: GenerateConfig, gen: "SampleMaker", shard: str | None, indices: range,
+                     progress: bool) -> Path:
+    """The datasets formats: every sample into one save_to_disk folder (hf_datasets.py), provenance beside it."""
+    from tqdm import tqdm
+
+    if shard is not None:
+        raise ConfigError(f"--shard: format={cfg.format} writes one folder; generate JSONL shards instead")
+    out = Path(cfg.out)
+    length_field = None if cfg.is_mixture else get_task(cfg.task).length_field
+    bar = tqdm(indices, desc=f"generate {cfg.task}", unit="sample", disable=not progress, leave=False)
+    splits = write_datasets_folder((gen.sample(i) for i in bar), cfg.format, cfg.system, out, length_field)
+    save_provenance(str(out) + ".provenance.json", cfg, task_config=gen.task_cfg, data_hash=gen.hash,
+                    splits=splits, token_counting=None if gen.counter is None else gen.counter.mode,
+                    self_check_mismatches=gen.mismatched_in_check,
+                    **({"mixture": gen.mixture_card()} if cfg.is_mixture else {}))
+    return out
+
+
 def generate_file(cfg: GenerateConfig, shard: str | None = None, progress: bool = True) -> Path:
     """Write the dataset (or one shard of it) atomically, with a provenance file beside it."""
     from tqdm import tqdm
 
     gen = SampleMaker(cfg)
     indices = parse_shard(shard, gen.n)
+    if cfg.format in DATASETS_FORMATS:
+        return _generate_folder(cfg, gen, shard, indices, progress)
     first = next(iter(gen.rows(range(indices.start, indices.start + 1))), None) if len(indices) else None
     out = Path(cfg.out)
     _check_output(out, len(dumps(first).encode("utf-8")) + 1 if first is not None else 0, len(indices))
