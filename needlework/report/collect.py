@@ -22,6 +22,7 @@ from ..evals.equivalence import DEFAULT_MARGIN, FLOOR_EPSILON, claim_reading, ke
 from ..evals.paired import reading
 from ..evals.companion_paired import compare_companion, has_companion
 from ..evals.paired_runs import compare_items, item_rows
+from ..evals.power import power_table
 from ..io import read_done, read_jsonl
 from .hooks import report_hook, section_benchmark
 from .tables import PAPER_TASK_NAMES
@@ -94,6 +95,9 @@ def _changes(out: dict, metric: str, items: dict[str, list[list[dict]]], axes: l
                 ch["companion"] = {m: {**_paired(r), **{k: r.get(k) for k in ("t", "share_rose", "sd_diff", "unit",
                                                                                   "measures", "chance")}}
                                    for m, r in compare_companion(base_items, seeds).items()}
+                # items each measure needs to detect the change it showed here, exact match included (evals/power.py)
+                need = power_table(base_items, seeds[0], [metric, *ch["companion"]])
+                ch["items_to_detect"] = {m: r["items_to_detect"] for m, r in need.items()}
         else:
             ch = {"overall": _unpaired(out["overall"]["base"], out["overall"][model]), "missing": None,
                   "metrics": {m: _unpaired(c["base"], c[model]) for m, c in out["other_metrics"].items()

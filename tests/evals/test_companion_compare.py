@@ -68,6 +68,9 @@ def test_report_tables_show_the_companion_change_beside_exact_match():
     assert [r[0] for r in t["rows"]] == ["context_gain", "preference"]
     assert t["rows"][0][2:4] == ["2.500", "3.750"] and t["rows"][0][4].startswith("+1.250")
     assert "retrieval specificity" in t["note"]
+    need = bench["change"]["kv"]["items_to_detect"]
+    assert need["context_gain"] == 5 and set(need) == {"best_subspan_em", "context_gain", "preference"}
+    assert "kv: best_subspan_em" in t["note"] and "context_gain 5" in t["note"]
 
 
 def test_without_companion_scores_there_is_nothing_to_compare():
