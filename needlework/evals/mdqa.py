@@ -18,10 +18,9 @@ distractors of a documents file answer no question of their own, so those items 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
-
-import dataclasses
 
 from ..backends.base import Request
 from ..config import ConfigError
