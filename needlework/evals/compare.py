@@ -111,9 +111,9 @@ def format_table(cmp: dict, name_a: str, name_b: str) -> str:
         if c.get("n_over_context"):
             lines.append(f"  not paired: {c['n_over_context']} items over the model's context in A or B")
         for m, r in (c.get("companion") or {}).items():   # what each companion measure says, and what it does not
-            extra = (f"; paired t = {r['t']:.2f}, {r['share_rose']:.0%} of items rose" if r.get("t") is not None
+            extra = (f" (paired t = {r['t']:.2f}, {r['share_rose']:.0%} of items rose)" if r.get("t") is not None
                      else "")
-            lines.append(f"  companion [{m}] ({r['unit']}{extra}): {r['measures']}")
+            lines.append(f"  companion [{m}]{extra}: {r['measures']}")
     return "\n".join(lines)
 
 
