@@ -45,6 +45,24 @@ class Backend(Protocol):
         ...
 
 
+class ScoresLogLikelihood(Protocol):
+    """An optional capability beside `Backend` (the hf backend has it; a chat server does not): the summed
+    log-probability, in nats, of each continuation's tokens after its request's prompt rendered exactly as
+    generation renders it (chat template applied, so the continuation follows the assistant turn's start)."""
+
+    def loglikelihood(self, pairs: list[tuple[Request, str]]) -> list[float]: ...
+
+
+NO_LOGLIKELIHOOD = "companion measures need a backend with log-likelihoods"
+
+
+def loglikelihood_missing(backend) -> str | None:
+    """None when `backend` can score continuations (ScoresLogLikelihood), else why not, in words."""
+    if callable(getattr(backend, "loglikelihood", None)):
+        return None
+    return f"{NO_LOGLIKELIHOOD} (backend {getattr(backend, 'name', type(backend).__name__)} has none)"
+
+
 class BackendError(RuntimeError):
     """The model or server cannot be used (unreachable, missing, context too short); says which and why."""
 

@@ -125,6 +125,11 @@ class HFBackend:
         """The exact text the model is given for this request (chat template applied or not)."""
         return self.renderer.text(request)
 
+    def loglikelihood(self, pairs: list[tuple[Request, str]]) -> list[float]:
+        """Summed log-probability (nats) of each continuation after its rendered prompt (hf_loglikelihood.py)."""
+        from .hf_loglikelihood import loglikelihood
+        return loglikelihood(self, pairs)
+
     @property
     def streaming(self) -> bool:
         """Whether generate_stream() returns completions as rows end, so callers gain by sending many requests

@@ -4,7 +4,9 @@ Both runs answer the same items, so every difference (overall, per axis value, p
 needlework.evals.paired_runs, the one run comparison the report uses too: Newcombe's paired interval and
 the exact McNemar p for 0/1 scores, a seeded paired bootstrap otherwise. "*" marks a difference whose
 interval excludes 0 and whose p (where there is one) is below 0.05; "?" one where the two disagree. Items in
-one run only are counted and listed, never dropped silently. Plots (PNG, matplotlib Agg): accuracy vs gold position and vs context length, both runs with their Wilson intervals.
+one run only are counted and listed, never dropped silently. A QA-style benchmark's companion measures (context gain
+in nats, preference against chance 0.5; evals/companion.py) get their paired change beside the primary metric's,
+never in its place, with a line on what each measures (evals/companion_paired.py). Plots (PNG, matplotlib Agg): accuracy vs gold position and vs context length, both runs with their Wilson intervals.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
+from .companion_paired import compare_companion, has_companion
 from .paired_runs import compare_runs, item_rows
 
 PLOT_AXES = {"position": "gold position", "length": "context length"}
@@ -67,6 +70,10 @@ def compare_results(a: dict, b: dict, items_a: dict[str, list[dict]], items_b: d
                 rows.append(_row("overall", f"overall [{m}]", other["overall"]))
         out[name] = {"metric": metric, "rows": rows, "missing": paired[name]["missing"],
                      "n_over_context": paired[name]["n_over_context"], "paired": paired[name]}
+        if has_companion(items_a.get(name, [])) and has_companion(items_b.get(name, [])):
+            comp = compare_companion(items_a[name], [items_b[name]])
+            out[name]["companion"] = comp
+            out[name]["rows"] += [_row("companion", f"companion [{m}]", r) for m, r in comp.items()]
     return out
 
 
@@ -103,6 +110,10 @@ def format_table(cmp: dict, name_a: str, name_b: str) -> str:
                          "or other data")
         if c.get("n_over_context"):
             lines.append(f"  not paired: {c['n_over_context']} items over the model's context in A or B")
+        for m, r in (c.get("companion") or {}).items():   # what each companion measure says, and what it does not
+            extra = (f" (paired t = {r['t']:.2f}, {r['share_rose']:.0%} of items rose)" if r.get("t") is not None
+                     else "")
+            lines.append(f"  companion [{m}]{extra}: {r['measures']}")
     return "\n".join(lines)
 
 

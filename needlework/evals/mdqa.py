@@ -11,9 +11,14 @@ so the overall change is measured more precisely per prompt; per-position accura
 questions. With `documents_file` (Liu et al.'s 10/20/30-document files)
 their retrieved distractors are used as given, and the gold passage is moved to each position as they do.
 Prompt and scoring: REFERENCE.md §3, byte for byte (no trailing newline; best-subspan EM on line one).
+Companion measures (`contrast`, evals/companion.py): the same question asked over the k-1 distractors alone, in
+the same order (one prompt per question, whatever the gold position), and each distractor passage's own
+question's first answer as the wrong answer sitting in the context (synthetic sets only: the retrieved
+distractors of a documents file answer no question of their own, so those items get the context gain alone).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,7 +27,7 @@ from ..config import ConfigError
 from ..tasks.baselines.mdqa_sets import Question, document, pick_questions, qhash, question_sets, with_gold_at
 from ..tasks.baselines.mdqa_train import mdqa_prompt as render_prompt   # one prompt for training data and the benchmark
 from .metrics import best_subspan_em, first_line
-from .base import Benchmark, Item, ReportHook
+from .base import Benchmark, Contrast, Item, ReportHook
 
 @dataclass
 class MDQASettings:
@@ -97,14 +102,29 @@ def build(s: MDQASettings, seed: int) -> list[Item]:
         prompt = render_prompt(rec["question"], with_gold_at(gold, distractors, pos))
         req = (Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens, stop=stop)
                if s.chat else Request(prompt=prompt, max_new_tokens=s.max_new_tokens, stop=stop))
+        wrong = [d["answers"][0] for d in distractors if d.get("answers")]
+        gold_data = {"answers": list(rec["answers"]), "question": rec["question"],
+                     # the companion measures' prompt without the gold passage, and the distractors' own answers
+                     "without_gold": render_prompt(rec["question"], distractors),
+                     "distractor_answers": wrong if len(wrong) == len(distractors) else []}
         items.append(Item(id=f"{qhash(rec['question'])}/k={k}/pos={pos}", axes={"position": pos},
-                          request=req, gold={"answers": list(rec["answers"]), "question": rec["question"]},
+                          request=req, gold=gold_data,
                           cluster=f"{qhash(rec['question'])}/k={k}"))   # every: one question at each position
     return items
 
 
 def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return first_line(text), {"best_subspan_em": best_subspan_em(text, item.gold["answers"])}
+
+
+def contrast(s: MDQASettings, item: Item) -> Contrast:
+    """The item's prompt, the same prompt over the distractors alone, and the answers as continuations: after a
+    chat template's assistant turn as they are, after a plain prompt's "Answer:" with a space, as generated."""
+    req, lead = item.request, "" if item.request.messages is not None else " "
+    without = (dataclasses.replace(req, messages=[{"role": "user", "content": item.gold["without_gold"]}])
+               if req.messages is not None else dataclasses.replace(req, prompt=item.gold["without_gold"]))
+    return Contrast(with_gold=req, without_gold=without, answer=lead + item.gold["answers"][0],
+                    distractor_answers=tuple(lead + a for a in item.gold["distractor_answers"]))
 
 
 def describe(s: MDQASettings) -> dict:
@@ -121,4 +141,5 @@ def describe(s: MDQASettings) -> dict:
 
 BENCHMARK = Benchmark(name="mdqa", section="mdqa", settings=MDQASettings, report=ReportHook("MDQA", claim="transfer"),
                       build=build, score=score, metrics=lambda s: ("best_subspan_em",), axes=("position",),
-                      describe=describe, help="multi-document QA, gold document position swept (claim 2)")
+                      describe=describe, help="multi-document QA, gold document position swept (claim 2)",
+                      contrast=contrast)

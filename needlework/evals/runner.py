@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..backends import BackendConfig, make_backend, serving
 from ..backends.base import Backend, BackendError
@@ -23,6 +23,7 @@ from ..provenance import config_hash, provenance, world_rank
 from . import shards
 from .aggregate import aggregate
 from .cache import CompletionCache, prompt_hash, request_key
+from .companion import LOGLIK_KINDS, add_measures
 from .base import Benchmark, Item
 from .registry import get_benchmark, sections
 
@@ -40,6 +41,9 @@ class EvalSettings:
     out: str = "runs/eval"
     batch_size: int = 8
     limit: int | None = None                          # first N items of each bucket (smoke runs: every bucket shows)
+    # the companion measures (context gain, preference) of benchmarks with a contrast (evals/companion.py):
+    # auto where the backend has log-likelihoods (hf), else skipped with a note; true: required; false: never
+    companion: Literal["auto"] | bool = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.backend, dict):   # a Python caller's mapping: checked like a YAML section
@@ -69,6 +73,11 @@ class EvalSettings:
             n = getattr(getattr(self, section, None), "max_new_tokens", None)
             if n is not None and n < 1:
                 raise ConfigError(f"{section}.max_new_tokens must be >= 1, got {n}")
+        if self.companion not in ("auto", True, False):
+            raise ConfigError(f"companion must be auto, true or false, got {self.companion!r}")
+        if self.companion is True and self.backend.kind not in LOGLIK_KINDS:
+            raise ConfigError(f"companion=true: companion measures need a backend with log-likelihoods (backend.kind "
+                              f"{self.backend.kind} has none; {', '.join(LOGLIK_KINDS)} has); use companion=auto")
         if not self.model:
             raise ConfigError("model: name the model to evaluate (a local folder, bundled name or server model)")
         self.backend.validate()   # an impossible backend setting fails now, not after the benchmarks are built
@@ -287,11 +296,15 @@ def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalCon
     for name, (bench, settings, items, plan) in built.items():
         if bench.driven is not None:
             rows, notes = bench.driven.run(plan, cfg, out / name, ident)
+            companion = {}
         else:
             rows, notes = _generate_and_score(bench, items, cache, lazy, cfg, ident, out), {}
+            companion = add_measures(bench, settings, items, rows, cfg.companion, out, ident, lazy, cfg.backend.kind)
         samples.extend(rows)
         res = aggregate(rows, bench.metrics(settings), bench.axes)
         res["describe"] = {**bench.describe(settings), **notes}
+        if companion:
+            res["companion"] = companion
         results[name] = res
         _warn_over_context(name, res)
     write_jsonl(out / "samples.jsonl", samples)

@@ -124,17 +124,39 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
         per = sum(count(t) for t in texts) / max(len(texts), 1)
         per_bench[bench.name] = {"items": len(items), "tokens": round(per * len(items)),
                                  "new_tokens": sum(it.request.max_new_tokens for it in items)}
+        comp = _companion_tokens(cfg, ecfg, bench, items, probe, count)
+        if comp:   # the companion measures' prefills (evals/companion.py), counted in and shown apart
+            per_bench[bench.name].update(tokens=per_bench[bench.name]["tokens"] + comp, companion_tokens=comp)
         total += per_bench[bench.name]["tokens"]
     items = sum(b["items"] for b in per_bench.values())
     gen = [b for name, b in per_bench.items() if name not in self_driven]   # prompts the engine itself prefills
     # each benchmark's mean prompt weighs the same: a length that does not move with a size's item counts (a
     # moved length is another measurement, ~10-20 s, cached per length bucket)
-    gen_means = [b["tokens"] / b["items"] for b in gen if b["items"]]
+    gen_means = [(b["tokens"] - b.get("companion_tokens", 0)) / b["items"] for b in gen if b["items"]]
     return {"mean_generated_prompt": round(sum(gen_means) / len(gen_means)) if gen_means else None,
             "benchmarks": per_bench, "tokens": total, "exact": exact, "notes": notes, "self_driven": self_driven,
             "mean_prompt": round(total / items) if items else None,
             "new_tokens": sum(b["new_tokens"] for b in per_bench.values()),
             "seconds": total / cfg.estimate.eval_tokens_per_s}
+
+
+def _companion_tokens(cfg: RunConfig, ecfg, bench, items: list, probe: list, count) -> int:
+    """Prompt tokens the companion measures prefill: each item's prompt again (its answer and the distractors'
+    answers after it) and each distinct prompt without the gold passage (MDQA: one per question)."""
+    from ..evals.companion import LOGLIK_KINDS, wanted
+    if not items or not wanted(bench, ecfg.companion) or cfg.backend.kind not in LOGLIK_KINDS:
+        return 0
+    settings = getattr(ecfg, bench.section)
+
+    def text(r) -> str:
+        return r.prompt if r.prompt is not None else "\n".join(m["content"] for m in r.messages)
+    probed = [c for c in (bench.contrast(settings, it) for it in probe) if c is not None]
+    if not probed:
+        return 0
+    without = {text(c.without_gold) for c in (bench.contrast(settings, it) for it in items) if c is not None}
+    per_with = sum(count(text(c.with_gold)) for c in probed) / len(probed)
+    per_without = sum(count(text(c.without_gold)) for c in probed) / len(probed)
+    return round(per_with * len(items) + per_without * len(without))
 
 
 def eval_fixed_seconds(ev: dict[str, Any]) -> float:

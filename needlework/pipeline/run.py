@@ -173,7 +173,10 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dic
         lines.append(f"{st.kind:10s} {st.label:16s} {st_status:8s} {fmt_tokens(tok, exact):>9s} "
                      f"{fmt_seconds(secs) if secs is not None else '-':>10s}  {st.key}")
     for name, b in ev["benchmarks"].items():
-        lines.append(f"  eval per model: {name}: {b['items']} prompts, {fmt_tokens(b['tokens'], ev['exact'])} tokens")
+        comp = (f" (of which {fmt_tokens(b['companion_tokens'], ev['exact'])} for the companion measures: eval."
+                "companion=false drops them)" if b.get("companion_tokens") else "")
+        lines.append(f"  eval per model: {name}: {b['items']} prompts, {fmt_tokens(b['tokens'], ev['exact'])} tokens"
+                     + comp)
     lines += [f"  {n}" for n in ev["notes"]]
     for a, d in data.items():
         if d.get("note"):

@@ -150,6 +150,9 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         if hook.section == "retrieval-grid":
             blocks += _retrieval_blocks(rep)
         blocks += [("table", t) for t in tables.benchmark_tables(label, bench, models)]
+        companion = tables.companion_table(label, bench)
+        if companion:
+            blocks.append(("table", companion))
         if hook.section == "transfer-matrix" and rep.get("transfer"):   # arms x families, paired changes
             matrix = rep["transfer"]
             blocks += [("table", tables.transfer_table(matrix)),

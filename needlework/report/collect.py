@@ -20,7 +20,9 @@ from typing import Any
 
 from ..evals.equivalence import DEFAULT_MARGIN, FLOOR_EPSILON, claim_reading, kept_reading, untestable
 from ..evals.paired import reading
+from ..evals.companion_paired import compare_companion, has_companion
 from ..evals.paired_runs import compare_items, item_rows
+from ..evals.power import power_table
 from ..io import read_done, read_jsonl
 from .hooks import report_hook, section_benchmark
 from .pooled_transfer import pool_transfer
@@ -91,6 +93,13 @@ def _changes(out: dict, metric: str, items: dict[str, list[list[dict]]], axes: l
             for axis, rows in out["axes"].items():
                 by_value = {r["value"]: r for r in res["metrics"][metric]["by_axis"].get(axis, [])}
                 ch[axis] = [{"value": r["value"], **_paired(by_value.get(r["value"]))} for r in rows]
+            if has_companion(base_items) and all(has_companion(x) for x in seeds):   # beside exact match
+                ch["companion"] = {m: {**_paired(r), **{k: r.get(k) for k in ("t", "share_rose", "sd_diff", "unit",
+                                                                                  "measures", "chance")}}
+                                   for m, r in compare_companion(base_items, seeds).items()}
+                # items each measure needs to detect the change it showed here, exact match included (evals/power.py)
+                need = power_table(base_items, seeds[0], [metric, *ch["companion"]])
+                ch["items_to_detect"] = {m: r["items_to_detect"] for m, r in need.items()}
         else:
             ch = {"overall": _unpaired(out["overall"]["base"], out["overall"][model]), "missing": None,
                   "metrics": {m: _unpaired(c["base"], c[model]) for m, c in out["other_metrics"].items()

@@ -74,6 +74,29 @@ def benchmark_tables(name: str, bench: dict, models: list[str]) -> list[Table]:
     return tables
 
 
+def companion_table(name: str, bench: dict) -> Table | None:
+    """The companion measures' paired changes (context gain in nats, preference against chance 0.5), beside the
+    exact-match tables, with what each measures and does not."""
+    rows, meaning, need = [], {}, []
+    for arm, ch in bench.get("change", {}).items():
+        if ch.get("companion") and ch.get("items_to_detect"):
+            need.append(f"{arm}: " + ", ".join(f"{m} {n if n is not None else 'no change to detect'}"
+                                                for m, n in ch["items_to_detect"].items()))
+        for m, c in (ch.get("companion") or {}).items():
+            meaning[m] = c.get("measures")
+            t = f"t = {c['t']:.2f}, {c['share_rose']:.0%} rose" if c.get("t") is not None else ""
+            rows.append([m, arm, num(c.get("before")), num(c.get("after")), change_text(c), c.get("reading", ""), t,
+                         str(c.get("n", ""))])
+    if not rows:
+        return None
+    return {"title": f"{name}: companion measures (beside exact match, never instead of it)",
+            "header": ["measure", "model", "base", "fine-tuned", "change [95% CI]", "reading", "paired t", "n"],
+            "rows": rows, "note": "; ".join(f"{m}: {text}" for m, text in meaning.items())
+            + ". Paired over the items both models have it for (bootstrap over items, clusters resampled together)."
+            + (" Items each measure would need to detect the change it showed here (two-sided 5%, 80% power, "
+               "first seed; evals/power.py): " + "; ".join(need) + "." if need else "")}
+
+
 PAPER_TASK_NAMES = {"mmlu": "MMLU", "hellaswag": "HellaSwag", "gsm8k": "GSM8K", "triviaqa": "TriviaQA",
                     "nq_open": "NQ-Open", "mmlu_generative": "MMLU (generative)", "arc_easy": "ARC-Easy",
                     "arc_challenge": "ARC-Challenge", "piqa": "PIQA", "winogrande": "WinoGrande", "boolq": "BoolQ"}

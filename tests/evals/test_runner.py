@@ -126,7 +126,7 @@ def test_cli_eval_and_compare(tmp_path, monkeypatch, capsys):
     from needlework import cli
     from needlework.evals import runner
     fracs = iter((0.3, 0.8))   # run_a's backend, then run_b's
-    monkeypatch.setattr(runner, "make_backend", lambda backend_cfg: FakeBackend(frac=next(fracs)))
+    monkeypatch.setattr(runner, "make_backend", lambda backend_cfg, context=None: FakeBackend(frac=next(fracs)))
     for name in ("run_a", "run_b"):
         rc = cli.main(["eval", "--model", "fake", "--benchmarks", "kv-retrieval,flenqa", "--out", str(tmp_path / name),
                        *SMALL])
@@ -150,7 +150,7 @@ def test_compare_does_not_pair_runs_made_with_other_seeds(tmp_path, monkeypatch,
     from needlework import cli
     from needlework.evals import runner
     from needlework.evals.paired_runs import compare_items, item_rows
-    monkeypatch.setattr(runner, "make_backend", lambda backend_cfg: FakeBackend())
+    monkeypatch.setattr(runner, "make_backend", lambda backend_cfg, context=None: FakeBackend())
     for seed in (0, 1):
         assert cli.main(["eval", "--model", "fake", "--benchmarks", "kv-retrieval", "--out",
                          str(tmp_path / f"s{seed}"), f"seed={seed}", *SMALL]) == 0

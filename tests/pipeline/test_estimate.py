@@ -80,5 +80,17 @@ def test_the_measured_prompt_length_weighs_each_benchmark_the_same(mini):
     from needlework.pipeline.estimate import eval_estimate
     for n in (1, 6):
         ev = eval_estimate(mini(**{"eval.mdqa.n": n, "eval.kv_retrieval.n": 3}))
-        means = [b["tokens"] / b["items"] for b in ev["benchmarks"].values()]
+        means = [(b["tokens"] - b.get("companion_tokens", 0)) / b["items"] for b in ev["benchmarks"].values()]
         assert len(means) == 2 and ev["mean_generated_prompt"] == round(sum(means) / 2)
+
+
+def test_the_companion_measures_cost_is_counted_and_shown_apart(mini):
+    """MDQA's context gain and preference prefill each prompt again and one prompt without the gold passage per
+    question: the plan counts them in the evaluation's tokens (so a budget sees them) and says how many."""
+    from needlework.pipeline.estimate import eval_estimate
+    on = eval_estimate(mini(**{"eval.mdqa.n": 4, "eval.kv_retrieval.n": 3}))["benchmarks"]
+    off = eval_estimate(mini(**{"eval.mdqa.n": 4, "eval.kv_retrieval.n": 3, "eval.companion": False}))["benchmarks"]
+    assert "companion_tokens" not in on["kv-retrieval"] and "companion_tokens" not in off["mdqa"]
+    assert on["mdqa"]["tokens"] == off["mdqa"]["tokens"] + on["mdqa"]["companion_tokens"]
+    # the prompt again plus a shorter one without gold: more than one prompt's worth, less than two
+    assert off["mdqa"]["tokens"] < on["mdqa"]["companion_tokens"] < 2 * off["mdqa"]["tokens"]

@@ -6,6 +6,8 @@ text: the paper's "irrelevant distractors").
 Questions are picked in a seeded order that does not depend on file order, and each question's distractors are
 drawn once per (seed, question, k) and kept in the same order at every gold position, so positions are compared
 on paired prompts. Which split a question belongs to is needlework.real_data's documented hash split.
+A distractor carries its own question's `answers` beside its title and text (the prompt renders only those two):
+the companion measures ask whether a model prefers the gold answer to a distractor passage's own answer.
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def _distractors(rec: dict, gold: dict, pool: list[dict], pool_norm: list[str], 
         if d["question"] == rec["question"] or d["text"] in seen or any(a in pool_norm[i] for a in answers):
             continue
         seen.add(d["text"])
-        out.append(document(d))
+        out.append({**document(d), "answers": list(d["answers"])})
         if len(out) == k - 1:
             return out
     raise ConfigError(f"mdqa: only {len(out)} distractor passages avoid the answers of {rec['question']!r}; "
@@ -60,7 +62,7 @@ def question_sets(split: str, n: int, k: int, seed: int, nq_file: str | None = N
     records = nq_split(split, nq_file)
     if len(records) < n:
         raise ConfigError(f"mdqa: {n} questions asked but the NQ {split} split has only {len(records)}")
-    pool = [{"question": r["question"], **document(gold_passage(r))} for r in records]
+    pool = [{"question": r["question"], "answers": r["answers"], **document(gold_passage(r))} for r in records]
     pool_norm = [normalize_answer(d["title"] + " " + d["text"]) for d in pool]
     out = []
     for r in pick_questions(records, n, seed):
