@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..backends.base import Request
 from ..io import append_jsonl
@@ -60,8 +60,18 @@ def usable(row: Any) -> bool:
     return row.get("over_context") in (False, None) and isinstance(row.get("text"), str)
 
 
+def usable_loglikelihood(row: Any) -> bool:
+    """A log-likelihood cache line (evals/companion.py): a key and a finite number, or an over-context verdict."""
+    import math
+    if not isinstance(row, dict) or not isinstance(row.get("key"), str):
+        return False
+    ll = row.get("ll")
+    return row.get("over_context") is True or (isinstance(ll, (int, float)) and not isinstance(ll, bool)
+                                               and math.isfinite(ll))
+
+
 class CompletionCache:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, usable: Callable[[Any], bool] = usable):
         self.path = Path(path)
         self.rows: dict[str, dict[str, Any]] = {}
         self.skipped = 0   # lines that were not usable completions: their requests are sent again

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..backends.base import BackendError, ContextTooLong, Request, loglikelihood_missing
 from .base import Benchmark, Contrast, Item
-from .cache import CompletionCache
+from .cache import CompletionCache, usable_loglikelihood
 
 MEASURES = ("context_gain", "preference")
 MEANING = {
@@ -112,7 +112,7 @@ def add_measures(bench: Benchmark, settings, items: list[Item], rows: list[dict]
         keys += [loglik_key(r, t, ident) for r, t in p]
     if not pairs:
         return {}
-    cache = CompletionCache(out / "loglikelihoods.jsonl")
+    cache = CompletionCache(out / "loglikelihoods.jsonl", usable_loglikelihood)
     if any(k not in cache for k in keys):
         why = (loglikelihood_missing(lazy.get()) if backend_kind in LOGLIK_KINDS or lazy.name is not None
                else f"companion measures need a backend with log-likelihoods (backend kind {backend_kind} has none)")
