@@ -1,0 +1,50 @@
+"""Real vocabularies for the generated suite tasks, all read from the package's own data (real_data): no
+digits, no made-up words.
+
+- `titles`: Wikipedia article titles of the NQ-Open oracle passages (Liu et al., MIT), plain ones only (letters,
+  spaces, hyphens, apostrophes, a parenthesised qualifier; 1-6 words);
+- `entities`: NQ-Open short answers that look like names (capitalised, letters only, 1-3 words): people,
+  places, works;
+- `words`: lowercase words of 6-11 letters from the Paul Graham essays' `padding` half (real_data.essay_part;
+  the NIAH baseline trains on the other half).
+
+Each vocabulary is split into the suite's dev and eval halves by a hash of the entry (suite.split), so a dev
+item and an eval item share no key and no value.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from .split import split_of
+
+_TITLE = re.compile(r"[A-Z][A-Za-z'\- ]+(?: \([A-Za-z ]+\))?")
+_ENTITY = re.compile(r"[A-Z][A-Za-z'\-]+(?: [A-Z][A-Za-z'\-]+){0,2}")
+_WORD = re.compile(r"\b[a-z]{6,11}\b")
+
+
+def _split(entries: list[str], family: str, split: str) -> tuple[str, ...]:
+    return tuple(e for e in entries if split_of(e, family) == split)
+
+
+@lru_cache(maxsize=8)
+def titles(split: str, nq_file: str | None = None) -> tuple[str, ...]:
+    from ...real_data import load_nq
+    found = {c["title"].strip() for r in load_nq(nq_file) for c in r["ctxs"]}
+    keep = sorted(t for t in found if _TITLE.fullmatch(t) and len(t.split()) <= 6)
+    return _split(keep, "vocab/titles", split)
+
+
+@lru_cache(maxsize=8)
+def entities(split: str, nq_file: str | None = None) -> tuple[str, ...]:
+    from ...real_data import load_nq
+    found = {a.strip() for r in load_nq(nq_file) for a in r["answers"]}
+    keep = sorted(a for a in found if _ENTITY.fullmatch(a) and len(a) >= 4)
+    return _split(keep, "vocab/entities", split)
+
+
+@lru_cache(maxsize=8)
+def words(split: str, essays: str | None = None) -> tuple[str, ...]:
+    from ...real_data import load_essays
+    found = set(_WORD.findall(load_essays(essays, part=None if essays else "padding")))
+    return _split(sorted(found), "vocab/words", split)
