@@ -12,7 +12,7 @@ depends only on (seed, i) and the data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable, ClassVar, Literal
 
 import numpy as np
 
@@ -30,6 +30,7 @@ METRIC = "answer_em"
 
 @dataclass
 class PassageSettings:
+    SECTION: ClassVar[str] = "passages"            # the EvalConfig section a subclass is (messages name it)
     k: int = 5                                     # passages per prompt
     positions: list[int] = field(default_factory=lambda: [1, 3, 5])   # gold positions, rotated over questions
     n: int | None = 100                            # questions (one prompt each); null: every question of the split
@@ -38,7 +39,8 @@ class PassageSettings:
     chat: bool = True                              # prompt as a user message
     max_new_tokens: int = 32
 
-    def validate(self, where: str) -> None:
+    def validate(self) -> None:
+        where = self.SECTION
         check_split(self.split, where)
         if self.k < 2:
             raise ConfigError(f"{where}.k must be >= 2, got {self.k}")
@@ -89,7 +91,7 @@ def _distractors(rec: dict, pool: list[dict], norms: list[str], k: int, seed: in
 
 def build_items(s: PassageSettings, seed: int, family: str, records: tuple[dict, ...]) -> list[Item]:
     """family: the benchmark's name (ids, split salt, messages); records: its QA rows (passage_data)."""
-    s.validate(family.replace("-", "_"))
+    s.validate()
     mine = [r for r in records if split_of(r["text"], family) == s.split]
     n = len(mine) if s.n is None else s.n
     if n > len(mine):

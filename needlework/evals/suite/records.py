@@ -6,7 +6,8 @@ value could be; nothing like the training dictionaries.
 Item i (of seed s) draws n_records distinct names, owners and tags from the split's half of each vocabulary
 with its own generator (s, i); the asked record sits at depths[i % len(depths)] (0 first, 1 last), the asked
 field alternates owner/tag, and `format: mixed` cycles the formats over items (i % 5). No asked value is
-contained, as whole words, in another record's value of the same field (else a wrong copy would score).
+contained, as whole words, in another name, owner or tag of the item (else a wrong copy or the echoed
+name would score).
 Split: the vocabularies' own hash halves (suite.vocab), so dev and eval items share no name, owner or tag.
 """
 from __future__ import annotations
@@ -40,7 +41,7 @@ class RecordsSettings:
     depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])   # asked record's place, rotating
     split: Literal["eval", "dev"] = "eval"
     chat: bool = True
-    max_new_tokens: int = 24
+    max_new_tokens: int = 40                       # room for an answer that repeats the question first
 
     def validate(self) -> None:
         check_split(self.split, "records")
@@ -52,9 +53,10 @@ class RecordsSettings:
             raise ConfigError(f"records.depths must lie in [0, 1], got {self.depths}")
 
 
-def _distinct(pool: tuple[str, ...], count: int, rng: np.random.Generator) -> list[str]:
-    """count entries, none of which contains another as whole words (normalised)."""
-    out, norms = [], []
+def _distinct(pool: tuple[str, ...], count: int, rng: np.random.Generator, norms: list[str]) -> list[str]:
+    """count entries, none of which contains, as whole words (normalised), another entry of this item (norms:
+    those already drawn for other fields, extended here): a wrong copy, or the echoed name, never scores."""
+    out = []
     for i in rng.permutation(len(pool)):
         n = f" {normalize_answer(pool[i])} "
         if n.strip() and not any(n in m or m in n for m in norms):
@@ -88,8 +90,10 @@ def build(s: RecordsSettings, seed: int) -> list[Item]:
     items = []
     for i in range(s.n):
         rng = np.random.default_rng([SEED_OFFSET + seed, i])
+        taken: list[str] = []
         recs = [{"name": a, "owner": b, "tag": c} for a, b, c in zip(
-            _distinct(names, s.n_records, rng), _distinct(owners, s.n_records, rng), _distinct(tags, s.n_records, rng))]
+            _distinct(names, s.n_records, rng, taken), _distinct(owners, s.n_records, rng, taken),
+            _distinct(tags, s.n_records, rng, taken))]
         depth = s.depths[i % len(s.depths)]
         pos = round(depth * (s.n_records - 1))
         fmt = FORMATS[i % len(FORMATS)] if s.format == "mixed" else s.format

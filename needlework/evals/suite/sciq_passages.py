@@ -10,6 +10,7 @@ titles: SciQ paragraphs have none). SciQ paragraphs are shorter than SQuAD's, so
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..base import Benchmark, Item, ReportHook
 from . import passages
@@ -20,12 +21,13 @@ NAME = "sciq-passages"
 
 @dataclass
 class SciqPassagesSettings(passages.PassageSettings):
+    SECTION: ClassVar[str] = "sciq_passages"
     k: int = 7
     positions: list[int] = field(default_factory=lambda: [1, 4, 7])
 
 
 def build(s: SciqPassagesSettings, seed: int) -> list[Item]:
-    s.validate("sciq_passages")
+    s.validate()
     return passages.build_items(s, seed, NAME, load_sciq(str(data_folder("sciq", s.data))))
 
 

@@ -9,6 +9,7 @@ answer (suite.readers).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..base import Benchmark, Item, ReportHook
 from . import passages
@@ -19,11 +20,11 @@ NAME = "squad-passages"
 
 @dataclass
 class SquadPassagesSettings(passages.PassageSettings):
-    pass
+    SECTION: ClassVar[str] = "squad_passages"
 
 
 def build(s: SquadPassagesSettings, seed: int) -> list[Item]:
-    s.validate("squad_passages")
+    s.validate()
     return passages.build_items(s, seed, NAME, load_squad(str(data_folder("squad", s.data))))
 
 
