@@ -5,6 +5,8 @@ digits, no made-up words.
   spaces, hyphens, apostrophes, a parenthesised qualifier; 1-6 words);
 - `entities`: NQ-Open short answers that look like names (capitalised, letters only, 1-3 words): people,
   places, works;
+  both only from questions outside NQ's `train` half (real_data.nq_split_of) and never one a `train` question
+  also has, so no key or value is ever in MDQA training data (tasks.baselines.mdqa_train reads only `train`);
 - `words`: lowercase words of 6-11 letters from the Paul Graham essays' `padding` half (real_data.essay_part;
   the NIAH baseline trains on the other half).
 
@@ -27,18 +29,26 @@ def _split(entries: list[str], family: str, split: str) -> tuple[str, ...]:
     return tuple(e for e in entries if split_of(e, family) == split)
 
 
+def _nq_halves(nq_file: str | None) -> tuple[list[dict], list[dict]]:
+    """NQ records of the `train` half, and of the others (real_data's documented split)."""
+    from ...real_data import load_nq, nq_split_of
+    recs = load_nq(nq_file)
+    return ([r for r in recs if nq_split_of(r["question"]) == "train"],
+            [r for r in recs if nq_split_of(r["question"]) != "train"])
+
+
 @lru_cache(maxsize=8)
 def titles(split: str, nq_file: str | None = None) -> tuple[str, ...]:
-    from ...real_data import load_nq
-    found = {c["title"].strip() for r in load_nq(nq_file) for c in r["ctxs"]}
+    train, held = _nq_halves(nq_file)
+    found = {c["title"].strip() for r in held for c in r["ctxs"]} - {c["title"].strip() for r in train for c in r["ctxs"]}
     keep = sorted(t for t in found if _TITLE.fullmatch(t) and len(t.split()) <= 6)
     return _split(keep, "vocab/titles", split)
 
 
 @lru_cache(maxsize=8)
 def entities(split: str, nq_file: str | None = None) -> tuple[str, ...]:
-    from ...real_data import load_nq
-    found = {a.strip() for r in load_nq(nq_file) for a in r["answers"]}
+    train, held = _nq_halves(nq_file)
+    found = {a.strip() for r in held for a in r["answers"]} - {a.strip() for r in train for a in r["answers"]}
     keep = sorted(a for a in found if _ENTITY.fullmatch(a) and len(a) >= 4)
     return _split(keep, "vocab/entities", split)
 
