@@ -152,7 +152,8 @@ def build(s: AssociativeNeedleSettings, seed: int) -> list[Item]:
             request=_request(s, _prompt(_haystack(window, needles), asked.question)),
             gold={"answers": [who[0]], "distractor_answers": who[1:], "question": asked.question,
                   "needle": plain[at], "cue": asked.cue, "place": asked.place,
-                  "without_gold": _prompt(_haystack(window, rest), asked.question)}))
+                  "without_gold": _prompt(_haystack(window, rest), asked.question)},
+            cluster=f"{s.split}/{stable_id(asked.cue, 8)}"))   # n > the half's associations: one asked again
     return items
 
 

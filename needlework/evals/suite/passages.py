@@ -111,7 +111,8 @@ def build_items(s: PassageSettings, seed: int, family: str, records: tuple[dict,
                           request=_request(s, render_prompt(rec["question"], passages)),
                           gold={"answers": list(rec["answers"]), "question": rec["question"], "source": rec["id"],
                                 "passages": passages, "gold_position": pos,
-                                "distractor_answers": [d["answer"] for d in distractors]}))
+                                "distractor_answers": [d["answer"] for d in distractors]},
+                          cluster=f"{family}/{stable_id(rec['text'])}"))   # questions on one paragraph correlate
     return items
 
 
