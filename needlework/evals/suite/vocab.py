@@ -40,7 +40,8 @@ def _nq_halves(nq_file: str | None) -> tuple[list[dict], list[dict]]:
 @lru_cache(maxsize=8)
 def titles(split: str, nq_file: str | None = None) -> tuple[str, ...]:
     train, held = _nq_halves(nq_file)
-    found = {c["title"].strip() for r in held for c in r["ctxs"]} - {c["title"].strip() for r in train for c in r["ctxs"]}
+    seen_in_train = {c["title"].strip() for r in train for c in r["ctxs"]}
+    found = {c["title"].strip() for r in held for c in r["ctxs"]} - seen_in_train
     keep = sorted(t for t in found if _TITLE.fullmatch(t) and len(t.split()) <= 6)
     return _split(keep, "vocab/titles", split)
 
