@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ...config import ConfigError
 from ...text import normalize_answer
+from .split import stable_id
 
 QA = dict   # {id, title, text, question, answers: [str, ...]}
 
@@ -87,7 +88,6 @@ def load_sciq(folder: str) -> tuple[QA, ...]:
         for r in rows:
             support, answer = (r.get("support") or "").strip(), (r.get("correct_answer") or "").strip()
             if support and answer and _contains_words(support, answer):
-                from .split import stable_id
                 out.append({"id": stable_id(r["question"] + "\n" + support), "title": "",
                             "text": support, "question": r["question"].strip(), "answers": [answer]})
     return tuple(out)
