@@ -13,7 +13,8 @@ from needlework.config import ConfigError
 from needlework.evals.registry import get_benchmark
 from needlework.evals.suite.associations import (FOLDER, QUESTION, content_words, literal_overlap,
                                                  load_associations, load_names)
-from needlework.evals.suite.associative_needle import AssociativeNeedleSettings, _sentences
+from needlework.evals.suite.associative_needle import AssociativeNeedleSettings
+from needlework.evals.suite.haystack import sentences
 from needlework.evals.suite.split import split_of
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -71,7 +72,7 @@ def test_dev_and_eval_ask_disjoint_associations(halves):
 
 def test_needles_and_haystack(halves):
     names = set(load_names())
-    padding = {s for _, s in _sentences(tuple(sorted(names)))}
+    padding = {s for _, s in sentences(tuple(sorted(names)))}
     for it in halves["eval"]:
         text = _content(it).split("\n\n", 1)[1].rsplit("\n\nQuestion: ", 1)[0]
         assert it.gold["needle"] in text

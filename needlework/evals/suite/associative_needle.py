@@ -7,7 +7,7 @@ elsewhere in the text, so naming the only character in sight does not answer it,
 answer in context (the companion measures' preference). The answer is the character's first name; naming a
 distractor character as well is hedging and scores 0.
 
-Haystack: the Paul Graham essays' `padding` half (real_data.essay_part: the NIAH baseline trains on the other
+Haystack (suite.haystack): the Paul Graham essays' `padding` half (the NIAH baseline trains on the other
 half), paragraphs naming any character of the name list dropped, a window of `context_chars` whole sentences
 from a seeded start. Item i (of seed s) uses its own generator (s, i); the asked association is the i-th of a
 seeded permutation of the split's associations, its needle at depths[i % len(depths)] (0 first, 1 last).
@@ -16,17 +16,16 @@ distractor needles come from their own half too.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
 from ...backends.base import Request
 from ...config import ConfigError
-from ...text import normalize_answer, sentence_spans
+from ...text import normalize_answer
 from ..base import Benchmark, Contrast, Item, ReportHook
+from . import haystack
 from .associations import Association, load_associations, load_names
 from .readers import answer_line
 from .split import check_split, split_of, stable_id
@@ -59,50 +58,6 @@ class AssociativeNeedleSettings:
             raise ConfigError(f"associative_needle.depths must lie in [0, 1], got {self.depths}")
 
 
-@lru_cache(maxsize=4)
-def _sentences(names: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
-    """(paragraph number, sentence) of the padding essays, paragraphs naming a character dropped."""
-    from ...real_data import load_essays
-    named = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
-    out = []
-    for p, para in enumerate(load_essays(part="padding").split("\n\n")):
-        para = " ".join(para.split())
-        if para and not named.search(para):
-            out += [(p, para[a:b].strip()) for a, b in sentence_spans(para) if para[a:b].strip()]
-    return tuple(out)
-
-
-def _window(sents: tuple[tuple[int, str], ...], chars: int, rng: np.random.Generator) -> list[tuple[int, str]]:
-    start = int(rng.integers(0, len(sents)))
-    out, total = [], 0
-    for j in range(len(sents)):
-        out.append(sents[(start + j) % len(sents)])
-        total += len(out[-1][1]) + 1
-        if total >= chars:
-            break
-    return out
-
-
-def _join(window: list[tuple[int, str]]) -> str:
-    text = ""
-    for j, (p, s) in enumerate(window):
-        text += ("" if j == 0 else " " if p == window[j - 1][0] else "\n\n") + s
-    return text
-
-
-def _haystack(window: list[tuple[int, str]], needles: dict[int, str]) -> str:
-    """The window with each needle inserted as a sentence of its own before sentence index k (k = len: at the
-    end), in the paragraph of its neighbour."""
-    out: list[tuple[int, str]] = []
-    for k in range(len(window) + 1):
-        if k in needles:
-            para = window[min(k, len(window) - 1)][0]
-            out.append((para, needles[k]))
-        if k < len(window):
-            out.append(window[k])
-    return _join(out)
-
-
 def _prompt(text: str, question: str) -> str:
     return f"{INSTRUCTION}\n\n{text}\n\nQuestion: {question}\nAnswer:"
 
@@ -127,7 +82,7 @@ def build(s: AssociativeNeedleSettings, seed: int) -> list[Item]:
     if len(names) < s.distractors + 1:
         raise ConfigError(f"associative_needle.distractors={s.distractors} needs {s.distractors + 1} names")
     pool = _pool(s)
-    sents = _sentences(names)
+    sents = haystack.sentences(names)
     order = np.random.default_rng([SEED_OFFSET + seed, 1]).permutation(len(pool))
     items = []
     for i in range(s.n):
@@ -139,20 +94,19 @@ def build(s: AssociativeNeedleSettings, seed: int) -> list[Item]:
             if len(chosen) < s.distractors and a.place not in {c.place for c in chosen}:
                 chosen.append(a)
         who = [names[j] for j in rng.permutation(len(names))[:s.distractors + 1]]
-        window = _window(sents, s.context_chars, rng)
+        win = haystack.window(sents, s.context_chars, rng)
         depth = s.depths[i % len(s.depths)]
-        at = round(depth * len(window))
-        free = [k for k in range(len(window) + 1) if k != at]
-        spots = [free[j] for j in rng.permutation(len(free))[:s.distractors]]
+        at = round(depth * len(win))
+        spots = haystack.spots(win, at, s.distractors, rng)
         needles = {at: asked.needle(who[0]), **{k: a.needle(n) for k, a, n in zip(spots, chosen, who[1:])}}
         plain = {at: needles[at]}
         rest = {k: v for k, v in needles.items() if k != at}
         items.append(Item(
             id=f"{s.split}/{i}/{stable_id(asked.cue, 8)}/depth={depth}", axes={"depth": depth},
-            request=_request(s, _prompt(_haystack(window, needles), asked.question)),
+            request=_request(s, _prompt(haystack.plant(win, needles), asked.question)),
             gold={"answers": [who[0]], "distractor_answers": who[1:], "question": asked.question,
                   "needle": plain[at], "cue": asked.cue, "place": asked.place,
-                  "without_gold": _prompt(_haystack(window, rest), asked.question)},
+                  "without_gold": _prompt(haystack.plant(win, rest), asked.question)},
             cluster=f"{s.split}/{stable_id(asked.cue, 8)}"))   # n > the half's associations: one asked again
     return items
 
