@@ -98,15 +98,13 @@ def build(s: AssociativeNeedleSettings, seed: int) -> list[Item]:
         depth = s.depths[i % len(s.depths)]
         at = round(depth * len(win))
         spots = haystack.spots(win, at, s.distractors, rng)
-        needles = {at: asked.needle(who[0]), **{k: a.needle(n) for k, a, n in zip(spots, chosen, who[1:])}}
-        plain = {at: needles[at]}
-        rest = {k: v for k, v in needles.items() if k != at}
+        placed = [(at, asked.needle(who[0]))] + [(k, a.needle(n)) for k, a, n in zip(spots, chosen, who[1:])]
         items.append(Item(
             id=f"{s.split}/{i}/{stable_id(asked.cue, 8)}/depth={depth}", axes={"depth": depth},
-            request=_request(s, _prompt(haystack.plant(win, needles), asked.question)),
+            request=_request(s, _prompt(haystack.plant(win, haystack.gather(placed)), asked.question)),
             gold={"answers": [who[0]], "distractor_answers": who[1:], "question": asked.question,
-                  "needle": plain[at], "cue": asked.cue, "place": asked.place,
-                  "without_gold": _prompt(haystack.plant(win, rest), asked.question)},
+                  "needle": placed[0][1], "cue": asked.cue, "place": asked.place,
+                  "without_gold": _prompt(haystack.plant(win, haystack.gather(placed[1:])), asked.question)},
             cluster=f"{s.split}/{stable_id(asked.cue, 8)}"))   # n > the half's associations: one asked again
     return items
 

@@ -58,6 +58,16 @@ def plant(win: list[Sentence], needles: dict[int, str]) -> str:
 
 
 def spots(win: list[Sentence], first: int, count: int, rng: np.random.Generator) -> list[int]:
-    """count distinct insertion points other than `first`, seeded."""
-    free = [k for k in range(len(win) + 1) if k != first]
-    return [free[j] for j in rng.permutation(len(free))[:count]]
+    """count insertion points other than `first`, seeded: distinct while the window has room, else some shared
+    (gather puts needles that share a point one after the other)."""
+    free = [k for k in range(len(win) + 1) if k != first] or [first]
+    order = [free[j] for j in rng.permutation(len(free))]
+    return [order[j % len(order)] for j in range(count)]
+
+
+def gather(placed: list[tuple[int, str]]) -> dict[int, str]:
+    """{insertion point: its needles as consecutive sentences}, in the order given."""
+    out: dict[int, str] = {}
+    for k, needle in placed:
+        out[k] = f"{out[k]} {needle}" if k in out else needle
+    return out
