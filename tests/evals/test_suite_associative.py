@@ -11,6 +11,7 @@ import pytest
 
 from needlework.config import ConfigError
 from needlework.evals.registry import get_benchmark
+from needlework.real_data import load_essays
 from needlework.evals.suite.associations import (FOLDER, QUESTION, content_words, literal_overlap,
                                                  load_associations, load_names)
 from needlework.evals.suite.associative_needle import AssociativeNeedleSettings
@@ -73,6 +74,7 @@ def test_dev_and_eval_ask_disjoint_associations(halves):
 def test_needles_and_haystack(halves):
     names = set(load_names())
     padding = {s for _, s in sentences(tuple(sorted(names)))}
+    essays_trained_on = " ".join(load_essays(part="haystack").split())
     for it in halves["eval"]:
         text = _content(it).split("\n\n", 1)[1].rsplit("\n\nQuestion: ", 1)[0]
         assert it.gold["needle"] in text
@@ -86,8 +88,9 @@ def test_needles_and_haystack(halves):
         stripped = text
         for n in [it.gold["needle"], *re.findall(r"(?:%s) [^.]*\." % "|".join(others), text)]:
             stripped = stripped.replace(n, "")
-        first = re.split(r"(?<=[.!?]) ", stripped.strip())[0].strip()
-        assert any(first[:40] in s for s in padding), first        # the haystack is padding-half essay text
+        first = max(re.split(r"(?<=[.!?]) ", stripped.strip()), key=len).strip()   # its longest sentence
+        assert any(first[:40] in s for s in padding), first        # the haystack is padding-half essay text,
+        assert first[:40] not in essays_trained_on                   # never the half NIAH training reads
 
 
 def test_deterministic_and_depths(halves):
