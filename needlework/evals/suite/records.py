@@ -36,7 +36,7 @@ SEED_OFFSET = 30_000   # item generators never coincide with another family's (s
 @dataclass
 class RecordsSettings:
     n: int = 60                                    # items
-    n_records: int = 30                            # records per prompt
+    n_records: int = 12                            # records per prompt (~300-550 tokens: 30 put a 135M model at floor)
     format: Literal["mixed", "csv", "markdown", "log", "yaml", "ini"] = "mixed"
     depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])   # asked record's place, rotating
     split: Literal["eval", "dev"] = "eval"
