@@ -6,8 +6,10 @@ import pytest
 from needlework.evals.suite.readers import answer_line, short_answer_em, yes_no
 
 RIGHT = ["Paris", "paris", "The answer is Paris.", "It's in Paris, France", "**Paris**", "\n\nParis",
-         "Answer: Paris", "PARIS!", "The city of Paris\nLondon is wrong", "  the answer: \"Paris\""]
+         "Answer: Paris", "PARIS!", "The city of Paris\nLondon is wrong", "  the answer: \"Paris\"",
+         "The answer is:\n\nParis", "Answer:\nParis"]
 WRONG = ["London", "", "   \n  ", "Parisian cafes", "comparison", "I don't know", "London\nParis",
+         "The answer is:\n\nLondon\n\nParis",
          "The answer is Lyon."]
 
 

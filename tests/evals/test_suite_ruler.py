@@ -78,6 +78,8 @@ def test_reader(halves):
     vs = mv.gold["answers"]
     assert B.score(mv, ", ".join(vs))[1] == {"all_found": 1.0, "recall": 1.0}
     assert B.score(mv, f"{vs[0]}\n{vs[1]}\n{vs[2]}")[1]["all_found"] == 1.0
+    assert B.score(mv, f"The magic words are:\n\n{', '.join(vs)}")[1]["all_found"] == 1.0
+    assert B.score(mv, f"{vs[0]}, {vs[1]}\n\nAlso {vs[2]}")[1]["all_found"] == 0.0    # only its first paragraph
     assert B.score(mv, vs[0])[1] == {"all_found": 0.0, "recall": pytest.approx(1 / 3)}
 
 

@@ -64,8 +64,8 @@ def _prompt(text: str, question: str) -> str:
 
 def _request(s: AssociativeNeedleSettings, prompt: str) -> Request:
     if s.chat:
-        return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens, stop=["\n\n"])
-    return Request(prompt=prompt, max_new_tokens=s.max_new_tokens, stop=["\n\n"])
+        return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens)
+    return Request(prompt=prompt, max_new_tokens=s.max_new_tokens)
 
 
 def _pool(s: AssociativeNeedleSettings) -> list[Association]:

@@ -60,10 +60,10 @@ def render_prompt(question: str, passages: list[dict]) -> str:
 
 
 def _request(s: PassageSettings, prompt: str) -> Request:
-    stop = ["\n\n"]
+    # no stop sequence: "The answer is:", a blank line and the answer is an answer (max_new_tokens bounds it)
     if s.chat:
-        return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens, stop=stop)
-    return Request(prompt=prompt, max_new_tokens=s.max_new_tokens, stop=stop)
+        return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens)
+    return Request(prompt=prompt, max_new_tokens=s.max_new_tokens)
 
 
 def _pool(records: tuple[dict, ...]) -> list[dict]:

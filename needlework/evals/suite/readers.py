@@ -1,8 +1,8 @@
 """Answer readers fair to free-form answers, for every suite task.
 
 `short_answer_em` is Liu et al.'s best-subspan exact match (needlework.text) made fair in two ways a free-form
-answer needs: it reads the first *non-empty* line (a model that opens with a blank line or "Answer:" has still
-answered), and a gold answer must match whole words of that line ("paris" is in "It's in Paris, France" but
+answer needs: it reads the first *non-empty* line (a model that opens with a blank line, "Answer:" or "The answer
+is:" and a line break has still answered), and a gold answer must match whole words of that line ("paris" is in "It's in Paris, France" but
 not in "comparison"; "Ann" is not in "Anna"). Any gold alias counts. A gold answer that normalises to nothing
 is matched raw, as a whole token (text._raw_match).
 
@@ -20,12 +20,12 @@ _YES_NO = {"yes": "yes", "true": "yes", "correct": "yes", "no": "no", "false": "
 
 
 def answer_line(text: str) -> str:
-    """The first non-empty line, without a leading "Answer:" label."""
-    for line in text.splitlines():
-        line = _LABEL.sub("", line).strip()
-        if line:
-            return line
-    return ""
+    """The first non-empty line, without a leading "Answer:" label; a lead-in that ends in a colon ("The answer
+    is:") is read with the next non-empty line, where its answer is."""
+    lines = [ln for ln in (_LABEL.sub("", raw).strip() for raw in text.splitlines()) if ln]
+    if not lines:
+        return ""
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
 def short_answer_em(text: str, answers: list[str] | tuple[str, ...]) -> float:

@@ -80,8 +80,8 @@ def _prompt(fmt: str, table: str, question: str) -> str:
 
 def _request(s: RecordsSettings, prompt: str) -> Request:
     if s.chat:
-        return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens, stop=["\n\n"])
-    return Request(prompt=prompt, max_new_tokens=s.max_new_tokens, stop=["\n\n"])
+        return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens)
+    return Request(prompt=prompt, max_new_tokens=s.max_new_tokens)
 
 
 def build(s: RecordsSettings, seed: int) -> list[Item]:

@@ -7,8 +7,8 @@ them over items):
 - mk (multi-key): `n_keys` keys with one value each, one key asked;
 - mv (multi-value): one key with `n_values` values, all asked;
 - mq (multi-query): `n_keys` keys with one value each, `n_queries` of them asked.
-The first asked needle sits at depths[i % len(depths)]; the others at seeded places. Scoring reads the answer up
-to its first blank line: `all_found` (headline, 0/1) is right when every asked value is there as a whole word
+The first asked needle sits at depths[i % len(depths)]; the others at seeded places. Scoring reads the answer's first
+paragraph: `all_found` (headline, 0/1) is right when every asked value is there as a whole word
 and no other needle's value is (listing every value is not retrieval); `recall` is RULER's share of asked
 values found. Item i (of seed s) depends only on (s, i).
 """
@@ -24,7 +24,6 @@ from ...config import ConfigError
 from ...text import normalize_answer
 from ..base import Benchmark, Contrast, Item, ReportHook
 from . import haystack, vocab
-from .readers import answer_line
 from .records import _distinct
 from .split import check_split
 
@@ -70,8 +69,8 @@ def _question(kind: str, keys: list[str]) -> str:
 
 def _request(s: RulerNeedlesSettings, prompt: str) -> Request:
     if s.chat:
-        return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens, stop=["\n\n"])
-    return Request(prompt=prompt, max_new_tokens=s.max_new_tokens, stop=["\n\n"])
+        return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens)
+    return Request(prompt=prompt, max_new_tokens=s.max_new_tokens)
 
 
 def _prompt(text: str, question: str) -> str:
@@ -115,8 +114,11 @@ def build(s: RulerNeedlesSettings, seed: int) -> list[Item]:
 
 
 def _answer(text: str) -> str:
-    head = text.split("\n\n")[0] if answer_line(text) else ""
-    return head if head.strip() else answer_line(text)
+    """The first non-empty paragraph (a list may run over lines), joined to the next after a colon lead-in."""
+    paras = [p.strip() for p in text.split("\n\n") if p.strip()]
+    if not paras:
+        return ""
+    return f"{paras[0]} {paras[1]}" if paras[0].endswith(":") and len(paras) > 1 else paras[0]
 
 
 def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
