@@ -15,9 +15,13 @@ from . import kv_retrieval, mdqa, transfer
 from .base import Benchmark
 from .flenqa import flenqa
 from .general import general
+from .suite import associative_needle, records, ruler_needles, sciq_passages, squad_passages
 
 BENCHMARKS: tuple[Benchmark, ...] = (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, flenqa.BENCHMARK, flenqa.BENCHMARK_COT,
-                                     general.BENCHMARK, transfer.BENCHMARK)
+                                     general.BENCHMARK, transfer.BENCHMARK,
+                                     # the transfer suite (issue 30)
+                                     squad_passages.BENCHMARK, sciq_passages.BENCHMARK, records.BENCHMARK,
+                                     associative_needle.BENCHMARK, ruler_needles.BENCHMARK)
 
 
 def canonical_name(name: str) -> str:

