@@ -11,8 +11,10 @@ from needlework.io import read_jsonl
 
 
 def eval_config(model: str, out: Path, **sections) -> EvalConfig:
-    """Greedy, fp32, one prompt at a time on the CPU: what lm-eval's hf model runs with --batch_size 1."""
-    return from_dict(EvalConfig, {"model": model, "out": str(out), "batch_size": 1,
+    """Greedy, fp32, one prompt at a time on the CPU: what lm-eval's hf model runs with --batch_size 1. The
+    exported tasks score generations; the companion measures (answer log-likelihoods) are needlework's own and are
+    not exported, so they are off here and every metric compared is a generation's."""
+    return from_dict(EvalConfig, {"model": model, "out": str(out), "batch_size": 1, "companion": False,
                                   "backend": {"precision": "fp32", "device": "cpu", "engine": "static",
                                               "batch_size": 1, "progress": False}, **sections})
 

@@ -110,7 +110,8 @@ def test_compare_and_the_report_verdicts_read_imported_runs(exported, tmp_path):
                             "folder": "eval/ft"}]}
     rep = write_report(tmp_path, manifest, tmp_path / "report")
     rows = {r[1].split(",")[0]: r for r in rep["verdict"]["rows"]}
-    assert rows["kv-retrieval"][5] == "better" and rows["MDQA"][5] == "better"
+    # the made-up base scores 0 on MDQA: at the floor, claim 2's pool leaves it out as not testable
+    assert rows["kv-retrieval"][5] == "better" and rows["MDQA"][5].startswith("not testable at this model size")
     assert "verdict at a glance" in (tmp_path / "report" / "report.html").read_text()
 
 
