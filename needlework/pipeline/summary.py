@@ -16,7 +16,7 @@ def latest_report(root: Path) -> dict | None:
     return json.loads(found[-1].read_text()) if found else None
 
 
-TERMINAL = 80   # columns the table fits in: cells wrap at word boundaries, never cut
+TERMINAL = 80   # the fewest columns the table fits in: cells wrap at word boundaries, never cut
 
 
 def _widths(cells: list[list[str]], limit: int, whole: tuple[int, ...] = ()) -> list[int]:
@@ -37,10 +37,17 @@ def _widths(cells: list[list[str]], limit: int, whole: tuple[int, ...] = ()) -> 
     return widths
 
 
-def _aligned(header: list[str], rows: list[list[str]], limit: int = TERMINAL) -> list[str]:
+def _terminal_columns() -> int:
+    """The terminal's width where it is wider than TERMINAL (fewer wrapped lines), else TERMINAL."""
+    import shutil
+    return max(TERMINAL, shutil.get_terminal_size((TERMINAL, 24)).columns)
+
+
+def _aligned(header: list[str], rows: list[list[str]], limit: int | None = None) -> list[str]:
     """The header, then the verdict rows under one heading line per claim, the other columns wrapped to fit
     `limit` columns."""
     import textwrap
+    limit = limit or _terminal_columns()
     cells = [[str(c) for c in r[1:]] for r in [header, *rows]]
     change = header.index("paired change [95%]") - 1 if "paired change [95%]" in header else -1
     widths = _widths(cells, limit - 4, whole=(change,))

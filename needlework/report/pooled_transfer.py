@@ -129,6 +129,8 @@ def pooled_rows(pooled: dict | None) -> list[list[str]]:
     rows = []
     arms = pooled["arms"]
     for arm, ap in arms.items():
+        if ap["k"] == 1:   # the pool of one task is that task, whose own row is already in the table
+            continue
         measure = f"pooled, random effects ({ap['k']} tasks)" + (f" [{arm}]" if len(arms) > 1 else "")
         pool = ap["pool"]
         change = f"{signed(pool['estimate'])} {signed_interval(pool['ci95'])}" if pool else "–"

@@ -66,7 +66,7 @@ def test_the_closing_verdict_table_shows_whole_cells_in_80_columns():
              "no detectable change: not decided at this size; the cpu-study preset decides it"],
             ["3. kept within ±0.05", "ARC-Easy (acc, 0-shot) (570)", "0.561", "0.547", "-0.014 [-0.03, +0.00]",
              "inconclusive (interval wider than the margin)"]]
-    lines = _aligned(HEADER, rows)
+    lines = _aligned(HEADER, rows, limit=80)
     assert max(len(x) for x in lines) <= 80 and not any("…" in x for x in lines)
     words = " ".join(lines).split()
     for cell in [c for r in [HEADER[1:], *rows] for c in r]:   # the claim column is a heading per claim
@@ -74,3 +74,12 @@ def test_the_closing_verdict_table_shows_whole_cells_in_80_columns():
         assert all(w in it for w in cell.split()), cell   # each word present, in the cell's order
     assert "  1. retrieval improves" in lines and "  3. kept within ±0.05" in lines
     assert any("+0.889 [+0.75, +0.96]" in x for x in lines)   # a change is never split
+
+
+def test_a_wider_terminal_wraps_less_and_a_narrow_one_still_gets_80(monkeypatch):
+    import os
+    from needlework.pipeline import summary
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24): os.terminal_size((140, 40)))
+    assert summary._terminal_columns() == 140
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=(80, 24): os.terminal_size((60, 40)))
+    assert summary._terminal_columns() == 80

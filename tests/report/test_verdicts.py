@@ -95,3 +95,14 @@ def test_claim_two_not_decided_at_this_size_names_the_study_preset():
     decided = {"benchmarks": {"mdqa": _bench(0.12, [0.02, 0.22])}, "study_preset": "cpu-study"}
     assert "cpu-study" not in transfer_claim(decided)
     assert "cpu-study" not in transfer_claim({"benchmarks": {"mdqa": _bench(0.02, [-0.08, 0.12])}})
+
+
+def test_the_verdict_table_lists_only_the_transfer_benchmarks_the_run_evaluated():
+    from needlework.report.verdict_table import verdict_rows
+    mdqa = {"primary_metric": "best_subspan_em", "overall": {"base": {"accuracy": 0.3}, "kv": {"accuracy": 0.35}},
+            "change": {"kv": {"overall": {"delta": 0.05, "ci95": [-0.01, 0.11], "n": 45,
+                                          "reading": "no detectable change"}}}}
+    transfer = [r for r in verdict_rows({"benchmarks": {"mdqa": mdqa}}) if r[0] == "2. it transfers"]
+    assert [r[1] for r in transfer] == ["MDQA, best_subspan_em (45)"]   # no row per suite task it did not run
+    none = [r for r in verdict_rows({"benchmarks": {}}) if r[0] == "2. it transfers"]
+    assert len(none) == 1 and none[0][1] == "transfer benchmarks" and none[0][5] == "not measured in this run"
