@@ -257,6 +257,12 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _omp_threads() -> int | None:
+    """OMP_NUM_THREADS when it holds a positive count (set by the user, or by torchrun for each process)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 @dataclass(frozen=True)
 class RunContext:
     """Where and how a run computes, resolved once (`resolve_context`) and handed to every stage."""
@@ -290,13 +296,19 @@ class RunContext:
 def resolve_context(precision: Setting | bool | str = "auto", device: str = "auto", threads: int | None = None,
                     *, log=None) -> RunContext:
     """The run's one resolution: threads first (the bf16 calibration is timed, and cached, at them), then the
-    device, then bf16 or fp32 on it. `threads`: an explicit count, else every core this process may use."""
+    device, then bf16 or fp32 on it. `threads`: an explicit count, else OMP_NUM_THREADS where set, else every core
+    this process may use."""
     cores = available_cores()
     if threads is not None and threads < 1:
         from .config import ConfigError
         raise ConfigError(f"threads must be >= 1 (or left out: all {cores} cores this process may use), got {threads}")
-    why = (f"{threads} by configuration ({cores} available)" if threads
-           else f"all {cores} cores this process may use, by its CPU affinity")
+    omp = _omp_threads()
+    if threads:
+        why = f"{threads} by configuration ({cores} available)"
+    elif omp:   # torchrun sets 1 per process, and a user who set it meant it: never oversubscribe past it
+        why, threads = f"OMP_NUM_THREADS={omp} ({cores} cores available)", omp
+    else:
+        why = f"all {cores} cores this process may use, by its CPU affinity"
     ctx_threads = threads or cores
     import torch
     torch.set_num_threads(ctx_threads)

@@ -119,12 +119,14 @@ def transfer_claim(rep: dict[str, Any]) -> str:
     pooled = (rep.get("transfer_pooled") or {}).get("arms") or {}
     left_out = {(t["name"], arm): t["left_out"] for arm, ap in pooled.items() for t in ap["tasks"] if t["left_out"]}
     parts = []
-    for name in claim_benchmarks("transfer"):   # read at call time: a benchmark registered later joins
-        bench = rep["benchmarks"].get(name)
+    # read at call time (a benchmark registered later joins); only those this run evaluated are named
+    names = [n for n in claim_benchmarks("transfer") if n in rep["benchmarks"]]
+    if not names:
+        parts.append(f"No transfer benchmark: {NOT_MEASURED}")
+    for name in names:
+        bench = rep["benchmarks"][name]
         label = benchmark_label(name, bench)
-        if bench is None:
-            parts.append(f"{label}: {NOT_MEASURED}")
-        elif not _arms(bench):
+        if not _arms(bench):
             parts.append(f"{label}: no before/after comparison in this run")
         else:
             parts += [_change_sentence(bench, arm, f"{label} ({bench['primary_metric']})")

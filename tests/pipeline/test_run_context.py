@@ -13,6 +13,7 @@ def eight_cores(monkeypatch):
     import torch
     calls: list[int] = []
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(torch, "set_num_threads", calls.append)
     return calls
 
@@ -64,6 +65,9 @@ def test_threads_follow_the_affinity_and_an_explicit_setting(monkeypatch, eight_
     assert ctx.threads == 8 and eight_cores[-1] == 8
     ctx = resolve_context("fp32", "cpu", threads=3)
     assert ctx.threads == 3 and eight_cores[-1] == 3 and "3 by configuration (8 available)" in ctx.threads_reason
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")   # torchrun's per-process setting (or a user's) is kept
+    ctx = resolve_context("fp32", "cpu")
+    assert ctx.threads == 1 and eight_cores[-1] == 1 and "OMP_NUM_THREADS=1" in ctx.threads_reason
     monkeypatch.delattr(os, "sched_getaffinity")   # no affinity call (not Linux): the machine's count
     monkeypatch.setattr(os, "cpu_count", lambda: 6)
     assert available_cores() == 6

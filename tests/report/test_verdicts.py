@@ -24,7 +24,7 @@ def test_claim_two_lists_every_transfer_benchmark():
     assert "FLenQA-style (regenerated) with CoT (accuracy): base 0.500 -> ft 0.550" in text
     assert "FLenQA (accuracy)" not in text
     released = transfer_claim({"benchmarks": {"flenqa": _bench(0.0, [-0.1, 0.1], "released")}})
-    assert "FLenQA (accuracy): base" in released and "FLenQA with CoT: not measured in this run" in released
+    assert "FLenQA (accuracy): base" in released and "FLenQA with CoT" not in released   # only what was run
 
 
 def test_claim_two_names_seeds_that_disagree():
