@@ -98,8 +98,18 @@ def test_the_served_model_name_is_recorded_and_a_mismatch_warned(fake_openai, tm
     assert row["served_model"] == "another-model"
 
 
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt in this test, however the suite was started: a process launched in the
+    background of a non-interactive shell (`cmd &`, as CI scripts may) inherits SIGINT ignored, and Python then
+    keeps it ignored, so the signal these tests send would be lost."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.timeout(30)   # a guard only: before the fix this waited for the 10-minute timeout and every retry
-def test_ctrl_c_during_a_request_returns_at_once(fake_openai):
+def test_ctrl_c_during_a_request_returns_at_once(fake_openai, sigint_raises):
     """A server that never answers, a request timeout of 10 minutes: SIGINT raises KeyboardInterrupt out of
     generate at once (the executor used to join the request thread, holding Ctrl-C for the whole timeout)."""
     b = backend(fake_openai, timeout_s=600, max_retries=5)
@@ -115,7 +125,7 @@ def test_ctrl_c_during_a_request_returns_at_once(fake_openai):
 
 
 @pytest.mark.timeout(30)
-def test_ctrl_c_in_eval_says_what_was_kept(fake_openai, tmp_path, capsys):
+def test_ctrl_c_in_eval_says_what_was_kept(fake_openai, tmp_path, capsys, sigint_raises):
     from needlework.cli import main
     fake_openai.hang.set()
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
