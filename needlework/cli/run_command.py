@@ -45,7 +45,8 @@ def add_run_parser(sub) -> None:
                                    "(default: the cpu-demo preset); finished stages are skipped, unfinished resume")
     p.add_argument("config", nargs="?", help="run config YAML (applied on top of --preset when both are given)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.lr=2e-4 eval.kv_retrieval.n=20")
-    p.add_argument("--preset", help="a preset in needlework/presets/: cpu-demo, cpu-transfer, mistral-7b, gpt-3.5, mistral-7b-v0.2-24k")
+    p.add_argument("--preset", help="a preset in needlework/presets/: cpu-demo, cpu-study, cpu-sweep, cpu-transfer, "
+                                   "mistral-7b, gpt-3.5, mistral-7b-v0.2-24k")
     p.add_argument("--dry-run", action="store_true", help="print the resolved plan with token and time estimates")
     p.add_argument("--size", choices=["small", "default", "full"],
                    help="the fixed item set to evaluate (sets `size`; the preset's `sizes` say what each holds): the "
