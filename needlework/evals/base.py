@@ -79,6 +79,13 @@ class Contrast:
     answer: str                        # the gold answer as a continuation (its first form)
     distractor_answers: tuple[str, ...] = ()   # each distractor passage's own answer, where it has one
 
+    @classmethod
+    def from_gold(cls, item: "Item", without_gold: Request) -> "Contrast":
+        """The usual case: the item's own request, its first gold answer and the distractors' answers as its
+        `gold` keeps them (`answers`, `distractor_answers`); only the prompt without gold is the benchmark's."""
+        return cls(with_gold=item.request, without_gold=without_gold, answer=item.gold["answers"][0],
+                   distractor_answers=tuple(item.gold.get("distractor_answers", ())))
+
 
 # settings -> {"items", "tokens", "new_tokens", "note"}: a benchmark whose items cannot be built ahead (a
 # self-driven one) says what one evaluation costs, in prompt-token equivalents; the others are sampled.

@@ -122,8 +122,7 @@ def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
 
 def contrast(s: AssociativeNeedleSettings, item: Item) -> Contrast:
     """Without the gold needle: the same text and distractor needles; distractors: their characters."""
-    return Contrast(with_gold=item.request, without_gold=_request(s, item.gold["without_gold"]),
-                    answer=item.gold["answers"][0], distractor_answers=tuple(item.gold["distractor_answers"]))
+    return Contrast.from_gold(item, _request(s, item.gold["without_gold"]))
 
 
 def describe(s: AssociativeNeedleSettings) -> dict:

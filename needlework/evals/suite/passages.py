@@ -125,8 +125,7 @@ def contrast(s: PassageSettings, item: Item) -> Contrast:
     distractor passage's own answer."""
     g = item.gold
     rest = [p for i, p in enumerate(g["passages"], 1) if i != g["gold_position"]]
-    return Contrast(with_gold=item.request, without_gold=_request(s, render_prompt(g["question"], rest)),
-                    answer=g["answers"][0], distractor_answers=tuple(g["distractor_answers"]))
+    return Contrast.from_gold(item, _request(s, render_prompt(g["question"], rest)))
 
 
 def describe_layout(s: PassageSettings) -> str:

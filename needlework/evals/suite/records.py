@@ -120,8 +120,7 @@ def contrast(s: RecordsSettings, item: Item) -> Contrast:
     g = item.gold
     keep = [j for j in range(len(g["records"])) if j != g["position"]]
     table = render(g["format"], [g["records"][j] for j in keep], [g["stamps"][j] for j in keep])
-    return Contrast(with_gold=item.request, without_gold=_request(s, _prompt(g["format"], table, g["question"])),
-                    answer=g["answers"][0], distractor_answers=tuple(g["distractor_answers"]))
+    return Contrast.from_gold(item, _request(s, _prompt(g["format"], table, g["question"])))
 
 
 def describe(s: RecordsSettings) -> dict:

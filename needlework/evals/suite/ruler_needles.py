@@ -134,8 +134,7 @@ def contrast(s: RulerNeedlesSettings, item: Item) -> Contrast | None:
     g = item.gold
     if g["kind"] != "mk":
         return None
-    return Contrast(with_gold=item.request, without_gold=_request(s, g["without_gold"]), answer=g["answers"][0],
-                    distractor_answers=tuple(g["distractor_answers"]))
+    return Contrast.from_gold(item, _request(s, g["without_gold"]))
 
 
 def describe(s: RulerNeedlesSettings) -> dict:
