@@ -13,8 +13,8 @@ from __future__ import annotations
 from ..config import ConfigError
 from . import kv_retrieval, mdqa, transfer
 from .base import Benchmark
-from .flenqa import flenqa
-from .general import general
+from .flenqa import benchmark as flenqa
+from .general import benchmark as general
 from .suite import associative_needle, records, ruler_needles, sciq_passages, squad_passages
 
 BENCHMARKS: tuple[Benchmark, ...] = (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, flenqa.BENCHMARK, flenqa.BENCHMARK_COT,
