@@ -96,7 +96,7 @@ Estimate = Callable[[Any], dict]
 class Benchmark:
     """One benchmark: everything the runner, the pipeline's plan, the CLI and the report need to know about it.
     Adding a benchmark is its module (settings class, build, score, this record) and one line in registry.py."""
-    name: str                                      # kebab-case, the one spelling (registry.canonical_name)
+    name: str                                      # kebab-case, the one spelling (registry.benchmark_key)
     section: str                                   # EvalConfig field holding its settings (shared by variants)
     settings: type                                 # that field's dataclass (EvalConfig is built from the registry)
     report: ReportHook

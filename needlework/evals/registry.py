@@ -24,7 +24,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, fle
                                      associative_needle.BENCHMARK, ruler_needles.BENCHMARK)
 
 
-def canonical_name(name: str) -> str:
+def benchmark_key(name: str) -> str:
     """The one spelling of a benchmark's name: kebab-case (`kv_retrieval` and `kv-retrieval` name one benchmark;
     its settings section is the snake_case field the record names)."""
     return name.strip().replace("_", "-")
@@ -36,7 +36,7 @@ def all_benchmarks() -> dict[str, Benchmark]:
 
 def get_benchmark(name: str) -> Benchmark:
     known = all_benchmarks()
-    key = canonical_name(name)
+    key = benchmark_key(name)
     if key not in known:
         raise ConfigError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(known)}")
     return known[key]
@@ -47,8 +47,8 @@ def sections() -> dict[str, type]:
     (flenqa, flenqa-cot) share a section and so must share its class."""
     out: dict[str, type] = {}
     for b in BENCHMARKS:
-        if b.name != canonical_name(b.name):
-            raise ConfigError(f"benchmark {b.name!r}: names are kebab-case ({canonical_name(b.name)!r})")
+        if b.name != benchmark_key(b.name):
+            raise ConfigError(f"benchmark {b.name!r}: names are kebab-case ({benchmark_key(b.name)!r})")
         if out.setdefault(b.section, b.settings) is not b.settings:
             raise ConfigError(f"benchmark {b.name!r}: section {b.section!r} already holds {out[b.section].__name__}")
     return out
