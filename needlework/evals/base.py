@@ -61,8 +61,8 @@ class ReportHook:
     label: str                                     # how a reader sees its name (headings, tables, verdicts)
     shape: Literal["paired", "table1"] = "paired"  # table1: a model x task table with equivalence readings (claim 3)
     # an extra section drawn from its results: the depth x length grid and effective length, or the
-    # arms x families transfer matrix
-    section: Literal["retrieval-grid", "transfer-matrix"] | None = None
+    # arms x families family matrix
+    section: Literal["retrieval-grid", "family-matrix"] | None = None
     claim: Literal["retrieval", "transfer", "general"] | None = None   # the paper's claim it answers (1, 2, 3)
 
 

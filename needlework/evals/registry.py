@@ -11,17 +11,22 @@ Adding a benchmark is its module and one line in BENCHMARKS: EvalConfig's settin
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import kv_retrieval, mdqa, transfer
+from . import family_matrix, kv_retrieval, mdqa
 from .base import Benchmark
 from .flenqa import benchmark as flenqa
 from .general import benchmark as general
 from .suite import associative_needle, records, ruler_needles, sciq_passages, squad_passages
 
 BENCHMARKS: tuple[Benchmark, ...] = (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, flenqa.BENCHMARK, flenqa.BENCHMARK_COT,
-                                     general.BENCHMARK, transfer.BENCHMARK,
+                                     general.BENCHMARK, family_matrix.BENCHMARK,
                                      # the transfer suite (issue 30)
                                      squad_passages.BENCHMARK, sciq_passages.BENCHMARK, records.BENCHMARK,
                                      associative_needle.BENCHMARK, ruler_needles.BENCHMARK)
+
+# names benchmarks had before, refused with the name they have now (never mapped silently): as a benchmark name,
+# and as EvalConfig's settings section (read by config.from_dict through EvalConfig.RENAMED)
+RENAMED = {"transfer": "family-matrix"}
+RENAMED_SECTIONS = {"transfer": "family_matrix (the benchmark transfer is now family-matrix)"}
 
 
 def benchmark_key(name: str) -> str:
@@ -37,6 +42,8 @@ def all_benchmarks() -> dict[str, Benchmark]:
 def get_benchmark(name: str) -> Benchmark:
     known = all_benchmarks()
     key = benchmark_key(name)
+    if key in RENAMED:
+        raise ConfigError(f"benchmark {name!r} is now {RENAMED[key]!r}")
     if key not in known:
         raise ConfigError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(known)}")
     return known[key]

@@ -153,10 +153,10 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         companion = tables.companion_table(label, bench)
         if companion:
             blocks.append(("table", companion))
-        if hook.section == "transfer-matrix" and rep.get("transfer"):   # arms x families, paired changes
-            matrix = rep["transfer"]
-            blocks += [("table", tables.transfer_table(matrix)),
-                       ("png", ("transfer-matrix", plots.transfer_heatmap(matrix), "transfer matrix heatmap"))]
+        if hook.section == "family-matrix" and rep.get("family_matrix"):   # arms x families, paired changes
+            matrix = rep["family_matrix"]
+            blocks += [("table", tables.family_matrix_table(matrix)),
+                       ("png", ("family-matrix", plots.family_matrix_heatmap(matrix), "family matrix heatmap"))]
         add(label, blocks)
     for name, bench in rep["benchmarks"].items():
         if report_hook(name).shape == "table1":
