@@ -12,7 +12,7 @@ CTX = object()   # the run's context: passed through to the measurement, never l
 
 def test_training_counts_its_held_out_checks_and_probes(mini):
     """The cpu-demo's plan was 2 minutes short: the held-out rows teacher-forced every `early_stop.every` steps
-    (for the transfer curve, even with early stopping off) were not counted."""
+    (for the probe curve, even with early stopping off) were not counted."""
     from needlework.pipeline.estimate import REALIZED, TRAIN_FIXED_S, train_estimate
     data = {"per_sample": 400, "tokens": 400 * 64}
     plain = train_estimate(mini(**{"train.epochs": 2.0, "train.global_batch": 8, "train.batch_size": 8}),
