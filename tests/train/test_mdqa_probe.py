@@ -74,7 +74,7 @@ def test_target_stops_at_first_saturation_and_plateau_waits_for_the_rise_to_end(
     assert should_stop(_log([0.1, 0.3, 0.31, 0.32], "transfer_em"),
                        EarlyStopSettings(metric="transfer", rule="plateau", patience=2, min_delta=0.05))
     mix = EarlyStopSettings(metric="mix", rule="target", target=0.6, patience=1, mix_weight=0.5)
-    assert not should_stop([{"step": 4, "heldout_value_exact": 1.0}], mix)            # no transfer yet
+    assert not should_stop([{"step": 4, "heldout_value_exact": 1.0}], mix)            # no probe score yet
     assert should_stop([{"step": 8, "heldout_value_exact": 1.0, "transfer_em": 0.25}], mix)
 
 
