@@ -28,7 +28,7 @@ KINDS = ("hf", "needlework-hf")
 
 def _plan(kind: str, tasks: list[str], limit: int, precision: str, batch: int):
     from needlework.config import load_config
-    from needlework.evals.general.general import GeneralSettings, plan
+    from needlework.evals.general.benchmark import GeneralSettings, plan
     from needlework.evals.runner import EvalConfig
     cfg = load_config(EvalConfig, None, ["model=smollm2-135m-instruct", "benchmarks=[general]",
                                          f"backend.precision={precision}"])
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     ap.add_argument("--batch", type=int, default=64, help="the cpu-demo's general.batch_size")
     args = ap.parse_args(argv)
-    from needlework.evals.general import general, general_models
+    from needlework.evals.general import benchmark as general, models as harness_models
     from needlework.logs import third_party_to
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     plans = {k: _plan(k, tasks, args.limit, args.precision, args.batch) for k in KINDS}
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         for n, task in enumerate(tasks):
             res = {}
             for k in (KINDS if n % 2 == 0 else KINDS[::-1]):
-                general_models.make_lm(plans[k].models[task])   # the weights loaded outside the timing
+                harness_models.make_lm(plans[k].models[task])   # the weights loaded outside the timing
                 t0 = time.perf_counter()
                 res[k] = general.evaluate_task(plans[k], task, Path(tmp) / f"{k}-{task}")
                 res[k]["wall"] = time.perf_counter() - t0

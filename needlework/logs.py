@@ -20,10 +20,6 @@ THIRD_PARTY = ("transformers", "datasets", "huggingface_hub", "lm_eval", "lm-eva
 _current: Path | None = None     # the log file of the command running now (captured() writes there)
 
 
-def current_log() -> Path | None:
-    return _current
-
-
 @contextlib.contextmanager
 def third_party_to(log_file: str | Path, verbose: bool = False) -> Iterator[Path]:
     global _current

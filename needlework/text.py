@@ -1,5 +1,5 @@
 """Pure text helpers shared by data generation and scoring (Liu et al.'s best-subspan exact match is here, not in
-evals/, because the training-time transfer probe scores with it too)."""
+evals/, because the training-time MDQA probe scores with it too)."""
 from __future__ import annotations
 
 import re

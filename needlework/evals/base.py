@@ -61,8 +61,8 @@ class ReportHook:
     label: str                                     # how a reader sees its name (headings, tables, verdicts)
     shape: Literal["paired", "table1"] = "paired"  # table1: a model x task table with equivalence readings (claim 3)
     # an extra section drawn from its results: the depth x length grid and effective length, or the
-    # arms x families transfer matrix
-    section: Literal["retrieval-grid", "transfer-matrix"] | None = None
+    # arms x families family matrix
+    section: Literal["retrieval-grid", "family-matrix"] | None = None
     claim: Literal["retrieval", "transfer", "general"] | None = None   # the paper's claim it answers (1, 2, 3)
 
 
@@ -96,7 +96,7 @@ Estimate = Callable[[Any], dict]
 class Benchmark:
     """One benchmark: everything the runner, the pipeline's plan, the CLI and the report need to know about it.
     Adding a benchmark is its module (settings class, build, score, this record) and one line in registry.py."""
-    name: str                                      # kebab-case, the one spelling (registry.canonical_name)
+    name: str                                      # kebab-case, the one spelling (registry.benchmark_key)
     section: str                                   # EvalConfig field holding its settings (shared by variants)
     settings: type                                 # that field's dataclass (EvalConfig is built from the registry)
     report: ReportHook

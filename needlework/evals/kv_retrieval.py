@@ -120,7 +120,7 @@ def score(item: Item, text: str) -> tuple[Any, dict[str, float]]:
 
 
 def metrics(s: KVRetrievalSettings) -> tuple[str, ...]:
-    """Metric names, headline first (what a transfer matrix reads)."""
+    """Metric names, headline first (what the family matrix reads)."""
     from ..tasks import get_task
     return get_task(s.task).metrics
 

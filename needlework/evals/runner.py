@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from ..backends import BackendConfig, make_backend, serving
 from ..backends.base import Backend, BackendError
@@ -25,7 +25,7 @@ from .aggregate import aggregate
 from .cache import CompletionCache, prompt_hash, request_key
 from .companion import LOGLIK_KINDS, add_measures
 from .base import Benchmark, Item
-from .registry import get_benchmark, sections
+from .registry import RENAMED_SECTIONS, get_benchmark, sections
 
 OVER_CONTEXT_RULE = ("prompts whose tokens plus max_new_tokens exceed the model's context are not sent and not "
                      "scored; they are excluded from n and accuracy and reported per bucket as n_over_context")
@@ -44,6 +44,7 @@ class EvalSettings:
     # the companion measures (context gain, preference) of benchmarks with a contrast (evals/companion.py):
     # auto where the backend has log-likelihoods (hf), else skipped with a note; true: required; false: never
     companion: Literal["auto"] | bool = "auto"
+    RENAMED: ClassVar[dict[str, str]] = RENAMED_SECTIONS   # eval.transfer: refused, naming eval.family_matrix
 
     def __post_init__(self) -> None:
         if isinstance(self.backend, dict):   # a Python caller's mapping: checked like a YAML section
@@ -84,7 +85,7 @@ class EvalSettings:
         refuse_overlap("out", self.out, {"model": self.model})
 
 
-# One section per registered benchmark (kv_retrieval, mdqa, flenqa, general, transfer, ...), each its record's
+# One section per registered benchmark (kv_retrieval, mdqa, flenqa, general, family_matrix, ...), each its record's
 # settings class, after the shared fields: a new benchmark's settings need no edit here.
 EvalConfig = dataclasses.make_dataclass(
     "EvalConfig", [(name, cls, field(default_factory=cls)) for name, cls in sections().items()],

@@ -143,7 +143,7 @@ class RunConfig:
 
     def train_for(self, data_files: list[str], seed: int, out: str, arm: str | None = None) -> TrainConfig:
         """The training settings of `arm` (the shared `train` section with the arm's `train` overrides), its
-        transfer probe rendering prompts as the evaluation backend does."""
+        MDQA probe rendering prompts as the evaluation backend does."""
         raw = dataclasses.asdict(self.train)
         deep_update(raw, copy.deepcopy((self.arms.get(arm) or {}).get("train") or {}))
         raw["transfer_probe"].update(chat_template=self.backend.chat_template, system_prompt=self.backend.system_prompt)

@@ -38,7 +38,7 @@ def trained_model(cfg: RunConfig, train_folder: Path) -> str:
 
 
 def trained_tasks(data_cfg) -> list[str]:
-    """The task families a model trained on this data has seen (a mixture's components; the report's transfer
+    """The task families a model trained on this data has seen (a mixture's components; the report's family
     matrix marks the other families held out)."""
     from ..tasks import get_task
     if data_cfg.is_mixture:
@@ -47,12 +47,13 @@ def trained_tasks(data_cfg) -> list[str]:
 
 
 def trained_families(cfg: RunConfig, data_cfg) -> list[str] | None:
-    """The transfer evaluation's families this data teaches (None without a transfer evaluation)."""
-    if "transfer" not in cfg.eval.benchmarks:
+    """The family matrix's families this data teaches (None without a family-matrix evaluation)."""
+    from ..evals.registry import benchmark_key
+    if "family-matrix" not in {benchmark_key(b) for b in cfg.eval.benchmarks}:
         return None
     comps = ([(c.task, {**data_cfg.params, **c.params}) for c in data_cfg.mixture] if data_cfg.is_mixture
              else [(data_cfg.task, dict(data_cfg.params))])
-    return cfg.eval.transfer.trained_families(comps)
+    return cfg.eval.family_matrix.trained_families(comps)
 
 
 def build_stages(cfg: RunConfig, root: Path, context=None) -> list[Stage]:

@@ -13,7 +13,7 @@ from ..io import atomic_open, write_json
 from ..plotting import ARM_COLORS, model_colors, png_bytes, write_png
 from . import html as html_r
 from . import markdown as md_r
-from . import forest, grid_plots, plots, pooled_transfer, tables, transfer_curve
+from . import forest, grid_plots, plots, pooled_transfer, probe_curve, tables
 from .collect import collect
 from .hooks import report_hook
 from .verdict_table import HEADER, verdict_rows, verdict_table
@@ -153,10 +153,10 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
         companion = tables.companion_table(label, bench)
         if companion:
             blocks.append(("table", companion))
-        if hook.section == "transfer-matrix" and rep.get("transfer"):   # arms x families, paired changes
-            matrix = rep["transfer"]
-            blocks += [("table", tables.transfer_table(matrix)),
-                       ("png", ("transfer-matrix", plots.transfer_heatmap(matrix), "transfer matrix heatmap"))]
+        if hook.section == "family-matrix" and rep.get("family_matrix"):   # arms x families, paired changes
+            matrix = rep["family_matrix"]
+            blocks += [("table", tables.family_matrix_table(matrix)),
+                       ("png", ("family-matrix", plots.family_matrix_heatmap(matrix), "family matrix heatmap"))]
         add(label, blocks)
     for name, bench in rep["benchmarks"].items():
         if report_hook(name).shape == "table1":
@@ -166,10 +166,10 @@ def write_report(root: Path, manifest: dict[str, Any], folder: Path) -> dict[str
     if curve:
         train_blocks.append(("png", ("training-loss", curve, "training loss curve")))
     train_blocks.append(("table", tables.training_table(rep["training"])))
-    transfer_png = transfer_curve.curve_png(rep["training"])
-    if transfer_png:   # synthetic held-out and the real-task probe against the step: where each levelled off
-        train_blocks.append(("png", ("transfer-curve", transfer_png, "the transfer curve")))
-        train_blocks += [("p", f"transfer curve, {t['arm']} seed {t['seed']}: {transfer_curve.reading(t['curve'])}")
+    probe_png = probe_curve.curve_png(rep["training"])
+    if probe_png:   # synthetic held-out and the MDQA probe against the step: where each levelled off
+        train_blocks.append(("png", ("probe-curve", probe_png, "the probe curve")))
+        train_blocks += [("p", f"probe curve, {t['arm']} seed {t['seed']}: {probe_curve.reading(t['curve'])}")
                          for t in rep["training"] if t.get("curve")]
     add("training", train_blocks)
     if rep["loss_maps"]:

@@ -27,8 +27,8 @@ from ..io import read_done, read_jsonl
 from .hooks import report_hook, section_benchmark
 from .pooled_transfer import pool_transfer
 from .tables import PAPER_TASK_NAMES
-from .transfer import collect_transfer
-from .transfer_curve import curve
+from .family_matrix import collect_family_matrix
+from .probe_curve import curve
 from .retrieval_grid import DEFAULT_THRESHOLD, retrieval_section
 
 
@@ -292,7 +292,8 @@ def collect(root: Path, manifest: dict[str, Any]) -> dict[str, Any]:
             "data": [_data_card(root, s) for s in stages if s["kind"] == "generate"],
             "loss_maps": loss_maps,
             "head_maps": [s["folder"] for s in stages if s["kind"] == "heads"],
-            "transfer": collect_transfer(root, manifest) if section_benchmark("transfer-matrix", by_bench) else None,
+            "family_matrix": (collect_family_matrix(root, manifest) if section_benchmark("family-matrix", by_bench)
+                              else None),
             # claim 2 over every transfer benchmark: per-task paired changes pooled by random effects
             "transfer_pooled": pool_transfer(benchmarks, {b: (m.get("base") or [[]])[0] for b, m in by_items.items()},
                                              eps),

@@ -19,5 +19,5 @@ def claim_benchmarks(claim: str) -> tuple[str, ...]:
 
 
 def section_benchmark(section: str, names) -> str | None:
-    """Of `names`, the benchmark whose results feed report section `section` (retrieval-grid, transfer-matrix)."""
+    """Of `names`, the benchmark whose results feed report section `section` (retrieval-grid, family-matrix)."""
     return next((n for n in names if report_hook(n).section == section), None)

@@ -55,8 +55,8 @@ def training_loss(training: list[dict[str, Any]]) -> bytes | None:
     return png_bytes(fig)
 
 
-def transfer_heatmap(matrix: dict[str, Any]) -> bytes:
-    """The transfer matrix as a heatmap: colour = change vs base (blue up, red down), each cell annotated with
+def family_matrix_heatmap(matrix: dict[str, Any]) -> bytes:
+    """The family matrix as a heatmap: colour = change vs base (blue up, red down), each cell annotated with
     the change, its paired 95% interval, and whether the arm trained on that family."""
     import numpy as np
     plt = pyplot()
@@ -80,6 +80,6 @@ def transfer_heatmap(matrix: dict[str, Any]) -> bytes:
     ax.set_xlabel("evaluated family")
     ax.set_ylabel("trained arm")
     fig.colorbar(im, ax=ax, label=f"change in {matrix['metric']} vs base")
-    ax.set_title("transfer matrix: fine-tuned minus base")
+    ax.set_title("family matrix: fine-tuned minus base")
     fig.tight_layout()
     return png_bytes(fig)

@@ -182,7 +182,7 @@ def evaluated_table(evaluated: dict[str, list[dict]]) -> Table:
                     "evaluation loaded; equal hashes mean the same model was evaluated."}
 
 
-def transfer_table(matrix: dict) -> Table:
+def family_matrix_table(matrix: dict) -> Table:
     """Arms as rows, evaluated families as columns: 'change [paired 95% interval] (base -> fine-tuned, n)'."""
     rows = []
     for arm in matrix["arms"]:
@@ -195,7 +195,7 @@ def transfer_table(matrix: dict) -> Table:
             row.append(f"{signed(c['delta'])} {interval(c['ci95'])} ({num(c['before'])} -> {num(c['after'])}, "
                        f"n={c['n']}; {'trained' if c['trained'] else 'held out'})")
         rows.append(row)
-    return {"title": f"transfer matrix: change in {matrix['metric']} vs base, by evaluated family",
+    return {"title": f"family matrix: change in {matrix['metric']} vs base, by evaluated family",
             "header": ["trained arm"] + matrix["families"], "rows": rows,
             "note": f"{matrix['method']}, pairing base and fine-tuned answers per item (pooled over seeds); "
                     "'held out': the arm's training data had no sample of that family."}

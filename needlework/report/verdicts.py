@@ -185,11 +185,11 @@ def general_claim(rep: dict[str, Any]) -> str:
     return head + ". ".join(parts) + "."
 
 
-def family_transfer(rep: dict[str, Any]) -> str | None:
-    """Beyond the paper (the transfer evaluation): each arm's change on the families it trained on and on the
+def family_matrix_reading(rep: dict[str, Any]) -> str | None:
+    """Beyond the paper (the family-matrix benchmark): each arm's change on the families it trained on and on the
     families it never saw, each with its paired interval and reading; None when the run has no matrix."""
     from ..evals.paired import reading
-    m = rep.get("transfer")
+    m = rep.get("family_matrix")
     if not m:
         return None
     parts = []
@@ -201,10 +201,10 @@ def family_transfer(rep: dict[str, Any]) -> str | None:
                      for f, c in cells if c.get("delta") is not None]
             if words:
                 parts.append(f"{arm}, {'trained' if trained else 'held-out'} families: " + "; ".join(words))
-    return "Beyond the paper, transfer between needle families. " + ". ".join(parts) + "."
+    return "Beyond the paper, the family matrix (needle families trained on and held out). " + ". ".join(parts) + "."
 
 
 def claims(rep: dict[str, Any]) -> list[str]:
-    """The three paragraphs, in the paper's order (and the transfer matrix's reading when the run has one)."""
-    extra = family_transfer(rep)
+    """The three paragraphs, in the paper's order (and the family matrix's reading when the run has one)."""
+    extra = family_matrix_reading(rep)
     return [retrieval_claim(rep), transfer_claim(rep), general_claim(rep)] + ([extra] if extra else [])

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError
-from .registry import canonical_name, get_task
+from .registry import get_task, task_key
 
 NAME = "mixture"
 CHOICE_STREAM = 0x5EED_313   # tags the component-choice stream apart from every sample stream
@@ -62,7 +62,7 @@ def validate_mixture(mixture: list[MixComponent], shared: dict[str, Any]) -> Non
     for k, c in enumerate(mixture):
         if not c.task:
             raise ConfigError(f"mixture[{k}].task: name the component's task")
-        if canonical_name(c.task) == NAME:
+        if task_key(c.task) == NAME:
             raise ConfigError(f"mixture[{k}].task: a mixture cannot contain a mixture")
         try:
             task = get_task(c.task)

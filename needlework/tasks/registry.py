@@ -23,15 +23,15 @@ def register(task: Task) -> Task:
     return task
 
 
-def canonical_name(name: str) -> str:
+def task_key(name: str) -> str:
     """The one spelling of a task's name: snake_case (`simple-kv` and `simple_kv` name one task). Every
     comparison of a task name (registered tasks and `mixture` alike) goes through here, as benchmark names go
-    through evals.registry.canonical_name."""
+    through evals.registry.benchmark_key."""
     return name.replace("-", "_")
 
 
 def get_task(name: str) -> Task:
-    name = canonical_name(name)
+    name = task_key(name)
     if name not in _REGISTRY:
         raise ConfigError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]

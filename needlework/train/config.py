@@ -69,7 +69,7 @@ class EarlyStopSettings:
 
 @dataclass
 class TransferProbeSettings:
-    """A real-task signal during training (train/transfer_probe.py): greedy answers to `n` MDQA questions of
+    """A real-task signal during training (train/mdqa_probe.py): greedy answers to `n` MDQA questions of
     the NQ `dev` split (disjoint from the MDQA benchmark's eval split and from mdqa_train's train split),
     `k` documents with the gold one at `positions` in turn, scored by best-subspan exact match. Measured every
     `every` optimizer steps (a multiple of early_stop.every, so both signals share a step) and at the end."""

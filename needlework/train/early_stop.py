@@ -5,7 +5,7 @@ A step count chosen on one machine is wrong on another (and wrong for another mo
 we count a sample as *learned* when every one of its answer tokens is the model's argmax: then greedy decoding
 from the prompt reproduces the whole answer exactly, so this is exact-match accuracy of greedy generation,
 computed with one forward pass (the LM head only at answer positions) instead of a decode loop.
-Where a transfer probe is configured (train/transfer_probe.py), the same checks also measure a real-task
+Where the MDQA probe is configured (train/mdqa_probe.py), the same checks also measure a real-task
 signal (`transfer_em`). Training stops by `rule` on the chosen signal (EarlyStopSettings): at first saturation
 (`target`) or once it stops rising (`plateau`). Each check is logged to train_log.jsonl (`heldout_exact`,
 `heldout_value_exact`, `heldout_loss`, `transfer_em`), so the curves show why it stopped.
@@ -109,7 +109,7 @@ def should_stop(history: list[dict], s: EarlyStopSettings) -> bool:
 
 
 class EarlyStopCallback(TrainerCallback):
-    """Every `every` optimizer steps (and at the last): the held-out synthetic scores, the transfer probe where
+    """Every `every` optimizer steps (and at the last): the held-out synthetic scores, the MDQA probe where
     one is given and due, one train_log.jsonl row; then, when `stop` is set, the stopping rule."""
 
     def __init__(self, settings: EarlyStopSettings, batches: list[dict], log_path, autocast_bf16: bool = False,

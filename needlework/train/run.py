@@ -160,8 +160,8 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str, contex
         batches = heldout_batches(held, tokenizer, cfg.template, cfg.max_length, cfg.batch_size, pad_id(tokenizer))
         probe = None
         if cfg.transfer_probe.enabled:
-            from .transfer_probe import TransferProbe
-            probe = TransferProbe(cfg.transfer_probe, tokenizer, context)
+            from .mdqa_probe import MdqaProbe
+            probe = MdqaProbe(cfg.transfer_probe, tokenizer, context)
         stopper = EarlyStopCallback(cfg.early_stop, batches, log_path, autocast_bf16=precision.bf16, probe=probe,
                                     probe_every=cfg.transfer_probe.every, stop=cfg.early_stop.enabled)
         trainer.add_callback(stopper)

@@ -59,14 +59,11 @@ def one_device_per_process(args: TrainingArguments, world_size: int) -> str | No
             f"configured). To train on all of them: accelerate launch --num_processes {seen} -m needlework.cli ...")
 
 
-def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int,
-                       bf16: bool | None = None) -> TrainingArguments:
+def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, world_size: int, bf16: bool) -> TrainingArguments:
     """TrainingArguments from a resolved TrainConfig. Randomness comes from cfg.seed only. `bf16` is the
-    precision already chosen for this device (needlework.precision.resolve); None: cfg.precision taken literally."""
+    precision already chosen for this device (needlework.precision.resolve)."""
     import torch
     cpu = cfg.device == "cpu" or not torch.cuda.is_available()
-    if bf16 is None:
-        bf16 = cfg.precision == "bf16"
     if "wandb" in cfg.report_to:   # W&B offline unless the user chose otherwise (`wandb sync` uploads later)
         os.environ.setdefault("WANDB_MODE", "offline")
     return TrainingArguments(

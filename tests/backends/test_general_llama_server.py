@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from needlework.backends.llama_server import LlamaServer, llama_cpp_available
+from needlework.backends.server_launcher import LlamaServer, llama_cpp_available
 from needlework.evals.general.general import GeneralSettings
 from needlework.evals.runner import EvalConfig, run_eval
 from lm_eval_tasks import GEN, MC, write_task

@@ -8,8 +8,8 @@ import pytest
 
 from needlework.backends import BackendConfig
 from needlework.config import ConfigError
-from needlework.evals.general.general import GeneralSettings, plan
-from needlework.evals.general.general_models import harness_model
+from needlework.evals.general.benchmark import GeneralSettings, plan
+from needlework.evals.general.models import harness_model
 from needlework.evals.runner import EvalConfig, run_eval
 from lm_eval_tasks import GEN, MC, write_task
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from needlework.backends import BackendConfig, BackendError, ContextTooLong, Request, make_backend
-from needlework.backends.llama_server import free_port
+from needlework.backends.server_launcher import free_port
 from needlework.backends.openai_compat import OpenAIBackend
 
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from needlework.backends import BackendConfig
-from needlework.backends.llama_server import llama_cpp_available, resolve_gguf
+from needlework.backends.server_launcher import llama_cpp_available, resolve_gguf
 from needlework.config import ConfigError, load_config
 from needlework.evals.runner import EvalConfig, run_eval
 

@@ -9,8 +9,8 @@ import pytest
 
 from needlework.config import ConfigError
 from needlework.real_data import nq_split_of
-from needlework.evals.flenqa import flenqa_data as fd
-from needlework.evals.flenqa.flenqa import PROMPTS, FLenQASettings, render_prompt
+from needlework.evals.flenqa import data as fd
+from needlework.evals.flenqa.benchmark import PROMPTS, FLenQASettings, render_prompt
 from needlework.evals.kv_retrieval import KVRetrievalSettings
 from needlework.evals.mdqa import MDQASettings
 from needlework.evals.metrics import normalize_squad
@@ -176,7 +176,7 @@ def test_flenqa_generated_items():
 def test_flenqa_key_facts_sit_in_short_neutral_paragraphs():
     """FLenQA embeds each key sentence in a paragraph that adds nothing the question turns on."""
     import re
-    from needlework.evals.flenqa import flenqa_paragraphs as fp
+    from needlework.evals.flenqa import paragraphs as fp
     for ds in fd.DATASETS:
         for i in range(6):
             base = fd.base_sample(ds, 0, i)
@@ -192,7 +192,7 @@ def test_flenqa_key_facts_sit_in_short_neutral_paragraphs():
 
 def test_flenqa_lengths_in_the_evaluated_models_tokens(smollm2_tokenizer_dir):
     """tokenizer: model counts lengths with the evaluated model's tokenizer; words only when none loads."""
-    from needlework.evals.flenqa.flenqa import bind
+    from needlework.evals.flenqa.benchmark import bind
     from needlework.tasks.tokenization.tokens import make_counter
     s = FLenQASettings(n_base=2, lengths=[500], datasets=["MonoRel"], paddings=["books"], dispersions=["first"])
     bench = get_benchmark("flenqa")

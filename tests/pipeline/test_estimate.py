@@ -12,7 +12,7 @@ CTX = object()   # the run's context: passed through to the measurement, never l
 
 def test_training_counts_its_held_out_checks_and_probes(mini):
     """The cpu-demo's plan was 2 minutes short: the held-out rows teacher-forced every `early_stop.every` steps
-    (for the transfer curve, even with early stopping off) were not counted."""
+    (for the probe curve, even with early stopping off) were not counted."""
     from needlework.pipeline.estimate import REALIZED, TRAIN_FIXED_S, train_estimate
     data = {"per_sample": 400, "tokens": 400 * 64}
     plain = train_estimate(mini(**{"train.epochs": 2.0, "train.global_batch": 8, "train.batch_size": 8}),
@@ -48,7 +48,7 @@ def test_evaluation_time_is_the_realised_share_of_the_measured_rates():
 
 def test_a_self_driven_benchmarks_costs_come_from_its_own_record(mini):
     """The pipeline names no benchmark: general's realised share and start are in its module."""
-    from needlework.evals.general import general
+    from needlework.evals.general import benchmark as general
     from needlework.pipeline.estimate import EVAL_FIXED_S, eval_estimate, eval_fixed_seconds
     est = general.estimate(general.GeneralSettings(tasks=["arc_easy"], limit=10))
     assert (est["realized"], est["fixed_s"]) == (general.REALIZED, general.START_S)

@@ -93,7 +93,7 @@ def test_the_demo_general_sizes_decide_claim_3_at_the_measured_discordance():
     """The arithmetic in presets/cpu-demo.yaml, with the report's own interval (Newcombe, 90%): at each task's
     measured discordance (general.DISCORDANCE) a change of 0 or of -0.03 reads kept within the ±0.05 margin."""
     from needlework.evals.equivalence import Z90
-    from needlework.evals.general.general import DISCORDANCE
+    from needlework.evals.general.benchmark import DISCORDANCE
     from needlework.evals.paired import newcombe_paired
     from needlework.pipeline import load_preset
     cfg = load_preset("cpu-demo")

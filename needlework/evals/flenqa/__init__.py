@@ -1,2 +1,2 @@
-"""FLenQA (Levy et al. 2024): flenqa.py is the benchmark (flenqa and flenqa-cot), flenqa_data.py the offline
-generators of its three tasks, flenqa_paragraphs.py the neutral padding paragraphs."""
+"""FLenQA (Levy et al. 2024): benchmark.py is the benchmark (flenqa and flenqa-cot), data.py the offline
+generators of its three tasks, paragraphs.py the neutral padding paragraphs."""

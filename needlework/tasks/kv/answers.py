@@ -59,10 +59,6 @@ def _number_value(m: re.Match) -> int | float:
     return whole if frac is None or set(frac) == {"0"} else float(m.group().replace(",", ""))
 
 
-def _spans(pattern: re.Pattern, text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in pattern.finditer(text)]
-
-
 def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:
     return any(a <= pos < b for a, b in spans)
 

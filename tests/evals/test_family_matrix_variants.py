@@ -1,11 +1,11 @@
-"""Named variants in the transfer evaluation: one task in several formats is several families, and a
+"""Named variants in the family-matrix benchmark: one task in several formats is several families, and a
 family counts as trained only when a training component fixes the same content settings."""
 from __future__ import annotations
 
 import pytest
 
 from needlework.config import ConfigError
-from needlework.evals.transfer import TransferSettings, build
+from needlework.evals.family_matrix import TransferSettings, build
 
 UUID_JSON = {"task": "formatted_kv", "params": {"key_format": "uuid", "value_format": "uuid", "render": "json"}}
 WORD_JSON = {"task": "formatted_kv", "params": {"key_format": "word", "value_format": "word", "render": "json"}}
@@ -38,5 +38,17 @@ def test_trained_families_match_task_and_format_not_layout():
 
 
 def test_a_malformed_variant_is_refused():
-    with pytest.raises(ConfigError, match="transfer.variants.bad"):
+    with pytest.raises(ConfigError, match="family_matrix.variants.bad"):
         TransferSettings(families=["bad"], variants={"bad": {"params": {}}}).validate()
+
+
+@pytest.mark.parametrize("data, new", [({"benchmarks": ["transfer"]}, "'family-matrix'"),
+                                       ({"transfer": {"n": 2}}, "eval.family_matrix")])
+def test_the_old_benchmark_name_transfer_is_refused_naming_family_matrix(data, new):
+    """The benchmark was called `transfer` (a word kept for claim 2): as a benchmark or a section it is refused in
+    one line that names the new spelling, never mapped silently."""
+    from needlework.config import from_dict
+    from needlework.evals.runner import EvalConfig
+    with pytest.raises(ConfigError) as e:
+        from_dict(EvalConfig, {"model": "m", **data}, "eval").validate()
+    assert new in str(e.value) and "\n" not in str(e.value)

@@ -1,7 +1,7 @@
-"""The transfer matrix: rows are fine-tuned arms, columns are evaluated task families, each cell the change from
+"""The family matrix: rows are fine-tuned arms, columns are evaluated task families, each cell the change from
 the base model with a paired 95% interval -- did training on some families help on families it never saw?
 
-Read from the `transfer` benchmark's per-item rows (samples.jsonl): the base model and each fine-tuned model
+Read from the `family-matrix` benchmark's per-item rows (samples.jsonl): the base model and each fine-tuned model
 answered the same items, so each cell pairs them by item id (items over a model's context in either run are
 left out of that pair). With several seeds, every seed's pairs are pooled into one cell (the base evaluation is
 shared by all seeds, so pooled pairs are not independent: the interval is then a little narrow; the per-seed
@@ -15,7 +15,7 @@ from typing import Any
 
 from ..evals.paired import METHOD_MCNEMAR, paired_difference
 from ..evals.paired_runs import cluster_of
-from ..evals.transfer import BENCHMARK, METRIC
+from ..evals.family_matrix import BENCHMARK, METRIC
 from ..io import read_jsonl
 
 BENCH = BENCHMARK.name
@@ -25,7 +25,7 @@ def _by_item(rows: list[dict]) -> dict[str, dict]:
     return {r["item_id"]: r for r in rows if r.get("benchmark") == BENCH and not r.get("over_context")}
 
 
-def transfer_matrix(base_rows: list[dict], arm_rows: dict[str, list[list[dict]]],
+def family_matrix(base_rows: list[dict], arm_rows: dict[str, list[list[dict]]],
                     trained: dict[str, list[str]]) -> dict[str, Any]:
     """base_rows: the base model's scored rows; arm_rows: arm -> one row list per seed; trained: arm -> the
     families its training data held. Rows are samples.jsonl rows ({benchmark, item_id, axes.family,
@@ -60,8 +60,8 @@ def transfer_matrix(base_rows: list[dict], arm_rows: dict[str, list[list[dict]]]
             "trained": {arm: sorted(trained.get(arm, [])) for arm in arm_rows}}
 
 
-def collect_transfer(root: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
-    """The matrix of a pipeline run (None when it has no transfer evaluation or no base evaluation)."""
+def collect_family_matrix(root: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The matrix of a pipeline run (None when it has no family-matrix evaluation or no base evaluation)."""
     stages = manifest["stages"]
     evals = [s for s in stages if s["kind"] == "eval"]
     base = next((s for s in evals if s["label"] == "base"), None)
@@ -85,4 +85,4 @@ def collect_transfer(root: Path, manifest: dict[str, Any]) -> dict[str, Any] | N
                       key=lambda s: s["info"].get("seed", -1))
         if mine:
             arm_rows[arm] = [list(read_jsonl(Path(root) / s["folder"] / "samples.jsonl")) for s in mine]
-    return transfer_matrix(base_rows, arm_rows, trained)
+    return family_matrix(base_rows, arm_rows, trained)

@@ -1,15 +1,15 @@
-"""`transfer`: one kv-retrieval-like evaluation per task family, so a run shows which families a fine-tune
+"""`family-matrix`: one kv-retrieval-like evaluation per task family, so a run shows which families a fine-tune
 improved -- those it trained on and those it never saw (held out).
 
     eval:
-      benchmarks: [transfer]
-      transfer: {families: [simple_kv, multi_subkey_kv], n: 30, num_dicts: [8], positions: [1, 4, 8]}
+      benchmarks: [family-matrix]
+      family_matrix: {families: [simple_kv, multi_subkey_kv], n: 30, num_dicts: [8], positions: [1, 4, 8]}
 
 Each family's items are exactly kv-retrieval's for `task: <family>` (same prompts, seeds and answer parsing),
 with the family as the bucket axis. Every family is scored on one metric, `acc`: that family's primary
-kv-retrieval metric (value_acc for the dictionary tasks), so the columns of the report's transfer matrix
+kv-retrieval metric (value_acc for the dictionary tasks), so the columns of the report's family matrix
 compare like with like. Base and fine-tuned models answer the same items (same seed), so the report pairs
-them per item (report/transfer.py). Any family kv-retrieval evaluates can be listed here.
+them per item (report/family_matrix.py). Any family kv-retrieval evaluates can be listed here.
 """
 from __future__ import annotations
 
@@ -44,20 +44,20 @@ class TransferSettings:
 
     def validate(self) -> None:
         if not self.families:
-            raise ConfigError("transfer.families: list at least one task family to evaluate")
+            raise ConfigError("family_matrix.families: list at least one task family to evaluate")
         if len(set(self.families)) != len(self.families):
-            raise ConfigError(f"transfer.families: a family is listed twice ({self.families})")
+            raise ConfigError(f"family_matrix.families: a family is listed twice ({self.families})")
         extra = sorted(set(self.params) - set(self.families))
         if extra:
-            raise ConfigError(f"transfer.params.{extra[0]}: not one of transfer.families")
+            raise ConfigError(f"family_matrix.params.{extra[0]}: not one of family_matrix.families")
         for name, v in self.variants.items():
             if not isinstance(v, dict) or not v.get("task") or set(v) - {"task", "params"}:
-                raise ConfigError(f"transfer.variants.{name}: give {{task: <a task>, params: {{...}}}}, got {v!r}")
+                raise ConfigError(f"family_matrix.variants.{name}: give {{task: <a task>, params: {{...}}}}, got {v!r}")
         for fam in self.families:
             try:
                 self.family(fam).validate()
             except ConfigError as e:
-                raise ConfigError(f"transfer ({fam}): {e}") from None
+                raise ConfigError(f"family_matrix ({fam}): {e}") from None
 
     def spec(self, fam: str) -> tuple[str, dict[str, Any]]:
         """(task, params) of a family: a task by its own name, or a named variant of one."""
@@ -120,7 +120,7 @@ def describe(s: TransferSettings) -> dict:
             "families": list(s.families)}
 
 
-BENCHMARK = Benchmark(name="transfer", section="transfer", settings=TransferSettings,
-                      report=ReportHook("transfer", section="transfer-matrix"), build=build, score=score,
+BENCHMARK = Benchmark(name="family-matrix", section="family_matrix", settings=TransferSettings,
+                      report=ReportHook("family matrix", section="family-matrix"), build=build, score=score,
                       metrics=metrics, axes=("family",), describe=describe,
-                      help="per task family, trained and held out (the transfer matrix)")
+                      help="per task family, trained and held out (the family matrix)")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from needlework.evals.general.general_tasks import gsm8k_exemplars, harness_tasks_dir, write_task_yamls
+from needlework.evals.general.harness_tasks import gsm8k_exemplars, harness_tasks_dir, write_task_yamls
 
 pytest.importorskip("lm_eval")
 pa = pytest.importorskip("pyarrow")
@@ -23,7 +23,7 @@ def _arrow(path, rows):
 
 @pytest.fixture
 def folders(tmp_path):
-    """Tiny copies of the five tasks' files, in the layout general_data extracts."""
+    """Tiny copies of the five tasks' files, in the layout evals.general.data extracts."""
     root = tmp_path / "data"
     subjects = [yaml.safe_load(f.read_text())["dataset_name"]
                 for f in sorted((harness_tasks_dir() / "mmlu" / "default").glob("mmlu_*.yaml"))]
@@ -84,9 +84,9 @@ def test_gsm8k_exemplars_are_the_harness_cot_ones_in_gsm8k_format():
 
 def test_runs_with_different_task_sets_keep_their_own_yamls(folders, tmp_path, monkeypatch):
     """Two runs at once (base and tuned, or two task sets) must not delete each other's task files."""
-    from needlework.evals.general import general, general_data
-    monkeypatch.setattr(general_data, "ensure", lambda names, spec: {n: folders[n] for n in names})
-    monkeypatch.setattr(general_data, "data_dir", lambda spec: tmp_path / "cache")
+    from needlework.evals.general import benchmark as general, data as offline_data
+    monkeypatch.setattr(offline_data, "ensure", lambda names, spec: {n: folders[n] for n in names})
+    monkeypatch.setattr(offline_data, "data_dir", lambda spec: tmp_path / "cache")
     a, *_ = general._task_source(general.GeneralSettings(tasks=["hellaswag", "nq_open"]))
     b, *_ = general._task_source(general.GeneralSettings(tasks=["gsm8k"]))
     assert a != b and (Path(a) / "hellaswag.yaml").exists() and (Path(b) / "gsm8k.yaml").exists()

@@ -1,5 +1,5 @@
-"""The transfer matrix from hand-made per-item results: pairing by item, held-out marking, the paired interval,
-and its table and heatmap in the report; the `transfer` benchmark's items and scoring."""
+"""The family matrix from hand-made per-item results: pairing by item, held-out marking, the paired interval,
+and its table and heatmap in the report; the `family-matrix` benchmark's items and scoring."""
 from __future__ import annotations
 
 import json
@@ -9,14 +9,14 @@ import pytest
 
 from needlework.evals.aggregate import aggregate
 from needlework.io import write_json, write_jsonl
-from needlework.report.transfer import transfer_matrix
+from needlework.report.family_matrix import family_matrix
 
 FAMS = ("simple_kv", "multi_subkey_kv")
 
 
 def _rows(scores: dict[str, list[int]], over: set[str] = frozenset()) -> list[dict]:
-    """samples.jsonl rows of the transfer benchmark: item i of family f scores scores[f][i]."""
-    return [{"benchmark": "transfer", "item_id": f"{fam}/{i}", "bucket": f"family={fam}", "axes": {"family": fam},
+    """samples.jsonl rows of the family-matrix benchmark: item i of family f scores scores[f][i]."""
+    return [{"benchmark": "family-matrix", "item_id": f"{fam}/{i}", "bucket": f"family={fam}", "axes": {"family": fam},
              "over_context": f"{fam}/{i}" in over, "scores": {} if f"{fam}/{i}" in over else {"acc": float(s)}}
             for fam, ss in scores.items() for i, s in enumerate(ss)]
 
@@ -26,7 +26,7 @@ FT = {"simple_kv": [1] * 9 + [0], "multi_subkey_kv": [1, 1, 0, 0, 0, 0, 0, 0, 0,
 
 
 def test_cells_pair_items_and_mark_held_out_families():
-    m = transfer_matrix(_rows(BASE), {"kv": [_rows(FT)]}, {"kv": ["simple_kv"]})
+    m = family_matrix(_rows(BASE), {"kv": [_rows(FT)]}, {"kv": ["simple_kv"]})
     assert m["families"] == list(FAMS) and m["arms"] == ["kv"]
     skv, mkv = m["cells"]["kv"]["simple_kv"], m["cells"]["kv"]["multi_subkey_kv"]
     # simple_kv: items 0-7 gained, 8 kept, 9 lost
@@ -40,7 +40,7 @@ def test_cells_pair_items_and_mark_held_out_families():
 
 def test_items_over_context_in_either_run_leave_the_pair_and_seeds_pool():
     over = {"simple_kv/0", "simple_kv/1"}
-    m = transfer_matrix(_rows(BASE, over), {"kv": [_rows(FT), _rows(BASE)]}, {"kv": ["simple_kv"]})
+    m = family_matrix(_rows(BASE, over), {"kv": [_rows(FT), _rows(BASE)]}, {"kv": ["simple_kv"]})
     skv = m["cells"]["kv"]["simple_kv"]
     assert skv["n"] == 16 and skv["seeds"] == 2   # 8 pairs per seed
     assert skv["seed_deltas"] == [0.625, 0.0]     # seed 0: 6 gained, 1 lost of 8; seed 1 equals base
@@ -51,8 +51,8 @@ def test_the_matrix_names_every_method_its_cells_used():
     """One seed, no clusters: every cell is exact McNemar. Two seeds pool one item twice (one cluster): those cells
     are Rao-Scott, and a matrix mixing both says so rather than naming McNemar alone."""
     from needlework.evals.paired import METHOD_MCNEMAR, METHOD_RAO_SCOTT
-    assert transfer_matrix(_rows(BASE), {"kv": [_rows(FT)]}, {"kv": ["simple_kv"]})["method"] == METHOD_MCNEMAR
-    mixed = transfer_matrix(_rows(BASE), {"one": [_rows(FT)], "two": [_rows(FT), _rows(BASE)]}, {})
+    assert family_matrix(_rows(BASE), {"kv": [_rows(FT)]}, {"kv": ["simple_kv"]})["method"] == METHOD_MCNEMAR
+    mixed = family_matrix(_rows(BASE), {"one": [_rows(FT)], "two": [_rows(FT), _rows(BASE)]}, {})
     assert mixed["cells"]["two"]["simple_kv"]["method"] == METHOD_RAO_SCOTT
     assert mixed["method"] == "; ".join(sorted([METHOD_MCNEMAR, METHOD_RAO_SCOTT]))
 
@@ -71,8 +71,8 @@ def test_report_shows_the_matrix_as_table_and_heatmap(tmp_path):
 
     def ev(label, info, scores):
         rows = _rows(scores)
-        res = {"benchmarks": {"transfer": {**aggregate(rows, ("acc",), ("family",)),
-                                           "describe": {"data_source": "hand-made"}}}}
+        res = {"benchmarks": {"family-matrix": {**aggregate(rows, ("acc",), ("family",)),
+                                                "describe": {"data_source": "hand-made"}}}}
         folder = f"eval/{label}-0000"
         _write(tmp_path, folder, {"results.json": res, "samples.jsonl": rows})
         stages.append({"kind": "eval", "label": label, "key": "0000", "info": info, "folder": folder})
@@ -91,18 +91,18 @@ def test_report_shows_the_matrix_as_table_and_heatmap(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
     rep = write_report(tmp_path, manifest, out)
-    cell = rep["transfer"]["cells"]["mix"]
+    cell = rep["family_matrix"]["cells"]["mix"]
     assert cell["simple_kv"]["trained"] and not cell["multi_subkey_kv"]["trained"]
     md = (out / "report.md").read_text()
-    assert "transfer matrix" in md and "+0.700 [" in md and "held out" in md
-    assert (out / "plots" / "transfer-matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert "family matrix" in md and "+0.700 [" in md and "held out" in md
+    assert (out / "plots" / "family-matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert "data mixture" in md and "| mix | 0 | simple_kv | simple_kv | 2 | 0.667 | 2 | 20 |" in md
     assert json.loads((out / "report.json").read_text())["data"][0]["mixture"][1]["tokens"] == 10
 
 
-def test_transfer_benchmark_builds_one_family_per_column_and_scores_acc():
+def test_family_matrix_benchmark_builds_one_family_per_column_and_scores_acc():
     from needlework.config import ConfigError
-    from needlework.evals.transfer import TransferSettings, build, score
+    from needlework.evals.family_matrix import TransferSettings, build, score
     s = TransferSettings(families=list(FAMS), n=2, positions=[1, 3], num_dicts=[4])
     items = build(s, 0)
     assert [it.axes["family"] for it in items] == ["simple_kv"] * 4 + ["multi_subkey_kv"] * 4
@@ -111,7 +111,7 @@ def test_transfer_benchmark_builds_one_family_per_column_and_scores_acc():
     right = f"The value of key {first.gold['gold_key']} is {first.gold['gold_value']} and it is in Dictionary [1]."
     assert score(first, right)[1]["acc"] == 1.0 and score(first, "no idea")[1]["acc"] == 0.0
     for bad, msg in (({"families": []}, "at least one"), ({"families": ["simple_kv", "simple_kv"]}, "twice"),
-                     ({"families": ["nope"]}, r"transfer \(nope\)"),
-                     ({"params": {"niah": {}}}, r"transfer.params.niah")):
+                     ({"families": ["nope"]}, r"family_matrix \(nope\)"),
+                     ({"params": {"niah": {}}}, r"family_matrix.params.niah")):
         with pytest.raises(ConfigError, match=msg):
             TransferSettings(**bad).validate()

@@ -1,13 +1,15 @@
-"""The transfer probe: a real-task signal measured while training, beside the synthetic held-out score.
+"""The MDQA probe: a real-task signal measured while training, beside the synthetic held-out score.
 
 The paper's claim is that a skill learned on artificial needles carries over to real haystacks; a run that
-watches only the synthetic score can stop (or be tuned) where the synthetic score saturates while transfer is
-still forming, or already fading. So every `transfer_probe.every` optimizer steps the model being trained
-answers `n` multi-document QA questions greedily, exactly as the MDQA benchmark asks them (Liu et al.'s
-prompt, `k` documents, the gold one at each of `positions` in turn, the evaluation backend's chat rendering),
-scored by best-subspan exact match on line one. The questions and every distractor come from the NQ `dev`
-split (needlework.real_data): never the benchmark's `eval` questions, never mdqa_train's `train` questions, so
-a recipe or a stopping step chosen by the probe has not seen what it is judged on.
+watches only the synthetic score can stop (or be tuned) where the synthetic score saturates while that skill is
+still forming on real text, or already fading. So every `transfer_probe.every` optimizer steps the model being
+trained answers `n` multi-document QA questions greedily, exactly as the MDQA benchmark asks them with
+`layout: rotate` (tasks.baselines.mdqa_prompts, shared with evals.mdqa: Liu et al.'s prompt, `k` documents, the
+gold one at each of `positions` in turn, the evaluation backend's chat rendering), scored by best-subspan exact
+match on line one. The questions and every distractor come from the NQ `dev` split (needlework.real_data): never
+the benchmark's `eval` questions, never mdqa_train's `train` questions, so a recipe or a stopping step chosen by
+the probe has not seen what it is judged on. Its scores are logged as `transfer_em` (its curve: the probe curve,
+report/probe_curve.py).
 
 Generation goes through the evaluation engine (backends.hf.HFBackend wrapping the model in training: the
 same greedy decoding, stop rules and bf16 autocast as `needlework eval`), then the model is put back into
@@ -17,29 +19,25 @@ from __future__ import annotations
 
 import time
 
-from ..backends.base import Request
-from ..tasks.baselines.mdqa_sets import qhash, question_sets, with_gold_at
-from ..tasks.baselines.mdqa_train import mdqa_prompt
+from ..tasks.baselines.mdqa_prompts import build_prompts
+from ..tasks.baselines.mdqa_sets import question_sets
 from ..text import best_subspan_em, first_line
 from .config import TransferProbeSettings
 
 SPLIT = "dev"
+LAYOUT = "rotate"   # each question once: the most independent evidence per prompt
 
 
 def probe_items(s: TransferProbeSettings) -> list[dict]:
-    """{id, question, answers, position, request}: question i with its gold document at positions[i % len]."""
-    items = []
-    for i, (rec, gold, distractors) in enumerate(question_sets(SPLIT, s.n, s.k, s.seed)):
-        pos = s.positions[i % len(s.positions)]
-        prompt = mdqa_prompt(rec["question"], with_gold_at(gold, distractors, pos))
-        items.append({"id": f"{qhash(rec['question'])}/k={s.k}/pos={pos}", "question": rec["question"],
-                      "answers": list(rec["answers"]), "position": pos,
-                      "request": Request(messages=[{"role": "user", "content": prompt}],
-                                         max_new_tokens=s.max_new_tokens, stop=["\n"])})
-    return items
+    """{id, question, answers, position, request}: question i with its gold document at positions[i % len], as
+    evals.mdqa asks NQ dev questions with layout rotate (n / len(positions) prompts per position)."""
+    sets = question_sets(SPLIT, s.n, s.k, s.seed)
+    return [{"id": p.id, "question": p.question[0]["question"], "answers": list(p.question[0]["answers"]),
+             "position": p.position, "request": p.request}
+            for p in build_prompts(sets, s.positions, LAYOUT, s.max_new_tokens, chat=True, stop_at_newline=True)]
 
 
-class TransferProbe:
+class MdqaProbe:
     """Runs the probe on a model in training: `measure(model)` -> {transfer_em, transfer_n, transfer_s}."""
 
     def __init__(self, settings: TransferProbeSettings, tokenizer, context):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from needlework.backends import BackendConfig, BackendError, ContextTooLong, Request, make_backend
-from needlework.backends.llama_server import LlamaServer, llama_cpp_available
+from needlework.backends.server_launcher import LlamaServer, llama_cpp_available
 
 pytestmark = [pytest.mark.server,
               pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python[server] not installed "

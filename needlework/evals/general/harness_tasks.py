@@ -1,4 +1,4 @@
-"""lm-eval task YAMLs for the offline `general` tasks (general_data) that read those files and nothing else:
+"""lm-eval task YAMLs for the offline `general` tasks (evals/general/data.py) that read those files and nothing else:
 the paper's five Table 1 tasks and five a small model scores above chance on (ARC-Easy, ARC-Challenge, PIQA,
 WinoGrande, BoolQ).
 

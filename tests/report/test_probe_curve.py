@@ -1,7 +1,7 @@
-"""The transfer curve from a hand-made train_log.jsonl: saturation steps, the reading, the figure's data."""
+"""The probe curve from a hand-made train_log.jsonl: saturation steps, the reading, the figure's data."""
 from __future__ import annotations
 
-from needlework.report import transfer_curve
+from needlework.report import probe_curve
 
 
 def _rows():
@@ -14,25 +14,25 @@ def _rows():
 
 
 def test_each_signal_saturates_at_its_first_check_within_one_item_of_its_best():
-    c = transfer_curve.curve(_rows(), held_out=16)
+    c = probe_curve.curve(_rows(), held_out=16)
     assert c["synthetic"]["key"] == "heldout_value_exact"
     assert c["synthetic"]["saturated_at"] == 12 and c["synthetic"]["best"] == 1.0
     # best 0.30 of 20 items: 0.25 is one item (0.05) below it, so the probe levelled off at step 16
-    assert c["transfer"]["saturated_at"] == 16 and c["transfer"]["n"] == 20
+    assert c["probe"]["saturated_at"] == 16 and c["probe"]["n"] == 20
     assert c["last_step"] == 24
-    text = transfer_curve.reading(c)
+    text = probe_curve.reading(c)
     assert "synthetic held-out exact saturated at step 12 (best 1.00 of 16 items" in text
-    assert "transfer probe (MDQA dev EM) saturated at step 16 (best 0.30 of 20 items, last 0.30 at step 24)" in text
+    assert "MDQA probe (NQ dev EM) saturated at step 16 (best 0.30 of 20 items, last 0.30 at step 24)" in text
 
 
 def test_a_log_without_checks_has_no_curve_and_no_figure():
-    assert transfer_curve.curve([{"step": 1, "loss": 1.0}], held_out=None) is None
-    assert transfer_curve.figure([{"arm": "a", "seed": 0, "curve": None}]) is None
+    assert probe_curve.curve([{"step": 1, "loss": 1.0}], held_out=None) is None
+    assert probe_curve.figure([{"arm": "a", "seed": 0, "curve": None}]) is None
 
 
 def test_the_figure_draws_both_signals_per_run():
-    runs = [{"arm": "ft", "seed": s, "curve": transfer_curve.curve(_rows(), 16)} for s in (0, 1)]
-    fig = transfer_curve.figure(runs)
+    runs = [{"arm": "ft", "seed": s, "curve": probe_curve.curve(_rows(), 16)} for s in (0, 1)]
+    fig = probe_curve.figure(runs)
     synthetic_ax, probe_ax = fig.axes
     lines = [ln for ln in synthetic_ax.get_lines() if len(ln.get_xdata()) > 2]
     assert len(lines) == 2 and list(lines[0].get_xdata()) == [4, 8, 12, 16, 20, 24]
@@ -47,5 +47,5 @@ def test_a_run_without_a_probe_draws_the_synthetic_curve_without_a_warning():
     rows = [r for r in _rows() if "transfer_em" not in r]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = transfer_curve.figure([{"arm": "mix", "seed": 0, "curve": transfer_curve.curve(rows, 16)}])
+        fig = probe_curve.figure([{"arm": "mix", "seed": 0, "curve": probe_curve.curve(rows, 16)}])
     assert fig is not None and fig.axes[1].get_legend() is None

@@ -1,6 +1,6 @@
-"""The transfer curve: the synthetic held-out score and the real-task probe against the optimizer step, read
-from a training run's train_log.jsonl (the checks train/early_stop.py logs; the probe is
-train/transfer_probe.py). It shows whether transfer was still forming when the synthetic score saturated,
+"""The probe curve: the synthetic held-out score and the MDQA probe against the optimizer step, read from a
+training run's train_log.jsonl (the checks train/early_stop.py logs; the probe is train/mdqa_probe.py, logged
+as `transfer_em`). It shows whether the real-task score was still rising when the synthetic score saturated,
 which a stopping rule on the synthetic score alone cannot see.
 
 A signal "saturates" at the first check within one item of its best value over the run (1/n below it, n the
@@ -25,7 +25,7 @@ def saturation_step(points: list[tuple[int, float]], n: int | None) -> int | Non
 
 
 def curve(log_rows: list[dict], held_out: int | None) -> dict[str, Any] | None:
-    """{synthetic: {key, points, n, saturated_at, best}, transfer: {...} or None} from a log's check rows;
+    """{synthetic: {key, points, n, saturated_at, best}, probe: {...} or None} from a log's check rows;
     None when the run logged no checks."""
     checks = [r for r in log_rows if any(k in r for k in SYNTHETIC_KEYS) or "transfer_em" in r]
     if not checks:
@@ -40,14 +40,14 @@ def curve(log_rows: list[dict], held_out: int | None) -> dict[str, Any] | None:
                 "best": max(v for _, v in pts), "last": pts[-1][1]}
 
     probe_n = next((r["transfer_n"] for r in checks if r.get("transfer_n")), None)
-    return {"synthetic": signal(key, held_out), "transfer": signal("transfer_em", probe_n),
+    return {"synthetic": signal(key, held_out), "probe": signal("transfer_em", probe_n),
             "last_step": checks[-1]["step"]}
 
 
 def reading(c: dict[str, Any]) -> str:
-    """'synthetic held-out ... saturated at step 12 (best 1.00); transfer probe ... at step 40 (best 0.42)'."""
+    """'synthetic held-out ... saturated at step 12 (best 1.00); MDQA probe ... at step 40 (best 0.42)'."""
     parts = []
-    for name, label in (("synthetic", "synthetic held-out exact"), ("transfer", "transfer probe (MDQA dev EM)")):
+    for name, label in (("synthetic", "synthetic held-out exact"), ("probe", "MDQA probe (NQ dev EM)")):
         s = c.get(name)
         if s:
             parts.append(f"{label} saturated at step {s['saturated_at']} (best {s['best']:.2f} of {s['n'] or '?'} "
@@ -65,7 +65,7 @@ def figure(trainings: list[dict[str, Any]]):
     labels = [f"{t['arm']} s{t['seed']}" for t in runs]
     colors = dict(zip(labels, model_colors(labels).values()))
     for ax, name, title in ((axes[0], "synthetic", "synthetic held-out exact match"),
-                            (axes[1], "transfer", "transfer probe: MDQA (NQ dev) exact match")):
+                            (axes[1], "probe", "MDQA probe: NQ dev exact match")):
         for t, label in zip(runs, labels):
             s = t["curve"].get(name)
             if not s:

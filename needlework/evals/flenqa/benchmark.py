@@ -3,7 +3,7 @@
 Two data sources, and results.json says which was used (`describe`: source, file, length unit):
   released  -- the authors' JSONL records (REFERENCE §4 schema), used as given: `records_file`, else the
                first of RELEASED_DEFAULTS under the data folder when present (the first choice);
-  generated -- otherwise: the offline FLenQA-protocol generators of flenqa_data.py, lengths counted in the
+  generated -- otherwise: the offline FLenQA-protocol generators of data.py, lengths counted in the
                evaluated model's tokens (`tokenizer: model`; words and punctuation marks only when no
                tokenizer for it can be loaded offline, and results.json says so).
 Prompts are the authors' templates verbatim (curly quotes and the `"True or "False"` quirk included);
@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from ...backends.base import Request
 from ...config import ConfigError
-from . import flenqa_data as fd
+from . import data as fd
 from ..metrics import flenqa_answer, flenqa_correct, normalize_flenqa
 from ..base import Benchmark, Item, ReportHook
 

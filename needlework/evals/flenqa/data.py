@@ -7,7 +7,7 @@ own: each makes a True/False question answered by exactly two key sentences.
   Simplified RuleTaker:    rule "If someone is big and kind then they are red." + "Ava is big." + "Ava is kind."
                            -> statement "Ava is red." (True) / "Ava is not red." or a negated fact (False)
 Labels alternate True/False by sample index (balanced). As in FLenQA, each key sentence is embedded in a
-short paragraph of neutral sentences (flenqa_paragraphs.py; `paragraphs=False` keeps bare sentences). The
+short paragraph of neutral sentences (paragraphs.py; `paragraphs=False` keeps bare sentences). The
 key paragraphs are padded to a target length with essay sentences ("books") or with other samples' key
 paragraphs that share no entity ("same"), and placed first / middle / last / random. Padding is chosen per
 (sample, padding type, length) only, so the four placements of a sample differ in nothing but where the key
@@ -99,7 +99,7 @@ def base_sample(dataset: str, seed: int, sample_id: int, paragraphs: bool = True
     rng = np.random.default_rng([seed, DATASETS.index(dataset), sample_id])
     base = MAKERS[dataset](rng, sample_id, "True" if sample_id % 2 == 0 else "False")
     if paragraphs:   # a generator of its own, so the facts are the same with or without paragraphs
-        from .flenqa_paragraphs import key_paragraphs
+        from .paragraphs import key_paragraphs
         base.texts = key_paragraphs(dataset, base.facts, base.entities,
                                     np.random.default_rng([seed, DATASETS.index(dataset), sample_id, 3]))
     return base

@@ -1,4 +1,4 @@
-"""The transfer probe and the stopping rules: the probe's questions come only from the NQ dev split (never the
+"""The MDQA probe and the stopping rules: the probe's questions come only from the NQ dev split (never the
 MDQA benchmark's eval questions, never mdqa_train's train questions), a probe runs inside training and is
 logged beside the synthetic checks, and `plateau` waits for the signal to stop rising where `target` stops at
 its first saturation."""
@@ -14,7 +14,7 @@ from needlework.real_data import load_nq, nq_split, nq_split_of
 from needlework.train import TrainConfig, run_training
 from needlework.train.config import EarlyStopSettings, TransferProbeSettings
 from needlework.train.early_stop import should_stop
-from needlework.train.transfer_probe import probe_items
+from needlework.train.mdqa_probe import probe_items
 
 
 def test_the_three_nq_splits_partition_the_questions():
@@ -44,6 +44,21 @@ def test_probe_questions_and_passages_never_touch_the_mdqa_evaluation():
     assert {it.gold["question"] for it in dev_eval} <= {r["question"] for r in nq_split("dev")}
 
 
+@pytest.mark.parametrize("n, k, positions, seed", [(6, 5, [1, 3, 5], 0), (8, 10, [1, 5, 10, 2], 3), (3, 3, [2], 1)])
+def test_the_probe_asks_exactly_what_the_mdqa_benchmark_asks(n, k, positions, seed):
+    """One builder (tasks.baselines.mdqa_prompts) for both: the probe's prompts are the benchmark's with `split: dev`,
+    `layout: rotate` and n / len(positions) prompts per position -- same ids, same order, same text, same request."""
+    probe = probe_items(TransferProbeSettings(enabled=True, n=n, k=k, positions=positions, seed=seed,
+                                              max_new_tokens=24))
+    bench = build(MDQASettings(k=k, positions=positions, n=n // len(positions) + 1, layout="rotate", split="dev",
+                               max_new_tokens=24), seed=seed)[:n]   # the benchmark's first n: the same n questions
+    assert [it["id"] for it in probe] == [it.id for it in bench]
+    assert [it["position"] for it in probe] == [it.axes["position"] for it in bench]
+    assert [it["request"] for it in probe] == [it.request for it in bench]
+    assert [it["request"].messages[0]["content"] for it in probe] == [it.request.messages[0]["content"] for it in bench]
+    assert [(it["question"], it["answers"]) for it in probe] == [(b.gold["question"], b.gold["answers"]) for b in bench]
+
+
 def _log(values, key="heldout_value_exact"):
     return [{"step": 4 * (i + 1), key: v} for i, v in enumerate(values)]
 
@@ -59,7 +74,7 @@ def test_target_stops_at_first_saturation_and_plateau_waits_for_the_rise_to_end(
     assert should_stop(_log([0.1, 0.3, 0.31, 0.32], "transfer_em"),
                        EarlyStopSettings(metric="transfer", rule="plateau", patience=2, min_delta=0.05))
     mix = EarlyStopSettings(metric="mix", rule="target", target=0.6, patience=1, mix_weight=0.5)
-    assert not should_stop([{"step": 4, "heldout_value_exact": 1.0}], mix)            # no transfer yet
+    assert not should_stop([{"step": 4, "heldout_value_exact": 1.0}], mix)            # no probe score yet
     assert should_stop([{"step": 8, "heldout_value_exact": 1.0, "transfer_em": 0.25}], mix)
 
 
