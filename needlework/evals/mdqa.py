@@ -30,7 +30,7 @@ from .metrics import best_subspan_em, first_line
 from .base import Benchmark, Contrast, Item, ReportHook
 
 @dataclass
-class MDQASettings:
+class MDQAConfig:
     k: int = 20                                    # documents per prompt (ignored with documents_file: theirs)
     positions: list[int] = field(default_factory=lambda: [1, 2, 5, 10, 15, 20])   # 1-based gold positions
     n: int = 200                                   # prompts per position (every: the same questions at each)
@@ -57,15 +57,15 @@ class MDQASettings:
             raise ConfigError(f"mdqa.positions must be 1-based document positions, got {self.positions}")
 
 
-def _questions(s: MDQASettings) -> int:
+def _questions(s: MDQAConfig) -> int:
     return s.n * len(s.positions) if s.layout == "rotate" else s.n
 
 
-def _synthetic_sets(s: MDQASettings, seed: int) -> list[Question]:
+def _synthetic_sets(s: MDQAConfig, seed: int) -> list[Question]:
     return question_sets("dev" if s.split == "dev" else "eval", _questions(s), s.k, seed, s.nq_file)
 
 
-def _file_sets(s: MDQASettings, seed: int) -> list[Question]:
+def _file_sets(s: MDQAConfig, seed: int) -> list[Question]:
     from ..real_data import load_nq, nq_split_of
     records = list(load_nq(s.documents_file))
     if s.split != "all":
@@ -83,7 +83,7 @@ def _file_sets(s: MDQASettings, seed: int) -> list[Question]:
     return out
 
 
-def build(s: MDQASettings, seed: int) -> list[Item]:
+def build(s: MDQAConfig, seed: int) -> list[Item]:
     s.validate()
     sets = _file_sets(s, seed) if s.documents_file else _synthetic_sets(s, seed)
     k = len(sets[0][2]) + 1
@@ -117,7 +117,7 @@ def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return first_line(text), {"best_subspan_em": best_subspan_em(text, item.gold["answers"])}
 
 
-def contrast(s: MDQASettings, item: Item) -> Contrast:
+def contrast(s: MDQAConfig, item: Item) -> Contrast:
     """The item's prompt, the same prompt over the distractors alone, and the answers as continuations: after a
     chat template's assistant turn as they are, after a plain prompt's "Answer:" with a space, as generated."""
     req, lead = item.request, "" if item.request.messages is not None else " "
@@ -127,7 +127,7 @@ def contrast(s: MDQASettings, item: Item) -> Contrast:
                     distractor_answers=tuple(lead + a for a in item.gold["distractor_answers"]))
 
 
-def describe(s: MDQASettings) -> dict:
+def describe(s: MDQAConfig) -> dict:
     if s.documents_file:
         src = f"Liu et al. documents file {s.documents_file} (retrieved distractors, as given; split={s.split})"
     else:
@@ -139,7 +139,7 @@ def describe(s: MDQASettings) -> dict:
             "metric": "best-subspan exact match on the first output line (Liu et al.)"}
 
 
-BENCHMARK = Benchmark(name="mdqa", section="mdqa", settings=MDQASettings, report=ReportHook("MDQA", claim="transfer"),
+BENCHMARK = Benchmark(name="mdqa", section="mdqa", settings=MDQAConfig, report=ReportHook("MDQA", claim="transfer"),
                       build=build, score=score, metrics=lambda s: ("best_subspan_em",), axes=("position",),
                       describe=describe, help="multi-document QA, gold document position swept (claim 2)",
                       contrast=contrast)

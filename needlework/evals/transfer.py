@@ -28,7 +28,7 @@ LAYOUT_SETTINGS = frozenset({"num_dict", "num_lines", "target_tokens", "max_toke
 
 
 @dataclass
-class TransferSettings:
+class FamilyMatrixConfig:
     families: list[str] = field(default_factory=lambda: ["simple_kv", "multi_subkey_kv"])
     n: int = 50                              # items per family and gold position
     positions: list[int] | None = None       # 1-based gold dictionary indices; null: use depths
@@ -64,10 +64,10 @@ class TransferSettings:
         v = self.variants.get(fam, {})
         return v.get("task", fam), {**v.get("params", {}), **self.params.get(fam, {})}
 
-    def family(self, fam: str) -> kv_retrieval.KVRetrievalSettings:
+    def family(self, fam: str) -> kv_retrieval.KVRetrievalConfig:
         """The kv-retrieval settings that evaluate one family."""
         task, params = self.spec(fam)
-        return kv_retrieval.KVRetrievalSettings(
+        return kv_retrieval.KVRetrievalConfig(
             task=task, n=self.n, positions=self.positions, depths=list(self.depths), num_dicts=self.num_dicts,
             template=self.template, params=params, chat=self.chat, max_new_tokens=self.max_new_tokens)
 
@@ -91,7 +91,7 @@ class TransferSettings:
         return out
 
 
-def build(s: TransferSettings, seed: int) -> list[Item]:
+def build(s: FamilyMatrixConfig, seed: int) -> list[Item]:
     s.validate()
     items = []
     for fam in s.families:
@@ -109,18 +109,18 @@ def score(item: Item, text: str) -> tuple[dict, dict[str, float]]:
     return parsed, {METRIC: scores[item.gold["primary"]], **scores}
 
 
-def metrics(s: TransferSettings) -> tuple[str, ...]:
+def metrics(s: FamilyMatrixConfig) -> tuple[str, ...]:
     return (METRIC,)
 
 
-def describe(s: TransferSettings) -> dict:
+def describe(s: FamilyMatrixConfig) -> dict:
     return {"data_source": "kv-retrieval items of each family: " + ", ".join(s.families)
                            + f" (seed {kv_retrieval.EVAL_SEED_OFFSET} + run seed)",
             "metric": "acc = each family's primary kv-retrieval metric",
             "families": list(s.families)}
 
 
-BENCHMARK = Benchmark(name="transfer", section="transfer", settings=TransferSettings,
+BENCHMARK = Benchmark(name="transfer", section="transfer", settings=FamilyMatrixConfig,
                       report=ReportHook("transfer", section="transfer-matrix"), build=build, score=score,
                       metrics=metrics, axes=("family",), describe=describe,
                       help="per task family, trained and held out (the transfer matrix)")

@@ -33,7 +33,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass
-class ReportSection:
+class ReportConfig:
     title: str | None = None            # default: "needlework run <name>"
     loss_map: bool = True               # token-level loss map of the first fine-tuned model (needlework.probes.loss_map)
     loss_map_n: int = 4                 # samples rendered in the loss map
@@ -53,7 +53,7 @@ class ReportSection:
 
 
 @dataclass
-class EstimateSection:
+class EstimateConfig:
     """How the plan's times are found: measured on this machine (a few real steps of the configured model,
     cached per machine) unless `measure` is off or the model runs on a service; then these throughputs. Times
     are advice: nothing here changes what a run evaluates (its items are the config's, at its `size`)."""
@@ -103,8 +103,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)   # for every evaluation (model: the evaluated one)
-    report: ReportSection = field(default_factory=ReportSection)
-    estimate: EstimateSection = field(default_factory=EstimateSection)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    estimate: EstimateConfig = field(default_factory=EstimateConfig)
     # Where this config knowingly differs from the paper it reproduces, each "what: why"; the plan prints them.
     paper_differences: list[str] = field(default_factory=list)
 

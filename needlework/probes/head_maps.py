@@ -18,7 +18,7 @@ from ..plotting import ACCURACY_CMAP, DIFFERENCE_CMAP, png_bytes, pyplot, write_
 
 
 @dataclass
-class HeadsConfig:
+class HeadMapsConfig:
     model: str = "smollm2-135m-instruct"
     data: str = ""
     n: int = 8                        # samples scored (the file's first n)
@@ -68,7 +68,7 @@ def changed_heads(before: list[list[float]], after: list[list[float]], k: int) -
              "change": change[layer][head]} for _, layer, head in cells[:k]]
 
 
-def _score_model(name: str, rows: list[dict], cfg: HeadsConfig, precision) -> dict:
+def _score_model(name: str, rows: list[dict], cfg: HeadMapsConfig, precision) -> dict:
     from .retrieval_heads import load_eager, retrieval_scores
     t0 = time.perf_counter()
     model, tokenizer = load_eager(name, precision)
@@ -113,7 +113,7 @@ def heads_heatmap(scores: list[list[float]], title: str, *, change: bool = False
     return png_bytes(fig)
 
 
-def build_head_maps(cfg: HeadsConfig, context=None) -> dict:
+def build_head_maps(cfg: HeadMapsConfig, context=None) -> dict:
     """Score cfg.model (and cfg.compare) on the first cfg.n samples of cfg.data; write heads.json,
     heads.png and, with compare, heads_compare.png and heads_change.png into cfg.out. Returns heads.json.
     `context`: the run's precision.RunContext (its device, and its precision where cfg.precision agrees);

@@ -17,7 +17,7 @@ from ..io import read_done, to_jsonable
 
 
 @dataclass
-class LoraSettings:
+class LoraConfig:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.0
@@ -35,7 +35,7 @@ class LoraSettings:
 
 
 @dataclass
-class EarlyStopSettings:
+class EarlyStopConfig:
     """Stop on a measured signal, not after a fixed step count (train/early_stop.py says how each is measured).
 
     metric: answer (every answer token is the argmax on held-out synthetic rows), value (the gold value's
@@ -68,7 +68,7 @@ class EarlyStopSettings:
 
 
 @dataclass
-class TransferProbeSettings:
+class MdqaProbeConfig:
     """A real-task signal during training (train/transfer_probe.py): greedy answers to `n` MDQA questions of
     the NQ `dev` split (disjoint from the MDQA benchmark's eval split and from mdqa_train's train split),
     `k` documents with the gold one at `positions` in turn, scored by best-subspan exact match. Measured every
@@ -95,7 +95,7 @@ class TransferProbeSettings:
 
 
 @dataclass
-class OpenAISettings:
+class OpenAIFinetuneConfig:
     model: str = "gpt-3.5-turbo-0125"
     base_url: str | None = None               # None: the SDK's default (or OPENAI_BASE_URL)
     n_epochs: int | None = None               # None: the service chooses; the paper used 2 with its recipe
@@ -128,7 +128,7 @@ class TrainConfig:
     backend: Literal["hf", "openai"] = "hf"
     recipe: Literal["paper", "small"] = "small"
     params: Literal["attention", "lora", "full"] | None = None
-    lora: LoraSettings = field(default_factory=LoraSettings)
+    lora: LoraConfig = field(default_factory=LoraConfig)
     template: Literal["auto", "chat", "plain"] = "auto"   # auto: the chat template when the tokenizer has one
     max_length: int | None = None             # longer samples are an error, never silently truncated (recipe)
     global_batch: int | None = None           # batch_size x grad_accum x processes
@@ -161,9 +161,9 @@ class TrainConfig:
     overwrite: bool = False                   # discard an existing `out`
     progress: bool = True
     num_threads: int | None = None            # torch CPU threads (None: every core this process may use)
-    openai: OpenAISettings = field(default_factory=OpenAISettings)
-    early_stop: EarlyStopSettings = field(default_factory=EarlyStopSettings)
-    transfer_probe: TransferProbeSettings = field(default_factory=TransferProbeSettings)
+    openai: OpenAIFinetuneConfig = field(default_factory=OpenAIFinetuneConfig)
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    transfer_probe: MdqaProbeConfig = field(default_factory=MdqaProbeConfig)
 
     def validate(self) -> None:
         if not self.data:

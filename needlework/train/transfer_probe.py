@@ -21,12 +21,12 @@ from ..backends.base import Request
 from ..tasks.baselines.mdqa_sets import qhash, question_sets, with_gold_at
 from ..tasks.baselines.mdqa_train import mdqa_prompt
 from ..text import best_subspan_em, first_line
-from .config import TransferProbeSettings
+from .config import MdqaProbeConfig
 
 SPLIT = "dev"
 
 
-def probe_items(s: TransferProbeSettings) -> list[dict]:
+def probe_items(s: MdqaProbeConfig) -> list[dict]:
     """{id, question, answers, position, request}: question i with its gold document at positions[i % len]."""
     items = []
     for i, (rec, gold, distractors) in enumerate(question_sets(SPLIT, s.n, s.k, s.seed)):
@@ -42,7 +42,7 @@ def probe_items(s: TransferProbeSettings) -> list[dict]:
 class TransferProbe:
     """Runs the probe on a model in training: `measure(model)` -> {transfer_em, transfer_n, transfer_s}."""
 
-    def __init__(self, settings: TransferProbeSettings, tokenizer, context):
+    def __init__(self, settings: MdqaProbeConfig, tokenizer, context):
         self.s, self.tokenizer, self.context = settings, tokenizer, context   # the training's precision.RunContext
         self.items = probe_items(settings)
 

@@ -50,7 +50,7 @@ def test_a_self_driven_benchmarks_costs_come_from_its_own_record(mini):
     """The pipeline names no benchmark: general's realised share and start are in its module."""
     from needlework.evals.general import general
     from needlework.pipeline.estimate import EVAL_FIXED_S, eval_estimate, eval_fixed_seconds
-    est = general.estimate(general.GeneralSettings(tasks=["arc_easy"], limit=10))
+    est = general.estimate(general.GeneralConfig(tasks=["arc_easy"], limit=10))
     assert (est["realized"], est["fixed_s"]) == (general.REALIZED, general.START_S)
     ev = eval_estimate(mini(**{"eval.benchmarks": ["kv-retrieval"]}))
     assert eval_fixed_seconds(ev) == EVAL_FIXED_S

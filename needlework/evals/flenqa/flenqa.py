@@ -47,7 +47,7 @@ MAX_NEW_TOKENS = 400   # the authors' notebook: max_output_tokens=400 for every 
 
 
 @dataclass
-class FLenQASettings:
+class FLenQAConfig:
     source: str = "auto"                    # auto: released records when found, else generated | released | generated
     records_file: str | None = None         # released FLenQA JSONL; null: RELEASED_DEFAULTS under the data folder
     datasets: list[str] = field(default_factory=lambda: list(fd.DATASETS))
@@ -94,7 +94,7 @@ def _canonical_dataset(name: str) -> str:
     raise ConfigError(f"unknown FLenQA dataset {name!r}")
 
 
-def released_file(s: FLenQASettings) -> str | None:
+def released_file(s: FLenQAConfig) -> str | None:
     """The released records to use, or None to generate; `source: released` with no file is an error."""
     if s.source == "generated":
         return None
@@ -135,7 +135,7 @@ def length_tokenizer(spec: str | None, model: str) -> tuple[str | None, str]:
     return cand, f"tokens of {cand} (the evaluated model's tokenizer)"
 
 
-def bind(s: FLenQASettings, model: str) -> FLenQASettings:
+def bind(s: FLenQAConfig, model: str) -> FLenQAConfig:
     """The settings for one evaluated model: `tokenizer: model` resolved (the runner calls this)."""
     if released_file(s):
         return s
@@ -145,7 +145,7 @@ def bind(s: FLenQASettings, model: str) -> FLenQASettings:
     return out
 
 
-def _released(s: FLenQASettings, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
+def _released(s: FLenQAConfig, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
     from ...real_data import resolve
     from ...io import JSONLError, read_jsonl
     path = resolve(released_file(s), "")
@@ -177,7 +177,7 @@ def _key_facts(ds: str, r: dict) -> list[str]:
     return [str(f) for f in raw or []]
 
 
-def _generated(s: FLenQASettings, seed: int, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
+def _generated(s: FLenQAConfig, seed: int, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
     from tqdm import tqdm
     spec = s.tokenizer if s.tokenizer not in ("model", "words") else None   # "model" unbound: words (estimates)
     count = _counter(spec) if spec else fd.approx_tokens
@@ -195,7 +195,7 @@ def _generated(s: FLenQASettings, seed: int, cot: bool) -> list[tuple[str, dict,
     return out
 
 
-def _build(s: FLenQASettings, seed: int, cot: bool) -> list[Item]:
+def _build(s: FLenQAConfig, seed: int, cot: bool) -> list[Item]:
     s.validate()
     rows = _released(s, cot) if released_file(s) else _generated(s, seed, cot)
     max_new = s.max_new_tokens or MAX_NEW_TOKENS
@@ -224,7 +224,7 @@ def score_cot(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return parsed, scores
 
 
-def describe(s: FLenQASettings) -> dict:
+def describe(s: FLenQAConfig) -> dict:
     path = released_file(s)
     if path:
         return {"source": "released", "data_source": f"released FLenQA records from {path} (used as given)"}
@@ -239,11 +239,11 @@ def describe(s: FLenQASettings) -> dict:
             "length_unit": unit}
 
 
-BENCHMARK = Benchmark(name="flenqa", section="flenqa", settings=FLenQASettings,
+BENCHMARK = Benchmark(name="flenqa", section="flenqa", settings=FLenQAConfig,
                       report=ReportHook("FLenQA", claim="transfer"), build=lambda s, seed: _build(s, seed, False),
                       score=score, metrics=lambda s: ("accuracy",), axes=("length", "position", "padding", "task"),
                       describe=describe, bind=bind, help="FLenQA's three reasoning tasks over padded lengths (claim 2)")
-BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", settings=FLenQASettings,
+BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", settings=FLenQAConfig,
                           report=ReportHook("FLenQA with CoT", claim="transfer"),
                           build=lambda s, seed: _build(s, seed, True), score=score_cot,
                           metrics=lambda s: ("accuracy", "cot_coverage"),

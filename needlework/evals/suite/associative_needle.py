@@ -38,7 +38,7 @@ INSTRUCTION = ("Below is a long text. A few sentences about characters are hidde
 
 
 @dataclass
-class AssociativeNeedleSettings:
+class AssociativeNeedleConfig:
     n: int = 60                                      # items
     context_chars: int = 3000                        # haystack size in characters (whole sentences)
     distractors: int = 2                             # other characters' needles (other countries)
@@ -62,13 +62,13 @@ def _prompt(text: str, question: str) -> str:
     return f"{INSTRUCTION}\n\n{text}\n\nQuestion: {question}\nAnswer:"
 
 
-def _request(s: AssociativeNeedleSettings, prompt: str) -> Request:
+def _request(s: AssociativeNeedleConfig, prompt: str) -> Request:
     if s.chat:
         return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens)
     return Request(prompt=prompt, max_new_tokens=s.max_new_tokens)
 
 
-def _pool(s: AssociativeNeedleSettings) -> list[Association]:
+def _pool(s: AssociativeNeedleConfig) -> list[Association]:
     pool = [a for a in load_associations(s.associations_file) if split_of(a.cue, NAME) == s.split]
     if len({a.place for a in pool}) < s.distractors + 1:
         raise ConfigError(f"associative_needle.distractors={s.distractors}: the {s.split} half has associations "
@@ -76,7 +76,7 @@ def _pool(s: AssociativeNeedleSettings) -> list[Association]:
     return sorted(pool, key=lambda a: stable_id(a.cue))
 
 
-def build(s: AssociativeNeedleSettings, seed: int) -> list[Item]:
+def build(s: AssociativeNeedleConfig, seed: int) -> list[Item]:
     s.validate()
     names = load_names(s.names_file)
     if len(names) < s.distractors + 1:
@@ -120,12 +120,12 @@ def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return line, {METRIC: float(right)}
 
 
-def contrast(s: AssociativeNeedleSettings, item: Item) -> Contrast:
+def contrast(s: AssociativeNeedleConfig, item: Item) -> Contrast:
     """Without the gold needle: the same text and distractor needles; distractors: their characters."""
     return Contrast.from_gold(item, _request(s, item.gold["without_gold"]))
 
 
-def describe(s: AssociativeNeedleSettings) -> dict:
+def describe(s: AssociativeNeedleConfig) -> dict:
     return {"data_source": "Paul Graham essays (padding half) as haystack; needles from needlework's own list of "
                            "landmarks and dishes with their countries (resources/associations)",
             "licence": "MIT (essays: as packaged; associations and names: needlework's own work)",
@@ -135,7 +135,7 @@ def describe(s: AssociativeNeedleSettings) -> dict:
             "metric": "the first non-empty line names the character and no distractor character"}
 
 
-BENCHMARK = Benchmark(name=NAME, section="associative_needle", settings=AssociativeNeedleSettings,
+BENCHMARK = Benchmark(name=NAME, section="associative_needle", settings=AssociativeNeedleConfig,
                       report=ReportHook("Associative needle", claim="transfer"), build=build, score=score,
                       metrics=lambda s: (METRIC,), axes=("depth",), describe=describe, contrast=contrast,
                       help="NoLiMa-style needle linked to its question only by an association (claim 2)")

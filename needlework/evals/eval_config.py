@@ -1,0 +1,108 @@
+"""EvalConfig: what `needlework eval` runs, the shared settings and one settings section per benchmark.
+
+An ordinary dataclass, so IDEs and type checkers see `cfg.mdqa` and its siblings. Its benchmark sections are the
+registry's (each record's `section` and `settings` class in registry.BENCHMARKS):
+tests/evals/test_eval_config.py checks the two agree, so a new benchmark adds its one field here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..backends import BackendConfig
+from ..config import ConfigError, from_dict, refuse_overlap
+from ..io import to_jsonable
+from .companion import LOGLIK_KINDS
+from .registry import get_benchmark
+from .flenqa.flenqa import FLenQAConfig
+from .general.general import GeneralConfig
+from .kv_retrieval import KVRetrievalConfig
+from .mdqa import MDQAConfig
+from .suite.associative_needle import AssociativeNeedleConfig
+from .suite.records import RecordsConfig
+from .suite.ruler_needles import RulerNeedlesConfig
+from .suite.sciq_passages import SciqPassagesConfig
+from .suite.squad_passages import SquadPassagesConfig
+from .transfer import FamilyMatrixConfig
+
+
+@dataclass
+class EvalConfig:
+    """What `needlework eval` runs: the shared settings, then one settings section per registered benchmark (its
+    record's `section` and `settings` class in registry.BENCHMARKS; tests/evals/test_eval_config.py checks that
+    these fields are exactly the registry's sections, so a new benchmark adds its field here)."""
+    model: str = field(default="", metadata={"help": "The model to evaluate: a local HF folder, a bundled model name "
+                                                     "or a server's model name."})
+    backend: BackendConfig = field(default_factory=BackendConfig,
+                                   metadata={"help": "How the model is reached (kind, url, batching, ...)."})
+    benchmarks: list[str] = field(default_factory=lambda: ["kv-retrieval"],
+                                  metadata={"help": "The benchmarks to run, by name (`needlework eval --help` lists "
+                                                    "them)."})
+    seed: int = field(default=0, metadata={"help": "Seed of every benchmark's item draw (item i depends only on "
+                                                   "(seed, i))."})
+    out: str = field(default="runs/eval", metadata={"help": "Output folder (results.json, samples.jsonl, "
+                                                            "cache.jsonl, config.yaml)."})
+    batch_size: int = field(default=8, metadata={"help": "Requests sent to the backend together."})
+    limit: int | None = field(default=None, metadata={"help": "Only the first N items of each bucket (smoke runs: "
+                                                              "every bucket still shows); null: all."})
+    companion: Literal["auto"] | bool = field(
+        default="auto", metadata={"help": "Companion measures (context gain, preference; evals/companion.py) of "
+                                          "benchmarks with a contrast: auto where the backend has log-likelihoods "
+                                          "(hf), else skipped with a note; true: required; false: never."})
+    # one section per registered benchmark, in registry order
+    kv_retrieval: KVRetrievalConfig = field(default_factory=KVRetrievalConfig,
+                                            metadata={"help": "Benchmark kv-retrieval's settings."})
+    mdqa: MDQAConfig = field(default_factory=MDQAConfig, metadata={"help": "Benchmark mdqa's settings."})
+    flenqa: FLenQAConfig = field(default_factory=FLenQAConfig,
+                                 metadata={"help": "Benchmarks flenqa's and flenqa-cot's settings."})
+    general: GeneralConfig = field(default_factory=GeneralConfig, metadata={"help": "Benchmark general's settings."})
+    transfer: FamilyMatrixConfig = field(default_factory=FamilyMatrixConfig,
+                                         metadata={"help": "Benchmark transfer's settings (the family matrix)."})
+    squad_passages: SquadPassagesConfig = field(default_factory=SquadPassagesConfig,
+                                                metadata={"help": "Benchmark squad-passages' settings."})
+    sciq_passages: SciqPassagesConfig = field(default_factory=SciqPassagesConfig,
+                                              metadata={"help": "Benchmark sciq-passages' settings."})
+    records: RecordsConfig = field(default_factory=RecordsConfig, metadata={"help": "Benchmark records' settings."})
+    associative_needle: AssociativeNeedleConfig = field(default_factory=AssociativeNeedleConfig,
+                                                        metadata={"help": "Benchmark associative-needle's settings."})
+    ruler_needles: RulerNeedlesConfig = field(default_factory=RulerNeedlesConfig,
+                                              metadata={"help": "Benchmark ruler-needles' settings."})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.backend, dict):   # a Python caller's mapping: checked like a YAML section
+            self.backend = from_dict(BackendConfig, self.backend, "backend")
+        if not self.backend.model:           # the backend serves the model under evaluation
+            self.backend = dataclasses.replace(self.backend, model=self.model)
+
+    def identity(self) -> dict:
+        """What decides the results: every setting but where they are written, with the backend's identity."""
+        d = to_jsonable(self)
+        del d["out"]
+        return {**d, "backend": self.backend.identity()}
+
+    def validate(self) -> None:
+        if not self.benchmarks:
+            raise ConfigError("benchmarks: choose at least one")
+        for b in self.benchmarks:
+            settings = getattr(self, get_benchmark(b).section, None)
+            if hasattr(settings, "validate"):   # e.g. a grid's positions past its shortest length: refused up front
+                settings.validate()
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be >= 1 (items per bucket) or left out, got {self.limit}")
+        for b in self.benchmarks:   # an answer of 0 new tokens measures nothing
+            section = get_benchmark(b).section
+            n = getattr(getattr(self, section, None), "max_new_tokens", None)
+            if n is not None and n < 1:
+                raise ConfigError(f"{section}.max_new_tokens must be >= 1, got {n}")
+        if self.companion not in ("auto", True, False):
+            raise ConfigError(f"companion must be auto, true or false, got {self.companion!r}")
+        if self.companion is True and self.backend.kind not in LOGLIK_KINDS:
+            raise ConfigError(f"companion=true: companion measures need a backend with log-likelihoods (backend.kind "
+                              f"{self.backend.kind} has none; {', '.join(LOGLIK_KINDS)} has); use companion=auto")
+        if not self.model:
+            raise ConfigError("model: name the model to evaluate (a local folder, bundled name or server model)")
+        self.backend.validate()   # an impossible backend setting fails now, not after the benchmarks are built
+        refuse_overlap("out", self.out, {"model": self.model})
