@@ -101,7 +101,7 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     prefix = f"{where}." if where else ""
-    for old in unknown:   # a setting that was renamed: refused with its new name, never mapped silently
+    for old in unknown:   # a class's RENAMED {old key: new key} only words this error: nothing maps an old key
         if old in getattr(cls, "RENAMED", {}):
             raise ConfigError(f"{prefix}{old} is now {prefix}{cls.RENAMED[old]}")
     if unknown:
@@ -109,6 +109,9 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     kwargs = {}
     for name, value in data.items():
         key = f"{where}.{name}" if where else name
+        renamed = getattr(cls, "RENAMED_VALUES", {}).get(name, {})   # {setting: {old value: new value}}: words only
+        if isinstance(value, str) and value in renamed:
+            raise ConfigError(f"{key}: {value!r} is now {renamed[value]!r}")
         kwargs[name] = _coerce(value, hints[name], key)
         if name in ("seed", "seeds"):
             _check_seeds(key, kwargs[name])

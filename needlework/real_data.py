@@ -7,7 +7,7 @@ text (not file order): a question whose SHA-256 starts with a value below 50% of
 from 50% to 62.5% to `dev`, the rest to `train`. MDQA training data (tasks.baselines.mdqa_train) draws only from
 `train`; the MDQA benchmark (evals.mdqa) from `eval` (or, for choosing a recipe, `dev`), for both gold
 questions and distractor passages, so no evaluation question or passage is ever trained on; the training-time
-transfer probe (train.transfer_probe) reads only `dev`, so a recipe chosen by it never saw `eval`. The
+transfer probe (train.mdqa_probe) reads only `dev`, so a recipe chosen by it never saw `eval`. The
 packaged essays are split the same way (essay_part): the NIAH baseline trains on one half, FLenQA pads with
 the other.
 """

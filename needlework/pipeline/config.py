@@ -146,7 +146,7 @@ class RunConfig:
         transfer probe rendering prompts as the evaluation backend does."""
         raw = dataclasses.asdict(self.train)
         deep_update(raw, copy.deepcopy((self.arms.get(arm) or {}).get("train") or {}))
-        raw["transfer_probe"].update(chat_template=self.backend.chat_template, system_prompt=self.backend.system_prompt)
+        raw["mdqa_probe"].update(chat_template=self.backend.chat_template, system_prompt=self.backend.system_prompt)
         raw.update(data=list(data_files), seed=seed, out=out, resume=True, precision=self.precision,
                    device=self.device, num_threads=self.threads)
         return from_dict(TrainConfig, raw, f"arms.{arm}.train" if arm and arm != self.arm else "train")

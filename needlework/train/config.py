@@ -47,13 +47,15 @@ class EarlyStopConfig:
     enabled: bool = False
     held_out: int = 8            # samples taken from the end of the training data and never trained on
     every: int = 4               # optimizer steps between checks
-    metric: Literal["answer", "value", "transfer", "mix"] = "answer"
+    metric: Literal["answer", "value", "mdqa-probe", "mix"] = "answer"
     rule: Literal["target", "plateau"] = "target"
     target: float = 1.0          # rule target: held-out exact match (fraction of samples) that counts as learned
     patience: int = 2            # consecutive checks at target (target) or without a gain (plateau)
     min_delta: float = 0.0       # rule plateau: a gain must exceed this to count
     mix_weight: float = 0.5      # metric mix: the transfer signal's weight
     min_steps: int = 0           # never stop before this step
+
+    RENAMED_VALUES: ClassVar[dict[str, dict[str, str]]] = {"metric": {"transfer": "mdqa-probe"}}   # refused, named
 
     def validate(self) -> None:
         if self.held_out < 1 or self.every < 1 or self.patience < 1 or self.min_steps < 0:
@@ -63,7 +65,7 @@ class EarlyStopConfig:
         if not 0 <= self.min_delta < 1:
             raise ConfigError(f"early_stop.min_delta must be in [0, 1), got {self.min_delta}")
         if not 0 < self.mix_weight < 1:
-            raise ConfigError(f"early_stop.mix_weight must be in (0, 1) (use metric transfer or value for 0 or 1), "
+            raise ConfigError(f"early_stop.mix_weight must be in (0, 1) (use metric mdqa-probe or value for 0 or 1), "
                               f"got {self.mix_weight}")
 
 
@@ -86,11 +88,11 @@ class MdqaProbeConfig:
 
     def validate(self, check_every: int) -> None:
         if self.n < 1 or self.k < 2 or self.every < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ConfigError("transfer_probe: n, every, max_new_tokens and batch_size must be >= 1 and k >= 2")
+            raise ConfigError("mdqa_probe: n, every, max_new_tokens and batch_size must be >= 1 and k >= 2")
         if not self.positions or any(not 1 <= p <= self.k for p in self.positions):
-            raise ConfigError(f"transfer_probe.positions must lie in 1..k={self.k}, got {self.positions}")
+            raise ConfigError(f"mdqa_probe.positions must lie in 1..k={self.k}, got {self.positions}")
         if self.every % check_every:
-            raise ConfigError(f"transfer_probe.every={self.every} must be a multiple of early_stop.every="
+            raise ConfigError(f"mdqa_probe.every={self.every} must be a multiple of early_stop.every="
                               f"{check_every}, so both signals are measured at the same steps")
 
 
@@ -163,7 +165,7 @@ class TrainConfig:
     num_threads: int | None = None            # torch CPU threads (None: every core this process may use)
     openai: OpenAIFinetuneConfig = field(default_factory=OpenAIFinetuneConfig)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
-    transfer_probe: MdqaProbeConfig = field(default_factory=MdqaProbeConfig)
+    mdqa_probe: MdqaProbeConfig = field(default_factory=MdqaProbeConfig)
 
     def validate(self) -> None:
         if not self.data:
@@ -184,11 +186,11 @@ class TrainConfig:
         self.early_stop.validate()
         if self.resolved().params == "lora":
             self.lora.validate()
-        if self.transfer_probe.enabled:
-            self.transfer_probe.validate(self.early_stop.every)
-        if self.early_stop.enabled and self.early_stop.metric in ("transfer", "mix") and not self.transfer_probe.enabled:
-            raise ConfigError(f"early_stop.metric={self.early_stop.metric} needs the transfer probe: set "
-                              "transfer_probe.enabled=true")
+        if self.mdqa_probe.enabled:
+            self.mdqa_probe.validate(self.early_stop.every)
+        if self.early_stop.enabled and self.early_stop.metric in ("mdqa-probe", "mix") and not self.mdqa_probe.enabled:
+            raise ConfigError(f"early_stop.metric={self.early_stop.metric} needs the MDQA probe: set "
+                              "mdqa_probe.enabled=true")
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite are both set; choose one")
         check_trackers(self.report_to)
@@ -205,7 +207,8 @@ class TrainConfig:
             check_device(self.device)
         refuse_overlap("out", self.out, {"model": self.model, "data": self.data})
 
-    RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)"}
+    # old names, refused with the new one (config.from_dict); never read as the new one
+    RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)", "transfer_probe": "mdqa_probe"}
     # Settings that change no trained weight: where things go, how often checkpoints are kept, progress bars.
     BOOKKEEPING: ClassVar[tuple[str, ...]] = ("out", "resume", "overwrite", "progress", "save_steps",
                                               "save_total_limit", "num_threads", "checkpoint_weights_only",
@@ -248,7 +251,7 @@ class TrainConfig:
         recipe = RECIPES[self.recipe]
         out = dataclasses.replace(self, lora=dataclasses.replace(self.lora), openai=dataclasses.replace(self.openai),
                                   early_stop=dataclasses.replace(self.early_stop),
-                                  transfer_probe=dataclasses.replace(self.transfer_probe))
+                                  mdqa_probe=dataclasses.replace(self.mdqa_probe))
         for key, default in recipe.items():
             if getattr(out, key) is None:
                 setattr(out, key, default)

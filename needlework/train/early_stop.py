@@ -84,7 +84,7 @@ def heldout_scores(model, batches: list[dict], autocast_bf16: bool = False) -> d
     return out
 
 
-METRIC_KEYS = {"answer": "heldout_exact", "value": "heldout_value_exact", "transfer": "transfer_em"}
+METRIC_KEYS = {"answer": "heldout_exact", "value": "heldout_value_exact", "mdqa-probe": "transfer_em"}
 
 
 def metric_value(row: dict, s: EarlyStopConfig) -> float | None:

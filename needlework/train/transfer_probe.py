@@ -2,7 +2,7 @@
 
 The paper's claim is that a skill learned on artificial needles carries over to real haystacks; a run that
 watches only the synthetic score can stop (or be tuned) where the synthetic score saturates while transfer is
-still forming, or already fading. So every `transfer_probe.every` optimizer steps the model being trained
+still forming, or already fading. So every `mdqa_probe.every` optimizer steps the model being trained
 answers `n` multi-document QA questions greedily, exactly as the MDQA benchmark asks them (Liu et al.'s
 prompt, `k` documents, the gold one at each of `positions` in turn, the evaluation backend's chat rendering),
 scored by best-subspan exact match on line one. The questions and every distractor come from the NQ `dev`

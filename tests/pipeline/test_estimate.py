@@ -21,7 +21,7 @@ def test_training_counts_its_held_out_checks_and_probes(mini):
     assert plain["seconds"] == pytest.approx(plain["tokens"] / (400.0 * REALIZED) + TRAIN_FIXED_S)
     curve = mini(**{"train.epochs": 2.0, "train.global_batch": 8, "train.batch_size": 8,
                     "train.early_stop": {"enabled": False, "held_out": 16, "every": 4},
-                    "train.transfer_probe": {"enabled": True, "n": 15, "k": 5, "positions": [1, 3, 5],
+                    "train.mdqa_probe": {"enabled": True, "n": 15, "k": 5, "positions": [1, 3, 5],
                                              "every": 4}})
     with_curve = train_estimate(curve, data, 64, TP)
     steps = (64 - 16) * 2 // 8                     # 12 optimizer steps on the rows left after the held-out ones

@@ -52,25 +52,25 @@ def test_target_stops_at_first_saturation_and_plateau_waits_for_the_rise_to_end(
     synthetic = EarlyStopConfig(enabled=True, metric="value", rule="target", target=1.0, patience=2)
     log = _log([0.2, 1.0, 1.0, 1.0, 1.0])
     assert [should_stop(log[:i], synthetic) for i in range(1, 6)] == [False, False, True, True, True]
-    plateau = EarlyStopConfig(enabled=True, metric="transfer", rule="plateau", patience=2, min_delta=0.0)
+    plateau = EarlyStopConfig(enabled=True, metric="mdqa-probe", rule="plateau", patience=2, min_delta=0.0)
     probe = _log([0.10, 0.20, 0.30, 0.30, 0.35, 0.33, 0.34], key="transfer_em")
     # still rising at the 4th check (0.30 ties but 0.35 follows); stops only after two checks below 0.35
     assert [should_stop(probe[:i], plateau) for i in range(1, 8)] == [False] * 6 + [True]
     assert should_stop(_log([0.1, 0.3, 0.31, 0.32], "transfer_em"),
-                       EarlyStopConfig(metric="transfer", rule="plateau", patience=2, min_delta=0.05))
+                       EarlyStopConfig(metric="mdqa-probe", rule="plateau", patience=2, min_delta=0.05))
     mix = EarlyStopConfig(metric="mix", rule="target", target=0.6, patience=1, mix_weight=0.5)
     assert not should_stop([{"step": 4, "heldout_value_exact": 1.0}], mix)            # no transfer yet
     assert should_stop([{"step": 8, "heldout_value_exact": 1.0, "transfer_em": 0.25}], mix)
 
 
 def test_probe_settings_are_checked_up_front(tmp_path):
-    with pytest.raises(ConfigError, match="transfer_probe.every=6 must be a multiple of early_stop.every=4"):
+    with pytest.raises(ConfigError, match="mdqa_probe.every=6 must be a multiple of early_stop.every=4"):
         from_dict(TrainConfig, {"data": ["x"], "early_stop": {"every": 4},
-                                "transfer_probe": {"enabled": True, "every": 6}}).validate()
-    with pytest.raises(ConfigError, match="needs the transfer probe"):
-        from_dict(TrainConfig, {"data": ["x"], "early_stop": {"enabled": True, "metric": "transfer"}}).validate()
+                                "mdqa_probe": {"enabled": True, "every": 6}}).validate()
+    with pytest.raises(ConfigError, match="needs the MDQA probe"):
+        from_dict(TrainConfig, {"data": ["x"], "early_stop": {"enabled": True, "metric": "mdqa-probe"}}).validate()
     with pytest.raises(ConfigError, match="positions must lie in 1..k=5"):
-        from_dict(TrainConfig, {"data": ["x"], "transfer_probe": {"enabled": True, "k": 5,
+        from_dict(TrainConfig, {"data": ["x"], "mdqa_probe": {"enabled": True, "k": 5,
                                                                    "positions": [1, 10]}}).validate()
 
 
@@ -81,7 +81,7 @@ def test_training_logs_the_probe_beside_the_synthetic_checks(tiny_model_dir, kv_
     kw = tiny_kwargs(tiny_model_dir, [data], tmp_path / "run", max_steps=4, global_batch=4, batch_size=4,
                      save_steps=1000)
     kw.update(early_stop={"enabled": False, "held_out": 4, "every": 1},
-              transfer_probe={"enabled": True, "n": 3, "k": 3, "positions": [1, 3], "every": 2,
+              mdqa_probe={"enabled": True, "n": 3, "k": 3, "positions": [1, 3], "every": 2,
                               "max_new_tokens": 4})
     out = run_training(from_dict(TrainConfig, kw))
     checks = [r for r in read_jsonl(out / "train_log.jsonl") if "heldout_exact" in r]
@@ -105,7 +105,7 @@ def test_probing_never_changes_the_weights(tiny_model_dir, kv_file, tmp_path):
         kw = tiny_kwargs(tiny_model_dir, [data], tmp_path / name, max_steps=4, global_batch=4, batch_size=4,
                          save_steps=1000)
         kw.update(early_stop={"enabled": False, "held_out": 4, "every": 2},
-                  transfer_probe={"enabled": probe, "n": 2, "k": 3, "positions": [1, 3], "every": 2,
+                  mdqa_probe={"enabled": probe, "n": 2, "k": 3, "positions": [1, 3], "every": 2,
                                   "max_new_tokens": 4})
         if not probe:   # the same rows held out, without any check running
             write_jsonl(tmp_path / "kv_plain.jsonl", rows)

@@ -1,5 +1,5 @@
 """The MDQA question sets, shared by the benchmark (evals.mdqa) and the training-time transfer probe
-(train.transfer_probe): n questions of one NQ split, each with k-1 distractors that are gold passages of
+(train.mdqa_probe): n questions of one NQ split, each with k-1 distractors that are gold passages of
 *other* questions of the same split containing none of its answers (normalised substring check on title and
 text: the paper's "irrelevant distractors").
 

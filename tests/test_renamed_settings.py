@@ -1,0 +1,44 @@
+"""Old setting names and values are refused in one line that names the new one; nothing reads an old name as the
+new (the RENAMED tables only word the error)."""
+from __future__ import annotations
+
+import pytest
+
+from needlework.backends import BackendConfig
+from needlework.config import ConfigError, from_dict
+from needlework.evals.general.general import GeneralConfig
+from needlework.pipeline import load_preset
+from needlework.probes.loss_map import LossMapConfig
+from needlework.train.config import TrainConfig
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.transfer_probe.enabled=true"], "train.transfer_probe is now train.mdqa_probe"),
+    (["train.early_stop.metric=transfer"], "train.early_stop.metric: 'transfer' is now 'mdqa-probe'"),
+    (["arms.x.train.transfer_probe.enabled=true"], "arms.x.train.transfer_probe is now arms.x.train.mdqa_probe"),
+    (["arms.x.train.early_stop.metric=transfer"], "arms.x.train.early_stop.metric: 'transfer' is now 'mdqa-probe'"),
+])
+def test_a_run_config_with_an_old_name_is_refused_naming_the_new(overrides, message):
+    with pytest.raises(ConfigError) as e:
+        load_preset("cpu-demo", overrides)
+    assert str(e.value) == message and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("cls, data, message", [
+    (TrainConfig, {"bf16": True}, "bf16 is now precision"),
+    (TrainConfig, {"transfer_probe": {"enabled": True}}, "transfer_probe is now mdqa_probe"),
+    (BackendConfig, {"dtype": "bf16"}, "dtype is now precision"),
+    (LossMapConfig, {"bf16": True}, "bf16 is now precision"),
+    (GeneralConfig, {"device": "cpu"}, "device is now"),
+])
+def test_every_renamed_key_is_an_error_not_an_alias(cls, data, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(cls, data)
+    for old in getattr(cls, "RENAMED", {}):   # the table words errors only: no field answers to an old name
+        assert old not in {f for f in cls.__dataclass_fields__}
+
+
+def test_the_new_names_load():
+    cfg = load_preset("cpu-demo", ["train.mdqa_probe.enabled=true", "train.early_stop.enabled=true",
+                                   "train.early_stop.metric=mdqa-probe", "train.early_stop.every=4"])
+    assert cfg.train.mdqa_probe.enabled and cfg.train.early_stop.metric == "mdqa-probe"
