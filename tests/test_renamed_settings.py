@@ -42,3 +42,24 @@ def test_the_new_names_load():
     cfg = load_preset("cpu-demo", ["train.mdqa_probe.enabled=true", "train.early_stop.enabled=true",
                                    "train.early_stop.metric=mdqa-probe", "train.early_stop.every=4"])
     assert cfg.train.mdqa_probe.enabled and cfg.train.early_stop.metric == "mdqa-probe"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["backend.base_url=http://127.0.0.1:8000/v1"],
+     "backend.base_url is a setting of the openai backend, but backend.kind is hf: remove it, or set backend.kind=openai"),
+    (["backend.kind=openai"],   # the preset's backend.batch_size: 16 would be ignored by a server
+     "backend.batch_size is a setting of the hf backend, but backend.kind is openai: remove it, or set backend.kind=hf"),
+])
+def test_a_backend_setting_for_the_other_kind_is_refused_naming_its_backend(overrides, message):
+    with pytest.raises(ConfigError) as e:
+        load_preset("cpu-demo", overrides)
+    assert str(e.value) == message
+
+
+def test_backend_settings_at_their_defaults_or_for_their_own_kind_load():
+    with pytest.raises(ConfigError, match="backend.engine is a setting of the hf backend"):
+        from_dict(BackendConfig, {"kind": "openai", "engine": "static"}, "backend")
+    saved = from_dict(BackendConfig, {**BackendConfig().__dict__, "kind": "openai", "model": "m"})   # a full dump
+    assert saved.kind == "openai" and saved.engine == "continuous"
+    assert from_dict(BackendConfig, {"kind": "openai", "concurrency": 2}).concurrency == 2
+    assert from_dict(BackendConfig, {"batch_size": 2}).batch_size == 2

@@ -23,18 +23,27 @@ EVAL_SEED_OFFSET = 1_000_000_000
 
 @dataclass
 class KVRetrievalConfig:
-    task: str = "simple_kv"                 # any task with a score: `needlework tasks` lists them
-    n: int = 100                            # samples per (length, position) bucket
-    positions: list[int] | None = None      # 1-based gold dictionary indices; null: use depths
-    depths: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
-    num_dicts: list[int] | None = None      # length axis in dictionaries (lines for variable_tracking); null: default
-    target_tokens: list[int] | None = None  # length axis in tokens instead (needs tokenizer)
-    tokenizer: str | None = None            # for target_tokens: same specs as `generate --tokenizer`
-    chat_template: bool = False             # count target_tokens through the tokenizer's chat template
-    template: bool = True                   # the answer-template variant of the prompt
-    params: dict[str, Any] = field(default_factory=dict)   # other task settings, e.g. {n_keys: 3, digits: [3, 4]}
-    chat: bool = True                       # send the prompt as a user message (chat template if the model has one)
-    max_new_tokens: int = 96
+    task: str = field(default="simple_kv", metadata={
+        "help": "The task that builds the items: any task with a score (`needlework tasks` lists them)."})
+    n: int = field(default=100, metadata={"help": "Items per (length, position) bucket."})
+    positions: list[int] | None = field(default=None, metadata={
+        "help": "1-based gold dictionary indices; null: use depths."})
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], metadata={
+        "help": "Gold positions as fractions of the way through (0 first, 1 last), used when positions is null."})
+    num_dicts: list[int] | None = field(default=None, metadata={
+        "help": "The length axis in dictionaries (lines for variable_tracking); null: the task's default."})
+    target_tokens: list[int] | None = field(default=None, metadata={
+        "help": "The length axis in tokens instead (needs a tokenizer)."})
+    tokenizer: str | None = field(default=None, metadata={
+        "help": "Tokenizer for target_tokens: the same forms as `generate --tokenizer`."})
+    chat_template: bool = field(default=False, metadata={
+        "help": "Count target_tokens through the tokenizer's chat template."})
+    template: bool = field(default=True, metadata={"help": "The answer-template variant of the prompt."})
+    params: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "Other settings of the task, e.g. {n_keys: 3, digits: [3, 4]}."})
+    chat: bool = field(default=True, metadata={
+        "help": "Send the prompt as a user message (chat template if the model has one)."})
+    max_new_tokens: int = field(default=96, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         from ..tasks import get_task

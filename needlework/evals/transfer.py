@@ -29,18 +29,23 @@ LAYOUT_SETTINGS = frozenset({"num_dict", "num_lines", "target_tokens", "max_toke
 
 @dataclass
 class FamilyMatrixConfig:
-    families: list[str] = field(default_factory=lambda: ["simple_kv", "multi_subkey_kv"])
-    n: int = 50                              # items per family and gold position
-    positions: list[int] | None = None       # 1-based gold dictionary indices; null: use depths
-    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
-    num_dicts: list[int] | None = None       # prompt length in dictionaries; null: each family's default
-    template: bool = True                    # the answer-template variant of each family's prompt
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)   # per family, e.g. {multi_subkey_kv: {n_keys: 2}}
-    # named variants of one task, listed in `families` by name, e.g.
-    #   {uuid-json: {task: formatted_kv, params: {key_format: uuid, value_format: uuid, render: json}}}
-    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
-    chat: bool = True
-    max_new_tokens: int = 96
+    families: list[str] = field(default_factory=lambda: ["simple_kv", "multi_subkey_kv"], metadata={
+        "help": "Task families evaluated (task names, or names from `variants`)."})
+    n: int = field(default=50, metadata={"help": "Items per family and gold position."})
+    positions: list[int] | None = field(default=None, metadata={
+        "help": "1-based gold dictionary indices; null: use depths."})
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0], metadata={
+        "help": "Gold positions as fractions of the way through (0 first, 1 last), used when positions is null."})
+    num_dicts: list[int] | None = field(default=None, metadata={
+        "help": "Prompt length in dictionaries; null: each family's default."})
+    template: bool = field(default=True, metadata={"help": "The answer-template variant of each family's prompt."})
+    params: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={
+        "help": "Settings per family, e.g. {multi_subkey_kv: {n_keys: 2}}."})
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={
+        "help": "Named variants of one task, listed in `families` by name, e.g. {uuid-json: {task: formatted_kv, "
+                "params: {key_format: uuid}}}."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=96, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         if not self.families:

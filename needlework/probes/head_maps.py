@@ -8,7 +8,7 @@ draws the maps (`heads_heatmap`). The report only shows what it wrote
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,19 +19,22 @@ from ..plotting import ACCURACY_CMAP, DIFFERENCE_CMAP, png_bytes, pyplot, write_
 
 @dataclass
 class HeadMapsConfig:
-    model: str = "smollm2-135m-instruct"
-    data: str = ""
-    n: int = 8                        # samples scored (the file's first n)
-    out: str = "runs/heads"
-    compare: str = ""                 # a second model on the same samples (e.g. the fine-tuned one): change map
-    top: int = 10                     # heads listed (highest score; largest change)
-    template: str = "auto"            # chat template: auto | chat | plain, as in training and the loss map
-    max_length: int = 8192
-    # Resolved by needlework.precision.resolve like every stage's setting, but fp32 by default (in a run too,
-    # which hands down only its device): a head's score is an argmax over attention weights, compared across
-    # models and runs, and bf16 rounding can flip near-ties, so the maps are computed at full precision.
-    precision: Literal["auto", "bf16", "fp32"] = "fp32"
-    device: str = "auto"              # auto: a GPU where there is one
+    model: str = field(default="smollm2-135m-instruct", metadata={
+        "help": "The model whose attention heads are scored: HF name, local folder or bundled model name."})
+    data: str = field(default="", metadata={"help": "Training-format JSONL file of key-value samples to score."})
+    n: int = field(default=8, metadata={"help": "Samples scored (the file's first n)."})
+    out: str = field(default="runs/heads", metadata={"help": "Output folder (heads.json and .png)."})
+    compare: str = field(default="", metadata={
+        "help": "A second model scored on the same samples (e.g. the fine-tuned one) for a change map; \"\": none."})
+    top: int = field(default=10, metadata={"help": "Heads listed (highest score; largest change)."})
+    template: str = field(default="auto", metadata={
+        "help": "Prompt rendering: auto | chat | plain, as in training and the loss map."})
+    max_length: int = field(default=8192, metadata={"help": "Longer samples are cut to this many tokens."})
+    precision: Literal["auto", "bf16", "fp32"] = field(default="fp32", metadata={
+        "help": "auto | bf16 | fp32, fp32 by default (in a run too): a head's score is an argmax over attention "
+                "weights, and bf16 rounding can flip near-ties."})
+    device: str = field(default="auto", metadata={
+        "help": "auto | cpu | cuda (auto: a GPU where there is one; in a run: the run's)."})
 
     def validate(self) -> None:
         if not self.data:

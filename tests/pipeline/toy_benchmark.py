@@ -15,9 +15,9 @@ from needlework.evals.base import Benchmark, Item, ReportHook
 
 @dataclass
 class ToyConfig:
-    lengths: list[int] = field(default_factory=lambda: [2, 3])   # how many times the letter repeats
-    n: int = 2                                                     # items per length
-    max_new_tokens: int = 4
+    lengths: list[int] = field(default_factory=lambda: [2, 3], metadata={"help": "How many times the letter repeats."})
+    n: int = field(default=2, metadata={"help": "Items per length."})
+    max_new_tokens: int = field(default=4, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         if self.n < 1 or not self.lengths:

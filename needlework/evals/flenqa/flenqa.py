@@ -48,18 +48,29 @@ MAX_NEW_TOKENS = 400   # the authors' notebook: max_output_tokens=400 for every 
 
 @dataclass
 class FLenQAConfig:
-    source: str = "auto"                    # auto: released records when found, else generated | released | generated
-    records_file: str | None = None         # released FLenQA JSONL; null: RELEASED_DEFAULTS under the data folder
-    datasets: list[str] = field(default_factory=lambda: list(fd.DATASETS))
-    n_base: int = 16                        # base samples per dataset (x 5 lengths x 4 placements x 2 paddings)
-    lengths: list[int] = field(default_factory=lambda: [250, 500, 1000, 2000, 3000])
-    dispersions: list[str] = field(default_factory=lambda: ["first", "middle", "last", "random"])
-    paddings: list[str] = field(default_factory=lambda: ["books", "same"])
-    tokenizer: str | None = "model"         # length unit: "model" (the evaluated model's), a tokenizer, or "words"
-    key_paragraphs: bool = True             # key facts inside short neutral paragraphs (FLenQA); false: bare sentences
-    essays_dir: str | None = None           # "books" padding text; default: the packaged Paul Graham essays
-    chat: bool = True
-    max_new_tokens: int | None = None       # null: 400, the authors' cap with and without CoT
+    source: str = field(default="auto", metadata={
+        "help": "auto (released records when found, else generated) | released | generated."})
+    records_file: str | None = field(default=None, metadata={
+        "help": "Released FLenQA JSONL; null: the default file under the data folder."})
+    datasets: list[str] = field(default_factory=lambda: list(fd.DATASETS), metadata={
+        "help": "FLenQA's datasets to use (PIR, MonoRel, Simplified RuleTaker)."})
+    n_base: int = field(default=16, metadata={
+        "help": "Base samples per dataset (each x lengths x dispersions x paddings)."})
+    lengths: list[int] = field(default_factory=lambda: [250, 500, 1000, 2000, 3000], metadata={
+        "help": "Padded prompt lengths, in `tokenizer` units."})
+    dispersions: list[str] = field(default_factory=lambda: ["first", "middle", "last", "random"], metadata={
+        "help": "Where the key facts sit in the padding: first | middle | last | random."})
+    paddings: list[str] = field(default_factory=lambda: ["books", "same"], metadata={
+        "help": "Padding text: books (essays) | same (copies of other samples' text)."})
+    tokenizer: str | None = field(default="model", metadata={
+        "help": "The length unit: \"model\" (the evaluated model's tokens), a tokenizer, or \"words\"."})
+    key_paragraphs: bool = field(default=True, metadata={
+        "help": "Key facts inside short neutral paragraphs (FLenQA); false: bare sentences."})
+    essays_dir: str | None = field(default=None, metadata={
+        "help": "Essays for the books padding; null: the packaged Paul Graham essays."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int | None = field(default=None, metadata={
+        "help": "Tokens generated per answer; null: 400, the authors' cap with and without CoT."})
 
     def validate(self) -> None:
         if self.source not in ("auto", "released", "generated"):

@@ -43,17 +43,24 @@ FALLBACK_PRIMARY = ("acc,none", "exact_match,strict-match", "exact_match,remove_
 
 @dataclass
 class GeneralConfig:
-    tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS))
-    num_fewshot: dict[str, int] = field(default_factory=lambda: {"gsm8k": 5})   # tasks not listed: 0-shot
-    include_path: str | None = None        # own task YAMLs instead of the offline paper tasks
-    include_defaults: bool = False         # with include_path: also index the harness's stock tasks (slow)
-    limit: int | None = None               # first N items per task (MMLU: shared over its subjects)
-    limits: dict[str, float] = field(default_factory=dict)   # per task: a count, or a fraction < 1 of its data
-    batch_size: int = 1                    # hf only (API backends: backend.concurrency)
-    model_args: str = ""                   # extra harness model args, e.g. "dtype=float32"
-    # backend hf: needlework-hf encodes a multiple-choice context once for all its choices (same log-likelihoods,
-    # ~half the tokens: general_models, shared_prefix); hf is lm-eval's own, one sequence per choice
-    harness_model: Literal["needlework-hf", "hf"] = "needlework-hf"
+    tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS), metadata={
+        "help": "lm-evaluation-harness tasks to run (harness tasks, e.g. mmlu, hellaswag, arc_easy)."})
+    num_fewshot: dict[str, int] = field(default_factory=lambda: {"gsm8k": 5}, metadata={
+        "help": "Few-shot examples per harness task; tasks not listed: 0-shot."})
+    include_path: str | None = field(default=None, metadata={
+        "help": "A folder of your own harness task YAMLs instead of the offline paper tasks."})
+    include_defaults: bool = field(default=False, metadata={
+        "help": "With include_path: also index the harness's stock tasks (slow)."})
+    limit: int | None = field(default=None, metadata={
+        "help": "First N items per task (MMLU: shared over its subjects); null: all."})
+    limits: dict[str, float] = field(default_factory=dict, metadata={
+        "help": "Per task: a count, or a fraction < 1 of its data (wins over limit)."})
+    batch_size: int = field(default=1, metadata={
+        "help": "Harness batch size for the hf backend (API backends: backend.concurrency)."})
+    model_args: str = field(default="", metadata={"help": "Extra harness model arguments, e.g. \"dtype=float32\"."})
+    harness_model: Literal["needlework-hf", "hf"] = field(default="needlework-hf", metadata={
+        "help": "Backend hf: needlework-hf (a multiple-choice context encoded once for all its choices; same "
+                "log-likelihoods, about half the tokens) | hf (lm-eval's own)."})
     # hf: the model runs on the backend's device in its precision (backend.device / backend.precision)
     RENAMED: ClassVar[dict[str, str]] = {"device": "(removed): the hf model runs on backend.device (in a run: "
                                                    "the top-level device)"}

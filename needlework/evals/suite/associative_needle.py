@@ -39,15 +39,20 @@ INSTRUCTION = ("Below is a long text. A few sentences about characters are hidde
 
 @dataclass
 class AssociativeNeedleConfig:
-    n: int = 60                                      # items
-    context_chars: int = 3000                        # haystack size in characters (whole sentences)
-    distractors: int = 2                             # other characters' needles (other countries)
-    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
-    split: Literal["eval", "dev"] = "eval"
-    associations_file: str | None = None             # kind<TAB>cue<TAB>place; default: the packaged list
-    names_file: str | None = None                    # one first name a line; default: the packaged list
-    chat: bool = True
-    max_new_tokens: int = 16
+    n: int = field(default=60, metadata={"help": "Items."})
+    context_chars: int = field(default=3000, metadata={"help": "Haystack size in characters (whole sentences)."})
+    distractors: int = field(default=2, metadata={
+        "help": "Other characters' needles in the haystack (other countries)."})
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0], metadata={
+        "help": "The asked needle's place in the haystack (0 first, 1 last), rotating over items."})
+    split: Literal["eval", "dev"] = field(default="eval", metadata={
+        "help": "Half of the names and associations the items draw from: eval | dev."})
+    associations_file: str | None = field(default=None, metadata={
+        "help": "File of kind<TAB>cue<TAB>place lines; null: the packaged list."})
+    names_file: str | None = field(default=None, metadata={
+        "help": "File of first names, one a line; null: the packaged list."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=16, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         check_split(self.split, "associative_needle")

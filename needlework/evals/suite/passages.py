@@ -31,13 +31,17 @@ METRIC = "answer_em"
 @dataclass
 class PassageConfig:
     SECTION: ClassVar[str] = "passages"            # the EvalConfig section a subclass is (messages name it)
-    k: int = 5                                     # passages per prompt
-    positions: list[int] = field(default_factory=lambda: [1, 3, 5])   # gold positions, rotated over questions
-    n: int | None = 100                            # questions (one prompt each); null: every question of the split
-    split: Literal["eval", "dev"] = "eval"         # the hash split (suite.split) of the question's paragraph
-    data: str | None = None                        # the task's extracted folder; default: the verified cache
-    chat: bool = True                              # prompt as a user message
-    max_new_tokens: int = 32
+    k: int = field(default=5, metadata={"help": "Passages per prompt."})
+    positions: list[int] = field(default_factory=lambda: [1, 3, 5], metadata={
+        "help": "Gold positions, rotated over questions."})
+    n: int | None = field(default=100, metadata={
+        "help": "Questions (one prompt each); null: every question of the split."})
+    split: Literal["eval", "dev"] = field(default="eval", metadata={
+        "help": "Half of the data by paragraph hash (suite.split): eval | dev."})
+    data: str | None = field(default=None, metadata={
+        "help": "The task's extracted data folder; null: the verified cache."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=32, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         where = self.SECTION

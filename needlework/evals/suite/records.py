@@ -35,13 +35,18 @@ SEED_OFFSET = 30_000   # item generators never coincide with another family's (s
 
 @dataclass
 class RecordsConfig:
-    n: int = 60                                    # items
-    n_records: int = 12                            # records per prompt (~300-550 tokens: 30 put a 135M model at floor)
-    format: Literal["mixed", "csv", "markdown", "log", "yaml", "ini"] = "mixed"
-    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])   # asked record's place, rotating
-    split: Literal["eval", "dev"] = "eval"
-    chat: bool = True
-    max_new_tokens: int = 40                       # room for an answer that repeats the question first
+    n: int = field(default=60, metadata={"help": "Items."})
+    n_records: int = field(default=12, metadata={
+        "help": "Records per prompt (~300-550 tokens; 30 put a 135M model at the floor)."})
+    format: Literal["mixed", "csv", "markdown", "log", "yaml", "ini"] = field(default="mixed", metadata={
+        "help": "How the catalogue is written: mixed (cycled over items) | csv | markdown | log | yaml | ini."})
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0], metadata={
+        "help": "The asked record's place (0 first, 1 last), rotating over items."})
+    split: Literal["eval", "dev"] = field(default="eval", metadata={
+        "help": "Vocabulary half the items draw from: eval | dev (to choose a recipe; shares nothing with eval)."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=40, metadata={
+        "help": "Tokens generated per answer (room for one that repeats the question first)."})
 
     def validate(self) -> None:
         check_split(self.split, "records")

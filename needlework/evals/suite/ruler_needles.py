@@ -37,16 +37,20 @@ INSTRUCTION = ("Some special magic words are hidden inside the following text. R
 
 @dataclass
 class RulerNeedlesConfig:
-    n: int = 60
-    kind: Literal["mixed", "mk", "mv", "mq"] = "mixed"
-    n_keys: int = 4                                 # mk / mq: keys planted
-    n_values: int = 3                               # mv: values of the one key
-    n_queries: int = 2                              # mq: keys asked
-    context_chars: int = 3000
-    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
-    split: Literal["eval", "dev"] = "eval"
-    chat: bool = True
-    max_new_tokens: int = 32
+    n: int = field(default=60, metadata={"help": "Items."})
+    kind: Literal["mixed", "mk", "mv", "mq"] = field(default="mixed", metadata={
+        "help": "RULER's needle kind: mk (multi-key) | mv (multi-value) | mq (multi-query) | mixed (cycled over "
+                "items)."})
+    n_keys: int = field(default=4, metadata={"help": "mk / mq: keys planted."})
+    n_values: int = field(default=3, metadata={"help": "mv: values of the one key."})
+    n_queries: int = field(default=2, metadata={"help": "mq: keys asked."})
+    context_chars: int = field(default=3000, metadata={"help": "Haystack size in characters (whole sentences)."})
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0], metadata={
+        "help": "The first asked needle's place (0 first, 1 last), rotating over items."})
+    split: Literal["eval", "dev"] = field(default="eval", metadata={
+        "help": "Half of the vocabularies the items draw from: eval | dev."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=32, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         check_split(self.split, "ruler_needles")

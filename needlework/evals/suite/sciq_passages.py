@@ -22,8 +22,9 @@ NAME = "sciq-passages"
 @dataclass
 class SciqPassagesConfig(passages.PassageConfig):
     SECTION: ClassVar[str] = "sciq_passages"
-    k: int = 7
-    positions: list[int] = field(default_factory=lambda: [1, 4, 7])
+    k: int = field(default=7, metadata={"help": "Passages per prompt."})
+    positions: list[int] = field(default_factory=lambda: [1, 4, 7], metadata={
+        "help": "Gold positions, rotated over questions."})
 
 
 def build(s: SciqPassagesConfig, seed: int) -> list[Item]:
