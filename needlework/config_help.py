@@ -25,7 +25,7 @@ class Setting:
     type: str                 # as the source spells the annotation
     default: Any              # the default value; a section's default is its class
     help: str                 # "" where the field has none (the test refuses that)
-    section: type | None = None   # the dataclass of a section; None for a plain setting
+    section: type | str | None = None   # a section's dataclass (or a label for a grouping); None for a setting
     backend: str | None = None    # the one backend this setting applies to, where it is specific to one
 
 
@@ -105,7 +105,8 @@ def render(settings: list[Setting], width: int = 100) -> str:
         indent = "  " * (s.key.count(".") - base)
         only = f"  [{s.backend} only]" if s.backend else ""
         if s.section is not None:
-            lines.append(f"{indent}{s.key}: {s.section.__name__}{only}")
+            label = s.section.__name__ if isinstance(s.section, type) else s.section
+            lines.append(f"{indent}{s.key}: {label}{only}")
         else:
             lines.append(f"{indent}{s.key}: {s.type} = {_shown(s.default)}{only}")
         pad = indent + "    "
