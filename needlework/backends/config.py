@@ -55,7 +55,7 @@ class BackendConfig:
     backoff_s: float = field(default=1.0, metadata={"backend": "openai",
         "help": "First retry delay in seconds; it doubles each retry, at most 30 s."})
     tokenizer: str | None = field(default=None, metadata={"backend": "openai",
-        "help": "Local tokenizer (folder or bundled name) for exact token counts; null: estimated."})
+        "help": "Local tokenizer (folder or bundled name) for exact token counts; null: counts unknown."})
     serve: list[str] | None = field(default=None, metadata={"backend": "openai",
         "help": "Start this server for each evaluated model and stop it afterwards (vLLM, SGLang, llama.cpp): a "
                 "command list with {model}, {alias}, {host} and {port}, e.g. [vllm, serve, \"{model}\", --port, "

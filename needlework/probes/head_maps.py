@@ -29,7 +29,7 @@ class HeadMapsConfig:
     top: int = field(default=10, metadata={"help": "Heads listed (highest score; largest change)."})
     template: str = field(default="auto", metadata={
         "help": "Prompt rendering: auto | chat | plain, as in training and the loss map."})
-    max_length: int = field(default=8192, metadata={"help": "Longer samples are cut to this many tokens."})
+    max_length: int = field(default=8192, metadata={"help": "Token limit of a sample; a longer one is an error."})
     precision: Literal["auto", "bf16", "fp32"] = field(default="fp32", metadata={
         "help": "auto | bf16 | fp32, fp32 by default (in a run too): a head's score is an argmax over attention "
                 "weights, and bf16 rounding can flip near-ties."})

@@ -29,7 +29,7 @@ class LossMapConfig:
     n: int = field(default=3, metadata={"help": "Samples rendered."})
     template: str = field(default="auto", metadata={
         "help": "Prompt rendering: auto | chat | plain (auto: the chat template when the tokenizer has one)."})
-    max_length: int = field(default=8192, metadata={"help": "Longer samples are cut to this many tokens."})
+    max_length: int = field(default=8192, metadata={"help": "Token limit of a sample; a longer one is an error."})
     precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
         "help": "auto | bf16 | fp32 (auto: bf16 autocast where native and measured faster; "
                 "needlework.precision.resolve; in a run: the run's)."})

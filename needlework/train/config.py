@@ -172,7 +172,7 @@ class TrainConfig:
         "help": "Share of the steps spent warming up the learning rate, in [0, 1) (null: the recipe's)."})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
-    seed: int = field(default=0, metadata={"help": "Training seed (data order, initialisation of new weights)."})
+    seed: int = field(default=0, metadata={"help": "Training seed (data order and any random initialisation)."})
     precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
         "help": "auto | bf16 | fp32; auto: bf16 where the device runs it natively and it measures faster, else "
                 "fp32 (in a run: the run's)."})

@@ -61,7 +61,7 @@ class FLenQAConfig:
     dispersions: list[str] = field(default_factory=lambda: ["first", "middle", "last", "random"], metadata={
         "help": "Where the key facts sit in the padding: first | middle | last | random."})
     paddings: list[str] = field(default_factory=lambda: ["books", "same"], metadata={
-        "help": "Padding text: books (essays) | same (copies of other samples' text)."})
+        "help": "Padding text: books (essay sentences) | same (other samples' key paragraphs sharing no entity)."})
     tokenizer: str | None = field(default="model", metadata={
         "help": "The length unit: \"model\" (the evaluated model's tokens), a tokenizer, or \"words\"."})
     key_paragraphs: bool = field(default=True, metadata={
