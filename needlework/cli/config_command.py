@@ -26,8 +26,15 @@ def settings_tree() -> list:
 
 
 def cmd_config_show(args) -> int:
+    import os
+    import sys
+
     from ..config_help import render, select
-    print(render(select(settings_tree(), args.section)))
+    text = render(select(settings_tree(), args.section))
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:   # `config show | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error when Python exits
     return 0
 
 

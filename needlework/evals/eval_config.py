@@ -27,6 +27,11 @@ from .suite.squad_passages import SquadPassagesConfig
 from .transfer import FamilyMatrixConfig
 
 
+def _section(cls: type, benchmarks: str):
+    """A benchmark's settings section: its class's defaults, its help naming the benchmark(s) it configures."""
+    return field(default_factory=cls, metadata={"help": f"Settings of {benchmarks}."})
+
+
 @dataclass
 class EvalConfig:
     """What `needlework eval` runs: the shared settings, then one settings section per registered benchmark (its
@@ -51,23 +56,16 @@ class EvalConfig:
                                           "benchmarks with a contrast: auto where the backend has log-likelihoods "
                                           "(hf), else skipped with a note; true: required; false: never."})
     # one section per registered benchmark, in registry order
-    kv_retrieval: KVRetrievalConfig = field(default_factory=KVRetrievalConfig,
-                                            metadata={"help": "Benchmark kv-retrieval's settings."})
-    mdqa: MDQAConfig = field(default_factory=MDQAConfig, metadata={"help": "Benchmark mdqa's settings."})
-    flenqa: FLenQAConfig = field(default_factory=FLenQAConfig,
-                                 metadata={"help": "Benchmarks flenqa's and flenqa-cot's settings."})
-    general: GeneralConfig = field(default_factory=GeneralConfig, metadata={"help": "Benchmark general's settings."})
-    transfer: FamilyMatrixConfig = field(default_factory=FamilyMatrixConfig,
-                                         metadata={"help": "Benchmark transfer's settings (the family matrix)."})
-    squad_passages: SquadPassagesConfig = field(default_factory=SquadPassagesConfig,
-                                                metadata={"help": "Benchmark squad-passages' settings."})
-    sciq_passages: SciqPassagesConfig = field(default_factory=SciqPassagesConfig,
-                                              metadata={"help": "Benchmark sciq-passages' settings."})
-    records: RecordsConfig = field(default_factory=RecordsConfig, metadata={"help": "Benchmark records' settings."})
-    associative_needle: AssociativeNeedleConfig = field(default_factory=AssociativeNeedleConfig,
-                                                        metadata={"help": "Benchmark associative-needle's settings."})
-    ruler_needles: RulerNeedlesConfig = field(default_factory=RulerNeedlesConfig,
-                                              metadata={"help": "Benchmark ruler-needles' settings."})
+    kv_retrieval: KVRetrievalConfig = _section(KVRetrievalConfig, "the benchmark kv-retrieval")
+    mdqa: MDQAConfig = _section(MDQAConfig, "the benchmark mdqa")
+    flenqa: FLenQAConfig = _section(FLenQAConfig, "the benchmarks flenqa and flenqa-cot")
+    general: GeneralConfig = _section(GeneralConfig, "the benchmark general")
+    transfer: FamilyMatrixConfig = _section(FamilyMatrixConfig, "the benchmark transfer (the family matrix)")
+    squad_passages: SquadPassagesConfig = _section(SquadPassagesConfig, "the benchmark squad-passages")
+    sciq_passages: SciqPassagesConfig = _section(SciqPassagesConfig, "the benchmark sciq-passages")
+    records: RecordsConfig = _section(RecordsConfig, "the benchmark records")
+    associative_needle: AssociativeNeedleConfig = _section(AssociativeNeedleConfig, "the benchmark associative-needle")
+    ruler_needles: RulerNeedlesConfig = _section(RulerNeedlesConfig, "the benchmark ruler-needles")
 
     def __post_init__(self) -> None:
         if isinstance(self.backend, dict):   # a Python caller's mapping: checked like a YAML section
