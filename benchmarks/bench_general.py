@@ -28,11 +28,11 @@ KINDS = ("hf", "needlework-hf")
 
 def _plan(kind: str, tasks: list[str], limit: int, precision: str, batch: int):
     from needlework.config import load_config
-    from needlework.evals.general.benchmark import GeneralSettings, plan
+    from needlework.evals.general.benchmark import GeneralConfig, plan
     from needlework.evals.runner import EvalConfig
     cfg = load_config(EvalConfig, None, ["model=smollm2-135m-instruct", "benchmarks=[general]",
                                          f"backend.precision={precision}"])
-    s = GeneralSettings(tasks=tasks, limits={t: limit for t in tasks}, batch_size=batch, harness_model=kind)
+    s = GeneralConfig(tasks=tasks, limits={t: limit for t in tasks}, batch_size=batch, harness_model=kind)
     return plan(s, cfg)
 
 

@@ -45,14 +45,14 @@ def bare_loop(model_path: str, data: Path, policy: str, steps: int, lr: float) -
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from needlework.train.config import LoraSettings
+    from needlework.train.config import LoraConfig
     from needlework.train.batches import EncodedDataset, read_rows
     from needlework.train.params import apply_policy
     tok = AutoTokenizer.from_pretrained(model_path)
     ds = EncodedDataset(read_rows([str(data)]), tok)
     torch.manual_seed(0)
     model = apply_policy(AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32), policy,
-                         LoraSettings())
+                         LoraConfig())
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     tokens, elapsed = 0, 0.0

@@ -88,7 +88,7 @@ def run_trl(a, train: Path, out: Path, bf16: bool):
 
     from needlework.models import load_causal_lm, load_tokenizer, resolve_model_path
     from needlework.train.batches import read_rows
-    from needlework.train.config import LoraSettings
+    from needlework.train.config import LoraConfig
     from needlework.train.params import apply_policy
     t0 = time.perf_counter()
     path = resolve_model_path(MODEL)
@@ -97,7 +97,7 @@ def run_trl(a, train: Path, out: Path, bf16: bool):
              + [{"role": "user", "content": r["prompt"]}],
              "completion": [{"role": "assistant", "content": r["answer"]}]} for r in read_rows([str(train)])]
     torch.manual_seed(0)
-    model = apply_policy(load_causal_lm(path), "attention", LoraSettings())
+    model = apply_policy(load_causal_lm(path), "attention", LoraConfig())
     args = SFTConfig(output_dir=str(out), completion_only_loss=True, packing=False, max_length=2048,
                      per_device_train_batch_size=a.batch, gradient_accumulation_steps=1, max_steps=a.steps,
                      learning_rate=a.lr, lr_scheduler_type="linear", warmup_steps=a.warmup, weight_decay=0.0,

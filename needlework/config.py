@@ -101,14 +101,19 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     prefix = f"{where}." if where else ""
-    for old in unknown:   # a setting that was renamed: refused with its new name, never mapped silently
+    for old in unknown:   # a class's RENAMED {old key: new key} only words this error: nothing maps an old key
         if old in getattr(cls, "RENAMED", {}):
             raise ConfigError(f"{prefix}{old} is now {prefix}{cls.RENAMED[old]}")
     if unknown:
         raise ConfigError(f"unknown setting {prefix}{unknown[0]} (known: {', '.join(sorted(fields))})")
+    if getattr(cls, "KIND_FIELD", None):
+        _refuse_other_kind(cls.KIND_FIELD, fields, data, prefix)
     kwargs = {}
     for name, value in data.items():
         key = f"{where}.{name}" if where else name
+        renamed = getattr(cls, "RENAMED_VALUES", {}).get(name, {})   # {setting: {old value: new value}}: words only
+        if isinstance(value, str) and value in renamed:
+            raise ConfigError(f"{key}: {value!r} is now {renamed[value]!r}")
         kwargs[name] = _coerce(value, hints[name], key)
         if name in ("seed", "seeds"):
             _check_seeds(key, kwargs[name])
@@ -117,6 +122,21 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     except TypeError as e:
         raise ConfigError(f"{where or cls.__name__}: {e}") from None
     return obj
+
+
+def _refuse_other_kind(kind_field: str, fields: dict[str, dataclasses.Field], data: dict, prefix: str) -> None:
+    """A setting whose metadata names the one kind it applies to (`"backend": "hf"`), given away from its default
+    while `kind_field` chooses another kind, is refused: it would be silently ignored."""
+    kind = data.get(kind_field, fields[kind_field].default)
+    for name, value in data.items():
+        owner = fields[name].metadata.get("backend")
+        if owner is None or owner == kind:
+            continue
+        f = fields[name]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if value != default:
+            raise ConfigError(f"{prefix}{name} is a setting of the {owner} backend, but {prefix}{kind_field} is "
+                              f"{kind}: remove it, or set {prefix}{kind_field}={owner}")
 
 
 SEED_LIMIT = 2**32   # numpy's legacy generators and many libraries take seeds in [0, 2**32)

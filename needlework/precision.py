@@ -20,7 +20,7 @@ CPU threads are resolved once per run by `resolve_context` into a `RunContext` (
 which is handed to every stage (training and its MDQA probe, each evaluation's backend, `general`'s hf
 model, the plan's measurements, the loss map, the head maps); no stage resolves them again. A stage started on
 its own (`needlework train`, `eval`, `loss-map`, `heads`) resolves once at its entry. The head maps take the
-run's context but keep `precision: fp32` as their default (probes/head_maps.HeadsConfig says why).
+run's context but keep `precision: fp32` as their default (probes/head_maps.HeadMapsConfig says why).
 """
 from __future__ import annotations
 

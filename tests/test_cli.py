@@ -111,7 +111,7 @@ def test_python_m_runs_the_command_and_help_lists_every_command_in_its_order():
     assert r.returncode == 0, r.stderr
     assert re.search(r"\{([^}]*)\}", r.stdout).group(1).split(",") == [
         "generate", "tasks", "show", "validate", "eval", "compare", "export", "import", "data", "train", "models",
-        "loss-map", "heads", "run", "sweep"]
+        "loss-map", "heads", "run", "sweep", "config"]
 
 
 def test_what_a_rerun_keeps_after_ctrl_c_is_said_for_eval_train_and_run():

@@ -28,14 +28,14 @@ def hook(event, args):
 sys.addaudithook(hook)
 
 import needlework
-from needlework.evals.flenqa.benchmark import FLenQASettings, _build as build_flenqa
-from needlework.evals.mdqa import MDQASettings, build as build_mdqa
+from needlework.evals.flenqa.benchmark import FLenQAConfig, _build as build_flenqa
+from needlework.evals.mdqa import MDQAConfig, build as build_mdqa
 from needlework.tasks.files.dataset import GenerateConfig, generate_file
 
 generate_file(GenerateConfig(task="niah", n=2, out="niah.jsonl", params={"context_chars": 600}), progress=False)
 generate_file(GenerateConfig(task="mdqa_train", n=2, out="mdqa_train.jsonl", params={"num_docs": 3}), progress=False)
-mdqa = build_mdqa(MDQASettings(k=3, positions=[1], n=2), 0)
-flenqa = build_flenqa(FLenQASettings(n_base=1, lengths=[250], dispersions=["first"], paddings=["books"]), 0, False)
+mdqa = build_mdqa(MDQAConfig(k=3, positions=[1], n=2), 0)
+flenqa = build_flenqa(FLenQAConfig(n_base=1, lengths=[250], dispersions=["first"], paddings=["books"]), 0, False)
 print(json.dumps({"package": needlework.__file__, "seen": seen, "items": [len(mdqa), len(flenqa)]}))
 """
 

@@ -1,9 +1,12 @@
-"""BackendConfig: how an evaluated model is reached, one typed record that every backend reads its settings from."""
+"""BackendConfig: how an evaluated model is reached, one typed record that every backend reads its settings from.
+
+A setting that only one backend reads names it in its metadata (`"backend": "hf"`; `needlework config show backend`
+marks it): given for the other kind, it is refused by name rather than silently ignored (config.from_dict)."""
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from ..config import ConfigError
@@ -15,42 +18,54 @@ KEY_PREFIXES = ("sk-", "sk_", "hf_", "key-", "gsk_", "xai-")   # how API keys be
 
 @dataclass
 class BackendConfig:
-    kind: Literal["hf", "openai"] = "hf"
-    # hf: folder or bundled name; openai: the served model name. In an evaluation "" means the model being
-    # evaluated (EvalConfig.model fills it in); a served alias set here wins over it.
-    model: str = ""
-    # How requests become text: messages templated when possible (auto), prompts too (on), nothing (off).
-    chat_template: Literal["auto", "on", "off"] = "auto"
-    system_prompt: str | None = None            # prepended as a system turn to chat requests lacking one
-    context_length: int | None = None           # overrides what the model config / server reports
-    progress: bool = True
-    # hf only
-    batch_size: int = 8
-    # the one precision and device (needlework.precision.resolve; in a run: the run's top-level settings)
-    precision: Literal["auto", "bf16", "fp32"] = "auto"   # auto: bf16 where native and measured faster
-    device: str = "auto"                        # auto, cpu, cuda, cuda:1, ... (general's hf model runs here too)
-    seed: int = 0                               # only matters when temperature > 0
-    max_padding: float = 0.1                    # static engine: start a new batch rather than pad more than this
-    # continuous: batch_size rows decode together, a row leaves the step it ends and a waiting prompt takes
-    # its place, shared prompt prefixes are prefilled once; static: padded batches decode until their longest
-    # row ends (the original path; same greedy outputs, slower)
-    engine: Literal["continuous", "static"] = "continuous"
-    # openai only
-    base_url: str | None = None                 # e.g. http://127.0.0.1:8000/v1; None = api.openai.com
-    api_key_env: str = "OPENAI_API_KEY"         # the variable holding the key (the key itself is never stored)
-    concurrency: int = 8
-    timeout_s: float = 120.0
-    max_retries: int = 5
-    backoff_s: float = 1.0                      # first retry delay; doubles each retry, at most 30 s
-    tokenizer: str | None = None                # local tokenizer (folder or bundled name) for exact token counts
-    # openai only: start this server for each evaluated model and stop it afterwards (vLLM, SGLang, llama.cpp);
-    # {model} is the evaluated model (a folder, a GGUF file, a hub name), {alias} the name it is served under,
-    # {host} 127.0.0.1, {port} a free port. E.g. [vllm, serve, "{model}", --served-model-name, "{alias}",
-    # --host, "{host}", --port, "{port}"]; base_url is then the started server's.
-    serve: list[str] | None = None
-    serve_timeout_s: float = 900.0              # how long the started server may take to answer /v1/models
+    kind: Literal["hf", "openai"] = field(default="hf", metadata={
+        "help": "What answers prompts: hf (a local transformers model) | openai (an OpenAI-compatible server or "
+                "service)."})
+    model: str = field(default="", metadata={
+        "help": "hf: a folder or bundled name; openai: the served model name. In an evaluation \"\" means the "
+                "model evaluated; a served alias set here wins."})
+    chat_template: Literal["auto", "on", "off"] = field(default="auto", metadata={
+        "help": "How requests become text: auto (messages templated when possible) | on (prompts too) | off "
+                "(nothing)."})
+    system_prompt: str | None = field(default=None, metadata={
+        "help": "Prepended as a system turn to chat requests lacking one."})
+    context_length: int | None = field(default=None, metadata={
+        "help": "The model's context in tokens; null: what the model config or server reports."})
+    progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
+    batch_size: int = field(default=8, metadata={"backend": "hf", "help": "Rows decoded together."})
+    precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={"backend": "hf",
+        "help": "auto | bf16 | fp32; auto: bf16 where native and measured faster (in a run: the run's)."})
+    device: str = field(default="auto", metadata={"backend": "hf",
+        "help": "auto | cpu | cuda | cuda:1 ... (general's hf model runs here too; in a run: the run's)."})
+    seed: int = field(default=0, metadata={"backend": "hf",
+        "help": "Sampling seed; matters only when temperature > 0."})
+    max_padding: float = field(default=0.1, metadata={"backend": "hf",
+        "help": "Static engine: start a new batch rather than pad more than this fraction."})
+    engine: Literal["continuous", "static"] = field(default="continuous", metadata={"backend": "hf",
+        "help": "continuous (a finished row leaves, a waiting prompt takes its place; shared prefixes prefilled "
+                "once) | static (padded batches; same greedy outputs, slower)."})
+    base_url: str | None = field(default=None, metadata={"backend": "openai",
+        "help": "The server's URL, e.g. http://127.0.0.1:8000/v1; null: api.openai.com."})
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={"backend": "openai",
+        "help": "Name of the environment variable that holds the key (the key itself is never stored)."})
+    concurrency: int = field(default=8, metadata={"backend": "openai", "help": "Requests in flight at once."})
+    timeout_s: float = field(default=120.0, metadata={"backend": "openai",
+        "help": "Seconds before a request is abandoned (then retried)."})
+    max_retries: int = field(default=5, metadata={"backend": "openai", "help": "Retries of a failed request."})
+    backoff_s: float = field(default=1.0, metadata={"backend": "openai",
+        "help": "First retry delay in seconds; it doubles each retry, at most 30 s."})
+    tokenizer: str | None = field(default=None, metadata={"backend": "openai",
+        "help": "Local tokenizer (folder or bundled name) for exact token counts; null: counts unknown."})
+    serve: list[str] | None = field(default=None, metadata={"backend": "openai",
+        "help": "Start this server for each evaluated model and stop it afterwards (vLLM, SGLang, llama.cpp): a "
+                "command list with {model}, {alias}, {host} and {port}, e.g. [vllm, serve, \"{model}\", --port, "
+                "\"{port}\"]."})
+    serve_timeout_s: float = field(default=900.0, metadata={"backend": "openai",
+        "help": "Seconds the started server may take to answer /v1/models."})
 
-    RENAMED: ClassVar[dict[str, str]] = {"dtype": "precision (auto | bf16 | fp32)"}
+    RENAMED: ClassVar[dict[str, str]] = {"dtype": "precision (auto | bf16 | fp32)"}   # words the error only
+    # A field whose metadata names a backend applies to that kind only: set for the other, it is refused by name.
+    KIND_FIELD: ClassVar[str] = "kind"
     # How requests travel and how failures are retried, not what the model answers.
     BOOKKEEPING: ClassVar[tuple[str, ...]] = ("progress", "concurrency", "timeout_s", "max_retries", "backoff_s",
                                               "api_key_env", "serve_timeout_s")

@@ -19,6 +19,7 @@ from ..tasks.base import BudgetExceeded
 from ..tasks.base import Invalid
 from ..tasks.files.formats import RowError
 from ..train.masking import MaskingError
+from .config_command import add_config_parser
 from .data_commands import add_data_fetch_parser, add_task_parsers
 from .eval_commands import add_eval_parsers
 from .options import flag_overrides
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parsers(sub)   # train, models, loss-map, heads
     add_run_parser(sub)      # run (pipeline)
     add_sweep_parser(sub)    # sweep (a run over arms x seeds, one table)
+    add_config_parser(sub)   # config show (the settings, their types, defaults and help)
     return parser
 
 

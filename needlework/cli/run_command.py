@@ -7,17 +7,23 @@ import argparse
 from .options import flag_overrides, library_log
 
 
-def cmd_run(args) -> int:
-    from ..pipeline import load_preset, load_run_config, plan_text, run
+def load_run_args(config: str | None, preset: str | None, overrides: list[str]):
+    """The run config `run` and `sweep` take from their arguments: a YAML file (on top of --preset when both are
+    given), else the preset (default: cpu-demo); a first argument that is `key=value` is an override, not a file."""
+    from ..pipeline import load_preset, load_run_config
     from ..pipeline.presets import DEFAULT
-    config, overrides = args.config, flag_overrides(args, {"size": "size", "threads": "threads"})
+    overrides = list(overrides)
     if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
         overrides.insert(0, config)   # `needlework run key=value`: no config file, just overrides
         config = None
-    if args.preset or config is None:
-        cfg = load_preset(args.preset or DEFAULT, overrides, config)
-    else:
-        cfg = load_run_config(config, overrides)
+    if preset or config is None:
+        return load_preset(preset or DEFAULT, overrides, config)
+    return load_run_config(config, overrides)
+
+
+def cmd_run(args) -> int:
+    from ..pipeline import plan_text, run
+    cfg = load_run_args(args.config, args.preset, flag_overrides(args, {"size": "size", "threads": "threads"}))
     from ..pipeline.run import run_root
     if args.dry_run:   # writes nothing under the run folder: the measurement's library lines go to a temp log
         import tempfile

@@ -8,26 +8,18 @@ is printed and written next to the run as sweep.md and sweep.json. Evaluate a sw
 """
 from __future__ import annotations
 
-import json
-
 
 def cmd_sweep(args) -> int:
     from ..config import ConfigError
     from ..io import atomic_open, write_json
-    from ..pipeline import load_preset, load_run_config, run
-    from ..pipeline.presets import DEFAULT
+    from ..pipeline import run
     from ..pipeline.run import run_root
     from ..report.sweep_table import sweep_markdown, sweep_rows
     from ..pipeline.summary import latest_report
-    from .options import library_log
+    from .options import flag_overrides, library_log
+    from .run_command import load_run_args
 
-    overrides = list(args.overrides or [])
-    if args.seeds:
-        overrides.append(f"seeds={json.dumps(args.seeds)}")
-    if args.config is None and not args.preset:
-        raise ConfigError("needlework sweep: give a run config with `arms:` (or --preset cpu-sweep)")
-    cfg = (load_preset(args.preset or DEFAULT, overrides, args.config) if args.preset
-           else load_run_config(args.config, overrides))
+    cfg = load_run_args(args.config, args.preset, flag_overrides(args, {"seeds": "seeds"}))   # as `run` reads them
     if not cfg.arms and len(cfg.seeds) < 2:
         raise ConfigError("needlework sweep: the config has no `arms:` and one seed: nothing to compare "
                           "(add arms, or --seeds 0,1,2; `needlework run` runs a single model)")
@@ -58,7 +50,8 @@ def _seeds(value: str) -> list[int]:
 def add_sweep_parser(sub) -> None:
     p = sub.add_parser("sweep", help="a run over arms x seeds ending in one table per arm (transfer, synthetic "
                                      "score, claim-3 guard, time); resumable like run")
-    p.add_argument("config", nargs="?", help="run config YAML with `arms:` (on top of --preset when both are given)")
+    p.add_argument("config", nargs="?", help="run config YAML with `arms:` (on top of --preset when both are given; "
+                                             "default: the cpu-demo preset), or a first key=value override, as for run")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. eval.mdqa.split=dev")
     p.add_argument("--preset", help="a preset in needlework/presets/ (e.g. cpu-sweep)")
     p.add_argument("--seeds", type=_seeds, metavar="0,1,2", help="training seeds (sets `seeds`)")

@@ -40,9 +40,9 @@ def cmd_loss_map(args) -> int:
 
 def cmd_heads(args) -> int:
     from ..config import load_config
-    from ..probes.head_maps import HeadsConfig, build_head_maps
+    from ..probes.head_maps import HeadMapsConfig, build_head_maps
     overrides = flag_overrides(args, {f: f for f in ("model", "data", "n", "out", "compare", "top")})
-    cfg = load_config(HeadsConfig, args.config, overrides)
+    cfg = load_config(HeadMapsConfig, args.config, overrides)
     res = build_head_maps(cfg)
     print(f"{res['model']}: {res['layers']} layers x {res['heads']} heads, {res['samples']} samples, "
           f"{res['steps']} scored tokens, {res['wall_seconds']} s")

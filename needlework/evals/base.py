@@ -95,10 +95,11 @@ Estimate = Callable[[Any], dict]
 @dataclass(frozen=True)
 class Benchmark:
     """One benchmark: everything the runner, the pipeline's plan, the CLI and the report need to know about it.
-    Adding a benchmark is its module (settings class, build, score, this record) and one line in registry.py."""
+    Adding a benchmark is its module (settings class, build, score, this record), one line in registry.py and its
+    EvalConfig field."""
     name: str                                      # kebab-case, the one spelling (registry.benchmark_key)
     section: str                                   # EvalConfig field holding its settings (shared by variants)
-    settings: type                                 # that field's dataclass (EvalConfig is built from the registry)
+    settings: type                                 # that field's dataclass (EvalConfig's field of that name)
     report: ReportHook
     build: Callable[[Any, int], list[Item]] | None  # (settings, seed) -> items
     score: Callable[[Item, str], Score] | None

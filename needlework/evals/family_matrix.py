@@ -28,19 +28,24 @@ LAYOUT_SETTINGS = frozenset({"num_dict", "num_lines", "target_tokens", "max_toke
 
 
 @dataclass
-class TransferSettings:
-    families: list[str] = field(default_factory=lambda: ["simple_kv", "multi_subkey_kv"])
-    n: int = 50                              # items per family and gold position
-    positions: list[int] | None = None       # 1-based gold dictionary indices; null: use depths
-    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
-    num_dicts: list[int] | None = None       # prompt length in dictionaries; null: each family's default
-    template: bool = True                    # the answer-template variant of each family's prompt
-    params: dict[str, dict[str, Any]] = field(default_factory=dict)   # per family, e.g. {multi_subkey_kv: {n_keys: 2}}
-    # named variants of one task, listed in `families` by name, e.g.
-    #   {uuid-json: {task: formatted_kv, params: {key_format: uuid, value_format: uuid, render: json}}}
-    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
-    chat: bool = True
-    max_new_tokens: int = 96
+class FamilyMatrixConfig:
+    families: list[str] = field(default_factory=lambda: ["simple_kv", "multi_subkey_kv"], metadata={
+        "help": "Task families evaluated (task names, or names from `variants`)."})
+    n: int = field(default=50, metadata={"help": "Items per family and gold position."})
+    positions: list[int] | None = field(default=None, metadata={
+        "help": "1-based gold dictionary indices; null: use depths."})
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0], metadata={
+        "help": "Gold positions as fractions of the way through (0 first, 1 last), used when positions is null."})
+    num_dicts: list[int] | None = field(default=None, metadata={
+        "help": "Prompt length in dictionaries; null: each family's default."})
+    template: bool = field(default=True, metadata={"help": "The answer-template variant of each family's prompt."})
+    params: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={
+        "help": "Settings per family, e.g. {multi_subkey_kv: {n_keys: 2}}."})
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict, metadata={
+        "help": "Named variants of one task, listed in `families` by name, e.g. {uuid-json: {task: formatted_kv, "
+                "params: {key_format: uuid}}}."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=96, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         if not self.families:
@@ -64,10 +69,10 @@ class TransferSettings:
         v = self.variants.get(fam, {})
         return v.get("task", fam), {**v.get("params", {}), **self.params.get(fam, {})}
 
-    def family(self, fam: str) -> kv_retrieval.KVRetrievalSettings:
+    def family(self, fam: str) -> kv_retrieval.KVRetrievalConfig:
         """The kv-retrieval settings that evaluate one family."""
         task, params = self.spec(fam)
-        return kv_retrieval.KVRetrievalSettings(
+        return kv_retrieval.KVRetrievalConfig(
             task=task, n=self.n, positions=self.positions, depths=list(self.depths), num_dicts=self.num_dicts,
             template=self.template, params=params, chat=self.chat, max_new_tokens=self.max_new_tokens)
 
@@ -91,7 +96,7 @@ class TransferSettings:
         return out
 
 
-def build(s: TransferSettings, seed: int) -> list[Item]:
+def build(s: FamilyMatrixConfig, seed: int) -> list[Item]:
     s.validate()
     items = []
     for fam in s.families:
@@ -109,18 +114,18 @@ def score(item: Item, text: str) -> tuple[dict, dict[str, float]]:
     return parsed, {METRIC: scores[item.gold["primary"]], **scores}
 
 
-def metrics(s: TransferSettings) -> tuple[str, ...]:
+def metrics(s: FamilyMatrixConfig) -> tuple[str, ...]:
     return (METRIC,)
 
 
-def describe(s: TransferSettings) -> dict:
+def describe(s: FamilyMatrixConfig) -> dict:
     return {"data_source": "kv-retrieval items of each family: " + ", ".join(s.families)
                            + f" (seed {kv_retrieval.EVAL_SEED_OFFSET} + run seed)",
             "metric": "acc = each family's primary kv-retrieval metric",
             "families": list(s.families)}
 
 
-BENCHMARK = Benchmark(name="family-matrix", section="family_matrix", settings=TransferSettings,
+BENCHMARK = Benchmark(name="family-matrix", section="family_matrix", settings=FamilyMatrixConfig,
                       report=ReportHook("family matrix", section="family-matrix"), build=build, score=score,
                       metrics=metrics, axes=("family",), describe=describe,
                       help="per task family, trained and held out (the family matrix)")

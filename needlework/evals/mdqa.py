@@ -30,21 +30,25 @@ from .metrics import best_subspan_em, first_line
 from .base import Benchmark, Contrast, Item, ReportHook
 
 @dataclass
-class MDQASettings:
-    k: int = 20                                    # documents per prompt (ignored with documents_file: theirs)
-    positions: list[int] = field(default_factory=lambda: [1, 2, 5, 10, 15, 20])   # 1-based gold positions
-    n: int = 200                                   # prompts per position (every: the same questions at each)
-    # every: each question at every position (Liu et al.: positions compared on paired prompts); rotate: each
-    # question once, at positions[i % len]: n x len(positions) distinct questions for the same prompts
-    layout: Literal["every", "rotate"] = "every"
-    nq_file: str | None = None                     # nq-open-oracle.jsonl.gz; default: the packaged copy
-    documents_file: str | None = None              # Liu et al.'s k-document file, used as given
-    # NQ split of the questions (real_data): eval; dev to choose a recipe without touching eval (the MDQA
-    # probe's split); all (documents_file only) for every question of the file
-    split: Literal["eval", "dev", "all"] = "eval"
-    chat: bool = True                              # prompt as a user message (Liu et al. used chat formats)
-    max_new_tokens: int = 100
-    stop_at_newline: bool = True                   # only line one is scored, so stopping there changes no score
+class MDQAConfig:
+    k: int = field(default=20, metadata={"help": "Documents per prompt (with documents_file: the file's)."})
+    positions: list[int] = field(default_factory=lambda: [1, 2, 5, 10, 15, 20], metadata={
+        "help": "1-based gold positions."})
+    n: int = field(default=200, metadata={"help": "Prompts per position (layout every: the same questions at each)."})
+    layout: Literal["every", "rotate"] = field(default="every", metadata={
+        "help": "every: each question at every position (positions compared on paired prompts; Liu et al.) | "
+                "rotate: each question once, at positions[i % len]."})
+    nq_file: str | None = field(default=None, metadata={
+        "help": "NQ-Open oracle file (nq-open-oracle.jsonl.gz); null: the packaged copy."})
+    documents_file: str | None = field(default=None, metadata={
+        "help": "Liu et al.'s k-document file, used as given; null: built from nq_file."})
+    split: Literal["eval", "dev", "all"] = field(default="eval", metadata={
+        "help": "NQ split of the questions (real_data): eval | dev (to choose a recipe without touching eval) | "
+                "all (documents_file only)."})
+    chat: bool = field(default=True, metadata={"help": "Prompt as a user message (Liu et al. used chat formats)."})
+    max_new_tokens: int = field(default=100, metadata={"help": "Tokens generated per answer."})
+    stop_at_newline: bool = field(default=True, metadata={
+        "help": "Only line one is scored, so stopping there changes no score."})
 
     def validate(self) -> None:
         if self.k < 2 and not self.documents_file:
@@ -57,15 +61,15 @@ class MDQASettings:
             raise ConfigError(f"mdqa.positions must be 1-based document positions, got {self.positions}")
 
 
-def _questions(s: MDQASettings) -> int:
+def _questions(s: MDQAConfig) -> int:
     return questions_needed(s.n, s.positions, s.layout)
 
 
-def _synthetic_sets(s: MDQASettings, seed: int) -> list[Question]:
+def _synthetic_sets(s: MDQAConfig, seed: int) -> list[Question]:
     return question_sets("dev" if s.split == "dev" else "eval", _questions(s), s.k, seed, s.nq_file)
 
 
-def _file_sets(s: MDQASettings, seed: int) -> list[Question]:
+def _file_sets(s: MDQAConfig, seed: int) -> list[Question]:
     from ..real_data import load_nq, nq_split_of
     records = list(load_nq(s.documents_file))
     if s.split != "all":
@@ -83,7 +87,7 @@ def _file_sets(s: MDQASettings, seed: int) -> list[Question]:
     return out
 
 
-def build(s: MDQASettings, seed: int) -> list[Item]:
+def build(s: MDQAConfig, seed: int) -> list[Item]:
     s.validate()
     sets = _file_sets(s, seed) if s.documents_file else _synthetic_sets(s, seed)
     k = len(sets[0][2]) + 1
@@ -109,7 +113,7 @@ def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return first_line(text), {"best_subspan_em": best_subspan_em(text, item.gold["answers"])}
 
 
-def contrast(s: MDQASettings, item: Item) -> Contrast:
+def contrast(s: MDQAConfig, item: Item) -> Contrast:
     """The item's prompt, the same prompt over the distractors alone, and the answers as continuations: after a
     chat template's assistant turn as they are, after a plain prompt's "Answer:" with a space, as generated."""
     req, lead = item.request, "" if item.request.messages is not None else " "
@@ -119,7 +123,7 @@ def contrast(s: MDQASettings, item: Item) -> Contrast:
                     distractor_answers=tuple(lead + a for a in item.gold["distractor_answers"]))
 
 
-def describe(s: MDQASettings) -> dict:
+def describe(s: MDQAConfig) -> dict:
     if s.documents_file:
         src = f"Liu et al. documents file {s.documents_file} (retrieved distractors, as given; split={s.split})"
     else:
@@ -131,7 +135,7 @@ def describe(s: MDQASettings) -> dict:
             "metric": "best-subspan exact match on the first output line (Liu et al.)"}
 
 
-BENCHMARK = Benchmark(name="mdqa", section="mdqa", settings=MDQASettings, report=ReportHook("MDQA", claim="transfer"),
+BENCHMARK = Benchmark(name="mdqa", section="mdqa", settings=MDQAConfig, report=ReportHook("MDQA", claim="transfer"),
                       build=build, score=score, metrics=lambda s: ("best_subspan_em",), axes=("position",),
                       describe=describe, help="multi-document QA, gold document position swept (claim 2)",
                       contrast=contrast)

@@ -5,8 +5,8 @@ identically for all of them. `general` (lm-evaluation-harness) drives the model 
 `base.SelfDriven` and hands the runner scored rows, which are aggregated and written like every other
 benchmark's.
 
-Adding a benchmark is its module and one line in BENCHMARKS: EvalConfig's settings sections, `needlework eval
---help`, the plan's estimate and the report all read this tuple.
+Adding a benchmark is its module, one line in BENCHMARKS (`needlework eval --help`, the plan's estimate and the
+report all read this tuple) and its settings field in EvalConfig (evals/eval_config.py; a test checks the two agree).
 """
 from __future__ import annotations
 

@@ -10,88 +10,25 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
-from ..backends import BackendConfig, make_backend, serving
+from ..backends import make_backend, serving
 from ..backends.base import Backend, BackendError
-from ..config import ConfigError, from_dict, refuse_overlap, to_yaml
+from ..config import ConfigError, to_yaml
 from ..models import content_fingerprint, model_content
-from ..io import atomic_open, folder_lock, to_jsonable, write_json, write_jsonl
+from ..io import atomic_open, folder_lock, write_json, write_jsonl
 from ..provenance import config_hash, provenance, world_rank
 from . import shards
 from .aggregate import aggregate
 from .cache import CompletionCache, prompt_hash, request_key
-from .companion import LOGLIK_KINDS, add_measures
+from .companion import add_measures
 from .base import Benchmark, Item
-from .registry import RENAMED_SECTIONS, get_benchmark, sections
+from .eval_config import EvalConfig
+from .registry import get_benchmark
 
 OVER_CONTEXT_RULE = ("prompts whose tokens plus max_new_tokens exceed the model's context are not sent and not "
                      "scored; they are excluded from n and accuracy and reported per bucket as n_over_context")
-
-
-@dataclass
-class EvalSettings:
-    """EvalConfig less its benchmarks' settings sections, which come from the registry (below)."""
-    model: str = ""                                   # local HF folder, bundled model name, or server model name
-    backend: BackendConfig = field(default_factory=BackendConfig)   # how the model is reached (kind, url, ...)
-    benchmarks: list[str] = field(default_factory=lambda: ["kv-retrieval"])
-    seed: int = 0
-    out: str = "runs/eval"
-    batch_size: int = 8
-    limit: int | None = None                          # first N items of each bucket (smoke runs: every bucket shows)
-    # the companion measures (context gain, preference) of benchmarks with a contrast (evals/companion.py):
-    # auto where the backend has log-likelihoods (hf), else skipped with a note; true: required; false: never
-    companion: Literal["auto"] | bool = "auto"
-    RENAMED: ClassVar[dict[str, str]] = RENAMED_SECTIONS   # eval.transfer: refused, naming eval.family_matrix
-
-    def __post_init__(self) -> None:
-        if isinstance(self.backend, dict):   # a Python caller's mapping: checked like a YAML section
-            self.backend = from_dict(BackendConfig, self.backend, "backend")
-        if not self.backend.model:           # the backend serves the model under evaluation
-            self.backend = dataclasses.replace(self.backend, model=self.model)
-
-    def identity(self) -> dict:
-        """What decides the results: every setting but where they are written, with the backend's identity."""
-        d = to_jsonable(self)
-        del d["out"]
-        return {**d, "backend": self.backend.identity()}
-
-    def validate(self) -> None:
-        if not self.benchmarks:
-            raise ConfigError("benchmarks: choose at least one")
-        for b in self.benchmarks:
-            settings = getattr(self, get_benchmark(b).section, None)
-            if hasattr(settings, "validate"):   # e.g. a grid's positions past its shortest length: refused up front
-                settings.validate()
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"limit must be >= 1 (items per bucket) or left out, got {self.limit}")
-        for b in self.benchmarks:   # an answer of 0 new tokens measures nothing
-            section = get_benchmark(b).section
-            n = getattr(getattr(self, section, None), "max_new_tokens", None)
-            if n is not None and n < 1:
-                raise ConfigError(f"{section}.max_new_tokens must be >= 1, got {n}")
-        if self.companion not in ("auto", True, False):
-            raise ConfigError(f"companion must be auto, true or false, got {self.companion!r}")
-        if self.companion is True and self.backend.kind not in LOGLIK_KINDS:
-            raise ConfigError(f"companion=true: companion measures need a backend with log-likelihoods (backend.kind "
-                              f"{self.backend.kind} has none; {', '.join(LOGLIK_KINDS)} has); use companion=auto")
-        if not self.model:
-            raise ConfigError("model: name the model to evaluate (a local folder, bundled name or server model)")
-        self.backend.validate()   # an impossible backend setting fails now, not after the benchmarks are built
-        refuse_overlap("out", self.out, {"model": self.model})
-
-
-# One section per registered benchmark (kv_retrieval, mdqa, flenqa, general, family_matrix, ...), each its record's
-# settings class, after the shared fields: a new benchmark's settings need no edit here.
-EvalConfig = dataclasses.make_dataclass(
-    "EvalConfig", [(name, cls, field(default_factory=cls)) for name, cls in sections().items()],
-    bases=(EvalSettings,))
-EvalConfig.__module__ = __name__
-EvalConfig.__doc__ = "What `needlework eval` runs: the shared settings and one settings section per benchmark."
 
 
 def limit_per_bucket(items: list, limit: int | None) -> list:

@@ -33,37 +33,47 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass
-class ReportSection:
-    title: str | None = None            # default: "needlework run <name>"
-    loss_map: bool = True               # token-level loss map of the first fine-tuned model (needlework.probes.loss_map)
-    loss_map_n: int = 4                 # samples rendered in the loss map
-    head_maps: bool = False             # retrieval score per attention head, base vs first fine-tuned (eager attention)
-    head_maps_n: int = 8                # samples scored for the head maps (held-out rows of the training file)
-    # kv-retrieval's effective length: the longest tested length whose accuracy (mean over depths) is >= this
-    # there and at every shorter length; an absolute threshold, the same for base and fine-tuned
-    effective_length_threshold: float = 0.8
-    # claim 3: a general task's ability is "kept" when the 90% paired interval of its change lies inside
-    # ±margin (TOST, needlework.evals.equivalence); a base score within floor_epsilon of chance (or of 1) is
-    # "not testable at this model size"
-    equivalence_margin: float = 0.02
-    floor_epsilon: float = 0.02
-    # the preset that evaluates enough items to decide claim 2 where this run's sizes cannot (a transfer change
-    # whose interval contains zero): the verdict names it (None: nothing named)
-    study_preset: str | None = None
+class ReportConfig:
+    title: str | None = field(default=None, metadata={"help": "The report's title; null: \"needlework run <name>\"."})
+    loss_map: bool = field(default=True, metadata={
+        "help": "Token-level loss map of the first fine-tuned model (needlework.probes.loss_map)."})
+    loss_map_n: int = field(default=4, metadata={"help": "Samples rendered in the loss map."})
+    head_maps: bool = field(default=False, metadata={
+        "help": "Retrieval score per attention head, base vs first fine-tuned (eager attention)."})
+    head_maps_n: int = field(default=8, metadata={
+        "help": "Samples scored for the head maps (held-out rows of the training file)."})
+    effective_length_threshold: float = field(default=0.8, metadata={
+        "help": "kv-retrieval's effective length is the longest tested length whose accuracy (mean over depths) is "
+                "at least this there and at every shorter length; absolute, the same for base and fine-tuned."})
+    equivalence_margin: float = field(default=0.02, metadata={
+        "help": "Claim 3: a general task's ability is \"kept\" when the 90% paired interval of its change lies "
+                "inside ±margin (TOST, evals.equivalence); an absolute accuracy difference."})
+    floor_epsilon: float = field(default=0.02, metadata={
+        "help": "Claim 3: a base score within this of chance (or of 1) is \"not testable at this model size\"."})
+    study_preset: str | None = field(default=None, metadata={
+        "help": "The preset that evaluates enough items to decide claim 2 where this run cannot (a transfer change "
+                "whose interval contains zero); the verdict names it. Null: none named."})
 
 
 @dataclass
-class EstimateSection:
+class EstimateConfig:
     """How the plan's times are found: measured on this machine (a few real steps of the configured model,
     cached per machine) unless `measure` is off or the model runs on a service; then these throughputs. Times
     are advice: nothing here changes what a run evaluates (its items are the config's, at its `size`)."""
-    measure: bool = True
-    train_tokens_per_s: float = 250.0   # used only where nothing can be measured here
-    eval_tokens_per_s: float = 600.0
-    sample_for_tokens: int = 8          # samples/items tokenised per stage to estimate token counts
-    # what the preset is meant to take; a longer estimate is said before starting, naming a smaller size
-    expected_minutes: float | None = None
-    expected_minutes_fp32: float | None = None   # the same where the run computes in fp32 (no native bf16)
+    measure: bool = field(default=True, metadata={
+        "help": "Measure the plan's times on this machine (a few real steps of the configured model, cached per "
+                "machine); false: use the throughputs below."})
+    train_tokens_per_s: float = field(default=250.0, metadata={
+        "help": "Training throughput assumed where nothing can be measured here (tokens per second)."})
+    eval_tokens_per_s: float = field(default=600.0, metadata={
+        "help": "Evaluation throughput assumed where nothing can be measured here (tokens per second)."})
+    sample_for_tokens: int = field(default=8, metadata={
+        "help": "Samples or items tokenised per stage to estimate its token counts."})
+    expected_minutes: float | None = field(default=None, metadata={
+        "help": "What the preset is meant to take; a longer estimate is said before starting, naming a smaller "
+                "size. Null: no warning."})
+    expected_minutes_fp32: float | None = field(default=None, metadata={
+        "help": "The same where the run computes in fp32 (no native bf16)."})
 
 
 # Settings of the old time budget (items shrunk to fit this machine's measured speed), each with what replaced it.
@@ -78,35 +88,43 @@ SIZES = ("small", "default", "full")
 
 @dataclass
 class RunConfig:
-    name: str = "cpu-demo"
-    root: str = "runs"                  # outputs under <root>/<name>/
-    # One precision (auto | bf16 | fp32) and one device (auto | cpu | cuda) for every stage: training, every
-    # evaluation (general included), the loss map and the plan's measurements, resolved once with `threads`
-    # into one precision.RunContext (needlework.precision.resolve_context)
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
-    device: str = "auto"
-    threads: int | None = None          # torch CPU threads for every stage (None: every core this process may use)
-    # The run's fixed item set: `default` is this config as written; `small` / `full` deep-merge its `sizes`
-    # entry over the preset (your own file and key=value overrides still win), e.g. {small: {eval: {mdqa: {n:
-    # 10}}}}. The same size evaluates the same items on every machine; the saved run_config.yaml holds the counts.
-    size: Literal["small", "default", "full"] = "default"
-    sizes: dict[str, dict] = field(default_factory=dict)
-    seeds: list[int] = field(default_factory=lambda: [0])   # one data + training run per seed
-    arm: str = "ft"                     # name of the fine-tuned model trained on `data`
-    data: GenerateConfig = field(default_factory=GenerateConfig)
-    # More fine-tuned models, each trained on `data` with these settings changed (deep-merged), e.g.
-    # {kv-no-template: {params: {template: false}}, niah: {task: niah, params: {...}}}; an arm that
-    # changes `task` starts from empty params (and no mixture; `task: mixture` arms list their own).
-    # An arm's `train` mapping changes its training settings the same way ({lr-1e-4: {train: {lr: 1.0e-4}}}),
-    # so a list of arms is a sweep over data and recipe, each compared with the same base evaluation.
-    arms: dict[str, dict] = field(default_factory=dict)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    backend: BackendConfig = field(default_factory=BackendConfig)   # for every evaluation (model: the evaluated one)
-    report: ReportSection = field(default_factory=ReportSection)
-    estimate: EstimateSection = field(default_factory=EstimateSection)
-    # Where this config knowingly differs from the paper it reproduces, each "what: why"; the plan prints them.
-    paper_differences: list[str] = field(default_factory=list)
+    name: str = field(default="cpu-demo", metadata={
+        "help": "The run's name: its folder under `root` (letters, digits, _ . -)."})
+    root: str = field(default="runs", metadata={"help": "Outputs go under <root>/<name>/."})
+    precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
+        "help": "One precision for every stage (training, every evaluation, loss map, the plan's measurements): "
+                "auto | bf16 | fp32; auto: bf16 where native and measured faster."})
+    device: str = field(default="auto", metadata={
+        "help": "One device for every stage: auto | cpu | cuda (auto: a GPU where there is one)."})
+    threads: int | None = field(default=None, metadata={
+        "help": "Torch CPU threads for every stage (null: every core this process may use)."})
+    size: Literal["small", "default", "full"] = field(default="default", metadata={
+        "help": "The run's fixed item set: default (this config as written), small or full (deep-merge the `sizes` "
+                "entry over it; your file and overrides still win)."})
+    sizes: dict[str, dict] = field(default_factory=dict, metadata={
+        "help": "Per size (small, full): the settings it changes, e.g. {small: {eval: {mdqa: {n: 10}}}}."})
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={
+        "help": "Training seeds: one data + training run per seed."})
+    arm: str = field(default="ft", metadata={
+        "help": "Name of the main fine-tuned model (trained on `data` with `train`)."})
+    data: GenerateConfig = field(default_factory=GenerateConfig, metadata={
+        "help": "The training data of the main arm (what `needlework generate` takes)."})
+    arms: dict[str, dict] = field(default_factory=dict, metadata={
+        "help": "More fine-tuned models, each `data` and `train` with these settings changed (deep-merged), e.g. "
+                "{niah: {task: niah, params: {...}}, lr-1e-4: {train: {lr: 1.0e-4}}}; an arm that changes `task` "
+                "starts from empty params."})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={
+        "help": "Training settings of every arm (what `needlework train` takes)."})
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata={
+        "help": "Evaluation settings, for the base and every fine-tuned model (what `needlework eval` takes)."})
+    backend: BackendConfig = field(default_factory=BackendConfig, metadata={
+        "help": "How every evaluated model is reached (its `model`: the evaluated one)."})
+    report: ReportConfig = field(default_factory=ReportConfig, metadata={
+        "help": "What the report shows and how its verdicts decide."})
+    estimate: EstimateConfig = field(default_factory=EstimateConfig, metadata={
+        "help": "How the plan estimates the run's time."})
+    paper_differences: list[str] = field(default_factory=list, metadata={
+        "help": "Where this config knowingly differs from the paper, each \"what: why\"; the plan prints them."})
 
     # ------------------------------------------------------------------ derived, per-stage configs
     def arm_names(self) -> list[str]:
@@ -146,7 +164,7 @@ class RunConfig:
         MDQA probe rendering prompts as the evaluation backend does."""
         raw = dataclasses.asdict(self.train)
         deep_update(raw, copy.deepcopy((self.arms.get(arm) or {}).get("train") or {}))
-        raw["transfer_probe"].update(chat_template=self.backend.chat_template, system_prompt=self.backend.system_prompt)
+        raw["mdqa_probe"].update(chat_template=self.backend.chat_template, system_prompt=self.backend.system_prompt)
         raw.update(data=list(data_files), seed=seed, out=out, resume=True, precision=self.precision,
                    device=self.device, num_threads=self.threads)
         return from_dict(TrainConfig, raw, f"arms.{arm}.train" if arm and arm != self.arm else "train")

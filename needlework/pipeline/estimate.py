@@ -70,7 +70,7 @@ def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int, tp=None) -> dic
     if data.get("per_sample") is None:
         return {"tokens": None, "seconds": None}
     t = cfg.train.resolved()
-    held_out = t.early_stop.enabled or t.transfer_probe.enabled   # train/run.py holds the last rows out for either
+    held_out = t.early_stop.enabled or t.mdqa_probe.enabled   # train/run.py holds the last rows out for either
     if held_out:
         n = max(n - t.early_stop.held_out, 1)
     seen = t.max_steps * t.global_batch if t.max_steps else n * t.epochs
@@ -84,9 +84,9 @@ def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int, tp=None) -> dic
     if held_out:   # the held-out rows are teacher-forced at every check and at step 0
         checks = steps // t.early_stop.every + 1
         seconds += checks * t.early_stop.held_out * data["per_sample"] / prefill
-    if t.transfer_probe.enabled:   # each probe: n MDQA prompts of k documents (~135 tokens each) prefilled
-        probes = steps // t.transfer_probe.every + 1
-        seconds += probes * t.transfer_probe.n * (135 * t.transfer_probe.k + 60) / prefill
+    if t.mdqa_probe.enabled:   # each probe: n MDQA prompts of k documents (~135 tokens each) prefilled
+        probes = steps // t.mdqa_probe.every + 1
+        seconds += probes * t.mdqa_probe.n * (135 * t.mdqa_probe.k + 60) / prefill
     return {"tokens": tokens, "seconds": seconds}
 
 

@@ -151,10 +151,10 @@ def _head_map_stages(cfg: RunConfig, root: Path, gen: Stage, train: Stage, conte
 
     def run(f: Path) -> None:
         from ..io import read_jsonl, write_jsonl
-        from ..probes.head_maps import HeadsConfig, build_head_maps
+        from ..probes.head_maps import HeadMapsConfig, build_head_maps
         rows = list(read_jsonl(gen.folder(root) / "train.jsonl"))[-n:]
         write_jsonl(f / "samples.jsonl", rows)
-        build_head_maps(HeadsConfig(model=cfg.train.model, compare=trained_model(cfg, train.folder(root)),
+        build_head_maps(HeadMapsConfig(model=cfg.train.model, compare=trained_model(cfg, train.folder(root)),
                                     data=str(f / "samples.jsonl"), out=str(f), n=n, device=cfg.device), context)
 
     return [Stage("heads", train.label, {"model": train.key, "data": gen.key, "n": n}, ["heads.json", "heads.png"],

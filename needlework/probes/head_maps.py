@@ -8,7 +8,7 @@ draws the maps (`heads_heatmap`). The report only shows what it wrote
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,20 +18,23 @@ from ..plotting import ACCURACY_CMAP, DIFFERENCE_CMAP, png_bytes, pyplot, write_
 
 
 @dataclass
-class HeadsConfig:
-    model: str = "smollm2-135m-instruct"
-    data: str = ""
-    n: int = 8                        # samples scored (the file's first n)
-    out: str = "runs/heads"
-    compare: str = ""                 # a second model on the same samples (e.g. the fine-tuned one): change map
-    top: int = 10                     # heads listed (highest score; largest change)
-    template: str = "auto"            # chat template: auto | chat | plain, as in training and the loss map
-    max_length: int = 8192
-    # Resolved by needlework.precision.resolve like every stage's setting, but fp32 by default (in a run too,
-    # which hands down only its device): a head's score is an argmax over attention weights, compared across
-    # models and runs, and bf16 rounding can flip near-ties, so the maps are computed at full precision.
-    precision: Literal["auto", "bf16", "fp32"] = "fp32"
-    device: str = "auto"              # auto: a GPU where there is one
+class HeadMapsConfig:
+    model: str = field(default="smollm2-135m-instruct", metadata={
+        "help": "The model whose attention heads are scored: HF name, local folder or bundled model name."})
+    data: str = field(default="", metadata={"help": "Training-format JSONL file of key-value samples to score."})
+    n: int = field(default=8, metadata={"help": "Samples scored (the file's first n)."})
+    out: str = field(default="runs/heads", metadata={"help": "Output folder (heads.json and .png)."})
+    compare: str = field(default="", metadata={
+        "help": "A second model scored on the same samples (e.g. the fine-tuned one) for a change map; \"\": none."})
+    top: int = field(default=10, metadata={"help": "Heads listed (highest score; largest change)."})
+    template: str = field(default="auto", metadata={
+        "help": "Prompt rendering: auto | chat | plain, as in training and the loss map."})
+    max_length: int = field(default=8192, metadata={"help": "Token limit of a sample; a longer one is an error."})
+    precision: Literal["auto", "bf16", "fp32"] = field(default="fp32", metadata={
+        "help": "auto | bf16 | fp32, fp32 by default (in a run too): a head's score is an argmax over attention "
+                "weights, and bf16 rounding can flip near-ties."})
+    device: str = field(default="auto", metadata={
+        "help": "auto | cpu | cuda (auto: a GPU where there is one; in a run: the run's)."})
 
     def validate(self) -> None:
         if not self.data:
@@ -68,7 +71,7 @@ def changed_heads(before: list[list[float]], after: list[list[float]], k: int) -
              "change": change[layer][head]} for _, layer, head in cells[:k]]
 
 
-def _score_model(name: str, rows: list[dict], cfg: HeadsConfig, precision) -> dict:
+def _score_model(name: str, rows: list[dict], cfg: HeadMapsConfig, precision) -> dict:
     from .retrieval_heads import load_eager, retrieval_scores
     t0 = time.perf_counter()
     model, tokenizer = load_eager(name, precision)
@@ -113,7 +116,7 @@ def heads_heatmap(scores: list[list[float]], title: str, *, change: bool = False
     return png_bytes(fig)
 
 
-def build_head_maps(cfg: HeadsConfig, context=None) -> dict:
+def build_head_maps(cfg: HeadMapsConfig, context=None) -> dict:
     """Score cfg.model (and cfg.compare) on the first cfg.n samples of cfg.data; write heads.json,
     heads.png and, with compare, heads_compare.png and heads_change.png into cfg.out. Returns heads.json.
     `context`: the run's precision.RunContext (its device, and its precision where cfg.precision agrees);

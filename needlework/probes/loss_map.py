@@ -9,7 +9,7 @@ loss_map.png, loss_map.json; the drawing is loss_map_render.py, and the report o
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -22,16 +22,19 @@ from .loss_map_render import render_html, render_png
 
 @dataclass
 class LossMapConfig:
-    model: str = "smollm2-135m-instruct"
-    data: str = ""
-    out: str = "runs/loss_map"
-    n: int = 3                       # samples to render
-    template: str = "auto"           # chat template: auto | chat | plain (the answer template is the variant)
-    max_length: int = 8192
-    # auto: bf16 autocast where native and measured faster; device auto: a GPU where there is one (both resolved
-    # by needlework.precision.resolve like every stage's; in a run: the run's top-level settings)
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
-    device: str = "auto"
+    model: str = field(default="smollm2-135m-instruct", metadata={
+        "help": "The model whose per-token loss is drawn: HF name, local folder or bundled model name."})
+    data: str = field(default="", metadata={"help": "Training-format JSONL file whose samples are rendered."})
+    out: str = field(default="runs/loss_map", metadata={"help": "Output folder (loss_map.json and .png)."})
+    n: int = field(default=3, metadata={"help": "Samples rendered."})
+    template: str = field(default="auto", metadata={
+        "help": "Prompt rendering: auto | chat | plain (auto: the chat template when the tokenizer has one)."})
+    max_length: int = field(default=8192, metadata={"help": "Token limit of a sample; a longer one is an error."})
+    precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
+        "help": "auto | bf16 | fp32 (auto: bf16 autocast where native and measured faster; "
+                "needlework.precision.resolve; in a run: the run's)."})
+    device: str = field(default="auto", metadata={
+        "help": "auto | cpu | cuda (auto: a GPU where there is one; in a run: the run's)."})
 
     RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)"}
 

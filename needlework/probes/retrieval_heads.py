@@ -136,7 +136,7 @@ def retrieval_scores(model, tokenizer, rows: list[dict], *, template: str = "aut
 
 def load_eager(name_or_path: str, precision):
     """(model, tokenizer) with eager attention (the weights must be readable), in the dtype and on the device
-    of `precision` (a needlework.precision.Precision: head maps default to fp32, see head_maps.HeadsConfig)."""
+    of `precision` (a needlework.precision.Precision: head maps default to fp32, see head_maps.HeadMapsConfig)."""
     from ..models import load_causal_lm, load_tokenizer, resolve_model_path
     path = resolve_model_path(name_or_path)
     model = load_causal_lm(path, precision.torch_dtype, attn_implementation="eager")

@@ -37,10 +37,11 @@ SEED_STREAM = 0x5EED_5EED    # tags the derivation of each component's seed
 
 @dataclass
 class MixComponent:
-    task: str = ""                                        # a registered task (see `needlework tasks`)
-    weight: float = 1.0                                   # relative share of the samples (> 0)
-    params: dict[str, Any] = field(default_factory=dict)  # that task's settings (over the shared `params`)
-    name: str | None = None                               # label in provenance and the data card
+    task: str = field(default="", metadata={"help": "A registered task (see `needlework tasks`)."})
+    weight: float = field(default=1.0, metadata={"help": "Relative share of the samples (> 0)."})
+    params: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "That task's settings (over the shared `params`)."})
+    name: str | None = field(default=None, metadata={"help": "Label in provenance and the data card."})
 
 
 def component_names(mixture: list[MixComponent]) -> list[str]:

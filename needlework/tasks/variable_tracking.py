@@ -12,7 +12,7 @@ lines (`gold_depth`); its later assignments follow at uniformly drawn later line
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,17 +34,25 @@ DEFAULT_NUM_LINES = 100
 
 @dataclass
 class VariableTrackingConfig:
-    hops: int = 4                     # variable-to-variable assignments after the number
-    num_chains: int = 1               # chains in the text; one is asked, the rest are distractors
-    num_lines: int | None = None      # noise lines (default 100); or set target_tokens
-    question: str = "value"           # value (the last variable's value: k hops) | names (RULER: all its variables)
-    digits: tuple[int, int] = (5, 5)  # digits of the chains' numbers
-    template: bool = True             # append the answer template to the question
-    gold_position: str | int | list[int] = "uniform"   # 'uniform', the 1-based line of the asked chain's number,
-    #                                                   or a list swept by sample index
-    gold_depth: float | list[float] | None = None   # alternative: fraction of the way (0 first, 1 as late as fits)
-    max_tokens: int | None = None     # reject draws whose prompt exceeds this
-    target_tokens: int | None = None  # choose the number of noise lines to fill up to this budget
+    hops: int = field(default=4, metadata={"help": "Variable-to-variable assignments after the number."})
+    num_chains: int = field(default=1, metadata={
+        "help": "Chains in the text; one is asked, the rest are distractors."})
+    num_lines: int | None = field(default=None, metadata={
+        "help": "Noise lines in the text (null: 100); or set target_tokens instead."})
+    question: str = field(default="value", metadata={
+        "help": "What is asked: value (the last variable's value, `hops` hops away) | names (RULER: all the "
+                "chain's variables)."})
+    digits: tuple[int, int] = field(default=(5, 5), metadata={"help": "Digits of the chains' numbers."})
+    template: bool = field(default=True, metadata={"help": "Append the answer template to the question."})
+    gold_position: str | int | list[int] = field(default="uniform", metadata={
+        "help": "Where the asked chain's number sits: 'uniform', a 1-based line, or a list swept by sample index."})
+    gold_depth: float | list[float] | None = field(default=None, metadata={
+        "help": "Alternative to gold_position: the fraction of the way through (0 first, 1 as late as fits); a "
+                "list is swept by sample index."})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "Draws whose prompt exceeds this many tokens are rejected (null: no limit)."})
+    target_tokens: int | None = field(default=None, metadata={
+        "help": "Choose the number of noise lines that fills this token budget (needs a tokenizer)."})
 
     def validate(self) -> None:
         if self.hops < 1 or self.num_chains < 1:

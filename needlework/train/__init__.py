@@ -2,7 +2,7 @@
 
 Importing this package is cheap (no torch); the heavy parts load when a run starts.
 """
-from .config import LoraSettings, OpenAISettings, TrainConfig
+from .config import LoraConfig, OpenAIFinetuneConfig, TrainConfig
 from .run import run_training
 
-__all__ = ["LoraSettings", "OpenAISettings", "TrainConfig", "run_training"]
+__all__ = ["LoraConfig", "OpenAIFinetuneConfig", "TrainConfig", "run_training"]

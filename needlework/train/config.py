@@ -17,11 +17,12 @@ from ..io import read_done, to_jsonable
 
 
 @dataclass
-class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: list[str] | None = None   # None: the model's attention projections (q/k/v/o)
+class LoraConfig:
+    r: int = field(default=16, metadata={"help": "LoRA rank."})
+    alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (the update is scaled by alpha / r)."})
+    dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input, in [0, 1)."})
+    target_modules: list[str] | None = field(default=None, metadata={
+        "help": "Module names LoRA adapts; null: the model's attention projections (q/k/v/o)."})
 
     def validate(self) -> None:
         if self.r < 1:
@@ -35,25 +36,30 @@ class LoraSettings:
 
 
 @dataclass
-class EarlyStopSettings:
-    """Stop on a measured signal, not after a fixed step count (train/early_stop.py says how each is measured).
+class EarlyStopConfig:
+    """Stop on a measured signal, not after a fixed step count (train/early_stop.py says how each is measured):
+    at first saturation (rule target) or once the signal stopped rising, wherever it levelled off (rule plateau)."""
+    enabled: bool = field(default=False, metadata={
+        "help": "Stop on a measured signal (train/early_stop.py) instead of after a fixed step count."})
+    held_out: int = field(default=8, metadata={
+        "help": "Samples taken from the end of the training data and never trained on."})
+    every: int = field(default=4, metadata={"help": "Optimizer steps between checks."})
+    metric: Literal["answer", "value", "mdqa-probe", "mix"] = field(default="answer", metadata={
+        "help": "The signal: answer (every answer token is the argmax on held-out rows) | value (the gold value's "
+                "tokens only) | mdqa-probe (the MDQA probe's exact match) | mix (mix_weight x mdqa-probe + (1 - "
+                "mix_weight) x value)."})
+    rule: Literal["target", "plateau"] = field(default="target", metadata={
+        "help": "target: stop once the metric reaches `target` in `patience` checks running | plateau: stop once "
+                "`patience` checks brought no gain over the best larger than `min_delta`."})
+    target: float = field(default=1.0, metadata={
+        "help": "Rule target: the held-out exact match (fraction of samples) that counts as learned."})
+    patience: int = field(default=2, metadata={
+        "help": "Consecutive checks at target (rule target) or without a gain (rule plateau)."})
+    min_delta: float = field(default=0.0, metadata={"help": "Rule plateau: a gain must exceed this to count."})
+    mix_weight: float = field(default=0.5, metadata={"help": "Metric mix: the MDQA probe's weight, in (0, 1)."})
+    min_steps: int = field(default=0, metadata={"help": "Never stop before this step."})
 
-    metric: answer (every answer token is the argmax on held-out synthetic rows), value (the gold value's
-    tokens only), transfer (the transfer probe's MDQA exact match on NQ dev questions: a real-task signal),
-    mix (mix_weight x transfer + (1 - mix_weight) x value).
-    rule: target (stop once the metric reaches `target` in `patience` checks running: first saturation) or
-    plateau (stop once `patience` checks running brought no gain over the best so far larger than
-    `min_delta`: the signal stopped rising, wherever it levelled off)."""
-    enabled: bool = False
-    held_out: int = 8            # samples taken from the end of the training data and never trained on
-    every: int = 4               # optimizer steps between checks
-    metric: Literal["answer", "value", "transfer", "mix"] = "answer"
-    rule: Literal["target", "plateau"] = "target"
-    target: float = 1.0          # rule target: held-out exact match (fraction of samples) that counts as learned
-    patience: int = 2            # consecutive checks at target (target) or without a gain (plateau)
-    min_delta: float = 0.0       # rule plateau: a gain must exceed this to count
-    mix_weight: float = 0.5      # metric mix: the transfer signal's weight
-    min_steps: int = 0           # never stop before this step
+    RENAMED_VALUES: ClassVar[dict[str, dict[str, str]]] = {"metric": {"transfer": "mdqa-probe"}}   # refused, named
 
     def validate(self) -> None:
         if self.held_out < 1 or self.every < 1 or self.patience < 1 or self.min_steps < 0:
@@ -63,47 +69,60 @@ class EarlyStopSettings:
         if not 0 <= self.min_delta < 1:
             raise ConfigError(f"early_stop.min_delta must be in [0, 1), got {self.min_delta}")
         if not 0 < self.mix_weight < 1:
-            raise ConfigError(f"early_stop.mix_weight must be in (0, 1) (use metric transfer or value for 0 or 1), "
+            raise ConfigError(f"early_stop.mix_weight must be in (0, 1) (use metric mdqa-probe or value for 0 or 1), "
                               f"got {self.mix_weight}")
 
 
 @dataclass
-class TransferProbeSettings:
-    """A real-task signal during training (train/mdqa_probe.py): greedy answers to `n` MDQA questions of
-    the NQ `dev` split (disjoint from the MDQA benchmark's eval split and from mdqa_train's train split),
-    `k` documents with the gold one at `positions` in turn, scored by best-subspan exact match. Measured every
-    `every` optimizer steps (a multiple of early_stop.every, so both signals share a step) and at the end."""
-    enabled: bool = False
-    n: int = 24
-    k: int = 10
-    positions: list[int] = field(default_factory=lambda: [1, 5, 10])
-    every: int = 8
-    max_new_tokens: int = 24     # only line one is scored; generation stops at a newline
-    seed: int = 0
-    batch_size: int = 8
-    chat_template: Literal["auto", "on", "off"] = "auto"   # as the evaluation backend renders (run sets both)
-    system_prompt: str | None = None
+class MdqaProbeConfig:
+    """The MDQA probe (train/mdqa_probe.py): a real-task signal during training, on NQ `dev` questions
+    (disjoint from the MDQA benchmark's eval split and from mdqa_train's train split); its curve is the probe curve."""
+    enabled: bool = field(default=False, metadata={
+        "help": "Measure a real-task signal during training: greedy answers to MDQA questions of the NQ dev split "
+                "(disjoint from the benchmark's eval split), scored by best-subspan exact match."})
+    n: int = field(default=24, metadata={"help": "Questions asked at each probe."})
+    k: int = field(default=10, metadata={"help": "Documents per prompt."})
+    positions: list[int] = field(default_factory=lambda: [1, 5, 10], metadata={
+        "help": "1-based positions of the gold document, taken in turn."})
+    every: int = field(default=8, metadata={
+        "help": "Optimizer steps between probes (and one at the end); a multiple of early_stop.every, so both "
+                "signals share a step."})
+    max_new_tokens: int = field(default=24, metadata={
+        "help": "Tokens generated per answer; only line one is scored (generation stops at a newline)."})
+    seed: int = field(default=0, metadata={"help": "Seed of the probe's question draw."})
+    batch_size: int = field(default=8, metadata={"help": "Prompts generated together."})
+    chat_template: Literal["auto", "on", "off"] = field(default="auto", metadata={
+        "help": "auto | on | off, as the evaluation backend renders prompts (a run sets it from "
+                "backend.chat_template)."})
+    system_prompt: str | None = field(default=None, metadata={
+        "help": "System turn of each prompt, as the evaluation backend's (a run sets it from "
+                "backend.system_prompt)."})
 
     def validate(self, check_every: int) -> None:
         if self.n < 1 or self.k < 2 or self.every < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ConfigError("transfer_probe: n, every, max_new_tokens and batch_size must be >= 1 and k >= 2")
+            raise ConfigError("mdqa_probe: n, every, max_new_tokens and batch_size must be >= 1 and k >= 2")
         if not self.positions or any(not 1 <= p <= self.k for p in self.positions):
-            raise ConfigError(f"transfer_probe.positions must lie in 1..k={self.k}, got {self.positions}")
+            raise ConfigError(f"mdqa_probe.positions must lie in 1..k={self.k}, got {self.positions}")
         if self.every % check_every:
-            raise ConfigError(f"transfer_probe.every={self.every} must be a multiple of early_stop.every="
+            raise ConfigError(f"mdqa_probe.every={self.every} must be a multiple of early_stop.every="
                               f"{check_every}, so both signals are measured at the same steps")
 
 
 @dataclass
-class OpenAISettings:
-    model: str = "gpt-3.5-turbo-0125"
-    base_url: str | None = None               # None: the SDK's default (or OPENAI_BASE_URL)
-    n_epochs: int | None = None               # None: the service chooses; the paper used 2 with its recipe
-    suffix: str | None = "needlework"
-    token_limit: int = 16385                  # per-example limit of the fine-tunable model (prompt + answer)
-    poll_seconds: float = 30.0
-    timeout_seconds: float = 6 * 3600.0
-    tokenizer: str = "tiktoken:cl100k_base"   # how tokens are counted for the limit check
+class OpenAIFinetuneConfig:
+    model: str = field(default="gpt-3.5-turbo-0125", metadata={"help": "The fine-tunable model on the service."})
+    base_url: str | None = field(default=None, metadata={
+        "help": "The service's URL; null: the SDK's default (or OPENAI_BASE_URL)."})
+    n_epochs: int | None = field(default=None, metadata={
+        "help": "Epochs; null: the service chooses (the paper used 2 with its recipe)."})
+    suffix: str | None = field(default="needlework", metadata={"help": "Suffix of the fine-tuned model's name."})
+    token_limit: int = field(default=16385, metadata={
+        "help": "Per-example token limit of the fine-tunable model (prompt + answer); longer rows are refused."})
+    poll_seconds: float = field(default=30.0, metadata={"help": "Seconds between job status checks."})
+    timeout_seconds: float = field(default=6 * 3600.0, metadata={
+        "help": "Give up waiting for the job after this many seconds."})
+    tokenizer: str = field(default="tiktoken:cl100k_base", metadata={
+        "help": "How tokens are counted for the limit check (e.g. tiktoken:cl100k_base)."})
 
 
 # The paper's recipe (Xiong et al., A.1) and a CPU-friendly one; keys are TrainConfig fields.
@@ -122,48 +141,69 @@ SMALL_LR = {"attention": 1e-4, "lora": 3e-4, "full": 5e-5}   # lr of the `small`
 
 @dataclass
 class TrainConfig:
-    model: str = "smollm2-135m-instruct"      # HF name, local folder or bundled model name
-    data: list[str] = field(default_factory=list)   # JSONL files (messages / prompt_completion / openai rows)
-    out: str = "runs/train"
-    backend: Literal["hf", "openai"] = "hf"
-    recipe: Literal["paper", "small"] = "small"
-    params: Literal["attention", "lora", "full"] | None = None
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    template: Literal["auto", "chat", "plain"] = "auto"   # auto: the chat template when the tokenizer has one
-    max_length: int | None = None             # longer samples are an error, never silently truncated (recipe)
-    global_batch: int | None = None           # batch_size x grad_accum x processes
-    batch_size: int | None = None             # per device
-    epochs: float | None = None
-    max_steps: int | None = None              # overrides epochs when set
-    lr: float | None = None
-    lr_scheduler: str | None = None
-    warmup_ratio: float | None = None
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    # auto: bf16 where the device runs it natively and it measures faster, else fp32; device auto: a GPU where
-    # there is one (both resolved by needlework.precision.resolve; in a run: the run's top-level settings)
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
-    device: str = "auto"
-    gradient_checkpointing: bool | None = None   # None: the recipe's (paper: on, small: off)
-    save: Literal["merged", "adapter"] = "merged"   # adapter only makes sense with params=lora
-    # the final model's dtype: auto = bf16 where it trained in bf16 on a GPU (half the disk, what it ran in),
-    # else fp32 (a CPU run keeps fp32 masters, and its fp32 evaluation must see the same weights)
-    save_dtype: Literal["auto", "bf16", "fp32"] = "auto"
-    checkpoint_weights_only: bool = False     # checkpoints without optimizer state (a resume restarts Adam)
-    save_steps: int = 50
-    save_total_limit: int = 2
-    logging_steps: int = 1
-    # trackers the training curves also go to, through transformers' own report_to: tensorboard | wandb | trackio
-    # (none by default; each needs its own package, which needlework does not install)
-    report_to: list[str] = field(default_factory=list)
-    resume: bool = False                      # continue from the last checkpoint in `out`
-    overwrite: bool = False                   # discard an existing `out`
-    progress: bool = True
-    num_threads: int | None = None            # torch CPU threads (None: every core this process may use)
-    openai: OpenAISettings = field(default_factory=OpenAISettings)
-    early_stop: EarlyStopSettings = field(default_factory=EarlyStopSettings)
-    transfer_probe: TransferProbeSettings = field(default_factory=TransferProbeSettings)
+    model: str = field(default="smollm2-135m-instruct", metadata={
+        "help": "The model to fine-tune: HF name, local folder or bundled model name."})
+    data: list[str] = field(default_factory=list, metadata={
+        "help": "Training JSONL files (messages / prompt_completion / openai rows)."})
+    out: str = field(default="runs/train", metadata={"help": "Output folder: checkpoints, the final model, logs."})
+    backend: Literal["hf", "openai"] = field(default="hf", metadata={
+        "help": "Where training runs: hf (here, with transformers) | openai (the fine-tuning service)."})
+    recipe: Literal["paper", "small"] = field(default="small", metadata={
+        "help": "Fills every setting left null: paper (the authors': attention layers, batch 16, 2 epochs, lr "
+                "5e-6) | small (suits a small model on CPU)."})
+    params: Literal["attention", "lora", "full"] | None = field(default=None, metadata={
+        "help": "Trained parameters: attention (attention layers, the paper's) | lora | full; null: the recipe's."})
+    lora: LoraConfig = field(default_factory=LoraConfig, metadata={"help": "LoRA settings (params: lora)."})
+    template: Literal["auto", "chat", "plain"] = field(default="auto", metadata={
+        "help": "Prompt rendering: auto (the chat template when the tokenizer has one) | chat | plain."})
+    max_length: int | None = field(default=None, metadata={
+        "help": "Token limit of a sample; a longer one is an error, never silently truncated (null: the recipe's)."})
+    global_batch: int | None = field(default=None, metadata={
+        "help": "Samples per optimizer step: batch_size x gradient accumulation x processes (null: the recipe's)."})
+    batch_size: int | None = field(default=None, metadata={
+        "help": "Samples per forward pass on each device (null: the recipe's)."})
+    epochs: float | None = field(default=None, metadata={"help": "Passes over the data (null: the recipe's)."})
+    max_steps: int | None = field(default=None, metadata={"help": "Optimizer steps; overrides epochs when set."})
+    lr: float | None = field(default=None, metadata={
+        "help": "Peak learning rate (null: the recipe's; small: by params)."})
+    lr_scheduler: str | None = field(default=None, metadata={
+        "help": "transformers' scheduler name, e.g. linear, cosine, constant (null: the recipe's)."})
+    warmup_ratio: float | None = field(default=None, metadata={
+        "help": "Share of the steps spent warming up the learning rate, in [0, 1) (null: the recipe's)."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    seed: int = field(default=0, metadata={"help": "Training seed (data order and any random initialisation)."})
+    precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
+        "help": "auto | bf16 | fp32; auto: bf16 where the device runs it natively and it measures faster, else "
+                "fp32 (in a run: the run's)."})
+    device: str = field(default="auto", metadata={
+        "help": "auto | cpu | cuda (auto: a GPU where there is one; in a run: the run's)."})
+    gradient_checkpointing: bool | None = field(default=None, metadata={
+        "help": "Recompute activations in the backward pass to save memory; null: the recipe's (paper: on, small: "
+                "off)."})
+    save: Literal["merged", "adapter"] = field(default="merged", metadata={
+        "help": "What is saved: merged (the whole model) | adapter (LoRA weights only; needs params=lora)."})
+    save_dtype: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
+        "help": "The final model's dtype: auto (bf16 where it trained in bf16 on a GPU, else fp32) | bf16 | fp32."})
+    checkpoint_weights_only: bool = field(default=False, metadata={
+        "help": "Checkpoints without optimizer state (smaller; a resume restarts Adam)."})
+    save_steps: int = field(default=50, metadata={"help": "Optimizer steps between checkpoints."})
+    save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept (the oldest are deleted)."})
+    logging_steps: int = field(default=1, metadata={"help": "Optimizer steps between log lines."})
+    report_to: list[str] = field(default_factory=list, metadata={
+        "help": "Trackers the training curves also go to (transformers' report_to): tensorboard | wandb | trackio; "
+                "each needs its own package."})
+    resume: bool = field(default=False, metadata={"help": "Continue from the last checkpoint in `out`."})
+    overwrite: bool = field(default=False, metadata={"help": "Discard an existing `out`."})
+    progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
+    num_threads: int | None = field(default=None, metadata={
+        "help": "Torch CPU threads (null: every core this process may use)."})
+    openai: OpenAIFinetuneConfig = field(default_factory=OpenAIFinetuneConfig, metadata={
+        "help": "Settings of the openai backend (the fine-tuning service)."})
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig, metadata={
+        "help": "Stop on a measured signal rather than a step count."})
+    mdqa_probe: MdqaProbeConfig = field(default_factory=MdqaProbeConfig, metadata={
+        "help": "The MDQA probe: a real-task signal measured during training (its curve is the probe curve)."})
 
     def validate(self) -> None:
         if not self.data:
@@ -184,11 +224,11 @@ class TrainConfig:
         self.early_stop.validate()
         if self.resolved().params == "lora":
             self.lora.validate()
-        if self.transfer_probe.enabled:
-            self.transfer_probe.validate(self.early_stop.every)
-        if self.early_stop.enabled and self.early_stop.metric in ("transfer", "mix") and not self.transfer_probe.enabled:
-            raise ConfigError(f"early_stop.metric={self.early_stop.metric} needs the transfer probe: set "
-                              "transfer_probe.enabled=true")
+        if self.mdqa_probe.enabled:
+            self.mdqa_probe.validate(self.early_stop.every)
+        if self.early_stop.enabled and self.early_stop.metric in ("mdqa-probe", "mix") and not self.mdqa_probe.enabled:
+            raise ConfigError(f"early_stop.metric={self.early_stop.metric} needs the MDQA probe: set "
+                              "mdqa_probe.enabled=true")
         if self.resume and self.overwrite:
             raise ConfigError("resume and overwrite are both set; choose one")
         check_trackers(self.report_to)
@@ -205,7 +245,8 @@ class TrainConfig:
             check_device(self.device)
         refuse_overlap("out", self.out, {"model": self.model, "data": self.data})
 
-    RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)"}
+    # old names, refused with the new one (config.from_dict); never read as the new one
+    RENAMED: ClassVar[dict[str, str]] = {"bf16": "precision (auto | bf16 | fp32)", "transfer_probe": "mdqa_probe"}
     # Settings that change no trained weight: where things go, how often checkpoints are kept, progress bars.
     BOOKKEEPING: ClassVar[tuple[str, ...]] = ("out", "resume", "overwrite", "progress", "save_steps",
                                               "save_total_limit", "num_threads", "checkpoint_weights_only",
@@ -248,7 +289,7 @@ class TrainConfig:
         recipe = RECIPES[self.recipe]
         out = dataclasses.replace(self, lora=dataclasses.replace(self.lora), openai=dataclasses.replace(self.openai),
                                   early_stop=dataclasses.replace(self.early_stop),
-                                  transfer_probe=dataclasses.replace(self.transfer_probe))
+                                  mdqa_probe=dataclasses.replace(self.mdqa_probe))
         for key, default in recipe.items():
             if getattr(out, key) is None:
                 setattr(out, key, default)

@@ -6,7 +6,7 @@ we count a sample as *learned* when every one of its answer tokens is the model'
 from the prompt reproduces the whole answer exactly, so this is exact-match accuracy of greedy generation,
 computed with one forward pass (the LM head only at answer positions) instead of a decode loop.
 Where the MDQA probe is configured (train/mdqa_probe.py), the same checks also measure a real-task
-signal (`transfer_em`). Training stops by `rule` on the chosen signal (EarlyStopSettings): at first saturation
+signal (`transfer_em`). Training stops by `rule` on the chosen signal (EarlyStopConfig): at first saturation
 (`target`) or once it stops rising (`plateau`). Each check is logged to train_log.jsonl (`heldout_exact`,
 `heldout_value_exact`, `heldout_loss`, `transfer_em`), so the curves show why it stopped.
 """
@@ -18,7 +18,7 @@ from transformers import TrainerCallback
 
 from ..io import append_jsonl
 from ..tasks.gold_spans import value_positions
-from .config import EarlyStopSettings
+from .config import EarlyStopConfig
 from .loss import answer_window
 from .masking import IGNORE
 
@@ -84,10 +84,10 @@ def heldout_scores(model, batches: list[dict], autocast_bf16: bool = False) -> d
     return out
 
 
-METRIC_KEYS = {"answer": "heldout_exact", "value": "heldout_value_exact", "transfer": "transfer_em"}
+METRIC_KEYS = {"answer": "heldout_exact", "value": "heldout_value_exact", "mdqa-probe": "transfer_em"}
 
 
-def metric_value(row: dict, s: EarlyStopSettings) -> float | None:
+def metric_value(row: dict, s: EarlyStopConfig) -> float | None:
     """The stopping signal of one check row (None where that check did not measure it)."""
     if s.metric == "mix":
         t, v = row.get("transfer_em"), row.get("heldout_value_exact")
@@ -95,8 +95,8 @@ def metric_value(row: dict, s: EarlyStopSettings) -> float | None:
     return row.get(METRIC_KEYS[s.metric])
 
 
-def should_stop(history: list[dict], s: EarlyStopSettings) -> bool:
-    """The stopping rule on the checks so far (see EarlyStopSettings): `target` once the signal is at target in
+def should_stop(history: list[dict], s: EarlyStopConfig) -> bool:
+    """The stopping rule on the checks so far (see EarlyStopConfig): `target` once the signal is at target in
     the last `patience` checks; `plateau` once the last `patience` checks rose no more than `min_delta` above
     the best check before them."""
     vals = [v for v in (metric_value(r, s) for r in history) if v is not None]
@@ -112,7 +112,7 @@ class EarlyStopCallback(TrainerCallback):
     """Every `every` optimizer steps (and at the last): the held-out synthetic scores, the MDQA probe where
     one is given and due, one train_log.jsonl row; then, when `stop` is set, the stopping rule."""
 
-    def __init__(self, settings: EarlyStopSettings, batches: list[dict], log_path, autocast_bf16: bool = False,
+    def __init__(self, settings: EarlyStopConfig, batches: list[dict], log_path, autocast_bf16: bool = False,
                  probe=None, probe_every: int | None = None, stop: bool = True):
         self.s, self.batches, self.log_path, self.bf16 = settings, batches, log_path, autocast_bf16
         self.probe, self.probe_every, self.stop = probe, probe_every, stop

@@ -2,7 +2,7 @@
 
 The paper's claim is that a skill learned on artificial needles carries over to real haystacks; a run that
 watches only the synthetic score can stop (or be tuned) where the synthetic score saturates while that skill is
-still forming on real text, or already fading. So every `transfer_probe.every` optimizer steps the model being
+still forming on real text, or already fading. So every `mdqa_probe.every` optimizer steps the model being
 trained answers `n` multi-document QA questions greedily, exactly as the MDQA benchmark asks them with
 `layout: rotate` (tasks.baselines.mdqa_prompts, shared with evals.mdqa: Liu et al.'s prompt, `k` documents, the
 gold one at each of `positions` in turn, the evaluation backend's chat rendering), scored by best-subspan exact
@@ -22,13 +22,13 @@ import time
 from ..tasks.baselines.mdqa_prompts import build_prompts
 from ..tasks.baselines.mdqa_sets import question_sets
 from ..text import best_subspan_em, first_line
-from .config import TransferProbeSettings
+from .config import MdqaProbeConfig
 
 SPLIT = "dev"
 LAYOUT = "rotate"   # each question once: the most independent evidence per prompt
 
 
-def probe_items(s: TransferProbeSettings) -> list[dict]:
+def probe_items(s: MdqaProbeConfig) -> list[dict]:
     """{id, question, answers, position, request}: question i with its gold document at positions[i % len], as
     evals.mdqa asks NQ dev questions with layout rotate (n / len(positions) prompts per position)."""
     sets = question_sets(SPLIT, s.n, s.k, s.seed)
@@ -40,7 +40,7 @@ def probe_items(s: TransferProbeSettings) -> list[dict]:
 class MdqaProbe:
     """Runs the probe on a model in training: `measure(model)` -> {transfer_em, transfer_n, transfer_s}."""
 
-    def __init__(self, settings: TransferProbeSettings, tokenizer, context):
+    def __init__(self, settings: MdqaProbeConfig, tokenizer, context):
         self.s, self.tokenizer, self.context = settings, tokenizer, context   # the training's precision.RunContext
         self.items = probe_items(settings)
 

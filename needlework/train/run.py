@@ -117,7 +117,7 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str, contex
     tokenizer = load_tokenizer(path)
     rows = read_rows(cfg.data)
     held: list[dict] = []
-    if cfg.early_stop.enabled or cfg.transfer_probe.enabled:   # the last rows are held out: never trained on
+    if cfg.early_stop.enabled or cfg.mdqa_probe.enabled:   # the last rows are held out: never trained on
         k = cfg.early_stop.held_out
         if len(rows) <= k:
             raise ConfigError(f"early_stop.held_out={k} leaves no training data ({len(rows)} rows)")
@@ -159,11 +159,11 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str, contex
         from .early_stop import EarlyStopCallback, heldout_batches
         batches = heldout_batches(held, tokenizer, cfg.template, cfg.max_length, cfg.batch_size, pad_id(tokenizer))
         probe = None
-        if cfg.transfer_probe.enabled:
+        if cfg.mdqa_probe.enabled:
             from .mdqa_probe import MdqaProbe
-            probe = MdqaProbe(cfg.transfer_probe, tokenizer, context)
+            probe = MdqaProbe(cfg.mdqa_probe, tokenizer, context)
         stopper = EarlyStopCallback(cfg.early_stop, batches, log_path, autocast_bf16=precision.bf16, probe=probe,
-                                    probe_every=cfg.transfer_probe.every, stop=cfg.early_stop.enabled)
+                                    probe_every=cfg.mdqa_probe.every, stop=cfg.early_stop.enabled)
         trainer.add_callback(stopper)
     from transformers.trainer_callback import PrinterCallback
     trainer.remove_callback(PrinterCallback)   # it prints raw log dicts; our progress bar shows the loss

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from needlework.backends.server_launcher import LlamaServer, llama_cpp_available
-from needlework.evals.general.general import GeneralSettings
+from needlework.evals.general.benchmark import GeneralConfig
 from needlework.evals.runner import EvalConfig, run_eval
 from lm_eval_tasks import GEN, MC, write_task
 
@@ -39,7 +39,7 @@ def test_general_through_llama_server(tmp_path, tasks):
         cfg = EvalConfig(model=srv.model_alias, out=str(tmp_path / "run"), benchmarks=["general"],
                          backend={"kind": "openai", "base_url": srv.base_url, "concurrency": 2,
                                   "tokenizer": "smollm2-135m-instruct", "timeout_s": 60, "max_retries": 1})
-        cfg.general = GeneralSettings(tasks=["nw_server_mc", "nw_server_gen"], include_path=str(tasks), limit=3)
+        cfg.general = GeneralConfig(tasks=["nw_server_mc", "nw_server_gen"], include_path=str(tasks), limit=3)
         run = run_eval(cfg)
     res = json.loads((run / "results.json").read_text())["benchmarks"]["general"]
     by_task = {b["axes"]["task"]: b for b in res["buckets"]}

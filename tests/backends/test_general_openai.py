@@ -8,7 +8,7 @@ import pytest
 
 from needlework.backends import BackendConfig
 from needlework.config import ConfigError
-from needlework.evals.general.benchmark import GeneralSettings, plan
+from needlework.evals.general.benchmark import GeneralConfig, plan
 from needlework.evals.general.models import harness_model
 from needlework.evals.runner import EvalConfig, run_eval
 from lm_eval_tasks import GEN, MC, write_task
@@ -32,7 +32,7 @@ def mc_task(tmp_path):
 
 def test_a_backend_that_cannot_score_loglikelihood_is_refused_at_plan_time(tmp_path, mc_task, fake_openai):
     """Before any model call: the chat-only OpenAI API, and a server whose completions carry no prompt logprobs."""
-    s = GeneralSettings(tasks=["needlework_tiny_mc"], include_path=str(mc_task))
+    s = GeneralConfig(tasks=["needlework_tiny_mc"], include_path=str(mc_task))
     cfg = EvalConfig(model="gpt-3.5-turbo", benchmarks=["general"], backend={"kind": "openai"})
     with pytest.raises(ConfigError, match="needlework_tiny_mc: the OpenAI API returns no prompt logprobs"):
         plan(s, cfg)
@@ -72,7 +72,7 @@ def test_general_through_openai_backend(tmp_path, gen_task, fake_openai, monkeyp
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     cfg = EvalConfig(model="fake-model", out=str(tmp_path / "run"), benchmarks=["general"],
                      backend={"kind": "openai", "base_url": fake_openai.base_url, "concurrency": 1})
-    cfg.general = GeneralSettings(tasks=["needlework_tiny_gen"], include_path=str(gen_task), include_defaults=False,
+    cfg.general = GeneralConfig(tasks=["needlework_tiny_gen"], include_path=str(gen_task), include_defaults=False,
                                   limits={"needlework_tiny_gen": 2})
     run = run_eval(cfg)
     (b,) = json.loads((run / "results.json").read_text())["benchmarks"]["general"]["buckets"]

@@ -10,9 +10,9 @@ import pytest
 from needlework.config import ConfigError
 from needlework.real_data import nq_split_of
 from needlework.evals.flenqa import data as fd
-from needlework.evals.flenqa.benchmark import PROMPTS, FLenQASettings, render_prompt
-from needlework.evals.kv_retrieval import KVRetrievalSettings
-from needlework.evals.mdqa import MDQASettings
+from needlework.evals.flenqa.benchmark import PROMPTS, FLenQAConfig, render_prompt
+from needlework.evals.kv_retrieval import KVRetrievalConfig
+from needlework.evals.mdqa import MDQAConfig
 from needlework.evals.metrics import normalize_squad
 from needlework.evals.registry import get_benchmark
 
@@ -27,7 +27,7 @@ def _content(item) -> str:
 
 @pytest.fixture(scope="module")
 def mdqa_items():
-    return get_benchmark("mdqa").build(MDQASettings(n=6, positions=[1, 10, 20]), seed=0)
+    return get_benchmark("mdqa").build(MDQAConfig(n=6, positions=[1, 10, 20]), seed=0)
 
 
 def test_mdqa_prompt_matches_golden(mdqa_items):
@@ -70,18 +70,18 @@ def test_mdqa_distractors_irrelevant_paired_and_eval_split(mdqa_items):
 
 
 def test_mdqa_deterministic_and_bad_positions():
-    a = get_benchmark("mdqa").build(MDQASettings(n=2, positions=[5]), seed=3)
-    b = get_benchmark("mdqa").build(MDQASettings(n=2, positions=[5]), seed=3)
+    a = get_benchmark("mdqa").build(MDQAConfig(n=2, positions=[5]), seed=3)
+    b = get_benchmark("mdqa").build(MDQAConfig(n=2, positions=[5]), seed=3)
     assert [(_content(x), x.id) for x in a] == [(_content(x), x.id) for x in b]
     with pytest.raises(ConfigError, match="beyond the 10 documents"):
-        get_benchmark("mdqa").build(MDQASettings(n=2, k=10, positions=[20]), seed=0)
+        get_benchmark("mdqa").build(MDQAConfig(n=2, k=10, positions=[20]), seed=0)
 
 
 def test_mdqa_rotate_layout_asks_each_question_once():
     """layout=rotate: as many prompts as `every`, n x positions distinct questions, each its own cluster, the
     positions balanced; the question at a position is asked exactly as `every` asks it (same prompt text)."""
-    every = get_benchmark("mdqa").build(MDQASettings(n=4, k=5, positions=[1, 3, 5]), seed=0)
-    rot = get_benchmark("mdqa").build(MDQASettings(n=4, k=5, positions=[1, 3, 5], layout="rotate"), seed=0)
+    every = get_benchmark("mdqa").build(MDQAConfig(n=4, k=5, positions=[1, 3, 5]), seed=0)
+    rot = get_benchmark("mdqa").build(MDQAConfig(n=4, k=5, positions=[1, 3, 5], layout="rotate"), seed=0)
     assert len(rot) == len(every) == 12
     questions = [it.gold["question"] for it in rot]
     assert len(set(questions)) == 12 and len({it.cluster for it in rot}) == 12
@@ -90,10 +90,10 @@ def test_mdqa_rotate_layout_asks_each_question_once():
     shared = {it.id: _content(it) for it in every}
     both = [it for it in rot if it.id in shared]
     assert both and all(_content(it) == shared[it.id] for it in both)
-    assert "rotating" in get_benchmark("mdqa").describe(MDQASettings(layout="rotate"))["layout"]
+    assert "rotating" in get_benchmark("mdqa").describe(MDQAConfig(layout="rotate"))["layout"]
     with pytest.raises(ConfigError, match="layout"):
         from needlework.config import from_dict
-        from_dict(MDQASettings, {"layout": "shuffle"})
+        from_dict(MDQAConfig, {"layout": "shuffle"})
 
 
 def test_mdqa_documents_file_used_as_given(tmp_path):
@@ -110,19 +110,19 @@ def test_mdqa_documents_file_used_as_given(tmp_path):
     p = tmp_path / "nq-open-10_total_documents_gold_at_0.jsonl.gz"
     with gzip.open(p, "wt") as f:
         f.write("\n".join(json.dumps(x) for x in rows) + "\n")
-    items = get_benchmark("mdqa").build(MDQASettings(n=3, positions=[1, 10], documents_file=str(p)), seed=0)
+    items = get_benchmark("mdqa").build(MDQAConfig(n=3, positions=[1, 10], documents_file=str(p)), seed=0)
     assert len(items) == 6
     text = _content(items[-1])
     assert "Document [1](Title: T0) retrieved passage 0" in text and "Document [10](Title: " in text
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q"}\nnot json\n')
     with pytest.raises(ConfigError, match="bad.jsonl:1"):
-        get_benchmark("mdqa").build(MDQASettings(n=1, documents_file=str(bad)), seed=0)
+        get_benchmark("mdqa").build(MDQAConfig(n=1, documents_file=str(bad)), seed=0)
 
 
 def test_mdqa_missing_data_file_named():
     with pytest.raises(ConfigError, match="nope.jsonl.gz does not exist"):
-        get_benchmark("mdqa").build(MDQASettings(n=1, nq_file="/nope/nope.jsonl.gz"), seed=0)
+        get_benchmark("mdqa").build(MDQAConfig(n=1, nq_file="/nope/nope.jsonl.gz"), seed=0)
 
 
 def _reference_prompts() -> dict[str, str]:
@@ -150,7 +150,7 @@ def test_flenqa_prompt_quirks():
 
 
 def test_flenqa_generated_items():
-    s = FLenQASettings(n_base=4, lengths=[250, 1000])
+    s = FLenQAConfig(n_base=4, lengths=[250, 1000])
     items = get_benchmark("flenqa").build(s, seed=0)
     assert len(items) == 3 * 4 * 2 * 4 * 2
     labels = [it.gold["label"] for it in items]
@@ -194,7 +194,7 @@ def test_flenqa_lengths_in_the_evaluated_models_tokens(smollm2_tokenizer_dir):
     """tokenizer: model counts lengths with the evaluated model's tokenizer; words only when none loads."""
     from needlework.evals.flenqa.benchmark import bind
     from needlework.tasks.tokenization.tokens import make_counter
-    s = FLenQASettings(n_base=2, lengths=[500], datasets=["MonoRel"], paddings=["books"], dispersions=["first"])
+    s = FLenQAConfig(n_base=2, lengths=[500], datasets=["MonoRel"], paddings=["books"], dispersions=["first"])
     bench = get_benchmark("flenqa")
     tiny_tokenizer_spec = str(smollm2_tokenizer_dir)
     bound = bind(s, tiny_tokenizer_spec)
@@ -218,12 +218,12 @@ def test_flenqa_released_file_is_the_first_choice(tmp_path, monkeypatch):
     (tmp_path / "flenqa" / "flenqa.jsonl").write_text(json.dumps(rec) + "\n")
     monkeypatch.setenv("NEEDLEWORK_DATA", str(tmp_path))
     bench = get_benchmark("flenqa")
-    (item,) = bench.build(FLenQASettings(), seed=0)
-    assert item.id == "released/1" and bench.describe(FLenQASettings())["source"] == "released"
-    assert bench.describe(FLenQASettings(source="generated"))["source"] == "generated"
+    (item,) = bench.build(FLenQAConfig(), seed=0)
+    assert item.id == "released/1" and bench.describe(FLenQAConfig())["source"] == "released"
+    assert bench.describe(FLenQAConfig(source="generated"))["source"] == "generated"
     (tmp_path / "flenqa" / "flenqa.jsonl").unlink()
     with pytest.raises(ConfigError, match="source is 'released'"):
-        bench.build(FLenQASettings(source="released"), seed=0)
+        bench.build(FLenQAConfig(source="released"), seed=0)
 
 
 def test_flenqa_released_records(tmp_path):
@@ -233,7 +233,7 @@ def test_flenqa_released_records(tmp_path):
            "padding_type": "same", "dispersion": "first", "ctx_size": 250}
     p = tmp_path / "flenqa.jsonl"
     p.write_text(json.dumps(rec) + "\n")
-    s = FLenQASettings(records_file=str(p))
+    s = FLenQAConfig(records_file=str(p))
     (item,) = get_benchmark("flenqa").build(s, seed=0)
     assert _content(item) == ("Here are some facts. Answer the exact following question based on the text: Is A older "
                               "than C? Answer the question as it appears exactly.\nA is older than B. B is older than "
@@ -254,7 +254,7 @@ def test_flenqa_released_ruletaker_asks_assertion_not_statement(tmp_path):
            "padding_type": "books", "dispersion": "middle", "ctx_size": 250}
     p = tmp_path / "flenqa.jsonl"
     p.write_text(json.dumps(rec) + "\n")
-    s = FLenQASettings(records_file=str(p))
+    s = FLenQAConfig(records_file=str(p))
     (item,) = get_benchmark("flenqa").build(s, seed=0)
     assert _content(item).startswith("Answer whether the statement Ava is red. can be derived from the rule")
     assert item.gold["key_facts"] == ["Ava is big.", "Ava is kind."]
@@ -266,7 +266,7 @@ def test_flenqa_released_ruletaker_asks_assertion_not_statement(tmp_path):
 
 
 def test_kv_items_paired_across_positions():
-    s = KVRetrievalSettings(n=3, num_dicts=[10], positions=[1, 5, 10])
+    s = KVRetrievalConfig(n=3, num_dicts=[10], positions=[1, 5, 10])
     items = get_benchmark("kv-retrieval").build(s, seed=0)
     assert len(items) == 9
     by_i = {}
@@ -274,16 +274,16 @@ def test_kv_items_paired_across_positions():
         assert f"Dictionary [{it.axes['position']}] " in _content(it) and it.gold["gold_dict"] == it.axes["position"]
         by_i.setdefault(it.id.rsplit("/", 1)[1], set()).add(it.gold["gold_key"])
     assert all(len(keys) == 1 for keys in by_i.values())   # same sample, gold moved
-    multi = get_benchmark("kv-retrieval").build(KVRetrievalSettings(task="multi_subkey_kv", n=2, num_dicts=[8]), 0)
+    multi = get_benchmark("kv-retrieval").build(KVRetrievalConfig(task="multi_subkey_kv", n=2, num_dicts=[8]), 0)
     assert multi[0].gold["question_subkeys"] and get_benchmark("kv-retrieval").metrics(
-        KVRetrievalSettings(task="multi_subkey_kv"))[-2:] == ("key_acc", "answer_exact")
+        KVRetrievalConfig(task="multi_subkey_kv"))[-2:] == ("key_acc", "answer_exact")
 
 
 def test_kv_eval_samples_differ_from_training_seeds():
     from needlework.tasks import generate_sample, get_task
     task = get_task("simple_kv")
     train = generate_sample(task, task.config_cls(num_dict=10, gold_depth=0.0), 0, 0)
-    (item,) = get_benchmark("kv-retrieval").build(KVRetrievalSettings(n=1, num_dicts=[10], depths=[0.0]), 0)
+    (item,) = get_benchmark("kv-retrieval").build(KVRetrievalConfig(n=1, num_dicts=[10], depths=[0.0]), 0)
     assert _content(item) != train.prompt
 
 

@@ -67,9 +67,9 @@ def test_preference_counts_wrong_answers_below_the_gold_one(tmp_path):
             self.ll_calls += 1
             golds = {a for it in self.gold for a in it}
             return [(-1.0 if c in golds else -3.0) - (0 if "Document [4]" in _text(r) else 2) for r, c in pairs]
-    from needlework.evals.mdqa import MDQASettings, build
+    from needlework.evals.mdqa import MDQAConfig, build
     fake = Prefers()
-    fake.gold = [it.gold["answers"][:1] for it in build(MDQASettings(n=3, k=4, positions=[1, 4]), 0)]
+    fake.gold = [it.gold["answers"][:1] for it in build(MDQAConfig(n=3, k=4, positions=[1, 4]), 0)]
     rows = _samples(run_eval(_cfg(tmp_path / "p", "benchmarks=[mdqa]"), backend=fake))
     assert [r["scores"]["preference"] for r in rows] == [1.0] * 6
     assert all(r["scores"]["context_gain"] == pytest.approx(2.0) for r in rows)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from needlework.config import ConfigError
-from needlework.evals.family_matrix import TransferSettings, build
+from needlework.evals.family_matrix import FamilyMatrixConfig, build
 
 UUID_JSON = {"task": "formatted_kv", "params": {"key_format": "uuid", "value_format": "uuid", "render": "json"}}
 WORD_JSON = {"task": "formatted_kv", "params": {"key_format": "word", "value_format": "word", "render": "json"}}
 
 
-def _settings(**kw) -> TransferSettings:
-    return TransferSettings(families=["simple_kv", "uuid-json", "word-json"], n=2, positions=[1], num_dicts=[3],
+def _settings(**kw) -> FamilyMatrixConfig:
+    return FamilyMatrixConfig(families=["simple_kv", "uuid-json", "word-json"], n=2, positions=[1], num_dicts=[3],
                             variants={"uuid-json": UUID_JSON, "word-json": WORD_JSON}, **kw)
 
 
@@ -39,7 +39,7 @@ def test_trained_families_match_task_and_format_not_layout():
 
 def test_a_malformed_variant_is_refused():
     with pytest.raises(ConfigError, match="family_matrix.variants.bad"):
-        TransferSettings(families=["bad"], variants={"bad": {"params": {}}}).validate()
+        FamilyMatrixConfig(families=["bad"], variants={"bad": {"params": {}}}).validate()
 
 
 @pytest.mark.parametrize("data, new", [({"benchmarks": ["transfer"]}, "'family-matrix'"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from needlework.evals.flenqa.benchmark import FLenQASettings
+from needlework.evals.flenqa.benchmark import FLenQAConfig
 from needlework.evals.flenqa.data import essay_sentences
 from needlework.evals.registry import get_benchmark
 from needlework.real_data import essay_part, load_essays
@@ -32,7 +32,7 @@ def test_no_padding_sentence_is_in_niah_training_text():
 
 
 def test_flenqa_books_padding_comes_from_the_padding_half():
-    s = FLenQASettings(n_base=2, lengths=[500], dispersions=["first"], paddings=["books"], tokenizer="words")
+    s = FLenQAConfig(n_base=2, lengths=[500], dispersions=["first"], paddings=["books"], tokenizer="words")
     items = get_benchmark("flenqa").build(s, 0)
     pad = set(essay_sentences())
     text = " ".join(" ".join((it.request.messages or [{"content": it.request.prompt}])[-1]["content"].split())

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from needlework.config import ConfigError, load_config
-from needlework.evals.general.benchmark import GeneralSettings, plan, sample_rows
+from needlework.evals.general.benchmark import GeneralConfig, plan, sample_rows
 from needlework.evals.runner import EvalConfig, run_eval
 from lm_eval_tasks import MC, write_task
 
@@ -48,7 +48,7 @@ def test_general_offline_local_task(tmp_path, local_task, tiny_model_dir):
 
 
 def test_general_unknown_task_is_named(tmp_path, local_task, tiny_model_dir):
-    s = GeneralSettings(tasks=["no_such_task_xyz"], include_path=str(local_task), include_defaults=False)
+    s = GeneralConfig(tasks=["no_such_task_xyz"], include_path=str(local_task), include_defaults=False)
     cfg = EvalConfig(model=str(tiny_model_dir), benchmarks=["general"])
     with pytest.raises(ConfigError, match="no task 'no_such_task_xyz'"):
         plan(s, cfg)

@@ -87,7 +87,7 @@ def test_runs_with_different_task_sets_keep_their_own_yamls(folders, tmp_path, m
     from needlework.evals.general import benchmark as general, data as offline_data
     monkeypatch.setattr(offline_data, "ensure", lambda names, spec: {n: folders[n] for n in names})
     monkeypatch.setattr(offline_data, "data_dir", lambda spec: tmp_path / "cache")
-    a, *_ = general._task_source(general.GeneralSettings(tasks=["hellaswag", "nq_open"]))
-    b, *_ = general._task_source(general.GeneralSettings(tasks=["gsm8k"]))
+    a, *_ = general._task_source(general.GeneralConfig(tasks=["hellaswag", "nq_open"]))
+    b, *_ = general._task_source(general.GeneralConfig(tasks=["gsm8k"]))
     assert a != b and (Path(a) / "hellaswag.yaml").exists() and (Path(b) / "gsm8k.yaml").exists()
     assert not (Path(b) / "hellaswag.yaml").exists()

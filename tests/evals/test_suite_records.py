@@ -15,7 +15,7 @@ import yaml
 from needlework.evals.registry import get_benchmark
 from needlework.evals.suite import vocab
 from needlework.evals.suite.record_formats import FORMATS
-from needlework.evals.suite.records import RecordsSettings
+from needlework.evals.suite.records import RecordsConfig
 
 GOLDEN = Path(__file__).parent / "golden"
 B = get_benchmark("records")
@@ -31,7 +31,7 @@ def _table(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def halves():
-    return {sp: B.build(RecordsSettings(n=20, n_records=8, split=sp), 0) for sp in ("dev", "eval")}
+    return {sp: B.build(RecordsConfig(n=20, n_records=8, split=sp), 0) for sp in ("dev", "eval")}
 
 
 def _entries(items, field):
@@ -62,19 +62,19 @@ def test_nothing_from_training_data(halves):
 
 
 def test_deterministic_and_rotating(halves):
-    again = B.build(RecordsSettings(n=20, n_records=8, split="dev"), 0)
+    again = B.build(RecordsConfig(n=20, n_records=8, split="dev"), 0)
     assert [(i.id, _content(i)) for i in again] == [(i.id, _content(i)) for i in halves["dev"]]
     items = halves["dev"]
     assert [it.axes["format"] for it in items[:5]] == list(FORMATS)
     assert [it.axes["depth"] for it in items[:3]] == [0.0, 0.5, 1.0]
     assert [it.gold["position"] for it in items[:3]] == [0, 4, 7]
     assert {it.gold["field"] for it in items} == {"owner", "tag"}
-    assert B.build(RecordsSettings(n=3, split="dev"), 1)[0].gold != items[0].gold
+    assert B.build(RecordsConfig(n=3, split="dev"), 1)[0].gold != items[0].gold
 
 
 def test_prompts_match_golden():
     """One item per format (seed 0, 4 records)."""
-    items = B.build(RecordsSettings(n=5, n_records=4, split="eval"), 0)
+    items = B.build(RecordsConfig(n=5, n_records=4, split="eval"), 0)
     text = "\n=====\n".join(_content(it) for it in items)
     path = GOLDEN / "records_seed0_n4.txt"
     if os.environ.get("UPDATE_GOLDEN"):
@@ -107,7 +107,7 @@ def test_every_format_parses_back_to_its_records(halves):
 
 
 def test_contrast_drops_exactly_the_asked_record(halves):
-    s = RecordsSettings(n=20, n_records=8, split="dev")
+    s = RecordsConfig(n=20, n_records=8, split="dev")
     for it in halves["dev"][:10]:
         c = B.contrast(s, it)
         table, without = _table(_content(it)), _table(c.without_gold.messages[0]["content"])

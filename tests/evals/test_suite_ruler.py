@@ -11,7 +11,7 @@ import pytest
 from needlework.config import ConfigError
 from needlework.evals.registry import get_benchmark
 from needlework.evals.suite import vocab
-from needlework.evals.suite.ruler_needles import RulerNeedlesSettings
+from needlework.evals.suite.ruler_needles import RulerNeedlesConfig
 
 GOLDEN = Path(__file__).parent / "golden"
 B = get_benchmark("ruler-needles")
@@ -24,7 +24,7 @@ def _content(item) -> str:
 
 @pytest.fixture(scope="module")
 def halves():
-    return {sp: B.build(RulerNeedlesSettings(n=9, context_chars=600, split=sp), 0) for sp in ("dev", "eval")}
+    return {sp: B.build(RulerNeedlesConfig(n=9, context_chars=600, split=sp), 0) for sp in ("dev", "eval")}
 
 
 def test_kinds_and_needles(halves):
@@ -54,12 +54,12 @@ def test_dev_and_eval_share_no_key_or_value(halves):
 
 
 def test_deterministic(halves):
-    again = B.build(RulerNeedlesSettings(n=9, context_chars=600, split="dev"), 0)
+    again = B.build(RulerNeedlesConfig(n=9, context_chars=600, split="dev"), 0)
     assert [(i.id, _content(i)) for i in again] == [(i.id, _content(i)) for i in halves["dev"]]
 
 
 def test_prompts_match_golden():
-    items = B.build(RulerNeedlesSettings(n=3, context_chars=400, split="eval", depths=[0.5]), 0)
+    items = B.build(RulerNeedlesConfig(n=3, context_chars=400, split="eval", depths=[0.5]), 0)
     text = "\n=====\n".join(_content(it) for it in items)
     path = GOLDEN / "ruler-needles_seed0_400chars.txt"
     if os.environ.get("UPDATE_GOLDEN"):
@@ -84,7 +84,7 @@ def test_reader(halves):
 
 
 def test_contrast_for_multi_key_only(halves):
-    s = RulerNeedlesSettings(n=9, context_chars=600, split="eval")
+    s = RulerNeedlesConfig(n=9, context_chars=600, split="eval")
     for it in halves["eval"]:
         c = B.contrast(s, it)
         if it.gold["kind"] != "mk":
@@ -99,13 +99,13 @@ def test_contrast_for_multi_key_only(halves):
 
 def test_refusals():
     with pytest.raises(ConfigError, match="n_queries"):
-        RulerNeedlesSettings(n_queries=5, n_keys=4).validate()
+        RulerNeedlesConfig(n_queries=5, n_keys=4).validate()
     with pytest.raises(ConfigError, match="ruler_needles.kind"):
-        RulerNeedlesSettings(kind="mx").validate()
+        RulerNeedlesConfig(kind="mx").validate()
 
 
 def test_a_short_haystack_still_holds_every_needle():
     """More needles than sentence gaps: some share a gap, none is lost."""
-    for it in B.build(RulerNeedlesSettings(n=9, context_chars=200, n_keys=8, n_values=6, split="dev"), 0):
+    for it in B.build(RulerNeedlesConfig(n=9, context_chars=200, n_keys=8, n_values=6, split="dev"), 0):
         want = 6 if it.gold["kind"] == "mv" else 8
         assert len(NEEDLE.findall(_content(it))) == want, it.id

@@ -8,7 +8,7 @@ import pytest
 
 from needlework.backends.base import Completion
 from needlework.config import ConfigError, load_config
-from needlework.evals.kv_retrieval import EVAL_SEED_OFFSET, KVRetrievalSettings, metrics, scored_tasks
+from needlework.evals.kv_retrieval import EVAL_SEED_OFFSET, KVRetrievalConfig, metrics, scored_tasks
 from needlework.evals.registry import get_benchmark
 from needlework.evals.runner import EvalConfig, run_eval
 from needlework.tasks import generate_sample, get_task
@@ -21,7 +21,7 @@ class OracleBackend:
     """Answers with the generator's own target for every `right(index)` sample, and nonsense otherwise."""
     name = "oracle"
 
-    def __init__(self, s: KVRetrievalSettings, seed: int, right=lambda i: True):
+    def __init__(self, s: KVRetrievalConfig, seed: int, right=lambda i: True):
         task, self.answers = get_task(s.task), {}
         for length in s.num_dicts:
             for p in s.positions:
@@ -43,12 +43,12 @@ class OracleBackend:
 def test_every_new_family_is_evaluable():
     assert {"simple_kv", "multi_subkey_kv", "formatted_kv", "variable_tracking"} <= set(scored_tasks())
     with pytest.raises(ConfigError, match="kv_retrieval.task must be one of"):
-        KVRetrievalSettings(task="niah").validate()   # a task without a score is refused up front
+        KVRetrievalConfig(task="niah").validate()   # a task without a score is refused up front
 
 
 @pytest.mark.parametrize("task", sorted(CASES))
 def test_items_axes_and_scores(task):
-    s = KVRetrievalSettings(task=task, n=3, num_dicts=[6], positions=[1, 4], params=CASES[task])
+    s = KVRetrievalConfig(task=task, n=3, num_dicts=[6], positions=[1, 4], params=CASES[task])
     items = get_benchmark("kv-retrieval").build(s, seed=0)
     assert len(items) == 6 and len({it.id for it in items}) == 6
     assert {it.axes["position"] for it in items} == {1, 4} and {it.axes["length"] for it in items} == {6}
@@ -66,7 +66,7 @@ def test_items_axes_and_scores(task):
 
 @pytest.mark.parametrize("task", sorted(CASES))
 def test_runner_reports_the_tasks_headline_metric(task, tmp_path):
-    s = KVRetrievalSettings(task=task, n=4, num_dicts=[6], positions=[1, 6], params=CASES[task])
+    s = KVRetrievalConfig(task=task, n=4, num_dicts=[6], positions=[1, 6], params=CASES[task])
     cfg = load_config(EvalConfig, None, [f"out={tmp_path / 'r'}", "model=oracle", "benchmarks=[kv-retrieval]",
                                          f"kv_retrieval.task={task}", "kv_retrieval.n=4", "kv_retrieval.num_dicts=[6]",
                                          "kv_retrieval.positions=[1,6]", f"kv_retrieval.params={json.dumps(CASES[task])}"])

@@ -35,7 +35,7 @@ def _write(tmp_path, data) -> str:
     ({"eval": {"kv_retrieval": {"num_dicts": [6, 12], "positions": [1, 8]}}}, "kv_retrieval.positions"),
     ({"arms": {"other": {"train": {"lrr": 1e-4}}}}, "lrr"),
     ({"arms": {"other": {"train": {"seed": 3}}}}, "arms.other.train.seed"),
-    ({"arms": {"other": {"train": {"early_stop": {"enabled": True, "metric": "transfer"}}}}}, "transfer probe"),
+    ({"arms": {"other": {"train": {"early_stop": {"enabled": True, "metric": "mdqa-probe"}}}}}, "MDQA probe"),
 ])
 def test_invalid_config_names_the_key(tmp_path, tiny_model_dir, change, named, monkeypatch):
     run_mod = importlib.import_module("needlework.pipeline.run")
@@ -158,7 +158,7 @@ def test_an_arm_changes_its_own_training_settings_only(mini, tmp_path):
 
 def test_the_probe_renders_prompts_as_the_evaluation_backend_does(mini):
     cfg = mini(**{"backend.system_prompt": "Be brief.", "backend.chat_template": "on"})
-    probe = cfg.train_for(["d"], 0, "o").transfer_probe
+    probe = cfg.train_for(["d"], 0, "o").mdqa_probe
     assert probe.system_prompt == "Be brief." and probe.chat_template == "on"
 
 

@@ -21,7 +21,7 @@ def test_training_counts_its_held_out_checks_and_probes(mini):
     assert plain["seconds"] == pytest.approx(plain["tokens"] / (400.0 * REALIZED) + TRAIN_FIXED_S)
     curve = mini(**{"train.epochs": 2.0, "train.global_batch": 8, "train.batch_size": 8,
                     "train.early_stop": {"enabled": False, "held_out": 16, "every": 4},
-                    "train.transfer_probe": {"enabled": True, "n": 15, "k": 5, "positions": [1, 3, 5],
+                    "train.mdqa_probe": {"enabled": True, "n": 15, "k": 5, "positions": [1, 3, 5],
                                              "every": 4}})
     with_curve = train_estimate(curve, data, 64, TP)
     steps = (64 - 16) * 2 // 8                     # 12 optimizer steps on the rows left after the held-out ones
@@ -50,7 +50,7 @@ def test_a_self_driven_benchmarks_costs_come_from_its_own_record(mini):
     """The pipeline names no benchmark: general's realised share and start are in its module."""
     from needlework.evals.general import benchmark as general
     from needlework.pipeline.estimate import EVAL_FIXED_S, eval_estimate, eval_fixed_seconds
-    est = general.estimate(general.GeneralSettings(tasks=["arc_easy"], limit=10))
+    est = general.estimate(general.GeneralConfig(tasks=["arc_easy"], limit=10))
     assert (est["realized"], est["fixed_s"]) == (general.REALIZED, general.START_S)
     ev = eval_estimate(mini(**{"eval.benchmarks": ["kv-retrieval"]}))
     assert eval_fixed_seconds(ev) == EVAL_FIXED_S

@@ -83,7 +83,7 @@ def test_the_demo_preset_states_its_items_and_each_size_is_fixed():
     assert counts(small) == (27, 30, {"arc_easy": 300, "hellaswag": 200}) and not small.report.loss_map
     full = load_preset("cpu-demo", ["size=full"])
     assert counts(full) == (45, 120, {"arc_easy": 570, "hellaswag": 1000, "piqa": 1000})
-    assert full.train.transfer_probe.enabled and not default.train.transfer_probe.enabled
+    assert full.train.mdqa_probe.enabled and not default.train.mdqa_probe.enabled
     assert counts(load_preset("cpu-demo", ["size=small", "eval.mdqa.n=12"]))[1] == 36
     with pytest.raises(ConfigError, match="size: full is not defined by this config"):
         load_preset("cpu-transfer", ["size=full"])

@@ -1,4 +1,4 @@
-"""Adding a benchmark is one module plus one registry line: a toy benchmark (toy_benchmark.py, the only file it
+"""Adding a benchmark is one module plus one registry line and one EvalConfig field: a toy benchmark (toy_benchmark.py, the only file it
 needs) registered in a fresh process runs through `needlework run` -- plan estimate, `eval` of the base and the
 fine-tuned model, the report -- and is listed by `needlework eval --help`."""
 from __future__ import annotations
@@ -15,10 +15,16 @@ from pipeline_helpers import mini_config
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-# The one registry line, run before anything reads the registry; then the ordinary command line.
+# The one registry line and the one EvalConfig field (what a new module's two lines in needlework/evals/registry.py
+# and evals/eval_config.py do), run before anything reads them; then the ordinary command line.
 LAUNCH = ("import sys, toy_benchmark\n"
-          "from needlework.evals import registry\n"
+          "from dataclasses import dataclass, field\n"
+          "from needlework.evals import eval_config, registry\n"
           "registry.BENCHMARKS += (toy_benchmark.BENCHMARK,)\n"
+          "@dataclass\n"
+          "class EvalConfig(eval_config.EvalConfig):\n"
+          "    toy: toy_benchmark.ToyConfig = field(default_factory=toy_benchmark.ToyConfig)\n"
+          "eval_config.EvalConfig = EvalConfig\n"
           "from needlework.cli import main\n"
           "sys.exit(main(sys.argv[1:]))\n")
 

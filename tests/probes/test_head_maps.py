@@ -78,16 +78,16 @@ def test_heads_cli_before_after_singles_out_the_planted_head(before_after, tmp_p
 
 def test_head_maps_run_fp32_by_default_through_the_one_precision_setting(before_after, tmp_path, monkeypatch,
                                                                          capsys):
-    """HeadsConfig's precision defaults to fp32 and is resolved by needlework.precision.resolve like every
+    """HeadMapsConfig's precision defaults to fp32 and is resolved by needlework.precision.resolve like every
     stage's (recorded in heads.json); an explicit bf16 loads the model in bf16 with training's warning."""
     import torch
 
     from needlework import precision
-    from needlework.probes.head_maps import HeadsConfig, build_head_maps
+    from needlework.probes.head_maps import HeadMapsConfig, build_head_maps
     from needlework.probes.retrieval_heads import load_eager
     before, _, data = before_after
-    assert (HeadsConfig().precision, HeadsConfig().device) == ("fp32", "auto")
-    res = build_head_maps(HeadsConfig(model=str(before), data=str(data), out=str(tmp_path / "h"), n=1, device="cpu"))
+    assert (HeadMapsConfig().precision, HeadMapsConfig().device) == ("fp32", "auto")
+    res = build_head_maps(HeadMapsConfig(model=str(before), data=str(data), out=str(tmp_path / "h"), n=1, device="cpu"))
     assert res["precision"] == precision.resolve("fp32", "cpu").as_dict()
     assert json.loads((tmp_path / "h" / "heads.json").read_text())["precision"]["bf16"] is False
     monkeypatch.setenv("NEEDLEWORK_CACHE", str(tmp_path / "cache"))

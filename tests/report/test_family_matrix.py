@@ -102,8 +102,8 @@ def test_report_shows_the_matrix_as_table_and_heatmap(tmp_path):
 
 def test_family_matrix_benchmark_builds_one_family_per_column_and_scores_acc():
     from needlework.config import ConfigError
-    from needlework.evals.family_matrix import TransferSettings, build, score
-    s = TransferSettings(families=list(FAMS), n=2, positions=[1, 3], num_dicts=[4])
+    from needlework.evals.family_matrix import FamilyMatrixConfig, build, score
+    s = FamilyMatrixConfig(families=list(FAMS), n=2, positions=[1, 3], num_dicts=[4])
     items = build(s, 0)
     assert [it.axes["family"] for it in items] == ["simple_kv"] * 4 + ["multi_subkey_kv"] * 4
     assert len({it.id for it in items}) == 8
@@ -114,4 +114,4 @@ def test_family_matrix_benchmark_builds_one_family_per_column_and_scores_acc():
                      ({"families": ["nope"]}, r"family_matrix \(nope\)"),
                      ({"params": {"niah": {}}}, r"family_matrix.params.niah")):
         with pytest.raises(ConfigError, match=msg):
-            TransferSettings(**bad).validate()
+            FamilyMatrixConfig(**bad).validate()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from needlework.train.config import LoraSettings
+from needlework.train.config import LoraConfig
 from needlework.train.batches import EncodedDataset, LeftPadCollator, pad_id, read_rows
 from needlework.train.loss import answer_loss_sum
 from needlework.train.params import apply_policy, count_parameters
@@ -72,11 +72,11 @@ def test_full_and_lora_policies(tiny_model_dir):
     t, total = count_parameters(model)
     assert t == total
     model, _ = _load(tiny_model_dir)
-    lora = apply_policy(model, "lora", LoraSettings(r=4, alpha=8))
+    lora = apply_policy(model, "lora", LoraConfig(r=4, alpha=8))
     names = [n for n, p in lora.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names)
     assert {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in names} == set(PROJ)
     model, _ = _load(tiny_model_dir)
-    lora = apply_policy(model, "lora", LoraSettings(r=4, alpha=8, target_modules=["q_proj", "v_proj"]))
+    lora = apply_policy(model, "lora", LoraConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj"]))
     names = [n for n, p in lora.named_parameters() if p.requires_grad]
     assert {n.split(".lora_")[0].rsplit(".", 1)[-1] for n in names} == {"q_proj", "v_proj"}

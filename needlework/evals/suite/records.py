@@ -34,14 +34,19 @@ SEED_OFFSET = 30_000   # item generators never coincide with another family's (s
 
 
 @dataclass
-class RecordsSettings:
-    n: int = 60                                    # items
-    n_records: int = 12                            # records per prompt (~300-550 tokens: 30 put a 135M model at floor)
-    format: Literal["mixed", "csv", "markdown", "log", "yaml", "ini"] = "mixed"
-    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])   # asked record's place, rotating
-    split: Literal["eval", "dev"] = "eval"
-    chat: bool = True
-    max_new_tokens: int = 40                       # room for an answer that repeats the question first
+class RecordsConfig:
+    n: int = field(default=60, metadata={"help": "Items."})
+    n_records: int = field(default=12, metadata={
+        "help": "Records per prompt (~300-550 tokens; 30 put a 135M model at the floor)."})
+    format: Literal["mixed", "csv", "markdown", "log", "yaml", "ini"] = field(default="mixed", metadata={
+        "help": "How the catalogue is written: mixed (cycled over items) | csv | markdown | log | yaml | ini."})
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0], metadata={
+        "help": "The asked record's place (0 first, 1 last), rotating over items."})
+    split: Literal["eval", "dev"] = field(default="eval", metadata={
+        "help": "Vocabulary half the items draw from: eval | dev (to choose a recipe; shares nothing with eval)."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=40, metadata={
+        "help": "Tokens generated per answer (room for one that repeats the question first)."})
 
     def validate(self) -> None:
         check_split(self.split, "records")
@@ -78,13 +83,13 @@ def _prompt(fmt: str, table: str, question: str) -> str:
             f"{table}\n\nQuestion: {question}\nAnswer:")
 
 
-def _request(s: RecordsSettings, prompt: str) -> Request:
+def _request(s: RecordsConfig, prompt: str) -> Request:
     if s.chat:
         return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens)
     return Request(prompt=prompt, max_new_tokens=s.max_new_tokens)
 
 
-def build(s: RecordsSettings, seed: int) -> list[Item]:
+def build(s: RecordsConfig, seed: int) -> list[Item]:
     s.validate()
     names, owners, tags = vocab.titles(s.split), vocab.entities(s.split), vocab.words(s.split)
     items = []
@@ -114,7 +119,7 @@ def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
     return answer_line(text), {METRIC: short_answer_em(text, item.gold["answers"])}
 
 
-def contrast(s: RecordsSettings, item: Item) -> Contrast:
+def contrast(s: RecordsConfig, item: Item) -> Contrast:
     """Without the gold record: the same table less its asked row; distractors: the asked field of the four
     records nearest it."""
     g = item.gold
@@ -123,7 +128,7 @@ def contrast(s: RecordsSettings, item: Item) -> Contrast:
     return Contrast.from_gold(item, _request(s, _prompt(g["format"], table, g["question"])))
 
 
-def describe(s: RecordsSettings) -> dict:
+def describe(s: RecordsConfig) -> dict:
     return {"data_source": "generated from real vocabularies in the package: NQ-Open oracle titles and answers "
                            "(Liu et al.), Paul Graham essay words (padding half)",
             "licence": "MIT (the packaged data's licences); Wikipedia titles are facts, not text",
@@ -134,7 +139,7 @@ def describe(s: RecordsSettings) -> dict:
             "metric": "whole-word best-subspan exact match on the first non-empty line"}
 
 
-BENCHMARK = Benchmark(name=NAME, section="records", settings=RecordsSettings,
+BENCHMARK = Benchmark(name=NAME, section="records", settings=RecordsConfig,
                       report=ReportHook("Records", claim="transfer"), build=build, score=score,
                       metrics=lambda s: (METRIC,), axes=("format", "depth"), describe=describe, contrast=contrast,
                       help="one field of one record in CSV / markdown / log / YAML / INI (claim 2)")

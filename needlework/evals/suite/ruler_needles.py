@@ -36,17 +36,21 @@ INSTRUCTION = ("Some special magic words are hidden inside the following text. R
 
 
 @dataclass
-class RulerNeedlesSettings:
-    n: int = 60
-    kind: Literal["mixed", "mk", "mv", "mq"] = "mixed"
-    n_keys: int = 4                                 # mk / mq: keys planted
-    n_values: int = 3                               # mv: values of the one key
-    n_queries: int = 2                              # mq: keys asked
-    context_chars: int = 3000
-    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0])
-    split: Literal["eval", "dev"] = "eval"
-    chat: bool = True
-    max_new_tokens: int = 32
+class RulerNeedlesConfig:
+    n: int = field(default=60, metadata={"help": "Items."})
+    kind: Literal["mixed", "mk", "mv", "mq"] = field(default="mixed", metadata={
+        "help": "RULER's needle kind: mk (multi-key) | mv (multi-value) | mq (multi-query) | mixed (cycled over "
+                "items)."})
+    n_keys: int = field(default=4, metadata={"help": "mk / mq: keys planted."})
+    n_values: int = field(default=3, metadata={"help": "mv: values of the one key."})
+    n_queries: int = field(default=2, metadata={"help": "mq: keys asked."})
+    context_chars: int = field(default=3000, metadata={"help": "Haystack size in characters (whole sentences)."})
+    depths: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0], metadata={
+        "help": "The first asked needle's place (0 first, 1 last), rotating over items."})
+    split: Literal["eval", "dev"] = field(default="eval", metadata={
+        "help": "Half of the vocabularies the items draw from: eval | dev."})
+    chat: bool = field(default=True, metadata={"help": "Send the prompt as a user message."})
+    max_new_tokens: int = field(default=32, metadata={"help": "Tokens generated per answer."})
 
     def validate(self) -> None:
         check_split(self.split, "ruler_needles")
@@ -67,7 +71,7 @@ def _question(kind: str, keys: list[str]) -> str:
     return "What are the special magic words for " + " and ".join(f'"{k}"' for k in keys) + " mentioned in the text?"
 
 
-def _request(s: RulerNeedlesSettings, prompt: str) -> Request:
+def _request(s: RulerNeedlesConfig, prompt: str) -> Request:
     if s.chat:
         return Request(messages=[{"role": "user", "content": prompt}], max_new_tokens=s.max_new_tokens)
     return Request(prompt=prompt, max_new_tokens=s.max_new_tokens)
@@ -77,7 +81,7 @@ def _prompt(text: str, question: str) -> str:
     return f"{INSTRUCTION}\n\n{text}\n\nQuestion: {question}\nAnswer:"
 
 
-def build(s: RulerNeedlesSettings, seed: int) -> list[Item]:
+def build(s: RulerNeedlesConfig, seed: int) -> list[Item]:
     s.validate()
     titles, words = vocab.titles(s.split), vocab.words(s.split)
     sents = haystack.sentences()
@@ -129,7 +133,7 @@ def score(item: Item, text: str) -> tuple[str, dict[str, float]]:
                                    "recall": sum(found) / len(found)}
 
 
-def contrast(s: RulerNeedlesSettings, item: Item) -> Contrast | None:
+def contrast(s: RulerNeedlesConfig, item: Item) -> Contrast | None:
     """Multi-key items only (one answer): without the asked needle; distractors: the other keys' values."""
     g = item.gold
     if g["kind"] != "mk":
@@ -137,7 +141,7 @@ def contrast(s: RulerNeedlesSettings, item: Item) -> Contrast | None:
     return Contrast.from_gold(item, _request(s, g["without_gold"]))
 
 
-def describe(s: RulerNeedlesSettings) -> dict:
+def describe(s: RulerNeedlesConfig) -> dict:
     return {"data_source": "Paul Graham essays (padding half) as haystack; keys NQ-Open oracle titles, values essay "
                            "words (needlework.evals.suite.vocab)",
             "licence": "MIT (the packaged data's licences)",
@@ -148,7 +152,7 @@ def describe(s: RulerNeedlesSettings) -> dict:
             "metric": "all asked values as whole words and no other needle's value (all_found); recall"}
 
 
-BENCHMARK = Benchmark(name=NAME, section="ruler_needles", settings=RulerNeedlesSettings,
+BENCHMARK = Benchmark(name=NAME, section="ruler_needles", settings=RulerNeedlesConfig,
                       report=ReportHook("RULER needles", claim="transfer"), build=build, score=score,
                       metrics=lambda s: ("all_found", "recall"), axes=("kind", "depth"), describe=describe,
                       contrast=contrast, help="RULER multi-key / multi-value / multi-query needles (claim 2)")

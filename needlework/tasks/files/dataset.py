@@ -28,18 +28,28 @@ SELF_CHECK_SEED = 2**31 - 1   # a stream of its own, so the check does not depen
 
 @dataclass
 class GenerateConfig:
-    task: str = "simple_kv"
-    n: int = 350
-    seed: int = 0
-    out: str = "data/simple_kv.jsonl"          # .jsonl or .parquet; a folder for the datasets formats
-    format: str = "messages"                   # messages | prompt_completion | openai | datasets | datasets_plain
-    system: str | None = None                  # system message (openai rows default to the authors' one)
-    tokenizer: str | None = None               # bundled name, HF name/path, tiktoken:<enc>, or .model file
-    chat_template: bool = False                # count tokens as the chat template renders the prompt
-    params: dict[str, Any] = field(default_factory=dict)   # the task's own settings (see `needlework generate --help`)
-    # task: mixture -- the components {task, weight, params, name}; `params` is then shared (tasks/mixture.py)
-    mixture: list[MixComponent] = field(default_factory=list)
-    verify_every: int = 64                     # fully re-tokenise every k-th sample as a guard; 0 = never
+    task: str = field(default="simple_kv", metadata={
+        "help": "The task that generates the samples (`needlework tasks` lists them; `mixture` mixes several)."})
+    n: int = field(default=350, metadata={"help": "Samples to generate."})
+    seed: int = field(default=0, metadata={"help": "Seed of the samples: sample i depends only on (seed, i)."})
+    out: str = field(default="data/simple_kv.jsonl", metadata={
+        "help": "Output file: .jsonl or .parquet; a folder for the datasets formats."})
+    format: str = field(default="messages", metadata={
+        "help": "Row format: messages | prompt_completion | openai | datasets | datasets_plain."})
+    system: str | None = field(default=None, metadata={
+        "help": "System message of each row (null: none; openai rows default to the authors' one)."})
+    tokenizer: str | None = field(default=None, metadata={
+        "help": "Tokenizer that counts tokens for the task's budgets: a bundled name, HF name or path, "
+                "tiktoken:<encoding>, or a .model file."})
+    chat_template: bool = field(default=False, metadata={
+        "help": "Count tokens as the chat template renders the prompt."})
+    params: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "The task's own settings (`needlework config show tasks.<task>` lists them)."})
+    mixture: list[MixComponent] = field(default_factory=list, metadata={
+        "help": "With task: mixture, its components {task, weight, params, name}; `params` is then shared by all "
+                "(tasks/mixture.py)."})
+    verify_every: int = field(default=64, metadata={
+        "help": "Fully re-tokenise every k-th sample as a guard on the token counts; 0: never."})
 
     def validate(self) -> None:
         if self.n < 1:

@@ -6,7 +6,7 @@ dictionaries come from an endless, prefix-stable stream (blocks with their own d
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -27,15 +27,25 @@ BLOCK = 32
 @dataclass
 class KVCommon:
     """Settings both dictionary tasks share (mixed into each task's config)."""
-    num_dict: int | None = None           # dictionaries per prompt; default 85 (49 for multi-subkey presets)
-    dict_len: tuple[int, int] = (3, 4)    # [l_min, l_max] pairs per dictionary
-    digits: tuple[int, int] = (3, 4)      # [r_min, r_max] digits of keys and values
-    template: bool = True                 # append the answer template to the question
-    gold_position: str | int | list[int] = "uniform"   # 'uniform', a 1-based dictionary index, or a list swept by sample index
-    gold_depth: float | list[float] | None = None      # alternative: fraction of the way through (0 first, 1 last)
-    position_bias: bool | str = False     # false | "exact" (authors' counts by sample index) | "independent" (or true)
-    max_tokens: int | None = None         # reject draws whose prompt exceeds this (the paper: 4,096)
-    target_tokens: int | None = None      # choose the number of dictionaries to fill up to this budget
+    num_dict: int | None = field(default=None, metadata={
+        "help": "Dictionaries per prompt; null: 85 (49 for multi-subkey presets), or what target_tokens fills."})
+    dict_len: tuple[int, int] = field(default=(3, 4), metadata={
+        "help": "[l_min, l_max]: key-value pairs per dictionary."})
+    digits: tuple[int, int] = field(default=(3, 4), metadata={"help": "[r_min, r_max]: digits of keys and values."})
+    template: bool = field(default=True, metadata={"help": "Append the answer template to the question."})
+    gold_position: str | int | list[int] = field(default="uniform", metadata={
+        "help": "Where the gold dictionary sits: 'uniform', a 1-based dictionary index, or a list swept by sample "
+                "index."})
+    gold_depth: float | list[float] | None = field(default=None, metadata={
+        "help": "Alternative to gold_position: the fraction of the way through (0 first, 1 last); a list is swept "
+                "by sample index."})
+    position_bias: bool | str = field(default=False, metadata={
+        "help": "Gold positions as the authors drew them: false | \"exact\" (their counts by sample index) | "
+                "\"independent\" (or true)."})
+    max_tokens: int | None = field(default=None, metadata={
+        "help": "Draws whose prompt exceeds this many tokens are rejected (the paper: 4,096; null: no limit)."})
+    target_tokens: int | None = field(default=None, metadata={
+        "help": "Choose the number of dictionaries that fills this token budget (needs a tokenizer)."})
 
     def validate_common(self, min_keys_per_prompt: int) -> None:
         l_min, l_max = self.dict_len

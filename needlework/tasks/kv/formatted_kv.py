@@ -13,7 +13,7 @@ other value equals a gold value, so every answer is unique in the prompt.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,13 +30,18 @@ DICT_PLACEHOLDER = "<fill-in-dictionary-name>"
 
 @dataclass
 class FormattedKVConfig(KVCommon):
-    key_format: str = "word"        # number | word | string | uuid
-    value_format: str = "number"    # number | word | string | uuid
-    render: str = "python"          # python (dict repr) | json (JSON objects, HELMET's JSON KV)
-    n_queries: int = 1              # keys asked at once (all in the gold dictionary unless query_spread)
-    query_spread: bool = False      # each asked key in a different dictionary (needs a fixed num_dict)
-    n_values: int = 1               # values per key: > 1 makes every value a list
-    gold_dict_len: int | None = None   # null: drawn from dict_len (at least the asked keys it holds)
+    key_format: str = field(default="word", metadata={"help": "How keys are written: number | word | string | uuid."})
+    value_format: str = field(default="number", metadata={
+        "help": "How values are written: number | word | string | uuid."})
+    render: str = field(default="python", metadata={
+        "help": "How dictionaries are written: python (dict repr) | json (JSON objects, HELMET's JSON KV)."})
+    n_queries: int = field(default=1, metadata={
+        "help": "Keys asked at once (all in the gold dictionary unless query_spread)."})
+    query_spread: bool = field(default=False, metadata={
+        "help": "Each asked key in a different dictionary (needs a fixed num_dict)."})
+    n_values: int = field(default=1, metadata={"help": "Values per key; more than 1 makes every value a list."})
+    gold_dict_len: int | None = field(default=None, metadata={
+        "help": "Pairs in the gold dictionary; null: drawn from dict_len (at least the asked keys it holds)."})
 
     def validate(self) -> None:
         for name, allowed in (("key_format", fmt.FORMATS), ("value_format", fmt.FORMATS), ("render", fmt.RENDERS)):

@@ -17,7 +17,7 @@ Two details checked against the paper and the authors' released generator (dict_
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -40,12 +40,17 @@ TEMPLATE = ANSWER.format(subkeys="{subkeys}", key="<fill-in-key>", value="<fill-
 
 @dataclass
 class MultiSubkeyKVConfig(KVCommon):
-    n_keys: int = 3          # subkeys per key
-    n_common: int = 2        # how many gold subkeys other keys may reuse
-    p_share: float = 0.5     # probability that each common subkey is reused in a given key
-    gold_dict_len: int | None = None   # null draws it from dict_len (Alg. 4)
-    question_order: str = "shuffle"    # "shuffle": uniform, may equal the gold's (authors); "differ": never the gold's
-    other_key_len: tuple[int, int] | None = None   # null: n_keys (Alg. 3); [min, max]: non-gold key lengths (Fig. 2)
+    n_keys: int = field(default=3, metadata={"help": "Subkeys per key."})
+    n_common: int = field(default=2, metadata={"help": "How many gold subkeys other keys may reuse."})
+    p_share: float = field(default=0.5, metadata={
+        "help": "Probability that each common subkey is reused in a given key."})
+    gold_dict_len: int | None = field(default=None, metadata={
+        "help": "Pairs in the gold dictionary; null: drawn from dict_len (Alg. 4)."})
+    question_order: str = field(default="shuffle", metadata={
+        "help": "Order of the asked subkeys: \"shuffle\" (uniform, may equal the gold's; the authors') or "
+                "\"differ\" (never the gold's)."})
+    other_key_len: tuple[int, int] | None = field(default=None, metadata={
+        "help": "Subkeys of the non-gold keys: null: n_keys (Alg. 3); [min, max]: drawn in that range (Fig. 2)."})
     default_num_dict: ClassVar[int] = 49   # the paper's GPT-3.5 setting
 
     def effective_num_dict(self) -> int | None:

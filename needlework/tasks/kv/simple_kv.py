@@ -1,7 +1,7 @@
 """Simple dictionary key-value retrieval (paper §2, Fig. 1/3, Alg. 1-2; REFERENCE.md §1)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,7 +19,9 @@ TEMPLATE = ANSWER.format(key="{key}", value="<fill-in-value>", dict="<fill-in-di
 
 @dataclass
 class SimpleKVConfig(KVCommon):
-    gold_dict_len: int | None = 3   # the authors' released config fixes it at 3; null draws it from dict_len (Alg. 2)
+    gold_dict_len: int | None = field(default=3, metadata={
+        "help": "Pairs in the gold dictionary: the authors' released config fixes it at 3; null: drawn from "
+                "dict_len (Alg. 2)."})
 
     def validate(self) -> None:
         self.validate_common(min_keys_per_prompt=1)
