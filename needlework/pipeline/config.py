@@ -17,6 +17,7 @@ from typing import Literal
 
 from ..backends import BackendConfig
 from ..config import ConfigError, deep_update, from_dict, load_config, load_yaml, refuse_overlap
+from ..evals.registry import benchmark_key
 from ..evals.runner import EvalConfig
 from ..tasks.files.dataset import GenerateConfig
 from ..train.config import TrainConfig
@@ -165,6 +166,10 @@ class RunConfig:
         raw = dataclasses.asdict(self.train)
         deep_update(raw, copy.deepcopy((self.arms.get(arm) or {}).get("train") or {}))
         raw["mdqa_probe"].update(chat_template=self.backend.chat_template, system_prompt=self.backend.system_prompt)
+        if "mdqa" in (benchmark_key(b) for b in self.eval.benchmarks):   # the probe asks as the benchmark does
+            probe = raw["mdqa_probe"]
+            probe["k"] = self.eval.mdqa.k if probe["k"] is None else probe["k"]
+            probe["positions"] = list(self.eval.mdqa.positions) if probe["positions"] is None else probe["positions"]
         raw.update(data=list(data_files), seed=seed, out=out, resume=True, precision=self.precision,
                    device=self.device, num_threads=self.threads)
         return from_dict(TrainConfig, raw, f"arms.{arm}.train" if arm and arm != self.arm else "train")

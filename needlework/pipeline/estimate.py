@@ -86,7 +86,7 @@ def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int, tp=None) -> dic
         seconds += checks * t.early_stop.held_out * data["per_sample"] / prefill
     if t.mdqa_probe.enabled:   # each probe: n MDQA prompts of k documents (~135 tokens each) prefilled
         probes = steps // t.mdqa_probe.every + 1
-        seconds += probes * t.mdqa_probe.n * (135 * t.mdqa_probe.k + 60) / prefill
+        seconds += probes * t.mdqa_probe.n * (135 * t.mdqa_probe.resolved().k + 60) / prefill
     return {"tokens": tokens, "seconds": seconds}
 
 

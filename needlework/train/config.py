@@ -81,9 +81,11 @@ class MdqaProbeConfig:
         "help": "Measure a real-task signal during training: greedy answers to MDQA questions of the NQ dev split "
                 "(disjoint from the benchmark's eval split), scored by best-subspan exact match."})
     n: int = field(default=24, metadata={"help": "Questions asked at each probe."})
-    k: int = field(default=10, metadata={"help": "Documents per prompt."})
-    positions: list[int] = field(default_factory=lambda: [1, 5, 10], metadata={
-        "help": "1-based positions of the gold document, taken in turn."})
+    k: int | None = field(default=None, metadata={
+        "help": "Documents per prompt; null: as eval.mdqa in a run (10 on its own)."})
+    positions: list[int] | None = field(default=None, metadata={
+        "help": "1-based positions of the gold document, taken in turn; null: as eval.mdqa in a run "
+                "([1, 5, 10] on its own)."})
     every: int = field(default=8, metadata={
         "help": "Optimizer steps between probes (and one at the end); a multiple of early_stop.every, so both "
                 "signals share a step."})
@@ -98,7 +100,14 @@ class MdqaProbeConfig:
         "help": "System turn of each prompt, as the evaluation backend's (a run sets it from "
                 "backend.system_prompt)."})
 
+    def resolved(self) -> "MdqaProbeConfig":
+        """k and positions filled where left null: a run fills them from eval.mdqa (pipeline.config.train_for),
+        so a preset states MDQA's layout once; on its own the probe asks 10 documents, gold at 1 / 5 / 10."""
+        return dataclasses.replace(self, k=10 if self.k is None else self.k,
+                                   positions=[1, 5, 10] if self.positions is None else list(self.positions))
+
     def validate(self, check_every: int) -> None:
+        self = self.resolved()
         if self.n < 1 or self.k < 2 or self.every < 1 or self.max_new_tokens < 1 or self.batch_size < 1:
             raise ConfigError("mdqa_probe: n, every, max_new_tokens and batch_size must be >= 1 and k >= 2")
         if not self.positions or any(not 1 <= p <= self.k for p in self.positions):

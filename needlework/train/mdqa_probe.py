@@ -31,6 +31,7 @@ LAYOUT = "rotate"   # each question once: the most independent evidence per prom
 def probe_items(s: MdqaProbeConfig) -> list[dict]:
     """{id, question, answers, position, request}: question i with its gold document at positions[i % len], as
     evals.mdqa asks NQ dev questions with layout rotate (n / len(positions) prompts per position)."""
+    s = s.resolved()
     sets = question_sets(SPLIT, s.n, s.k, s.seed)
     return [{"id": p.id, "question": p.question[0]["question"], "answers": list(p.question[0]["answers"]),
              "position": p.position, "request": p.request}

@@ -162,6 +162,19 @@ def test_the_probe_renders_prompts_as_the_evaluation_backend_does(mini):
     assert probe.system_prompt == "Be brief." and probe.chat_template == "on"
 
 
+def test_the_probe_lays_out_mdqa_as_the_benchmark_unless_told_otherwise(mini):
+    """A preset states MDQA's documents and gold positions once (eval.mdqa); the probe takes them from there, and
+    a probe setting given explicitly stays as given."""
+    cfg = mini(**{"eval.mdqa.k": 5, "eval.mdqa.positions": [1, 3, 5]})
+    probe = cfg.train_for(["d"], 0, "o").mdqa_probe
+    assert (probe.k, probe.positions) == (5, [1, 3, 5])
+    told = mini(**{"eval.mdqa.k": 5, "train.mdqa_probe.k": 7,
+                   "train.mdqa_probe.positions": [7]}).train_for(["d"], 0, "o").mdqa_probe
+    assert (told.k, told.positions) == (7, [7])
+    alone = mini(**{"eval.benchmarks": ["kv-retrieval"]}).train_for(["d"], 0, "o").mdqa_probe.resolved()
+    assert (alone.k, alone.positions) == (10, [1, 5, 10])
+
+
 @pytest.mark.parametrize("override, starts", [("eval.kv_retrieval.max_new_tokens=0", "eval.kv_retrieval.max_new_tokens"),
                                               ("train.lora.r=0", "train.lora.r"),
                                               ("data.params.num_dict=0", "data: num_dict")])
