@@ -64,6 +64,9 @@ class ReportHook:
     # arms x families family matrix
     section: Literal["retrieval-grid", "family-matrix"] | None = None
     claim: Literal["retrieval", "transfer", "general"] | None = None   # the paper's claim it answers (1, 2, 3)
+    # the score of guessing (e.g. 0.5 for a True/False answer) where rows carry none: the floor a base model must
+    # clear before a change on the benchmark can be read (claims 2 and 3 mark it "not testable at this size")
+    chance: float | None = None
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,18 @@ from typing import Any
 from ..evals.equivalence import FLOOR_EPSILON, NOT_TESTABLE, untestable
 from ..evals.paired import reading
 from ..evals.pooled import METHOD, random_effects
-from .hooks import claim_benchmarks
+from .hooks import claim_benchmarks, report_hook
 from .tables import Table, benchmark_label, num, p_text, signed, signed_interval
 
 NOT_POOLED = f"{NOT_TESTABLE}; not pooled"
 NO_SE = "no per-item scores; not pooled"
 
 
-def _chance(rows: list[dict]) -> float:
-    """The mean chance score of a benchmark's base items where rows carry one (multiple choice), else 0."""
+def _chance(name: str, rows: list[dict]) -> float:
+    """The mean chance score of a benchmark's base items where rows carry one (multiple choice), else the
+    benchmark's own (its ReportHook: 0.5 for a True/False answer), else 0."""
     ch = [r["chance"] for r in rows if r.get("chance") is not None]
-    return statistics.fmean(ch) if ch else 0.0
+    return statistics.fmean(ch) if ch else report_hook(name).chance or 0.0
 
 
 def _task(name: str, bench: dict, arm: str, chance: float, eps: float) -> dict[str, Any] | None:
@@ -77,7 +78,7 @@ def pool_transfer(benchmarks: dict[str, dict], base_rows: dict[str, list[dict]],
     result = {}
     for arm in arms:
         tasks = [t for n in names
-                 if (t := _task(n, benchmarks[n], arm, _chance(base_rows.get(n) or []), eps)) is not None]
+                 if (t := _task(n, benchmarks[n], arm, _chance(n, base_rows.get(n) or []), eps)) is not None]
         if tasks:
             result[arm] = arm_pool(tasks)
     return {"method": METHOD, "arms": result} if result else None

@@ -251,11 +251,12 @@ def describe(s: FLenQAConfig) -> dict:
 
 
 BENCHMARK = Benchmark(name="flenqa", section="flenqa", settings=FLenQAConfig,
-                      report=ReportHook("FLenQA", claim="transfer"), build=lambda s, seed: _build(s, seed, False),
+                      report=ReportHook("FLenQA", claim="transfer", chance=0.5),
+                      build=lambda s, seed: _build(s, seed, False),
                       score=score, metrics=lambda s: ("accuracy",), axes=("length", "position", "padding", "task"),
                       describe=describe, bind=bind, help="FLenQA's three reasoning tasks over padded lengths (claim 2)")
 BENCHMARK_COT = Benchmark(name="flenqa-cot", section="flenqa", settings=FLenQAConfig,
-                          report=ReportHook("FLenQA with CoT", claim="transfer"),
+                          report=ReportHook("FLenQA with CoT", claim="transfer", chance=0.5),
                           build=lambda s, seed: _build(s, seed, True), score=score_cot,
                           metrics=lambda s: ("accuracy", "cot_coverage"),
                           axes=("length", "position", "padding", "task"),
