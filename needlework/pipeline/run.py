@@ -65,6 +65,18 @@ def _free_accelerator_memory() -> None:
             torch.cuda.empty_cache()
     except ImportError:
         pass
+    _return_freed_heap()
+
+
+def _return_freed_heap() -> None:
+    """glibc keeps the heap a finished stage freed (a CPU evaluation's activations and caches: gigabytes) for this
+    process instead of giving it back, so a run of several evaluations grows by each; trimming returns it."""
+    import ctypes
+    import ctypes.util
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):   # glibc only (not musl, macOS or Windows)
+        libc.malloc_trim(0)
 
 
 def _start_waiting_work(stages: list[Stage], root: Path, log: Callable[[str], None]) -> None:
