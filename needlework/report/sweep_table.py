@@ -47,11 +47,26 @@ def _pooled(rep: dict, arm: str) -> dict[str, Any]:
 
 
 def _guard(rep: dict, arm: str) -> str | None:
-    """Claim 3's reading for `arm` from every benchmark answering it (the equivalence test per task)."""
-    readings = [b["table1"]["claim"].get(arm) for name, b in rep.get("benchmarks", {}).items()
-                if report_hook(name).claim == "general" and b.get("table1")]
+    """Claim 3's reading for `arm` from every benchmark answering it (the equivalence test per task), and the
+    guard a recipe is chosen with: whether every task's 90% interval rules out a loss beyond the margin (one-sided:
+    a rise the two-sided test cannot call "kept" is no reason to drop a recipe)."""
+    readings, lows = [], []
+    for name, b in rep.get("benchmarks", {}).items():
+        if report_hook(name).claim != "general" or not b.get("table1"):
+            continue
+        readings.append(b["table1"]["claim"].get(arm))
+        for cell in ((b["table1"].get("change") or {}).get(arm) or {}).values():
+            eq = (cell or {}).get("equivalence") or {}
+            if eq.get("ci90") and eq.get("margin") is not None:
+                lows.append((eq["ci90"][0], eq["margin"]))
     readings = [r for r in readings if r]
-    return "; ".join(readings) if readings else None
+    if not readings:
+        return None
+    if lows:
+        margin = lows[0][1]
+        safe = all(low > -m for low, m in lows)
+        readings.append(f"no loss beyond -{margin:g}" if safe else f"a loss beyond -{margin:g} not ruled out")
+    return "; ".join(readings)
 
 
 def _seconds(rep: dict, arm: str) -> float | None:

@@ -48,3 +48,16 @@ def test_a_mixture_arm_is_named_by_its_components():
     over = {"task": "mixture", "mixture": [{"name": "num", "task": "simple_kv"}, {"task": "formatted_kv"}],
             "params": {"num_dict": 6}}
     assert arm_settings(over) == "task=mixture mixture=[num, formatted_kv] params.num_dict=6"
+
+
+def test_the_guard_reads_no_loss_beyond_the_margin_one_sided():
+    """An arm whose general score rose past the margin reads "inconclusive" on the two-sided test, yet shows no loss:
+    the guard a recipe is chosen with says so; an arm whose 90% lower bound reaches below -margin does not pass."""
+    rep = _report()
+    rep["benchmarks"]["general"]["table1"] = {
+        "claim": {"demo": "inconclusive: not shown within the margin on ARC-Easy", "fast": "kept on every testable task"},
+        "change": {"demo": {"arc_easy": {"equivalence": {"ci90": [-0.007, 0.061], "margin": 0.05}}},
+                   "fast": {"arc_easy": {"equivalence": {"ci90": [-0.052, 0.01], "margin": 0.05}}}}}
+    demo, fast = sweep_rows(rep, {"demo": {}, "fast": {}})
+    assert demo["general"].endswith("; no loss beyond -0.05")
+    assert fast["general"].endswith("; a loss beyond -0.05 not ruled out")
