@@ -34,7 +34,7 @@ class BackendConfig:
     progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
     batch_size: int = field(default=8, metadata={"backend": "hf", "help": "Rows decoded together."})
     precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={"backend": "hf",
-        "help": "auto | bf16 | fp32; auto: bf16 where native and measured faster (in a run: the run's)."})
+        "help": "auto | bf16 | fp32; auto: bf16 where the device runs it natively (in a run: the run's)."})
     device: str = field(default="auto", metadata={"backend": "hf",
         "help": "auto | cpu | cuda | cuda:1 ... (general's hf model runs here too; in a run: the run's)."})
     seed: int = field(default=0, metadata={"backend": "hf",

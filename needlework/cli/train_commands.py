@@ -72,7 +72,7 @@ def add_train_parsers(sub) -> None:
     p.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint in --out")
     p.add_argument("--overwrite", action="store_true", default=None, help="discard what --out holds and start again")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"],
-                   help="auto (default: bf16 where native and measured faster), bf16 or fp32")
+                   help="auto (default: bf16 where the device runs it natively), bf16 or fp32")
     p.add_argument("--bf16", dest="precision", action="store_const", const="bf16", help="same as --precision bf16")
     p.add_argument("--device", help="auto (default: a GPU where there is one), cpu or cuda")
     p.add_argument("--gradient-checkpointing", action="store_true", default=None)

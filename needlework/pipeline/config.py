@@ -94,7 +94,7 @@ class RunConfig:
     root: str = field(default="runs", metadata={"help": "Outputs go under <root>/<name>/."})
     precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
         "help": "One precision for every stage (training, every evaluation, loss map, the plan's measurements): "
-                "auto | bf16 | fp32; auto: bf16 where native and measured faster."})
+                "auto | bf16 | fp32; auto: bf16 where the device runs it natively, else fp32."})
     device: str = field(default="auto", metadata={
         "help": "One device for every stage: auto | cpu | cuda (auto: a GPU where there is one)."})
     threads: int | None = field(default=None, metadata={

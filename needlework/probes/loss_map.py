@@ -31,7 +31,7 @@ class LossMapConfig:
         "help": "Prompt rendering: auto | chat | plain (auto: the chat template when the tokenizer has one)."})
     max_length: int = field(default=8192, metadata={"help": "Token limit of a sample; a longer one is an error."})
     precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
-        "help": "auto | bf16 | fp32 (auto: bf16 autocast where native and measured faster; "
+        "help": "auto | bf16 | fp32 (auto: bf16 autocast where the device runs it natively; "
                 "needlework.precision.resolve; in a run: the run's)."})
     device: str = field(default="auto", metadata={
         "help": "auto | cpu | cuda (auto: a GPU where there is one; in a run: the run's)."})

@@ -183,8 +183,8 @@ class TrainConfig:
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
     seed: int = field(default=0, metadata={"help": "Training seed (data order and any random initialisation)."})
     precision: Literal["auto", "bf16", "fp32"] = field(default="auto", metadata={
-        "help": "auto | bf16 | fp32; auto: bf16 where the device runs it natively and it measures faster, else "
-                "fp32 (in a run: the run's)."})
+        "help": "auto | bf16 | fp32; auto: bf16 where the device runs it natively, else fp32 (in a run: the "
+                "run's)."})
     device: str = field(default="auto", metadata={
         "help": "auto | cpu | cuda (auto: a GPU where there is one; in a run: the run's)."})
     gradient_checkpointing: bool | None = field(default=None, metadata={
