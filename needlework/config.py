@@ -124,6 +124,15 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     return obj
 
 
+def field_default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value (its factory called), or dataclasses.MISSING for a required field."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
 def _refuse_other_kind(kind_field: str, fields: dict[str, dataclasses.Field], data: dict, prefix: str) -> None:
     """A setting whose metadata names the one kind it applies to (`"backend": "hf"`), given away from its default
     while `kind_field` chooses another kind, is refused: it would be silently ignored."""
@@ -132,9 +141,7 @@ def _refuse_other_kind(kind_field: str, fields: dict[str, dataclasses.Field], da
         owner = fields[name].metadata.get("backend")
         if owner is None or owner == kind:
             continue
-        f = fields[name]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        if value != default:
+        if value != field_default(fields[name]):
             raise ConfigError(f"{prefix}{name} is a setting of the {owner} backend, but {prefix}{kind_field} is "
                               f"{kind}: remove it, or set {prefix}{kind_field}={owner}")
 

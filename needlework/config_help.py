@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError
+from .config import ConfigError, field_default
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,6 @@ def _section_class(tp: Any) -> tuple[type | None, bool]:
     return (tp, False) if isinstance(tp, type) and dataclasses.is_dataclass(tp) else (None, False)
 
 
-def _default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return dataclasses.MISSING
-
-
 def settings_of(cls: type, prefix: str = "") -> list[Setting]:
     """Every setting of dataclass `cls`, depth first: a section's row, then its settings."""
     hints = typing.get_type_hints(cls)
@@ -61,7 +53,7 @@ def settings_of(cls: type, prefix: str = "") -> list[Setting]:
         shown_type = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
         backend = f.metadata.get("backend")
         if section is None:
-            out.append(Setting(key, shown_type, _default(f), help_text, None, backend))
+            out.append(Setting(key, shown_type, field_default(f), help_text, None, backend))
             continue
         key = key + "[]" if is_list else key
         out.append(Setting(key, shown_type, section, help_text, section, backend))
