@@ -47,7 +47,17 @@ def data_tokens(cfg: RunConfig, arm: str, seed: int) -> dict[str, Any]:
         except Exception:
             return {"per_sample": None, "tokens": None, "exact": False, "note": f"not estimated ({e})"}
     per = sum(counts) / len(counts)
-    return {"per_sample": round(per), "tokens": round(per * dcfg.n), "exact": exact}
+    padded = expected_padded_row(counts, cfg.train.resolved().batch_size or 1)
+    return {"per_sample": round(per), "tokens": round(per * dcfg.n), "exact": exact,
+            "padded_per_sample": round(padded)}
+
+
+def expected_padded_row(counts: list[int], batch_size: int) -> float:
+    """A row's expected length once padded to the longest of its micro-batch: E[max of batch_size draws] from
+    the sampled lengths, drawn with replacement, in closed form. Training pays for the padding (a mixture of
+    short and long samples pads every batch to its long ones), so the plan counts it."""
+    xs, n = sorted(counts), len(counts)
+    return sum(x * (((i + 1) / n) ** batch_size - (i / n) ** batch_size) for i, x in enumerate(xs))
 
 
 # Seconds a stage spends outside the work the throughputs time: loading the model and tokenizer, checkpoint and
@@ -57,8 +67,8 @@ def data_tokens(cfg: RunConfig, arm: str, seed: int) -> dict[str, Any]:
 # for 406 (bf16) / 616 (fp32) taken.
 TRAIN_FIXED_S = 30.0
 EVAL_FIXED_S = 10.0
-# The stages run at this share of the bare rates measure.py times on random ids: padding to the longest row, the
-# data loader, the engine's Python loop and scoring. Measured on the cpu-demo (2-core EPYC family 25): training
+# The stages run at this share of the bare rates measure.py times on random ids (training's padding is counted
+# apart, expected_padded_row): the data loader, the engine's Python loop and scoring. Measured on the cpu-demo (2-core EPYC family 25): training
 # 0.84 in bf16 (382 tok/s realised vs 457 measured), generation (kv-retrieval, MDQA) 0.86. A run sharing the CPU
 # realised 0.72: measured rates assume a quiet machine.
 REALIZED = 0.84
@@ -75,10 +85,10 @@ def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int, tp=None) -> dic
         n = max(n - t.early_stop.held_out, 1)
     seen = t.max_steps * t.global_batch if t.max_steps else n * t.epochs
     tokens = round(seen * data["per_sample"])
-    if cfg.train.backend == "openai":
+    if cfg.train.backend == "openai":   # billed on the samples' own tokens
         return {"tokens": tokens, "seconds": None, "note": "service-side; minutes to hours"}
     rate = tp.train_tokens_per_s * REALIZED if tp is not None else cfg.estimate.train_tokens_per_s
-    seconds = tokens / rate + TRAIN_FIXED_S
+    seconds = seen * data.get("padded_per_sample", data["per_sample"]) / rate + TRAIN_FIXED_S
     steps = t.max_steps or math.ceil(n * t.epochs / t.global_batch)
     prefill = tp.prefill_tokens_per_s * REALIZED if tp is not None else cfg.estimate.eval_tokens_per_s
     if held_out:   # the held-out rows are teacher-forced at every check and at step 0

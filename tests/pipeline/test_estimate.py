@@ -32,6 +32,21 @@ def test_training_counts_its_held_out_checks_and_probes(mini):
     assert with_curve["seconds"] == pytest.approx(with_curve["tokens"] / (400.0 * REALIZED) + TRAIN_FIXED_S + held_out_s + probe_s)
 
 
+def test_training_pays_for_padding_to_the_longest_row_of_each_micro_batch(mini):
+    """A mixture of ~370- and ~1,000-token samples in batches of 8 pads nearly every row to ~1,000 tokens: the
+    study's plan said 8 s a step where 20 s were taken. The padded length is E[max of batch_size draws]."""
+    from needlework.pipeline.estimate import REALIZED, TRAIN_FIXED_S, expected_padded_row, train_estimate
+    assert expected_padded_row([100, 100, 100], 8) == pytest.approx(100)
+    assert expected_padded_row([100, 1000], 1) == pytest.approx(550)            # no padding: the mean
+    assert expected_padded_row([100, 1000], 2) == pytest.approx(100 / 4 + 1000 * 3 / 4)
+    assert expected_padded_row([100, 1000], 8) == pytest.approx(100 / 256 + 1000 * 255 / 256)
+    data = {"per_sample": 550, "tokens": 550 * 64, "padded_per_sample": 997}
+    est = train_estimate(mini(**{"train.max_steps": 10, "train.global_batch": 8, "train.batch_size": 8}),
+                         data, 64, TP)
+    assert est["tokens"] == 10 * 8 * 550                       # the samples' own tokens, as the data holds them
+    assert est["seconds"] == pytest.approx(10 * 8 * 997 / (400.0 * REALIZED) + TRAIN_FIXED_S)
+
+
 def test_evaluation_time_is_the_realised_share_of_the_measured_rates():
     from needlework.pipeline.estimate import EVAL_FIXED_S, GENERATE_REALIZED, eval_seconds, eval_stage_seconds
     assert 0.5 < GENERATE_REALIZED <= 1
