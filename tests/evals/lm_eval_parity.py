@@ -15,8 +15,8 @@ def eval_config(model: str, out: Path, **sections) -> EvalConfig:
     exported tasks score generations; the companion measures (answer log-likelihoods) are needlework's own and are
     not exported, so they are off here and every metric compared is a generation's."""
     return from_dict(EvalConfig, {"model": model, "out": str(out), "batch_size": 1, "companion": False,
-                                  "backend": {"precision": "fp32", "device": "cpu", "engine": "static",
-                                              "batch_size": 1, "progress": False}, **sections})
+                                  "backend": {"progress": False, "hf": {"precision": "fp32", "device": "cpu",
+                                                                           "engine": "static", "batch_size": 1}}, **sections})
 
 
 def lm_eval_samples(folder: Path, model: str, groups: list[str], window: int, chat: bool) -> dict:
