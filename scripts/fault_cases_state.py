@@ -298,8 +298,8 @@ CASES = [
                     "choices-dict")],
     C("eval-reply-other-model-name", SERVER_EV, "ok", setup=server("--served-as", "other-model"),
       check=stop_server(served_name_recorded)),
-    C("eval-server-timeout", SERVER_EV + ["backend.openai.timeout_s=1", "backend.openai.max_retries=0"], setup=server("--hang"),
-      check=stop_server(names_a_timeout), timeout=60),
+    C("eval-server-timeout", SERVER_EV + ["backend.openai.timeout_s=1", "backend.openai.max_retries=0"],
+      setup=server("--hang"), check=stop_server(names_a_timeout), timeout=60),
     # settings that measure nothing, refused up front
     C("eval-depths-empty", ["eval", "--model", "{model}", "--out", "ev", *EV[:2], "kv_retrieval.depths=[]"]),
     C("eval-num-dicts-empty", ["eval", "--model", "{model}", "--out", "ev", *EV[:1], "kv_retrieval.num_dicts=[]"]),

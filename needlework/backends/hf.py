@@ -50,8 +50,9 @@ class HFBackend:
                  config: BackendConfig | None = None, context=None, **settings):
         """Load `model` (a folder or bundled model name), or wrap an already loaded `model_obj` + `tokenizer`
         (e.g. straight after training, without a save/load round trip). `settings`: BackendConfig settings by
-        name (precision, device, batch_size, engine, ...: BackendConfig.with_settings) over `config`'s. `context`: the run's precision.RunContext
-        (device, precision, threads), used as it is; None: resolved here from precision / device."""
+        name (precision, device, batch_size, engine, ...: BackendConfig.with_settings) over `config`'s.
+        `context`: the run's precision.RunContext (device, precision, threads), used as it is; None: resolved here
+        from precision / device."""
         import torch
         from ..models import ModelNotAvailable, load_causal_lm, load_tokenizer, resolve_model_path
         from ..precision import resolve_context

@@ -242,8 +242,8 @@ class OpenAIBackend:
                 raise self._status_error(e, index) from None
         if isinstance(last, openai.APITimeoutError):
             raise BackendError(f"the server at {self.base_url} did not answer within {self.timeout_s:g} s "
-                               f"(backend.openai.timeout_s) in {self.max_retries + 1} attempts; it is running but slow or "
-                               "stuck: raise backend.openai.timeout_s or check the server") from None
+                               f"(backend.openai.timeout_s) in {self.max_retries + 1} attempts; it is running but "
+                               "slow or stuck: raise backend.openai.timeout_s or check the server") from None
         if isinstance(last, openai.APIConnectionError):
             raise BackendError(f"cannot reach the server at {self.base_url} ({_describe(last)}) after "
                                f"{self.max_retries + 1} attempts; is it running and is base_url right?") from None

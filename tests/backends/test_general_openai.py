@@ -51,9 +51,11 @@ def test_harness_model_for_each_backend(tiny_model_dir, monkeypatch):
     assert harness_model(local, "multiple_choice", kind="hf").kind == "hf"   # general.harness_model=hf
     # the harness's hf model follows the backend's precision policy like every other hf evaluation
     for dtype, want in (("fp32", "float32"), ("bf16", "bfloat16")):
-        hf = harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir), hf=HFBackendConfig(precision=dtype)), "multiple_choice")
+        typed = BackendConfig(kind="hf", model=str(tiny_model_dir), hf=HFBackendConfig(precision=dtype))
+        hf = harness_model(typed, "multiple_choice")
         assert hf.kwargs["dtype"] == want
-    m = harness_model(BackendConfig(kind="openai", model="gpt-3.5-turbo-1106", openai=OpenAIBackendConfig(concurrency=4)), "generate_until")
+    api = BackendConfig(kind="openai", model="gpt-3.5-turbo-1106", openai=OpenAIBackendConfig(concurrency=4))
+    m = harness_model(api, "generate_until")
     assert (m.kind, m.chat) == ("openai-chat-completions", True)
     assert m.kwargs["model"] == "gpt-3.5-turbo-1106" and m.kwargs["num_concurrent"] == 4
     assert m.kwargs["header"] == {"Authorization": "Bearer sk-x"}

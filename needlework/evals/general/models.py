@@ -123,7 +123,8 @@ def check(b: BackendConfig, output_types: dict[str, set[str]]) -> list[str]:
     else:
         why = prompt_logprobs(b)
         if why is None and not _local_tokenizer(b):
-            why = "log-likelihood scoring needs a local tokenizer: set backend.openai.tokenizer (folder or bundled name)"
+            why = ("log-likelihood scoring needs a local tokenizer: set backend.openai.tokenizer (folder or bundled "
+                   "name)")
     return [f"{t}: {why}" for t in loglik] if why else []
 
 
