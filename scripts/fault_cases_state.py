@@ -318,7 +318,8 @@ CASES = [
     C("gen-config-merge-key", ["generate", "-c", "c.yaml", "-q"], "ok",
       setup=files({"c.yaml": "params:\n  <<: {num_dict: 3}\nn: 2\nout: g.jsonl\n"})),
     # secrets
-    *[C(f"eval-api-key-{name}", ["eval", "--model", "{model}", "--out", "ev", *EV, f"backend.openai.api_key_env={key}"],
+    *[C(f"eval-api-key-{name}",
+        ["eval", "--model", "{model}", "--out", "ev", *EV, f"backend.openai.api_key_env={key}"],
         check=no_key(key)) for name, key in (("ghp", GHP), ("mistral", MISTRAL), ("google", GOOGLE))],
     C("eval-api-key-yaml-ghp", ["eval", "-c", "key.yaml", "--model", "{model}", "--out", "ev", *EV],
       setup=files({"key.yaml": f"backend:\n  openai:\n    api_key_env: {GHP}\n"}), check=no_key(GHP)),

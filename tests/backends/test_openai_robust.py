@@ -26,7 +26,8 @@ def backend(fake, **kw) -> OpenAIBackend:
 def eval_args(fake, out, *extra) -> list[str]:
     return ["eval", "--model", "fake-model", "--benchmarks", "kv-retrieval", "--out", str(out), "kv_retrieval.n=1",
             "kv_retrieval.positions=[1]", "kv_retrieval.num_dicts=[3]", "backend.kind=openai",
-            f"backend.openai.base_url={fake.base_url}", "backend.openai.max_retries=1", "backend.openai.backoff_s=0.01",
+            f"backend.openai.base_url={fake.base_url}", "backend.openai.max_retries=1",
+            "backend.openai.backoff_s=0.01",
             "backend.progress=false", "backend.context_length=4096", *extra]
 
 
