@@ -105,13 +105,13 @@ class BackendConfig:
 
     def with_settings(self, **settings) -> "BackendConfig":
         """A copy with `settings` changed, each where it lives (`batch_size` in hf, `base_url` in openai, `model`
-        at the top): the flat keywords Python callers hand a backend (HFBackend(model, batch_size=4))."""
+        at the top): the flat keywords Python callers hand a backend (HFBackend(model, batch_size=4)). The sections
+        are copied too, so the copy shares no mutable part with `self`."""
         top = {k: v for k, v in settings.items() if k not in _SECTION_OF}
         out = dataclasses.replace(self, **top)   # an unknown name is a TypeError, as dataclasses.replace gives
         for kind in _SECTIONS:
             mine = {k: v for k, v in settings.items() if _SECTION_OF.get(k) == kind}
-            if mine:
-                out = dataclasses.replace(out, **{kind: dataclasses.replace(getattr(out, kind), **mine)})
+            out = dataclasses.replace(out, **{kind: dataclasses.replace(getattr(out, kind), **mine)})
         return out
 
     def validate(self) -> None:

@@ -83,7 +83,9 @@ def test_the_other_kinds_section_at_its_defaults_loads():
 def test_with_settings_puts_each_flat_keyword_where_it_lives():
     cfg = BackendConfig(model="m").with_settings(batch_size=3, base_url="http://x/v1", chat_template="on")
     assert (cfg.hf.batch_size, cfg.openai.base_url, cfg.chat_template) == (3, "http://x/v1", "on")
-    assert BackendConfig().hf.batch_size == 8          # a copy: the original is unchanged
+    base = BackendConfig(model="m")
+    copy = base.with_settings(model="n")
+    assert base.hf.batch_size == 8 and copy.hf is not base.hf and copy.openai is not base.openai   # shares nothing
     with pytest.raises(TypeError):
         BackendConfig().with_settings(batchsize=3)
     common = {f.name for f in dataclasses.fields(BackendConfig)}
