@@ -72,6 +72,7 @@ def test_render_shows_key_type_default_help_and_the_backend_a_section_belongs_to
     assert "backend.hf.engine: Literal['continuous', 'static'] = \"continuous\"" in text
     assert "backend.openai: OpenAIBackendConfig  [openai only]" in text
     assert "backend.openai.base_url: str | None = null" in text
+    assert "backend.batch_size" not in text and "backend.base_url" not in text   # each in its backend's section
     assert "Rows decoded together." in text
     mdqa = render(select(settings_of(RunConfig), "eval.mdqa"))
     assert mdqa.splitlines()[0] == "eval.mdqa: MDQAConfig"

@@ -1,7 +1,8 @@
 """backend settings split by backend: the common ones at the top, each backend's own in `backend.hf` /
 `backend.openai`. Nested keys load from overrides and YAML; the flat keys of 0.1.0 and a section of the other kind
 are refused in one line naming the setting; and the split changes no key that finished work is found by (the eval
-cache's model identity, the pipeline's eval stage keys), pinned to their values before the split (commit f2c80b8)."""
+cache's model identity, the pipeline's eval stage keys), pinned to their values before the split (commit f2c80b8).
+How `needlework config show backend` shows the two sections: tests/test_config_help.py."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,10 +12,8 @@ import pytest
 
 from needlework.backends import BackendConfig, HFBackendConfig, OpenAIBackendConfig
 from needlework.config import ConfigError, from_dict, load_config
-from needlework.config_help import render, select, settings_of
 from needlework.evals.runner import EvalConfig, model_identity
 from needlework.pipeline import load_preset
-from needlework.pipeline.config import RunConfig
 
 
 def _eval(*overrides: str) -> EvalConfig:
@@ -92,16 +91,6 @@ def test_with_settings_puts_each_flat_keyword_where_it_lives():
     hf = {f.name for f in dataclasses.fields(HFBackendConfig)}
     oa = {f.name for f in dataclasses.fields(OpenAIBackendConfig)}
     assert not (common & hf or common & oa or hf & oa)   # one place per name: identity() and RENAMED rely on it
-
-
-def test_config_show_backend_lists_the_two_sections():
-    text = render(select(settings_of(RunConfig), "backend"))
-    assert "  backend.hf: HFBackendConfig  [hf only]" in text
-    assert "  backend.openai: OpenAIBackendConfig  [openai only]" in text
-    assert "    backend.hf.engine: Literal['continuous', 'static'] = \"continuous\"" in text
-    assert "    backend.openai.base_url: str | None = null" in text
-    assert "  backend.chat_template: Literal['auto', 'on', 'off'] = \"auto\"" in text
-    assert "backend.batch_size" not in text
 
 
 # ------------------------------------------------------------------ identity: unchanged by the split
