@@ -9,8 +9,8 @@ through its chat template; batch 16) and sent through the evaluation runner's ow
 
 - bare:       the static engine's batches (runner chunks of eval.batch_size, cut by HFBackend.plan), left-padded,
               one `model(input_ids, attention_mask, logits_to_keep=1)` each: prefill only, no decoding.
-- static:     today's path (backend.engine=static): padded batches decoding until their longest row ends.
-- continuous: the new default (backend.engine=continuous).
+- static:     today's path (backend.hf.engine=static): padded batches decoding until their longest row ends.
+- continuous: the new default (backend.hf.engine=continuous).
 
 `--compile` adds `compiled`: the bare prefill again through torch.compile(model, dynamic=True) (inductor, CPU),
 timed after one untimed pass that compiles it (its seconds printed), with its next-token argmax compared to
@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.benchmarks:
         cfg.benchmarks = args.benchmarks.split(",")
     built = {k: v for k, v in _build_all(cfg).items() if v[2]}
-    bs, precision = rc.backend.batch_size, args.precision or rc.precision
+    bs, precision = rc.backend.hf.batch_size, args.precision or rc.precision
     static = HFBackend(args.model, batch_size=bs, precision=precision, progress=False, engine="static",
-                       max_padding=rc.backend.max_padding)
+                       max_padding=rc.backend.hf.max_padding)
     cont = HFBackend(model_obj=static.model, tokenizer=static.tokenizer, batch_size=bs, precision=precision,
                      progress=False, engine="continuous")
     assert cont.engine == "continuous", "this model cannot use the continuous engine"

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     reqs = [it.request for it in items]
     precision = args.precision or rc.precision
     ours = HFBackend(MODEL, batch_size=rc.eval.batch_size, precision=precision, progress=False,
-                     chat_template=rc.backend.chat_template, max_padding=rc.backend.max_padding)
+                     chat_template=rc.backend.chat_template, max_padding=rc.backend.hf.max_padding)
     ids = [ours.renderer.token_ids(r) for r in reqs]
     gguf = gguf_path(MODEL)
     llm = Llama(model_path=str(gguf), n_ctx=max(map(len, ids)) + args.max_new_tokens + 16, n_threads=args.threads,

@@ -31,7 +31,7 @@ def _plan(kind: str, tasks: list[str], limit: int, precision: str, batch: int):
     from needlework.evals.general.benchmark import GeneralConfig, plan
     from needlework.evals.runner import EvalConfig
     cfg = load_config(EvalConfig, None, ["model=smollm2-135m-instruct", "benchmarks=[general]",
-                                         f"backend.precision={precision}"])
+                                         f"backend.hf.precision={precision}"])
     s = GeneralConfig(tasks=tasks, limits={t: limit for t in tasks}, batch_size=batch, harness_model=kind)
     return plan(s, cfg)
 

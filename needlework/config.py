@@ -107,7 +107,7 @@ def from_dict(cls: type[T], data: dict, where: str = "") -> T:
     if unknown:
         raise ConfigError(f"unknown setting {prefix}{unknown[0]} (known: {', '.join(sorted(fields))})")
     if getattr(cls, "KIND_FIELD", None):
-        _refuse_other_kind(cls.KIND_FIELD, fields, data, prefix)
+        _refuse_other_kind(cls, fields, data, prefix)
     kwargs = {}
     for name, value in data.items():
         key = f"{where}.{name}" if where else name
@@ -133,17 +133,36 @@ def field_default(f: dataclasses.Field) -> Any:
     return dataclasses.MISSING
 
 
-def _refuse_other_kind(kind_field: str, fields: dict[str, dataclasses.Field], data: dict, prefix: str) -> None:
-    """A setting whose metadata names the one kind it applies to (`"backend": "hf"`), given away from its default
-    while `kind_field` chooses another kind, is refused: it would be silently ignored."""
+def kind_sections(cls: type) -> dict[str, type]:
+    """{name: dataclass} of `cls`'s sections named after a value of its KIND_FIELD (BackendConfig.hf for kind
+    hf): the settings that only that kind reads. Empty for a class without KIND_FIELD."""
+    kind_field = getattr(cls, "KIND_FIELD", None)
+    if not kind_field:
+        return {}
+    hints = typing.get_type_hints(cls)
+    kinds = typing.get_args(hints[kind_field])
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name in kinds}
+
+
+def _refuse_other_kind(cls: type, fields: dict[str, dataclasses.Field], data: dict, prefix: str) -> None:
+    """A setting in a section named after another kind than `cls.KIND_FIELD` chooses (`backend.openai.base_url`
+    while `backend.kind` is hf), given away from its default, is refused: it would be silently ignored. A full
+    dump (every section at its defaults) loads."""
+    kind_field = cls.KIND_FIELD
     kind = data.get(kind_field, fields[kind_field].default)
-    for name, value in data.items():
-        owner = fields[name].metadata.get("backend")
-        if owner is None or owner == kind:
+    for owner, section in kind_sections(cls).items():
+        given = data.get(owner)
+        if owner == kind or given is None:
             continue
-        if value != field_default(fields[name]):
-            raise ConfigError(f"{prefix}{name} is a setting of the {owner} backend, but {prefix}{kind_field} is "
-                              f"{kind}: remove it, or set {prefix}{kind_field}={owner}")
+        if dataclasses.is_dataclass(given):
+            given = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)}
+        if not isinstance(given, dict):
+            continue   # not a mapping: the section's own loader says so
+        defaults = {f.name: f for f in dataclasses.fields(section)}
+        for name, value in given.items():
+            if name in defaults and value != field_default(defaults[name]):
+                raise ConfigError(f"{prefix}{owner}.{name} is a setting of the {owner} backend, but "
+                                  f"{prefix}{kind_field} is {kind}: remove it, or set {prefix}{kind_field}={owner}")
 
 
 SEED_LIMIT = 2**32   # numpy's legacy generators and many libraries take seeds in [0, 2**32)

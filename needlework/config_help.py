@@ -3,8 +3,8 @@ default and help (`field(metadata={"help": ...})`, as TRL's configs carry theirs
 prints it; tests/test_config_help.py checks that every field of every config has its help.
 
 A field whose type is a dataclass is a section (its settings follow it, one level deeper); a list of dataclasses
-(`data.mixture`) is a section whose key ends in `[]`. A field's metadata may name the one backend it applies
-to (`"backend": "hf"`), shown beside its type.
+(`data.mixture`) is a section whose key ends in `[]`. A section named after a kind (`backend.hf`, see
+config.kind_sections) applies to that backend only, as its row says.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError, field_default
+from .config import ConfigError, field_default, kind_sections
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Setting:
     default: Any              # the default value; a section's default is its class
     help: str                 # "" where the field has none (the test refuses that)
     section: type | str | None = None   # a section's dataclass (or a label for a grouping); None for a setting
-    backend: str | None = None    # the one backend this setting applies to, where it is specific to one
+    backend: str | None = None    # the one backend this section applies to, where it is specific to one
 
 
 def _section_class(tp: Any) -> tuple[type | None, bool]:
@@ -43,6 +43,7 @@ def _section_class(tp: Any) -> tuple[type | None, bool]:
 def settings_of(cls: type, prefix: str = "") -> list[Setting]:
     """Every setting of dataclass `cls`, depth first: a section's row, then its settings."""
     hints = typing.get_type_hints(cls)
+    per_kind = kind_sections(cls)
     out = []
     for f in dataclasses.fields(cls):
         if not f.init:
@@ -51,12 +52,11 @@ def settings_of(cls: type, prefix: str = "") -> list[Setting]:
         section, is_list = _section_class(hints[f.name])
         help_text = " ".join(str(f.metadata.get("help", "")).split())
         shown_type = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        backend = f.metadata.get("backend")
         if section is None:
-            out.append(Setting(key, shown_type, field_default(f), help_text, None, backend))
+            out.append(Setting(key, shown_type, field_default(f), help_text))
             continue
         key = key + "[]" if is_list else key
-        out.append(Setting(key, shown_type, section, help_text, section, backend))
+        out.append(Setting(key, shown_type, section, help_text, section, f.name if f.name in per_kind else None))
         out.extend(settings_of(section, key + "."))
     return out
 
@@ -89,8 +89,8 @@ def _shown(value: Any) -> str:
 
 
 def render(settings: list[Setting], width: int = 100) -> str:
-    """One block per setting: `key: type = default [backend only]`, its help indented below; a section's row names
-    its class and help, and its settings follow indented by depth."""
+    """One block per setting: `key: type = default`, its help indented below; a section's row names its class (and
+    `[hf only]` for a backend's own section) and help, and its settings follow indented by depth."""
     lines = []
     base = min((s.key.count(".") for s in settings), default=0)
     for s in settings:

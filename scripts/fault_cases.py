@@ -216,10 +216,11 @@ CASES = [
     C("eval-out-unwritable", ["eval", "--model", "{model}", "--out", "ro/ev", *EV],
       setup=files({"ro": DIR}, {"ro": 0o555}), skip=ROOT_SKIP),
     C("eval-overrides-split-by-flags", ["eval", "--out", "ev", *EV[:2], "--model", "{model}", *EV[2:]], "ok"),
-    C("eval-api-key-override", ["eval", "--model", "{model}", "--out", "ev", *EV, f"backend.api_key_env={KEY}"],
+    C("eval-api-key-override", ["eval", "--model", "{model}", "--out", "ev", *EV, f"backend.openai.api_key_env={KEY}"],
       check=no_key_written, quick=True),
     C("eval-api-key-yaml", ["eval", "-c", "key.yaml", "--model", "{model}", "--out", "ev", *EV],
-      setup=files({"key.yaml": f"backend:\n  kind: openai\n  api_key_env: {KEY}\n"}), check=no_key_written),
+      setup=files({"key.yaml": f"backend:\n  kind: openai\n  openai:\n    api_key_env: {KEY}\n"}),
+      check=no_key_written),
     C("eval-concurrent-same-out", ["eval", "--model", "{model}", "--out", "shared", *EV],
       setup=_concurrent_setup, check=_concurrent_check, timeout=180),
     C("eval-garbage-cache-line", ["eval", "--model", "{model}", "--out", "ev", "kv_retrieval.n=2", *EV[1:]], "either",
@@ -296,7 +297,7 @@ CASES = [
     C("run-wrong-type", ["run", "--dry-run", "root=runs", "train.lr=fast"]),
     C("run-max-new-tokens-0", ["run", "--dry-run", "root=runs", "eval.kv_retrieval.max_new_tokens=0"]),
     C("run-limit-0", ["run", "--dry-run", "root=runs", "eval.limit=0"]),
-    C("run-api-key", ["run", "--dry-run", "root=runs", f"backend.api_key_env={KEY}"], check=no_key_written),
+    C("run-api-key", ["run", "--dry-run", "root=runs", f"backend.openai.api_key_env={KEY}"], check=no_key_written),
     C("run-lora-r-0", ["run", "--dry-run", "root=runs", "train.params=lora", "train.lora.r=0"]),
 ]
 CASES += STATE_CASES   # issue 32: inputs kept, locks, reuse by content, replies, secrets, one-line errors

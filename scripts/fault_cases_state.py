@@ -18,8 +18,8 @@ from fault_harness import Case, build_tiny_model
 HERE = Path(__file__).resolve().parent
 EV = ["kv_retrieval.n=1", "kv_retrieval.num_dicts=[3]", "kv_retrieval.depths=[0.0]", "kv_retrieval.max_new_tokens=4"]
 TR = ["--max-steps", "1", "progress=false", "num_threads=1", "save_steps=1"]
-OPENAI = ["backend.kind=openai", "backend.base_url=http://127.0.0.1:{port}/v1", "backend.max_retries=1",
-          "backend.backoff_s=0.01", "backend.context_length=4096", "backend.progress=false"]
+OPENAI = ["backend.kind=openai", "backend.openai.base_url=http://127.0.0.1:{port}/v1", "backend.openai.max_retries=1",
+          "backend.openai.backoff_s=0.01", "backend.context_length=4096", "backend.progress=false"]
 SERVER_EV = ["eval", "--model", "fake", "--out", "ev", *EV, *OPENAI]
 
 
@@ -132,10 +132,10 @@ def recomputed(fx, cwd: Path, r) -> str | None:
 
 
 def _serve_then_retrain(fx, cwd: Path):
-    """backend.serve starts the fake server on m (as vLLM would): evaluated, then m retrained in place."""
+    """backend.openai.serve starts the fake server on m (as vLLM would): evaluated, then m retrained in place."""
     (cwd / "serve.yaml").write_text(json.dumps({"backend": {
         "kind": "openai", "context_length": 4096, "progress": False,
-        "serve": [sys.executable, str(HERE / "fault_server.py"), "{port}"]}}))
+        "openai": {"serve": [sys.executable, str(HERE / "fault_server.py"), "{port}"]}}}))
     fx.cli(["eval", "-c", "serve.yaml", "--model", "m", "--out", "ev", *EV], cwd)
     fx.built["_keys"] = _cache_keys(cwd)
     build_tiny_model(cwd / "m", seed=1)
@@ -281,7 +281,7 @@ CASES = [
       timeout=120),
     C("eval-half-written-lock", ["eval", "--model", "{model}", "--out", "ev", *EV], "ok",
       setup=files({"ev/.lock": '{"pid": 12'}), timeout=120),
-    C("eval-ctrl-c-during-request", SERVER_EV + ["backend.timeout_s=600"], "interrupt", setup=server("--hang"),
+    C("eval-ctrl-c-during-request", SERVER_EV + ["backend.openai.timeout_s=600"], "interrupt", setup=server("--hang"),
       check=stop_server(), interrupt_after=8, timeout=60),
     # reuse keyed by content
     C("eval-weights-replaced-cp-p", ["eval", "--model", "m", "--out", "ev", *EV], "ok",
@@ -298,8 +298,8 @@ CASES = [
                     "choices-dict")],
     C("eval-reply-other-model-name", SERVER_EV, "ok", setup=server("--served-as", "other-model"),
       check=stop_server(served_name_recorded)),
-    C("eval-server-timeout", SERVER_EV + ["backend.timeout_s=1", "backend.max_retries=0"], setup=server("--hang"),
-      check=stop_server(names_a_timeout), timeout=60),
+    C("eval-server-timeout", SERVER_EV + ["backend.openai.timeout_s=1", "backend.openai.max_retries=0"],
+      setup=server("--hang"), check=stop_server(names_a_timeout), timeout=60),
     # settings that measure nothing, refused up front
     C("eval-depths-empty", ["eval", "--model", "{model}", "--out", "ev", *EV[:2], "kv_retrieval.depths=[]"]),
     C("eval-num-dicts-empty", ["eval", "--model", "{model}", "--out", "ev", *EV[:1], "kv_retrieval.num_dicts=[]"]),
@@ -310,7 +310,7 @@ CASES = [
     C("run-seeds-huge", ["run", "--dry-run", "root=runs", "seeds=[1180591620717411303424]"]),
     C("gen-seed-negative", ["generate", "--n", "2", "--out", "g.jsonl", "--seed", "-1", "-q"]),
     C("run-device-cuda-on-cpu", ["run", "--dry-run", "root=runs", "device=cuda"], skip=_cuda_here),
-    C("eval-backend-device-cuda-1", ["eval", "--model", "{model}", "--out", "ev", *EV, "backend.device=cuda:1"],
+    C("eval-backend-device-cuda-1", ["eval", "--model", "{model}", "--out", "ev", *EV, "backend.hf.device=cuda:1"],
       skip=_cuda_here),
     C("eval-gpt2-config-over-llama", ["eval", "--model", "m", "--out", "ev", *EV], setup=_gpt2_config),
     C("eval-vocab-smaller-than-tokenizer", ["eval", "--model", "m", "--out", "ev", *EV], setup=_small_vocab),
@@ -318,10 +318,11 @@ CASES = [
     C("gen-config-merge-key", ["generate", "-c", "c.yaml", "-q"], "ok",
       setup=files({"c.yaml": "params:\n  <<: {num_dict: 3}\nn: 2\nout: g.jsonl\n"})),
     # secrets
-    *[C(f"eval-api-key-{name}", ["eval", "--model", "{model}", "--out", "ev", *EV, f"backend.api_key_env={key}"],
+    *[C(f"eval-api-key-{name}",
+        ["eval", "--model", "{model}", "--out", "ev", *EV, f"backend.openai.api_key_env={key}"],
         check=no_key(key)) for name, key in (("ghp", GHP), ("mistral", MISTRAL), ("google", GOOGLE))],
     C("eval-api-key-yaml-ghp", ["eval", "-c", "key.yaml", "--model", "{model}", "--out", "ev", *EV],
-      setup=files({"key.yaml": f"backend:\n  api_key_env: {GHP}\n"}), check=no_key(GHP)),
+      setup=files({"key.yaml": f"backend:\n  openai:\n    api_key_env: {GHP}\n"}), check=no_key(GHP)),
     C("gen-key-echoed-in-error", ["generate", "--n", "2", "--out", "g.jsonl", f"seed={MISTRAL}"],
       check=no_key(MISTRAL)),
     # one-line errors
@@ -346,7 +347,7 @@ CASES = [
         ["eval", "--model", "{model}", "--out", "ro/ev", *EV],
         ["run", "root=ro/runs", "estimate.measure=false"],
         ["train", "--model", "{model}", "--data", "{data}", "--out", "ro/tr", *TR])],
-    C("eval-backend-device-gpu", ["eval", "--model", "{model}", "--out", "ev", *EV, "backend.device=gpu"]),
+    C("eval-backend-device-gpu", ["eval", "--model", "{model}", "--out", "ev", *EV, "backend.hf.device=gpu"]),
     C("gen-out-tilde", ["generate", "--n", "2", "--out", "~/g.jsonl", "-q"], "ok", env={"HOME": "{cwd}/home"},
       check=_home_used),
 ]

@@ -1,5 +1,5 @@
 """`python scripts/fault_server.py PORT [--bad SHAPE] [--hang] [--served-as NAME]`: a stdlib stand-in for an
-OpenAI-compatible server on 127.0.0.1, for the fault cases (and `backend.serve`, which passes {port}). It lists
+OpenAI-compatible server on 127.0.0.1, for the fault cases (and `backend.openai.serve`, which passes {port}). It lists
 one model, answers every completion with "42" (or always with a reply of the broken SHAPE, or never)."""
 from __future__ import annotations
 

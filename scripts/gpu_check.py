@@ -184,7 +184,7 @@ def check_eval(model_dir: Path, tok_dir: Path, root: Path, s: dict, label: str) 
                 "kv_retrieval": {"n": s["n"], "positions": [1], "target_tokens": [tokens], "tokenizer": str(tok_dir),
                                  "chat_template": True, "depths": [0.0], "max_new_tokens": 16},
                 "mdqa": {"k": s["docs"][tokens], "n": s["n"], "positions": [1], "max_new_tokens": 16},
-                "backend": {"kind": "hf", "engine": engine, "batch_size": 4, "progress": False}})
+                "backend": {"kind": "hf", "hf": {"engine": engine, "batch_size": 4}, "progress": False}})
             t0 = time.perf_counter()
             out = run_eval(cfg)
             rows = list(read_jsonl(out / "samples.jsonl"))

@@ -31,7 +31,7 @@ def test_every_field_has_help(where):
 
 def test_the_walk_reaches_every_section_and_every_class_of_the_run():
     keys = {s.key for s in settings_of(RunConfig)}
-    assert {"eval.mdqa.k", "train.lora.r", "train.mdqa_probe.every", "backend.engine", "data.mixture[].weight",
+    assert {"eval.mdqa.k", "train.lora.r", "train.mdqa_probe.every", "backend.hf.engine", "data.mixture[].weight",
             "report.equivalence_margin", "estimate.measure"} <= keys
     reached = {s.section for s in settings_of(RunConfig) if s.section}
     assert set(sections().values()) <= reached   # every benchmark's settings class is under eval
@@ -66,10 +66,13 @@ def test_select_narrows_to_a_section_or_one_setting_and_names_the_sections_when_
     assert all(name in message for name in ("data", "train", "eval", "backend", "report", "estimate"))
 
 
-def test_render_shows_key_type_default_help_and_the_backend_a_setting_belongs_to():
+def test_render_shows_key_type_default_help_and_the_backend_a_section_belongs_to():
     text = render(select(settings_of(RunConfig), "backend"))
-    assert "backend.engine: Literal['continuous', 'static'] = \"continuous\"  [hf only]" in text
-    assert "backend.base_url: str | None = null  [openai only]" in text
+    assert "backend.hf: HFBackendConfig  [hf only]" in text
+    assert "backend.hf.engine: Literal['continuous', 'static'] = \"continuous\"" in text
+    assert "backend.openai: OpenAIBackendConfig  [openai only]" in text
+    assert "backend.openai.base_url: str | None = null" in text
+    assert "backend.batch_size" not in text and "backend.base_url" not in text   # each in its backend's section
     assert "Rows decoded together." in text
     mdqa = render(select(settings_of(RunConfig), "eval.mdqa"))
     assert mdqa.splitlines()[0] == "eval.mdqa: MDQAConfig"

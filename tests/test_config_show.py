@@ -31,7 +31,7 @@ def test_config_show_everything_covers_every_section_and_the_tasks(capsys):
     assert main(["config", "show"]) == 0
     out = capsys.readouterr().out
     for key in ("name: str", "data: GenerateConfig", "train: TrainConfig", "eval: EvalConfig", "eval.mdqa: MDQAConfig",
-                "backend.engine:", "report: ReportConfig", "estimate: EstimateConfig", "tasks.niah: NIAHConfig"):
+                "backend.hf.engine:", "report: ReportConfig", "estimate: EstimateConfig", "tasks.niah: NIAHConfig"):
         assert key in out, key
     assert "(no help)" not in out
     assert "[hf only]" in out and "[openai only]" in out

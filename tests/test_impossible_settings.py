@@ -37,9 +37,9 @@ def test_cuda_on_a_machine_without_one_is_an_error_not_a_cpu_run(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match=r"^device=cuda: torch sees no CUDA GPU"):
         load_preset("cpu-demo", ["device=cuda"])
-    from needlework.backends import BackendConfig
-    with pytest.raises(ConfigError, match=r"^backend\.device=cuda:1: torch sees no CUDA GPU"):
-        BackendConfig(model="m", device="cuda:1").validate()
+    from needlework.backends import BackendConfig, HFBackendConfig
+    with pytest.raises(ConfigError, match=r"^backend\.hf\.device=cuda:1: torch sees no CUDA GPU"):
+        BackendConfig(model="m", hf=HFBackendConfig(device="cuda:1")).validate()
 
 
 def test_yaml_nested_thousands_deep_is_one_error(tmp_path):

@@ -106,7 +106,7 @@ def test_backend_and_general_resolve_like_training_with_the_same_warning(tiny_mo
                                                                           capsys):
     """One resolution: explicit bf16 on a CPU without native bf16 warns in the evaluation backend and in
     `general`'s hf model exactly as in training (backends/hf once skipped the warning)."""
-    from needlework.backends import BackendConfig
+    from needlework.backends import BackendConfig, HFBackendConfig
     from needlework.backends.hf import HFBackend
     from needlework.evals.general.models import harness_model
     _fake_cpu(monkeypatch, {"avx2"}, speedup=0.04)
@@ -115,7 +115,8 @@ def test_backend_and_general_resolve_like_training_with_the_same_warning(tiny_mo
     b = HFBackend(str(tiny_model_dir), precision="bf16", device="cpu", progress=False)
     assert b.precision == {"dtype": "bfloat16", "reason": expected}
     assert "25.0x slower" in capsys.readouterr().err
-    hm = harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir), precision="bf16"), "multiple_choice")
+    hm = harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir), hf=HFBackendConfig(precision="bf16")),
+                       "multiple_choice")
     assert hm.kwargs["dtype"] == "bfloat16" and hm.kwargs["device"] == "cpu"
     assert "25.0x slower" in capsys.readouterr().err
 
@@ -126,7 +127,7 @@ def test_renamed_settings_are_refused_naming_the_new_one():
     from needlework.train import TrainConfig
     with pytest.raises(ConfigError, match=r"train.bf16 is now train.precision"):
         from_dict(TrainConfig, {"bf16": False}, "train")
-    with pytest.raises(ConfigError, match=r"backend.dtype is now backend.precision"):
+    with pytest.raises(ConfigError, match=r"backend.dtype is now backend.hf.precision"):
         from_dict(BackendConfig, {"dtype": "fp32"}, "backend")
     from needlework.probes.loss_map import LossMapConfig
     with pytest.raises(ConfigError, match=r"loss_map.bf16 is now loss_map.precision"):

@@ -27,7 +27,9 @@ def test_a_run_config_with_an_old_name_is_refused_naming_the_new(overrides, mess
 @pytest.mark.parametrize("cls, data, message", [
     (TrainConfig, {"bf16": True}, "bf16 is now precision"),
     (TrainConfig, {"transfer_probe": {"enabled": True}}, "transfer_probe is now mdqa_probe"),
-    (BackendConfig, {"dtype": "bf16"}, "dtype is now precision"),
+    (BackendConfig, {"dtype": "bf16"}, "dtype is now hf.precision"),
+    (BackendConfig, {"batch_size": 4}, "batch_size is now hf.batch_size"),
+    (BackendConfig, {"base_url": "http://x/v1"}, "base_url is now openai.base_url"),
     (LossMapConfig, {"bf16": True}, "bf16 is now precision"),
     (GeneralConfig, {"device": "cpu"}, "device is now"),
 ])
@@ -45,10 +47,13 @@ def test_the_new_names_load():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["backend.base_url=http://127.0.0.1:8000/v1"],
-     "backend.base_url is a setting of the openai backend, but backend.kind is hf: remove it, or set backend.kind=openai"),
-    (["backend.kind=openai"],   # the preset's backend.batch_size: 16 would be ignored by a server
-     "backend.batch_size is a setting of the hf backend, but backend.kind is openai: remove it, or set backend.kind=hf"),
+    (["backend.openai.base_url=http://127.0.0.1:8000/v1"],
+     "backend.openai.base_url is a setting of the openai backend, but backend.kind is hf: remove it, or set "
+     "backend.kind=openai"),
+    (["backend.kind=openai"],   # the preset's backend.hf.batch_size: 16 would be ignored by a server
+     "backend.hf.batch_size is a setting of the hf backend, but backend.kind is openai: remove it, or set "
+     "backend.kind=hf"),
+    (["backend.base_url=http://127.0.0.1:8000/v1"], "backend.base_url is now backend.openai.base_url"),
 ])
 def test_a_backend_setting_for_the_other_kind_is_refused_naming_its_backend(overrides, message):
     with pytest.raises(ConfigError) as e:
@@ -57,9 +62,9 @@ def test_a_backend_setting_for_the_other_kind_is_refused_naming_its_backend(over
 
 
 def test_backend_settings_at_their_defaults_or_for_their_own_kind_load():
-    with pytest.raises(ConfigError, match="backend.engine is a setting of the hf backend"):
-        from_dict(BackendConfig, {"kind": "openai", "engine": "static"}, "backend")
+    with pytest.raises(ConfigError, match="backend.hf.engine is a setting of the hf backend"):
+        from_dict(BackendConfig, {"kind": "openai", "hf": {"engine": "static"}}, "backend")
     saved = from_dict(BackendConfig, {**BackendConfig().__dict__, "kind": "openai", "model": "m"})   # a full dump
-    assert saved.kind == "openai" and saved.engine == "continuous"
-    assert from_dict(BackendConfig, {"kind": "openai", "concurrency": 2}).concurrency == 2
-    assert from_dict(BackendConfig, {"batch_size": 2}).batch_size == 2
+    assert saved.kind == "openai" and saved.hf.engine == "continuous"
+    assert from_dict(BackendConfig, {"kind": "openai", "openai": {"concurrency": 2}}).openai.concurrency == 2
+    assert from_dict(BackendConfig, {"hf": {"batch_size": 2}}).hf.batch_size == 2

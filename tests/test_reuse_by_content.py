@@ -122,7 +122,7 @@ def test_eval_into_a_folder_of_another_model_is_refused(tmp_path, capsys):
 
 @pytest.mark.timeout(300)
 def test_serve_with_a_retrained_folder_asks_again(tmp_path, cache, tiny_model_dir):
-    """backend.serve starts a server on a local folder: its answers are keyed by the folder's content, so a
+    """backend.openai.serve starts a server on a local folder: its answers are keyed by the folder's content, so a
     retrained folder is asked again instead of reusing the old model's answers."""
     from needlework.config import load_config
     from needlework.evals.runner import EvalConfig, run_eval
@@ -135,8 +135,8 @@ def test_serve_with_a_retrained_folder_asks_again(tmp_path, cache, tiny_model_di
                                              "kv_retrieval.positions=[1]", "kv_retrieval.num_dicts=[3]",
                                              "kv_retrieval.max_new_tokens=4", "backend.kind=openai",
                                              "backend.context_length=4096", "backend.progress=false",
-                                             "backend.serve_timeout_s=60"])
-        cfg.backend.serve = serve
+                                             "backend.openai.serve_timeout_s=60"])
+        cfg.backend.openai.serve = serve
         run_eval(cfg)
         return {json.loads(x)["key"] for x in (tmp_path / "e" / "cache.jsonl").read_text().splitlines()}
     first = evaluate()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from needlework.backends import BackendConfig
+from needlework.backends import BackendConfig, OpenAIBackendConfig
 from needlework.config import REDACTED, ConfigError, looks_like_secret, to_yaml
 from needlework.provenance import provenance
 
@@ -15,14 +15,14 @@ PASTED = ["ghp_abcdefGHIJKL0123456789abcdefGHIJ", "AIzaSyA1b2C3d4E5f6G7h8I9j0KlM
 @pytest.mark.parametrize("value", PASTED)
 def test_api_key_env_that_is_no_variable_name_is_refused_without_echo(value):
     with pytest.raises(ConfigError) as e:
-        BackendConfig(model="m", kind="openai", api_key_env=value).validate()
+        BackendConfig(model="m", kind="openai", openai=OpenAIBackendConfig(api_key_env=value)).validate()
     assert "not the key itself" in str(e.value) and value not in str(e.value)
 
 
 @pytest.mark.parametrize("value", ["OPENAI_API_KEY", "MISTRAL_KEY_2", "_X"])
 def test_a_variable_name_is_accepted(value, monkeypatch):
     monkeypatch.setenv(value, "x")
-    BackendConfig(model="m", kind="openai", api_key_env=value).validate()
+    BackendConfig(model="m", kind="openai", openai=OpenAIBackendConfig(api_key_env=value)).validate()
 
 
 @pytest.mark.parametrize("value", PASTED[:4])

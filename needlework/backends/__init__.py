@@ -8,30 +8,30 @@ Backends are imported lazily so that `import needlework.backends` costs neither 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from pathlib import Path
 from typing import Iterator, Mapping
 
 from ..config import ConfigError, from_dict
 from .base import Backend, BackendError, Completion, ContextTooLong, Request, fits, overflowing
-from .config import BackendConfig
+from .config import BackendConfig, HFBackendConfig, OpenAIBackendConfig
 
-__all__ = ["Backend", "BackendConfig", "BackendError", "Completion", "ContextTooLong", "Request",
-           "fits", "make_backend", "overflowing", "serving"]
+__all__ = ["Backend", "BackendConfig", "BackendError", "Completion", "ContextTooLong", "HFBackendConfig",
+           "OpenAIBackendConfig", "Request", "fits", "make_backend", "overflowing", "serving"]
 
 
 @contextlib.contextmanager
 def serving(cfg: BackendConfig, model: str) -> Iterator[BackendConfig]:
-    """`cfg` itself, or, when it has a `serve` command: a server started for `model` (waited for until it
-    answers), yielding the config that reaches it (base_url, served name), stopped on the way out."""
-    if not cfg.serve:
+    """`cfg` itself, or, when it has a `serve` command (backend.openai.serve): a server started for `model` (waited
+    for until it answers), yielding the config that reaches it (base_url, served name), stopped on the way out."""
+    if not cfg.openai.serve:
         yield cfg
         return
     from .server_launcher import ModelServer, free_port
     port, alias = free_port(), cfg.model if cfg.model and cfg.model != model else Path(model).name
-    command = [str(a).format(model=model, alias=alias, host="127.0.0.1", port=port) for a in cfg.serve]
-    with ModelServer(command, port=port, startup_timeout_s=cfg.serve_timeout_s, name=f"server for {alias}") as srv:
-        yield dataclasses.replace(cfg, base_url=srv.base_url, model=alias, serve=None)
+    command = [str(a).format(model=model, alias=alias, host="127.0.0.1", port=port) for a in cfg.openai.serve]
+    with ModelServer(command, port=port, startup_timeout_s=cfg.openai.serve_timeout_s,
+                     name=f"server for {alias}") as srv:
+        yield cfg.with_settings(base_url=srv.base_url, model=alias, serve=None)
 
 
 def make_backend(cfg: BackendConfig | Mapping, context=None) -> Backend:

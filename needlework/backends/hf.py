@@ -10,7 +10,6 @@ decodes until its longest row ends.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 from itertools import groupby
 from pathlib import Path
@@ -50,16 +49,18 @@ class HFBackend:
     def __init__(self, model: str | Path | None = None, *, model_obj=None, tokenizer=None,
                  config: BackendConfig | None = None, context=None, **settings):
         """Load `model` (a folder or bundled model name), or wrap an already loaded `model_obj` + `tokenizer`
-        (e.g. straight after training, without a save/load round trip). `settings`: BackendConfig fields
-        (precision, device, batch_size, engine, ...) over `config`'s. `context`: the run's precision.RunContext
-        (device, precision, threads), used as it is; None: resolved here from precision / device."""
+        (e.g. straight after training, without a save/load round trip). `settings`: BackendConfig settings by
+        name (precision, device, batch_size, engine, ...: BackendConfig.with_settings) over `config`'s.
+        `context`: the run's precision.RunContext (device, precision, threads), used as it is; None: resolved here
+        from precision / device."""
         import torch
         from ..models import ModelNotAvailable, load_causal_lm, load_tokenizer, resolve_model_path
         from ..precision import resolve_context
 
-        cfg = dataclasses.replace(config or BackendConfig(), **settings)
+        cfg = (config or BackendConfig()).with_settings(**settings)
+        hf = cfg.hf
         if context is None:   # on its own (a script, a test): resolved once here
-            context = resolve_context(cfg.precision, cfg.device)
+            context = resolve_context(hf.precision, hf.device)
         context.apply()
         chosen = context.precision
         self.device, self.dtype = chosen.device, chosen.torch_dtype
@@ -81,15 +82,15 @@ class HFBackend:
         self.model = model_obj.to(self.device).eval()
         self.tokenizer = tokenizer
         self.renderer = Renderer(tokenizer, cfg.chat_template, cfg.system_prompt)
-        self.batch_size = max(1, int(cfg.batch_size))
-        self.progress, self.seed, self.max_padding = cfg.progress, cfg.seed, cfg.max_padding
+        self.batch_size = max(1, int(hf.batch_size))
+        self.progress, self.seed, self.max_padding = cfg.progress, hf.seed, hf.max_padding
         # A model handed over in fp32 but asked to run in bf16 runs under autocast rather than being copied.
         param_dtype = next(self.model.parameters()).dtype
         self._autocast = self.dtype == torch.bfloat16 and param_dtype != torch.bfloat16
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.eos_ids = self._eos_ids()
         self._context = cfg.context_length or self._config_context()
-        engine = cfg.engine
+        engine = hf.engine
         if engine not in ("continuous", "static"):
             raise BackendError(f"engine must be continuous or static, not {engine!r}")
         from .hf_continuous import supports_continuous

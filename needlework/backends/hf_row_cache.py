@@ -55,7 +55,7 @@ def _row_attention(module, query, key, value, attention_mask, scaling=None, drop
         raise RuntimeError(f"{ATTENTION} attention runs only inside needlework's continuous engine")
     if softcap is not None or kwargs.get("s_aux") is not None:   # what RowCache.attend does not compute
         raise RuntimeError("attention logit soft-capping and attention sinks are not supported by the "
-                           "continuous engine: use backend.engine=static for this model")
+                           "continuous engine: use backend.hf.engine=static for this model")
     return needlework_rows.attend(module.layer_idx, query, scaling, sliding_window), None
 
 

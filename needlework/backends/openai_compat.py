@@ -8,7 +8,6 @@ logged; local servers accept any key, so a placeholder is used when the variable
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -72,12 +71,14 @@ class OpenAIBackend:
 
     def __init__(self, model: str, *, config: BackendConfig | None = None, backoff_max_s: float = 30.0,
                  **settings):
-        """`settings`: BackendConfig fields (base_url, api_key_env, concurrency, ...) over `config`'s."""
-        cfg = dataclasses.replace(config or BackendConfig(kind="openai"), model=model, **settings)
-        base_url, api_key_env, chat_template, system_prompt = (cfg.base_url, cfg.api_key_env, cfg.chat_template,
+        """`settings`: BackendConfig settings by name (base_url, api_key_env, concurrency, ...:
+        BackendConfig.with_settings) over `config`'s."""
+        cfg = (config or BackendConfig(kind="openai")).with_settings(model=model, **settings)
+        oa = cfg.openai
+        base_url, api_key_env, chat_template, system_prompt = (oa.base_url, oa.api_key_env, cfg.chat_template,
                                                                 cfg.system_prompt)
-        concurrency, timeout_s, max_retries, backoff_s = cfg.concurrency, cfg.timeout_s, cfg.max_retries, cfg.backoff_s
-        context_length, tokenizer, progress = cfg.context_length, cfg.tokenizer, cfg.progress
+        concurrency, timeout_s, max_retries, backoff_s = oa.concurrency, oa.timeout_s, oa.max_retries, oa.backoff_s
+        context_length, tokenizer, progress = cfg.context_length, oa.tokenizer, cfg.progress
         try:
             import openai
         except ImportError:   # not in the main set-up, which installs only what the cpu-demo needs
@@ -241,8 +242,8 @@ class OpenAIBackend:
                 raise self._status_error(e, index) from None
         if isinstance(last, openai.APITimeoutError):
             raise BackendError(f"the server at {self.base_url} did not answer within {self.timeout_s:g} s "
-                               f"(backend.timeout_s) in {self.max_retries + 1} attempts; it is running but slow or "
-                               "stuck: raise backend.timeout_s or check the server") from None
+                               f"(backend.openai.timeout_s) in {self.max_retries + 1} attempts; it is running but "
+                               "slow or stuck: raise backend.openai.timeout_s or check the server") from None
         if isinstance(last, openai.APIConnectionError):
             raise BackendError(f"cannot reach the server at {self.base_url} ({_describe(last)}) after "
                                f"{self.max_retries + 1} attempts; is it running and is base_url right?") from None

@@ -4,8 +4,8 @@ server (`python -m llama_cpp.server`) for a GGUF model (LlamaServer).
 Used by the server tests and by anyone who wants the openai backend without a GPU server:
 
     with LlamaServer("smollm2-135m-instruct", n_ctx=8192) as srv:
-        backend = make_backend(BackendConfig(kind="openai", model=srv.model_alias, base_url=srv.base_url,
-                                             context_length=srv.n_ctx))
+        backend = make_backend(BackendConfig(kind="openai", model=srv.model_alias, context_length=srv.n_ctx,
+                                             openai=OpenAIBackendConfig(base_url=srv.base_url)))
 
 The server binds 127.0.0.1 only, on a free port, and logs to a file whose tail is shown if it fails.
 """

@@ -9,7 +9,7 @@ from .options import add_config_args, comma_list, configured_run, flag_overrides
 def cmd_eval(args) -> int:
     from ..evals.runner import EvalConfig, run_eval
     out = configured_run(args, EvalConfig, {"model": "model", "benchmarks": "benchmarks", "backend": "backend.kind",
-                                            "base_url": "backend.base_url", "out": "out", "seed": "seed",
+                                            "base_url": "backend.openai.base_url", "out": "out", "seed": "seed",
                                             "limit": "limit", "batch_size": "batch_size"}, run_eval)
     print(f"results: {out / 'results.json'}\nsamples: {out / 'samples.jsonl'}\nlibrary log: {out / 'logs'}")
     return 0
@@ -70,7 +70,7 @@ def add_eval_parsers(sub) -> None:
     p.add_argument("--model", help="local HF folder, bundled model name, or the server's model name")
     p.add_argument("--benchmarks", type=comma_list, help=f"comma-separated: {','.join(known)}")
     p.add_argument("--backend", help="backend kind (sets backend.kind), e.g. hf or openai")
-    p.add_argument("--base-url", help="OpenAI-compatible server URL (sets backend.base_url)")
+    p.add_argument("--base-url", help="OpenAI-compatible server URL (sets backend.openai.base_url)")
     p.add_argument("--out", help="run directory (results.json, samples.jsonl, cache.jsonl)")
     p.add_argument("--seed", type=int)
     p.add_argument("--limit", type=int, help="first N items of each bucket (smoke runs)")

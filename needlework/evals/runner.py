@@ -196,13 +196,13 @@ def _build_all(cfg: EvalConfig, context=None) -> dict[str, tuple[Benchmark, Any,
 
 def run_eval(cfg: EvalConfig, backend: Backend | None = None, context=None) -> Path:
     """Run (or resume) an evaluation; returns the run directory holding results.json and samples.jsonl. With
-    `backend.serve`, a server is started for the model first and stopped afterwards (backends.serving); the
+    `backend.openai.serve`, a server is started for the model first and stopped afterwards (backends.serving); the
     cache keys on the configured settings, not on the server's port, so a re-run still resumes. `context`: the
     run's precision.RunContext for a local (hf) model; None (`needlework eval`): resolved here, once."""
     cfg.validate()
     if context is None and backend is None and cfg.backend.kind == "hf":
         from ..precision import resolve_context
-        context = resolve_context(cfg.backend.precision, cfg.backend.device)
+        context = resolve_context(cfg.backend.hf.precision, cfg.backend.hf.device)
     out = Path(cfg.out)
     with folder_lock(out):   # one writer: a second eval into this folder is refused, naming the first
         _refuse_other_model(out, cfg.model)
@@ -217,9 +217,9 @@ def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalCon
     cache = CompletionCache(out / "cache.jsonl")
     lazy = _LazyBackend(cfg, backend, context)
     # the weights' content where this process loads them or a server is started on a local copy
-    # (backend.serve); a running server's model is whatever it serves
+    # (backend.openai.serve); a running server's model is whatever it serves
     fingerprint = (content_fingerprint(cfg.model) if cfg.backend.kind == "hf"
-                   else (ident_cfg.backend.serve and model_content(cfg.model))
+                   else (ident_cfg.backend.openai.serve and model_content(cfg.model))
                    or {"weights_sha256": None, "tokenizer_sha256": None})
     ident = model_identity(ident_cfg, fingerprint)
     world, rank = world_rank()
@@ -249,7 +249,7 @@ def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalCon
     write_json(out / "results.json", {
         "benchmarks": results, "over_context_rule": OVER_CONTEXT_RULE,
         "provenance": provenance(ident_cfg, model=cfg.model, backend=lazy.name or cfg.backend.kind,
-                                 served_at=cfg.backend.base_url if ident_cfg.backend.serve else None,
+                                 served_at=cfg.backend.openai.base_url if ident_cfg.backend.openai.serve else None,
                                  seeds=[cfg.seed], model_identity=ident, **fingerprint,
                                  precision=lazy.precision, context=context.as_dict() if context else None,
                                  **({"served_models": lazy.served_models} if lazy.served_models else {}))})

@@ -175,7 +175,7 @@ class RunConfig:
         return from_dict(TrainConfig, raw, f"arms.{arm}.train" if arm and arm != self.arm else "train")
 
     def eval_for(self, model: str, out: str) -> EvalConfig:
-        backend = dataclasses.replace(self.backend, precision=self.precision, device=self.device)
+        backend = self.backend.with_settings(precision=self.precision, device=self.device)
         return dataclasses.replace(self.eval, model=model, out=out, backend=backend)   # its model: `model`
 
     def resolve_context(self, log=None):
@@ -254,8 +254,10 @@ def _reject_owned(raw: dict) -> None:
         section, key = dotted.split(".")
         if isinstance(raw.get(section), dict) and key in raw[section]:
             raise ConfigError(f"{dotted} {why}")
-    for section in ("train", "backend"):   # precision, device and threads are the run's, set once at the top level
-        sec = raw.get(section)
+    backend = raw.get("backend")
+    sections = {"train": raw.get("train"), "backend": backend,   # backend's old flat keys included
+                "backend.hf": backend.get("hf") if isinstance(backend, dict) else None}
+    for section, sec in sections.items():   # precision, device and threads are the run's, set once at the top level
         for k in sorted(set(sec) & set(RUN_LEVEL)) if isinstance(sec, dict) else ():
             raise ConfigError(f"{section}.{k}: precision, device and threads are set once for every stage of a run; "
                               f"use the top-level `{RUN_LEVEL[k]}` instead")

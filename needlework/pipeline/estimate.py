@@ -105,7 +105,7 @@ def eval_estimate(cfg: RunConfig) -> dict[str, Any]:
     from ..evals.registry import get_benchmark
     from ..evals.runner import limit_per_bucket
     ecfg = cfg.eval_for(cfg.base_model(), "<plan>")
-    spec = cfg.backend.tokenizer or (cfg.base_model() if cfg.backend.kind == "hf" else None)
+    spec = cfg.backend.openai.tokenizer or (cfg.base_model() if cfg.backend.kind == "hf" else None)
     count, exact = _counter(spec, False)
     per_bench, total, notes, self_driven = {}, 0, [], []
     for name in ecfg.benchmarks:
@@ -236,7 +236,7 @@ def throughput(cfg: RunConfig, data: dict[str, Any], ev: dict[str, Any], context
     try:
         return measure_cached(
             cfg.train.model, context or cfg.resolve_context(), log=log, params=t.params, lora=t.lora, eval_len=min(_bucket(_eval_len(ev) or per, 256), t.max_length),
-            eval_batch=cfg.backend.batch_size, train_len=min(_bucket(per, 128), t.max_length),
+            eval_batch=cfg.backend.hf.batch_size, train_len=min(_bucket(per, 128), t.max_length),
             train_batch=t.batch_size, gradient_checkpointing=t.gradient_checkpointing)
     except Exception as e:   # a hub-only model offline, no memory for it here, ...: never fail a plan
         return configured(cfg, f"not measured here ({type(e).__name__}: {str(e)[:120]})")

@@ -155,7 +155,7 @@ def _memory_lines(cfg: RunConfig) -> list[str]:
         return []
     t = cfg.train.resolved()
     rows = memory_table(c, [t.max_length], params=t.params, lora_r=t.lora.r, batch=t.batch_size,
-                        checkpointing=t.gradient_checkpointing, eval_batch=cfg.backend.batch_size)
+                        checkpointing=t.gradient_checkpointing, eval_batch=cfg.backend.hf.batch_size)
     return memory_lines(rows, gpus, t.gradient_checkpointing)
 
 

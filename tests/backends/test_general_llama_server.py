@@ -37,8 +37,9 @@ def tasks(tmp_path):
 def test_general_through_llama_server(tmp_path, tasks):
     with LlamaServer("smollm2-135m-instruct", n_ctx=1024, n_threads=2) as srv:
         cfg = EvalConfig(model=srv.model_alias, out=str(tmp_path / "run"), benchmarks=["general"],
-                         backend={"kind": "openai", "base_url": srv.base_url, "concurrency": 2,
-                                  "tokenizer": "smollm2-135m-instruct", "timeout_s": 60, "max_retries": 1})
+                         backend={"kind": "openai", "openai": {"base_url": srv.base_url, "concurrency": 2,
+                                                              "tokenizer": "smollm2-135m-instruct", "timeout_s": 60,
+                                                              "max_retries": 1}})
         cfg.general = GeneralConfig(tasks=["nw_server_mc", "nw_server_gen"], include_path=str(tasks), limit=3)
         run = run_eval(cfg)
     res = json.loads((run / "results.json").read_text())["benchmarks"]["general"]

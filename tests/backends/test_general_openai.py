@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from needlework.backends import BackendConfig
+from needlework.backends import BackendConfig, HFBackendConfig, OpenAIBackendConfig
 from needlework.config import ConfigError
 from needlework.evals.general.benchmark import GeneralConfig, plan
 from needlework.evals.general.models import harness_model
@@ -37,7 +37,7 @@ def test_a_backend_that_cannot_score_loglikelihood_is_refused_at_plan_time(tmp_p
     with pytest.raises(ConfigError, match="needlework_tiny_mc: the OpenAI API returns no prompt logprobs"):
         plan(s, cfg)
     cfg = EvalConfig(model="gpt-3.5-turbo", benchmarks=["general"],
-                     backend={"kind": "openai", "base_url": fake_openai.base_url})
+                     backend={"kind": "openai", "openai": {"base_url": fake_openai.base_url}})
     with pytest.raises(ConfigError, match="needlework_tiny_mc: the server returns no logprobs for prompt tokens"):
         plan(s, cfg)
     assert [r["path"] for r in fake_openai.log] == ["/v1/completions"]          # the one probe, nothing else
@@ -51,19 +51,23 @@ def test_harness_model_for_each_backend(tiny_model_dir, monkeypatch):
     assert harness_model(local, "multiple_choice", kind="hf").kind == "hf"   # general.harness_model=hf
     # the harness's hf model follows the backend's precision policy like every other hf evaluation
     for dtype, want in (("fp32", "float32"), ("bf16", "bfloat16")):
-        hf = harness_model(BackendConfig(kind="hf", model=str(tiny_model_dir), precision=dtype), "multiple_choice")
+        typed = BackendConfig(kind="hf", model=str(tiny_model_dir), hf=HFBackendConfig(precision=dtype))
+        hf = harness_model(typed, "multiple_choice")
         assert hf.kwargs["dtype"] == want
-    m = harness_model(BackendConfig(kind="openai", model="gpt-3.5-turbo-1106", concurrency=4), "generate_until")
+    api = BackendConfig(kind="openai", model="gpt-3.5-turbo-1106", openai=OpenAIBackendConfig(concurrency=4))
+    m = harness_model(api, "generate_until")
     assert (m.kind, m.chat) == ("openai-chat-completions", True)
     assert m.kwargs["model"] == "gpt-3.5-turbo-1106" and m.kwargs["num_concurrent"] == 4
     assert m.kwargs["header"] == {"Authorization": "Bearer sk-x"}
-    srv = BackendConfig(kind="openai", model="m", base_url="http://127.0.0.1:9/v1/", tokenizer=str(tiny_model_dir))
+    srv = BackendConfig(kind="openai", model="m", openai=OpenAIBackendConfig(base_url="http://127.0.0.1:9/v1/",
+                                                                       tokenizer=str(tiny_model_dir)))
     m = harness_model(srv, "generate_until")
     assert m.kind == "local-chat-completions" and m.kwargs["base_url"] == "http://127.0.0.1:9/v1/chat/completions"
     m = harness_model(srv, "multiple_choice")          # log-likelihoods: completions with echo, local tokenizer
     assert m.kind == "local-completions" and not m.chat and m.kwargs["base_url"] == "http://127.0.0.1:9/v1/completions"
     assert m.kwargs["tokenizer"] == str(tiny_model_dir) and m.kwargs["tokenizer_backend"] == "huggingface"
-    raw = BackendConfig(kind="openai", model="m", base_url="http://127.0.0.1:9/v1", chat_template="off")
+    raw = BackendConfig(kind="openai", model="m", chat_template="off",
+                        openai=OpenAIBackendConfig(base_url="http://127.0.0.1:9/v1"))
     assert harness_model(raw, "generate_until").kind == "local-completions"     # raw prompts, no template
 
 
@@ -71,7 +75,7 @@ def test_general_through_openai_backend(tmp_path, gen_task, fake_openai, monkeyp
     pytest.importorskip("tenacity", reason="lm-eval's API models need lm-eval[api] (tenacity)")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     cfg = EvalConfig(model="fake-model", out=str(tmp_path / "run"), benchmarks=["general"],
-                     backend={"kind": "openai", "base_url": fake_openai.base_url, "concurrency": 1})
+                     backend={"kind": "openai", "openai": {"base_url": fake_openai.base_url, "concurrency": 1}})
     cfg.general = GeneralConfig(tasks=["needlework_tiny_gen"], include_path=str(gen_task), include_defaults=False,
                                   limits={"needlework_tiny_gen": 2})
     run = run_eval(cfg)

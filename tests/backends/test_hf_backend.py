@@ -113,12 +113,12 @@ def test_context_length_comes_from_the_model_config(tiny):
 
 
 def test_make_backend_hf_and_config_errors(tiny_model_dir):
-    b = make_backend({"kind": "hf", "model": str(tiny_model_dir), "progress": False, "batch_size": 3})
+    b = make_backend({"kind": "hf", "model": str(tiny_model_dir), "progress": False, "hf": {"batch_size": 3}})
     assert isinstance(b, HFBackend) and b.batch_size == 3
     with pytest.raises(ConfigError, match="unknown setting backend.batchsize"):
         make_backend({"kind": "hf", "batchsize": 3})
-    with pytest.raises(ConfigError, match="batch_size must be at least 1"):
-        make_backend({"kind": "hf", "batch_size": 0})
+    with pytest.raises(ConfigError, match="backend.hf.batch_size must be at least 1"):
+        make_backend({"kind": "hf", "hf": {"batch_size": 0}})
     with pytest.raises(BackendError, match="cannot load model"):
         make_backend({"kind": "hf", "model": "/no/such/model"})
 

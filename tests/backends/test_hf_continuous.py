@@ -93,7 +93,7 @@ def test_bf16_runs(tiny_model_dir, how):
 
 def test_engine_setting(tiny_model_dir):
     assert make_backend({"kind": "hf", "model": str(tiny_model_dir), "progress": False}).engine == "continuous"
-    b = make_backend({"kind": "hf", "model": str(tiny_model_dir), "progress": False, "engine": "static"})
+    b = make_backend({"kind": "hf", "model": str(tiny_model_dir), "progress": False, "hf": {"engine": "static"}})
     assert b.engine == "static" and not b.streaming
     with pytest.raises(ConfigError, match="engine"):
-        make_backend({"kind": "hf", "model": str(tiny_model_dir), "engine": "paged"})
+        make_backend({"kind": "hf", "model": str(tiny_model_dir), "hf": {"engine": "paged"}})

@@ -131,7 +131,8 @@ def test_prompt_tokens_counted_with_a_local_tokenizer(fake_openai, smollm2_token
 
 
 def test_make_backend_builds_openai(fake_openai):
-    b = make_backend({"kind": "openai", "model": "fake-model", "base_url": fake_openai.base_url, "progress": False})
+    b = make_backend({"kind": "openai", "model": "fake-model", "openai": {"base_url": fake_openai.base_url},
+                      "progress": False})
     assert isinstance(b, OpenAIBackend) and b.generate([Request(prompt="y")])[0].text == "echo: y"
     assert isinstance(BackendConfig(), BackendConfig)
 
@@ -152,7 +153,8 @@ def test_replies_that_stay_malformed_fail_and_nothing_is_cached(fake_openai, tmp
     fake_openai.bad = ["null"] * 3
     args = ["eval", "--model", "fake-model", "--benchmarks", "kv-retrieval", "--out", str(tmp_path / "e"),
             "kv_retrieval.n=1", "kv_retrieval.positions=[1]", "kv_retrieval.num_dicts=[3]", "backend.kind=openai",
-            f"backend.base_url={fake_openai.base_url}", "backend.max_retries=2", "backend.backoff_s=0.01",
+            f"backend.openai.base_url={fake_openai.base_url}", "backend.openai.max_retries=2",
+            "backend.openai.backoff_s=0.01",
             "backend.progress=false", "backend.context_length=4096"]
     assert main(args) == 3
     err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.strip()]
@@ -169,11 +171,12 @@ def test_a_key_pasted_into_api_key_env_is_refused_and_written_nowhere(tmp_path, 
     from needlework.cli import main
     planted = "sk-proj-PLANTED0123456789abcdef"
     args = ["eval", "--model", "m", "--benchmarks", "kv-retrieval", "--out", str(tmp_path / "e"),
-            "backend.kind=openai", "backend.base_url=http://127.0.0.1:9/v1", f"backend.api_key_env={planted}"]
+            "backend.kind=openai", "backend.openai.base_url=http://127.0.0.1:9/v1",
+            f"backend.openai.api_key_env={planted}"]
     assert main(args) == 2
     out = capsys.readouterr()
     assert "not the key itself" in out.err and planted not in out.out + out.err
     assert not any(planted in f.read_text(errors="ignore") for f in tmp_path.rglob("*") if f.is_file())
     monkeypatch.delenv("MY_UNSET_KEY_VAR", raising=False)
-    assert main(args[:-1] + ["backend.api_key_env=MY_UNSET_KEY_VAR"]) == 2
+    assert main(args[:-1] + ["backend.openai.api_key_env=MY_UNSET_KEY_VAR"]) == 2
     assert "the environment variable MY_UNSET_KEY_VAR is not set" in capsys.readouterr().err

@@ -26,7 +26,8 @@ def backend(fake, **kw) -> OpenAIBackend:
 def eval_args(fake, out, *extra) -> list[str]:
     return ["eval", "--model", "fake-model", "--benchmarks", "kv-retrieval", "--out", str(out), "kv_retrieval.n=1",
             "kv_retrieval.positions=[1]", "kv_retrieval.num_dicts=[3]", "backend.kind=openai",
-            f"backend.base_url={fake.base_url}", "backend.max_retries=1", "backend.backoff_s=0.01",
+            f"backend.openai.base_url={fake.base_url}", "backend.openai.max_retries=1",
+            "backend.openai.backoff_s=0.01",
             "backend.progress=false", "backend.context_length=4096", *extra]
 
 
@@ -131,7 +132,7 @@ def test_ctrl_c_in_eval_says_what_was_kept(fake_openai, tmp_path, capsys, sigint
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
-        rc = main(eval_args(fake_openai, tmp_path / "e", "backend.timeout_s=600"))
+        rc = main(eval_args(fake_openai, tmp_path / "e", "backend.openai.timeout_s=600"))
     finally:
         timer.cancel()
     assert rc == 130
@@ -142,6 +143,6 @@ def test_a_server_timeout_is_reported_as_a_timeout(fake_openai):
     b = backend(fake_openai, timeout_s=0.3, max_retries=1)
     b.generate([CHAT])
     fake_openai.hang.set()
-    with pytest.raises(BackendError, match=r"did not answer within 0.3 s \(backend.timeout_s\)") as e:
+    with pytest.raises(BackendError, match=r"did not answer within 0.3 s \(backend.openai.timeout_s\)") as e:
         b.generate([CHAT])
     assert "is it running" not in str(e.value)

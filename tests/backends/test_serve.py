@@ -1,4 +1,4 @@
-"""backend.serve: `eval` (and so `run`) starts an OpenAI-compatible server for the evaluated model, waits until
+"""backend.openai.serve: `eval` (and so `run`) starts an OpenAI-compatible server for the evaluated model, waits until
 it answers, evaluates through it and stops it; the cache keys on the configured command, not on the port, so a
 re-run resumes. Tested against the real llama.cpp server (-m server); the config checks need no server."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from needlework.backends import BackendConfig
+from needlework.backends import BackendConfig, OpenAIBackendConfig
 from needlework.backends.server_launcher import llama_cpp_available, resolve_gguf
 from needlework.config import ConfigError, load_config
 from needlework.evals.runner import EvalConfig, run_eval
@@ -18,14 +18,14 @@ SERVE = [sys.executable, "-m", "llama_cpp.server", "--model", "{model}", "--mode
          "{host}", "--port", "{port}", "--n_ctx", "2048", "--n_threads", "2"]
 
 
-@pytest.mark.parametrize("settings, named", [
-    ({"kind": "hf", "serve": ["x", "{port}"]}, "needs backend.kind=openai"),
-    ({"kind": "openai", "serve": ["x", "{port}"], "base_url": "http://127.0.0.1:1/v1"}, "remove base_url"),
-    ({"kind": "openai", "serve": ["vllm", "serve", "{model}"]}, "{port} placeholder"),
+@pytest.mark.parametrize("kind, settings, named", [
+    ("hf", {"serve": ["x", "{port}"]}, "needs backend.kind=openai"),
+    ("openai", {"serve": ["x", "{port}"], "base_url": "http://127.0.0.1:1/v1"}, "remove base_url"),
+    ("openai", {"serve": ["vllm", "serve", "{model}"]}, "{port} placeholder"),
 ])
-def test_serve_settings_are_checked(settings, named):
+def test_serve_settings_are_checked(kind, settings, named):
     with pytest.raises(ConfigError, match=named):
-        BackendConfig(model="m", **settings).validate()
+        BackendConfig(model="m", kind=kind, openai=OpenAIBackendConfig(**settings)).validate()
 
 
 def _port_open(url: str) -> bool:
@@ -45,7 +45,7 @@ def test_eval_starts_the_server_evaluates_and_stops_it(tmp_path):
                                              "kv_retrieval.num_dicts=[3]", "kv_retrieval.max_new_tokens=24",
                                              "backend.kind=openai", "backend.context_length=2048",
                                              "backend.progress=false"])
-        cfg.backend.serve = SERVE
+        cfg.backend.openai.serve = SERVE
         return json.loads((run_eval(cfg) / "results.json").read_text())
 
     res = evaluate()

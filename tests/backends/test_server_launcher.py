@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from needlework.backends import BackendConfig, BackendError, ContextTooLong, Request, make_backend
+from needlework.backends import (BackendConfig, BackendError, ContextTooLong, OpenAIBackendConfig, Request,
+                                 make_backend)
 from needlework.backends.server_launcher import LlamaServer, llama_cpp_available
 
 pytestmark = [pytest.mark.server,
@@ -21,9 +22,11 @@ def server():
 
 @pytest.fixture(scope="module")
 def backend(server):
-    return make_backend(BackendConfig(kind="openai", model=server.model_alias, base_url=server.base_url,
-                                      tokenizer="smollm2-135m-instruct", concurrency=2, progress=False,
-                                      context_length=server.n_ctx, timeout_s=60, max_retries=1))
+    return make_backend(BackendConfig(kind="openai", model=server.model_alias, progress=False,
+                                      context_length=server.n_ctx,
+                                      openai=OpenAIBackendConfig(base_url=server.base_url, concurrency=2,
+                                                                 tokenizer="smollm2-135m-instruct", timeout_s=60,
+                                                                 max_retries=1)))
 
 
 def test_chat_and_completion_requests(backend):

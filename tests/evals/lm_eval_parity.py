@@ -14,9 +14,9 @@ def eval_config(model: str, out: Path, **sections) -> EvalConfig:
     """Greedy, fp32, one prompt at a time on the CPU: what lm-eval's hf model runs with --batch_size 1. The
     exported tasks score generations; the companion measures (answer log-likelihoods) are needlework's own and are
     not exported, so they are off here and every metric compared is a generation's."""
+    hf = {"precision": "fp32", "device": "cpu", "engine": "static", "batch_size": 1}
     return from_dict(EvalConfig, {"model": model, "out": str(out), "batch_size": 1, "companion": False,
-                                  "backend": {"precision": "fp32", "device": "cpu", "engine": "static",
-                                              "batch_size": 1, "progress": False}, **sections})
+                                  "backend": {"progress": False, "hf": hf}, **sections})
 
 
 def lm_eval_samples(folder: Path, model: str, groups: list[str], window: int, chat: bool) -> dict:

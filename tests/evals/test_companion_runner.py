@@ -88,4 +88,4 @@ def test_companion_off_and_on(tmp_path):
     run = run_eval(_cfg(tmp_path / "off", "benchmarks=[mdqa]", "companion=false"), backend=fake)
     assert fake.ll_calls == 0 and not any("context_gain" in r["scores"] for r in _samples(run))
     with pytest.raises(ConfigError, match="companion=true"):
-        run_eval(_cfg(tmp_path / "on", "companion=true", "backend.kind=openai", "backend.base_url=http://x/v1"))
+        run_eval(_cfg(tmp_path / "on", "companion=true", "backend.kind=openai", "backend.openai.base_url=http://x/v1"))

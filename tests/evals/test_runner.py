@@ -207,9 +207,10 @@ def test_cache_identity_ignores_transport_settings_but_not_what_shapes_outputs(t
     same = _cfg(tmp_path, "backend.progress=false", "out=elsewhere")
     assert model_identity(same) == base
     served = model_identity(_cfg(tmp_path, "backend.kind=openai"))   # transport settings are the server backend's
-    assert model_identity(_cfg(tmp_path, "backend.kind=openai", "backend.concurrency=2", "backend.max_retries=0",
+    assert model_identity(_cfg(tmp_path, "backend.kind=openai", "backend.openai.concurrency=2",
+                               "backend.openai.max_retries=0",
                                "backend.progress=false")) == served != base
-    assert model_identity(_cfg(tmp_path, "backend.precision=bf16")) != base
+    assert model_identity(_cfg(tmp_path, "backend.hf.precision=bf16")) != base
     assert model_identity(_cfg(tmp_path, "backend.system_prompt=hi")) != base
     assert _cfg(tmp_path, "out=elsewhere").identity() == _cfg(tmp_path).identity()
 

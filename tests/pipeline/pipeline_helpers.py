@@ -12,7 +12,7 @@ def mini_config(tiny_model_dir, root, **changes) -> dict:
         "eval": {"benchmarks": ["kv-retrieval", "mdqa"], "batch_size": 4,
                  "kv_retrieval": {"n": 3, "positions": [1, 2], "num_dicts": [2], "max_new_tokens": 6},
                  "mdqa": {"k": 3, "positions": [1, 3], "n": 2, "max_new_tokens": 6}},
-        "backend": {"kind": "hf", "progress": False, "batch_size": 4},
+        "backend": {"kind": "hf", "progress": False, "hf": {"batch_size": 4}},
         "report": {"loss_map_n": 1},
         "estimate": {"measure": False},   # tests of measuring are in test_measure.py
     }

@@ -107,18 +107,18 @@ def test_backend_is_typed_once_and_serves_the_evaluated_model(tmp_path, tiny_mod
     from needlework.backends import BackendConfig
     base = mini_config(tiny_model_dir, tmp_path / "runs")
     before = yaml.safe_dump(base)
-    cfg = load_run_config(base=base, overrides=["precision=bf16", "backend.batch_size=2"])
+    cfg = load_run_config(base=base, overrides=["precision=bf16", "backend.hf.batch_size=2"])
     assert yaml.safe_dump(base) == before
-    assert isinstance(cfg.backend, BackendConfig) and cfg.backend.batch_size == 2
+    assert isinstance(cfg.backend, BackendConfig) and cfg.backend.hf.batch_size == 2
     assert cfg.backend.model == ""
     ev = cfg.eval_for("some/folder", "out")
     assert isinstance(ev.backend, BackendConfig) and ev.backend.model == "some/folder"
-    assert ev.backend.precision == "bf16"
+    assert ev.backend.hf.precision == "bf16"
     assert cfg.backend.model == ""            # the run's section is not changed by an evaluation
     served = load_run_config(base=base, overrides=["backend.model=alias"]).eval_for("some/folder", "out")
     assert served.backend.model == "alias"
-    with pytest.raises(ConfigError, match="backend.batch_size"):
-        load_run_config(base=base, overrides=["backend.batch_size=0"])
+    with pytest.raises(ConfigError, match="backend.hf.batch_size"):
+        load_run_config(base=base, overrides=["backend.hf.batch_size=0"])
 
 
 def test_one_precision_and_device_reach_every_stage(tmp_path, tiny_model_dir):
@@ -128,12 +128,13 @@ def test_one_precision_and_device_reach_every_stage(tmp_path, tiny_model_dir):
     cfg = load_run_config(base=base, overrides=["precision=bf16", "device=cpu"])
     t = cfg.train_for(["x.jsonl"], 0, "out", cfg.arm)
     ev = cfg.eval_for("m", "out")
-    assert (t.precision, t.device) == (ev.backend.precision, ev.backend.device) == ("bf16", "cpu")
+    assert (t.precision, t.device) == (ev.backend.hf.precision, ev.backend.hf.device) == ("bf16", "cpu")
     loss_maps = [s for s in build_stages(cfg, tmp_path) if s.kind == "loss-map"]
     assert loss_maps and all(s.identity["loss_map"]["precision"] == "bf16" and s.identity["loss_map"]["device"]
                              == "cpu" for s in loss_maps)   # the loss map's settings, in its stage key
     for key, new in (("train.bf16=false", "precision"), ("backend.dtype=fp32", "precision"),
                      ("train.precision=fp32", "precision"), ("backend.device=cpu", "device"),
+                     ("backend.hf.device=cpu", "device"), ("backend.hf.precision=bf16", "precision"),
                      ("eval.general.device=cuda", "device")):
         with pytest.raises(ConfigError, match=rf"{key.split('=')[0]}.*top-level `{new}`"):
             load_run_config(base=base, overrides=[key])

@@ -56,13 +56,13 @@ class GeneralConfig:
     limits: dict[str, float] = field(default_factory=dict, metadata={
         "help": "Per task: a count, or a fraction < 1 of its data (wins over limit)."})
     batch_size: int = field(default=1, metadata={
-        "help": "Harness batch size for the hf backend (API backends: backend.concurrency)."})
+        "help": "Harness batch size for the hf backend (API backends: backend.openai.concurrency)."})
     model_args: str = field(default="", metadata={"help": "Extra harness model arguments, e.g. \"dtype=float32\"."})
     harness_model: Literal["needlework-hf", "hf"] = field(default="needlework-hf", metadata={
         "help": "Backend hf: needlework-hf (a multiple-choice context encoded once for all its choices; same "
                 "log-likelihoods, about half the tokens) | hf (lm-eval's own)."})
-    # hf: the model runs on the backend's device in its precision (backend.device / backend.precision)
-    RENAMED: ClassVar[dict[str, str]] = {"device": "(removed): the hf model runs on backend.device (in a run: "
+    # hf: the model runs on the backend's device in its precision (backend.hf.device / backend.hf.precision)
+    RENAMED: ClassVar[dict[str, str]] = {"device": "(removed): the hf model runs on backend.hf.device (in a run: "
                                                    "the top-level device)"}
 
 
@@ -132,7 +132,7 @@ def plan(s: GeneralConfig, cfg: Any, context: Any = None) -> GeneralPlan:
     b = cfg.backend                         # a BackendConfig, its model filled in by EvalConfig
     cannot = harness_models.check(b, types)
     if cannot:
-        raise ConfigError(f"general: backend {b.kind} ({b.base_url or 'api.openai.com'}) cannot run "
+        raise ConfigError(f"general: backend {b.kind} ({b.openai.base_url or 'api.openai.com'}) cannot run "
                           + "; ".join(cannot) + ". Drop them (e.g. general.tasks=[gsm8k,triviaqa,nq_open]) or "
                           "serve the model where prompt logprobs are returned.")
     from lm_eval.utils import simple_parse_args_string

@@ -7,11 +7,11 @@
                      one), chat template applied; with backend.chat_template=off, `local-completions` on raw
                      prompts instead. Log-likelihood tasks (multiple choice: MMLU, HellaSwag): `local-completions`
                      with echo+logprobs, which needs a server that returns prompt logprobs (vLLM, llama.cpp) and
-                     a local tokenizer (backend.tokenizer, or the model itself when it is a local/bundled one).
+                     a local tokenizer (backend.openai.tokenizer, or the model itself when it is a local/bundled one).
 
 `check` runs at plan time, before any model call: it probes the server once for prompt logprobs when a
 log-likelihood task is asked of it and names every task the backend cannot run. Base URL, key (the variable
-backend.api_key_env names), concurrency, retries and timeout come from needlework's backend config.
+backend.openai.api_key_env names), concurrency, retries and timeout come from needlework's backend config.
 """
 from __future__ import annotations
 
@@ -43,18 +43,19 @@ class HarnessModel:
 
 def _local_tokenizer(b: BackendConfig) -> str | None:
     from ...models import resolve_model_path
-    for name in (b.tokenizer, b.model):
+    for name in (b.openai.tokenizer, b.model):
         if name and Path(resolve_model_path(name)).exists():
             return str(resolve_model_path(name))
     return None
 
 
 def _api_kwargs(b: BackendConfig) -> dict[str, Any]:
-    kw: dict[str, Any] = {"model": b.model, "num_concurrent": b.concurrency, "max_retries": max(1, b.max_retries),
-                          "timeout": int(b.timeout_s)}
+    oa = b.openai
+    kw: dict[str, Any] = {"model": b.model, "num_concurrent": oa.concurrency, "max_retries": max(1, oa.max_retries),
+                          "timeout": int(oa.timeout_s)}
     if b.context_length:
         kw["max_length"] = b.context_length
-    key = os.environ.get(b.api_key_env)
+    key = os.environ.get(oa.api_key_env)
     if key:
         kw["header"] = {"Authorization": f"Bearer {key}"}
     return kw
@@ -73,15 +74,15 @@ def harness_model(b: BackendConfig, output_type: str, batch_size: int = 1,
         # the run's device and precision, as every other stage's (model_args' dtype still wins)
         if context is None:
             from ...precision import resolve_context
-            context = resolve_context(b.precision, b.device)
+            context = resolve_context(b.hf.precision, b.hf.device)
         device = context.device
         if "dtype" not in extra:
             extra["dtype"] = context.precision.dtype_name   # bfloat16 | float32
         return HarnessModel(kind, {"pretrained": str(path), "device": device, "batch_size": batch_size, **extra})
-    url = (b.base_url or "").rstrip("/")
+    url = (b.openai.base_url or "").rstrip("/")
     if output_type in LOGLIKELIHOOD or b.chat_template == "off":
         if not url:
-            raise ConfigError("general: log-likelihood tasks and raw prompts need backend.base_url (a server's "
+            raise ConfigError("general: log-likelihood tasks and raw prompts need backend.openai.base_url (a server's "
                               "/v1/completions); the OpenAI API has no prompt logprobs for chat models")
         tok = _local_tokenizer(b)
         kw = {**_api_kwargs(b), "base_url": url + "/completions", "tokenized_requests": False, **extra}
@@ -98,12 +99,12 @@ def prompt_logprobs(b: BackendConfig) -> str | None:
     body = json.dumps({"model": b.model, "prompt": "The sky is blue", "max_tokens": 1, "temperature": 0,
                        "logprobs": 1, "echo": True}).encode()
     headers = {"Content-Type": "application/json", **_api_kwargs(b).get("header", {})}
-    req = urllib.request.Request(b.base_url.rstrip("/") + "/completions", data=body, headers=headers)
+    req = urllib.request.Request(b.openai.base_url.rstrip("/") + "/completions", data=body, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=min(b.timeout_s, 60)) as r:
+        with urllib.request.urlopen(req, timeout=min(b.openai.timeout_s, 60)) as r:
             out = json.loads(r.read())
     except (urllib.error.URLError, OSError, ValueError) as e:
-        return f"the probe request to {b.base_url}/completions failed ({e})"
+        return f"the probe request to {b.openai.base_url}/completions failed ({e})"
     lp = ((out.get("choices") or [{}])[0].get("logprobs") or {}).get("token_logprobs") or []
     if len(lp) < 2:
         return "the server returns no logprobs for prompt tokens (echo=true)"
@@ -117,12 +118,13 @@ def check(b: BackendConfig, output_types: dict[str, set[str]]) -> list[str]:
     loglik = [t for t, types in output_types.items() if types & LOGLIKELIHOOD]
     if not loglik:
         return []
-    if not b.base_url:
+    if not b.openai.base_url:
         why = "the OpenAI API returns no prompt logprobs (log-likelihood task)"
     else:
         why = prompt_logprobs(b)
         if why is None and not _local_tokenizer(b):
-            why = "log-likelihood scoring needs a local tokenizer: set backend.tokenizer (folder or bundled name)"
+            why = ("log-likelihood scoring needs a local tokenizer: set backend.openai.tokenizer (folder or bundled "
+                   "name)")
     return [f"{t}: {why}" for t in loglik] if why else []
 
 

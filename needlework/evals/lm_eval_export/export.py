@@ -139,7 +139,7 @@ def export_lm_eval(cfg, out: str | Path, max_length: int | None = None) -> dict:
 
     tasks = build_tasks(cfg)
     window = model_window(cfg, max_length)
-    counter = _Counter(load_tokenizer(cfg.backend.tokenizer or cfg.model), cfg.backend.chat_template)
+    counter = _Counter(load_tokenizer(cfg.backend.openai.tokenizer or cfg.model), cfg.backend.chat_template)
     out = Path(out).resolve()
     written, over = [], []
     for task in tasks:
