@@ -47,6 +47,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 pass
         raise ConfigError(f"{where}: {value!r} matches none of {_type_name(tp)}")
     if origin is typing.Literal:
+        if isinstance(value, bool) and ("on" if value else "off") in args:
+            value = "on" if value else "off"     # YAML 1.1 reads a bare on / off (and yes / no) as a boolean
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
         return value

@@ -31,7 +31,8 @@ class HFBackendConfig:
         "help": "Static engine: start a new batch rather than pad more than this fraction."})
     engine: Literal["continuous", "static"] = field(default="continuous", metadata={
         "help": "continuous (a finished row leaves, a waiting prompt takes its place; shared prefixes prefilled "
-                "once) | static (padded batches; same greedy outputs, slower)."})
+                "once) | static (padded batches; the same greedy outputs up to float summation order; slower on short "
+                "answers, and on long ones it can be faster: docs/results.md)."})
 
     RENAMED: ClassVar[dict[str, str]] = {"dtype": "precision (auto | bf16 | fp32)"}   # words the error only
 

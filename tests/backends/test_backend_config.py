@@ -32,6 +32,17 @@ def test_nested_overrides_and_yaml_reach_their_sections(tmp_path):
     assert load_preset("cpu-demo").backend.hf.batch_size == 16   # the presets' sections
 
 
+def test_on_and_off_unquoted_are_the_words_not_yaml_booleans(tmp_path):
+    """YAML 1.1 reads a bare `off` as False: `backend.chat_template=off` was refused unless quoted."""
+    assert _eval("backend.chat_template=off").backend.chat_template == "off"
+    assert _eval("backend.chat_template=on").backend.chat_template == "on"
+    path = tmp_path / "eval.yaml"
+    path.write_text("model: m\nbackend:\n  chat_template: off\n")
+    assert load_config(EvalConfig, str(path), []).backend.chat_template == "off"
+    with pytest.raises(ConfigError, match="backend.hf.engine"):          # other booleans are still refused
+        _eval("backend.hf.engine=off")
+
+
 @pytest.mark.parametrize("old, section", [
     ("batch_size=16", "hf"), ("precision=fp32", "hf"), ("engine=static", "hf"), ("seed=1", "hf"),
     ("base_url=http://x/v1", "openai"), ("concurrency=4", "openai"), ("serve=[x]", "openai"),
