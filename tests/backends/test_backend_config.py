@@ -107,8 +107,8 @@ def test_with_settings_puts_each_flat_keyword_where_it_lives():
 # ------------------------------------------------------------------ identity: unchanged by the split
 # Computed at commit f2c80b8 (before the split), with the flat keys of then: /tmp scripts loaded the same settings
 # and printed BackendConfig.identity(), evals.runner.model_identity and the pipeline's eval stage keys.
-# cpu-study's keys are those of commit 75d0560 (its preset's FLenQA and training micro-batch changed there, before
-# the split), the keys of the study run started from that commit (runs/cpu-study/eval/base-6cf3a1215ba6).
+# cpu-study's keys are those of its preset as changed after the split (FLenQA's items, training micro-batches):
+# the keys of its study run's folders (runs/cpu-study/eval/base-81618b59c95e).
 FLAT_KEYS = ["kind", "model", "chat_template", "system_prompt", "context_length", "batch_size", "precision", "device",
              "seed", "max_padding", "engine", "base_url", "tokenizer", "serve"]
 
@@ -132,8 +132,8 @@ def test_identity_is_the_flat_record_of_before_the_split(overrides, identity, ca
 
 @pytest.mark.parametrize("preset, cache_key, stage_keys", [
     ("cpu-study", "smollm2-135m-instruct#5578ac47c4cc",
-     {"base": "6cf3a1215ba6", "mix-formats-s0": "648b18459dca", "mix-formats-s1": "ffabf9d5aafe",
-      "mix-formats-s2": "41a2cf75c457"}),
+     {"base": "81618b59c95e", "mix-formats-s0": "5e1be4d31d7f", "mix-formats-s1": "4e6ffac5db7f",
+      "mix-formats-s2": "17ed150c1a38"}),
     ("cpu-demo", "smollm2-135m-instruct#5578ac47c4cc", {"base": "016ad0f976ac", "kv-template-s0": "e4b21a2c19ec"}),
     ("gpt-3.5", "gpt-3.5-turbo-1106#5c220b5e4c33",
      {"base": "f78005c924e8", "mskv-template-s0": "2de7589e9d70", "mskv-template-s1": "6ab1a180dbd9",

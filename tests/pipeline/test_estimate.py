@@ -109,3 +109,16 @@ def test_the_companion_measures_cost_is_counted_and_shown_apart(mini):
     assert on["mdqa"]["tokens"] == off["mdqa"]["tokens"] + on["mdqa"]["companion_tokens"]
     # the prompt again plus a shorter one without gold: more than one prompt's worth, less than two
     assert off["mdqa"]["tokens"] < on["mdqa"]["companion_tokens"] < 2 * off["mdqa"]["tokens"]
+
+
+def test_the_token_probe_takes_every_bucket_of_a_grid():
+    """Every 9th of 72 prompts in a (question x length) grid of 3 lengths is always the first length: the plan
+    counted FLenQA's 250-token prompts only."""
+    from types import SimpleNamespace
+
+    from needlework.pipeline.estimate import probe_items
+    grid = [SimpleNamespace(bucket=f"length={n}", n=n) for q in range(24) for n in (250, 500, 1000)]
+    probe = probe_items(grid, 8)
+    assert len(probe) == 8 and {it.n for it in probe} == {250, 500, 1000}
+    assert abs(sum(it.n for it in probe) / 8 - 583) < 100          # the grid's mean, not 250
+    assert probe_items(grid[:2], 8) == grid[:2]
