@@ -160,9 +160,9 @@ def _refuse_other_kind(cls: type, fields: dict[str, dataclasses.Field], data: di
             given = {f.name: getattr(given, f.name) for f in dataclasses.fields(given)}
         if not isinstance(given, dict):
             continue   # not a mapping: the section's own loader says so
-        defaults = {f.name: f for f in dataclasses.fields(section)}
+        section_fields = {f.name: f for f in dataclasses.fields(section)}
         for name, value in given.items():
-            if name in defaults and value != field_default(defaults[name]):
+            if name in section_fields and value != field_default(section_fields[name]):
                 raise ConfigError(f"{prefix}{owner}.{name} is a setting of the {owner} backend, but "
                                   f"{prefix}{kind_field} is {kind}: remove it, or set {prefix}{kind_field}={owner}")
 

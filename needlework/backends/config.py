@@ -60,6 +60,7 @@ class OpenAIBackendConfig:
 
 
 _SECTIONS = {"hf": HFBackendConfig, "openai": OpenAIBackendConfig}
+_SECTION_OF = {f.name: kind for kind, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}   # name -> section
 
 
 @dataclass
@@ -88,7 +89,7 @@ class BackendConfig:
     # The flat names of 0.1.0 (`backend.batch_size`), refused naming their section (words the error only).
     RENAMED: ClassVar[dict[str, str]] = {
         "dtype": "hf.precision (auto | bf16 | fp32)",
-        **{f.name: f"{kind}.{f.name}" for kind, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}}
+        **{name: f"{kind}.{name}" for name, kind in _SECTION_OF.items()}}
     # How requests travel and how failures are retried, not what the model answers.
     BOOKKEEPING: ClassVar[tuple[str, ...]] = ("progress", "concurrency", "timeout_s", "max_retries", "backoff_s",
                                               "api_key_env", "serve_timeout_s")
@@ -155,6 +156,3 @@ class BackendConfig:
                                   "port the server is to bind), e.g. [vllm, serve, '{model}', --port, '{port}']")
             if oa.serve_timeout_s <= 0:
                 raise ConfigError("backend.openai.serve_timeout_s must be positive")
-
-
-_SECTION_OF = {f.name: kind for kind, cls in _SECTIONS.items() for f in dataclasses.fields(cls)}

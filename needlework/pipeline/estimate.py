@@ -47,9 +47,7 @@ def data_tokens(cfg: RunConfig, arm: str, seed: int) -> dict[str, Any]:
         except Exception:
             return {"per_sample": None, "tokens": None, "exact": False, "note": f"not estimated ({e})"}
     per = sum(counts) / len(counts)
-    padded = expected_padded_row(counts, cfg.train.resolved().batch_size or 1)
-    return {"per_sample": round(per), "tokens": round(per * dcfg.n), "exact": exact,
-            "padded_per_sample": round(padded)}
+    return {"per_sample": round(per), "tokens": round(per * dcfg.n), "exact": exact, "lengths": counts}
 
 
 def expected_padded_row(counts: list[int], batch_size: int) -> float:
@@ -67,10 +65,11 @@ def expected_padded_row(counts: list[int], batch_size: int) -> float:
 # for 406 (bf16) / 616 (fp32) taken.
 TRAIN_FIXED_S = 30.0
 EVAL_FIXED_S = 10.0
-# The stages run at this share of the bare rates measure.py times on random ids (training's padding is counted
-# apart, expected_padded_row): the data loader, the engine's Python loop and scoring. Measured on the cpu-demo (2-core EPYC family 25): training
-# 0.84 in bf16 (382 tok/s realised vs 457 measured), generation (kv-retrieval, MDQA) 0.86. A run sharing the CPU
-# realised 0.72: measured rates assume a quiet machine.
+# The stages run at this share of the bare rates measure.py times on random ids: the data loader, the engine's
+# Python loop and scoring (training's padding is counted apart, expected_padded_row; the cpu-demo's prompts, where
+# this was measured, pad little). Measured on the cpu-demo (2-core EPYC family 25): training 0.84 in bf16 (382
+# tok/s realised vs 457 measured), generation (kv-retrieval, MDQA) 0.86. A run sharing the CPU realised 0.72:
+# measured rates assume a quiet machine.
 REALIZED = 0.84
 GENERATE_REALIZED = 0.86
 
@@ -88,7 +87,8 @@ def train_estimate(cfg: RunConfig, data: dict[str, Any], n: int, tp=None) -> dic
     if cfg.train.backend == "openai":   # billed on the samples' own tokens
         return {"tokens": tokens, "seconds": None, "note": "service-side; minutes to hours"}
     rate = tp.train_tokens_per_s * REALIZED if tp is not None else cfg.estimate.train_tokens_per_s
-    seconds = seen * data.get("padded_per_sample", data["per_sample"]) / rate + TRAIN_FIXED_S
+    padded = expected_padded_row(data["lengths"], t.batch_size) if data.get("lengths") else data["per_sample"]
+    seconds = seen * padded / rate + TRAIN_FIXED_S
     steps = t.max_steps or math.ceil(n * t.epochs / t.global_batch)
     prefill = tp.prefill_tokens_per_s * REALIZED if tp is not None else cfg.estimate.eval_tokens_per_s
     if held_out:   # the held-out rows are teacher-forced at every check and at step 0

@@ -40,11 +40,12 @@ def test_training_pays_for_padding_to_the_longest_row_of_each_micro_batch(mini):
     assert expected_padded_row([100, 1000], 1) == pytest.approx(550)            # no padding: the mean
     assert expected_padded_row([100, 1000], 2) == pytest.approx(100 / 4 + 1000 * 3 / 4)
     assert expected_padded_row([100, 1000], 8) == pytest.approx(100 / 256 + 1000 * 255 / 256)
-    data = {"per_sample": 550, "tokens": 550 * 64, "padded_per_sample": 997}
+    data = {"per_sample": 550, "tokens": 550 * 64, "lengths": [100, 1000]}
     est = train_estimate(mini(**{"train.max_steps": 10, "train.global_batch": 8, "train.batch_size": 8}),
                          data, 64, TP)
     assert est["tokens"] == 10 * 8 * 550                       # the samples' own tokens, as the data holds them
-    assert est["seconds"] == pytest.approx(10 * 8 * 997 / (400.0 * REALIZED) + TRAIN_FIXED_S)
+    padded = 100 / 256 + 1000 * 255 / 256                      # the micro-batch of 8: train.batch_size's padding
+    assert est["seconds"] == pytest.approx(10 * 8 * padded / (400.0 * REALIZED) + TRAIN_FIXED_S)
 
 
 def test_evaluation_time_is_the_realised_share_of_the_measured_rates():
