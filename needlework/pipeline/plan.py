@@ -29,6 +29,23 @@ def _content(model: str) -> dict:
     return {"model_content": c} if c else {}
 
 
+def refuse_untemplated_data(cfg: RunConfig) -> None:
+    """data.chat_template counts a sample's tokens as the model's chat template renders it; a model without one
+    (a base model such as gemma3-270m) trains on the plain prompt, so the counts would be another model's.
+    Refused before any stage runs, naming the setting (the generate stage would fail on it, hours into a run)."""
+    from ..config import ConfigError
+    from ..models import available_offline
+    for arm in cfg.arm_names():
+        d = cfg.data_for(arm, cfg.seeds[0])
+        if not (d.chat_template and d.tokenizer and available_offline(d.tokenizer, "tokenizer")):
+            continue
+        from ..tasks.tokenization.tokens import load_counting_tokenizer
+        if load_counting_tokenizer(d.tokenizer).wrap_chat is None:
+            where = "data" if arm == cfg.arm else f"arms.{arm}"
+            raise ConfigError(f"{where}.chat_template is on but {d.tokenizer!r} has no chat template (a base "
+                              f"model trains on the plain prompt): set {where}.chat_template=false")
+
+
 def trained_model(cfg: RunConfig, train_folder: Path) -> str:
     """What the evaluation backend calls the fine-tuned model: a local folder, or the service's model id."""
     model_dir = train_folder / "model"

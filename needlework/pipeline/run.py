@@ -18,7 +18,7 @@ from ..config import to_yaml
 from ..io import atomic_open, atomic_path, folder_lock, write_json
 from ..provenance import save_provenance, world_rank
 from .config import RunConfig
-from .plan import build_stages, manifest
+from .plan import build_stages, manifest, refuse_untemplated_data
 from .stages import Stage, execute, is_done, status
 
 FAILED = ".failed"
@@ -105,6 +105,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, estimate: bool = Tru
 def _run(cfg: RunConfig, log: Callable[[str], None], estimate: bool, context) -> Path:
     world, rank = world_rank()
     main = rank == 0
+    refuse_untemplated_data(cfg)
     if context is None:
         context = cfg.resolve_context(log=log if main else None)
     root, stages = all_stages(cfg, context)
@@ -166,6 +167,7 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dic
     smaller size, when the unfinished stages are expected to take longer than the preset's limit
     (estimate.expected_minutes[_fp32]). Nothing measured here changes what the run evaluates."""
     from .estimate import data_tokens, eval_estimate, fmt_seconds, fmt_tokens, stage_estimate, throughput
+    refuse_untemplated_data(cfg)
     root, stages = all_stages(cfg, context)
     data = {a: data_tokens(cfg, a, cfg.seeds[0]) for a in cfg.arm_names()}
     ev = eval_estimate(cfg)
