@@ -71,6 +71,9 @@ def _pooled_blocks(rep: dict[str, Any]) -> list[tuple[str, Any]]:
         png = forest.forest_png(arm, ap, colors.get(arm, ARM_COLORS[0]))
         blocks += [("png", (name, png, f"forest plot of claim 2, {arm}")),
                    ("table", pooled_transfer.suite_table(arm, ap))]
+        companion = pooled_transfer.companion_sentence(rep["benchmarks"], arm)
+        if companion:
+            blocks.append(("p", companion + "."))
     return blocks
 
 

@@ -166,6 +166,33 @@ def pool_summary(ap: dict) -> str:
             f"(t on {pool['q_df']} df); DerSimonian-Laird {stats_text(pool)}; weights 1 / (se² + τ²).")
 
 
+def companion_readings(benchmarks: dict[str, dict], arm: str) -> dict[str, dict[str, list[str]]]:
+    """{measure: {reading: [task labels]}} over the transfer tasks that carry the companion measures for `arm`,
+    in registry order: what the model prefers, counted task by task beside the pooled exact match."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for name in (n for n in claim_benchmarks("transfer") if n in benchmarks):
+        bench = benchmarks[name]
+        for m, c in (((bench.get("change") or {}).get(arm) or {}).get("companion") or {}).items():
+            out.setdefault(m, {}).setdefault(c.get("reading") or reading(c.get("ci95")), []).append(
+                benchmark_label(name, bench))
+    return out
+
+
+def companion_sentence(benchmarks: dict[str, dict], arm: str) -> str:
+    """'context_gain reads better on 5 of 6 tasks (..), no detectable change on 1 (..); ...', or '' when no task
+    has them. Never a verdict: the claim's reading stays the pooled exact match."""
+    parts = []
+    for m, by in companion_readings(benchmarks, arm).items():
+        total = sum(len(v) for v in by.values())
+        words = [f"{r} on {len(by[r])} of {total} task{'s' if total > 1 else ''} ({', '.join(by[r])})"
+                 for r in ("better", "worse", "no detectable change") if by.get(r)]
+        parts.append(f"{m} reads " + ", ".join(words))
+    if not parts:
+        return ""
+    return (f"{arm}, the companion measures (what the model prefers; beside exact match, never instead of it): "
+            + "; ".join(parts))
+
+
 def caption(ap: dict) -> str:
     return (pool_summary(ap) + " Each task's interval is its own paired one; tasks where the base model is at the "
             "floor or the ceiling are not pooled.")

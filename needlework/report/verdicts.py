@@ -22,7 +22,7 @@ from typing import Any
 
 from ..evals.equivalence import DEFAULT_MARGIN
 from .hooks import claim_benchmarks
-from .pooled_transfer import arm_sentence
+from .pooled_transfer import arm_sentence, companion_sentence
 from .retrieval_grid import effective_length_sentence
 from .tables import benchmark_label, general_column, num, p_text, signed
 
@@ -135,7 +135,9 @@ def transfer_claim(rep: dict[str, Any]) -> str:
     if pooled:
         head += ("Read from the pooled change over the suite's testable tasks (random effects: DerSimonian-Laird τ², "
                  "Hartung-Knapp-Sidik-Jonkman interval): "
-                 + ". ".join(arm_sentence(arm, ap) for arm, ap in pooled.items()) + ". Per task: ")
+                 + ". ".join(arm_sentence(arm, ap) for arm, ap in pooled.items()) + ". ")
+        companion = [c for arm in pooled if (c := companion_sentence(rep["benchmarks"], arm))]
+        head += "".join(c + ". " for c in companion) + "Per task: "
         undecided = [arm for arm, ap in pooled.items() if undecided_note(rep, {"reading": ap.get("reading")})]
     else:
         undecided = [n for n in claim_benchmarks("transfer")
