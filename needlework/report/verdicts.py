@@ -111,7 +111,7 @@ def undecided_note(rep: dict[str, Any], ch: dict) -> str:
     study = rep.get("study_preset")
     if not study or ch.get("reading") != UNDECIDED:
         return ""
-    return f"not decided at this size; the {study} preset decides it"
+    return f"not decided by this run; the {study} preset reads it over the whole suite"
 
 
 def transfer_claim(rep: dict[str, Any]) -> str:
@@ -145,8 +145,8 @@ def transfer_claim(rep: dict[str, Any]) -> str:
                      if undecided_note(rep, ch.get("overall") or {})]
     if undecided:
         parts.append(f"The interval cannot tell this change from none with this run's items, so claim 2 is not "
-                     f"decided at this size: the {rep['study_preset']} preset (`needlework run --preset "
-                     f"{rep['study_preset']}`) evaluates enough questions to decide it")
+                     f"decided by this run: the {rep['study_preset']} preset (`needlework run --preset "
+                     f"{rep['study_preset']}`) reads it over the whole transfer suite with three training seeds")
     return head + ". ".join(parts) + "."
 
 

@@ -63,7 +63,7 @@ def test_the_closing_verdict_table_shows_whole_cells_in_80_columns():
             ["1. retrieval improves", "effective length (0.8 accuracy)", "below the threshold at every tested length",
              ">= 1,528 tokens (the longest tested), 4.1x the training length", "–", "–"],
             ["2. it transfers", "MDQA, best_subspan_em (45)", "0.311", "0.333", "+0.022 [-0.08, +0.12]",
-             "no detectable change: not decided at this size; the cpu-study preset decides it"],
+             "no detectable change: not decided by this run; the cpu-study preset reads it over the whole suite"],
             ["3. kept within ±0.05", "ARC-Easy (acc, 0-shot) (570)", "0.561", "0.547", "-0.014 [-0.03, +0.00]",
              "inconclusive (interval wider than the margin)"]]
     lines = _aligned(HEADER, rows, limit=80)

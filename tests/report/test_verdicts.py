@@ -89,9 +89,9 @@ def test_claim_two_not_decided_at_this_size_names_the_study_preset():
     from needlework.report.verdict_table import verdict_rows
     undecided = {"benchmarks": {"mdqa": _bench(0.02, [-0.08, 0.12])}, "study_preset": "cpu-study"}
     text = transfer_claim(undecided)
-    assert "claim 2 is not decided at this size: the cpu-study preset (`needlework run --preset cpu-study`)" in text
+    assert "claim 2 is not decided by this run: the cpu-study preset (`needlework run --preset cpu-study`)" in text
     row = next(r for r in verdict_rows(undecided) if r[0].startswith("2.") and r[1].startswith("MDQA"))
-    assert row[-1] == "no detectable change: not decided at this size; the cpu-study preset decides it"
+    assert row[-1] == "no detectable change: not decided by this run; the cpu-study preset reads it over the whole suite"
     decided = {"benchmarks": {"mdqa": _bench(0.12, [0.02, 0.22])}, "study_preset": "cpu-study"}
     assert "cpu-study" not in transfer_claim(decided)
     assert "cpu-study" not in transfer_claim({"benchmarks": {"mdqa": _bench(0.02, [-0.08, 0.12])}})
