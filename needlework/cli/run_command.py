@@ -27,6 +27,9 @@ def cmd_run(args) -> int:
     from ..pipeline.run import run_root
     if args.dry_run:   # writes nothing under the run folder: the measurement's library lines go to a temp log
         import tempfile
+
+        from ..pipeline.plan import refuse_untemplated_data
+        refuse_untemplated_data(cfg)   # as run() does before any stage
         with tempfile.TemporaryDirectory() as tmp, library_log(args, tmp):
             text = plan_text(cfg, context=cfg.resolve_context(log=print))
         print(text)

@@ -35,12 +35,15 @@ def refuse_untemplated_data(cfg: RunConfig) -> None:
     Refused before any stage runs, naming the setting (the generate stage would fail on it, hours into a run)."""
     from ..config import ConfigError
     from ..models import available_offline
+    has_template: dict[str, bool] = {}   # arms share a tokenizer: load each once
     for arm in cfg.arm_names():
         d = cfg.data_for(arm, cfg.seeds[0])
         if not (d.chat_template and d.tokenizer and available_offline(d.tokenizer, "tokenizer")):
             continue
-        from ..tasks.tokenization.tokens import load_counting_tokenizer
-        if load_counting_tokenizer(d.tokenizer).wrap_chat is None:
+        if d.tokenizer not in has_template:
+            from ..tasks.tokenization.tokens import load_counting_tokenizer
+            has_template[d.tokenizer] = load_counting_tokenizer(d.tokenizer).wrap_chat is not None
+        if not has_template[d.tokenizer]:
             where = "data" if arm == cfg.arm else f"arms.{arm}"
             raise ConfigError(f"{where}.chat_template is on but {d.tokenizer!r} has no chat template (a base "
                               f"model trains on the plain prompt): set {where}.chat_template=false")

@@ -167,7 +167,6 @@ def plan_text(cfg: RunConfig, log: Callable[[str], None] = print, estimates: dic
     smaller size, when the unfinished stages are expected to take longer than the preset's limit
     (estimate.expected_minutes[_fp32]). Nothing measured here changes what the run evaluates."""
     from .estimate import data_tokens, eval_estimate, fmt_seconds, fmt_tokens, stage_estimate, throughput
-    refuse_untemplated_data(cfg)
     root, stages = all_stages(cfg, context)
     data = {a: data_tokens(cfg, a, cfg.seeds[0]) for a in cfg.arm_names()}
     ev = eval_estimate(cfg)

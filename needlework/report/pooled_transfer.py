@@ -173,8 +173,8 @@ def companion_readings(benchmarks: dict[str, dict], arm: str) -> dict[str, dict[
     for name in (n for n in claim_benchmarks("transfer") if n in benchmarks):
         bench = benchmarks[name]
         for m, c in (((bench.get("change") or {}).get(arm) or {}).get("companion") or {}).items():
-            out.setdefault(m, {}).setdefault(c.get("reading") or reading(c.get("ci95")), []).append(
-                benchmark_label(name, bench))
+            if c.get("reading"):   # an empty cell (no item had the measure) is no reading
+                out.setdefault(m, {}).setdefault(c["reading"], []).append(benchmark_label(name, bench))
     return out
 
 
@@ -184,8 +184,9 @@ def companion_sentence(benchmarks: dict[str, dict], arm: str) -> str:
     parts = []
     for m, by in companion_readings(benchmarks, arm).items():
         total = sum(len(v) for v in by.values())
-        words = [f"{r} on {len(by[r])} of {total} task{'s' if total > 1 else ''} ({', '.join(by[r])})"
-                 for r in ("better", "worse", "no detectable change") if by.get(r)]
+        order = [r for r in ("better", "worse", "no detectable change") if r in by] + \
+            [r for r in by if r not in ("better", "worse", "no detectable change")]   # e.g. inconsistent across seeds
+        words = [f"{r} on {len(by[r])} of {total} task{'s' if total > 1 else ''} ({', '.join(by[r])})" for r in order]
         parts.append(f"{m} reads " + ", ".join(words))
     if not parts:
         return ""

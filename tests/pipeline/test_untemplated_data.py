@@ -29,3 +29,15 @@ def test_an_arm_is_named_by_its_own_section(mini, tiny_model_dir, tiny_model_no_
     cfg = mini(**{"arms": {"plain": {"tokenizer": plain}}})
     with pytest.raises(ConfigError, match=r"arms\.plain\.chat_template is on"):
         refuse_untemplated_data(cfg)
+
+
+def test_the_dry_run_refuses_it_too(tiny_model_no_template_dir, tmp_path, capsys):
+    import yaml
+    from pipeline_helpers import mini_config
+
+    from needlework.cli import main
+    plain = str(tiny_model_no_template_dir)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(mini_config(plain, tmp_path / "runs", **{"data.tokenizer": plain})))
+    assert main(["run", str(path), "--dry-run"]) == 2
+    assert "data.chat_template is on" in capsys.readouterr().err

@@ -78,3 +78,18 @@ def test_the_claim_two_section_carries_the_sentence_and_a_run_without_them_says_
     assert "kv, the companion measures (what the model prefers" in section
     assert companion_sentence({"mdqa": rep["benchmarks"]["mdqa"]}, "kv") == ""
     assert companion_sentence(rep["benchmarks"], "other-arm") == ""
+
+
+def test_every_reading_is_named_and_an_empty_cell_is_not_counted():
+    """A task whose seeds disagree reads 'inconsistent across seeds': counted and named like the others; a measure
+    no item carried (an empty cell) is left out of the count."""
+    def bench(companion):
+        return {"change": {"kv": {"companion": companion}}}
+    benchmarks = {"squad-passages": bench({"preference": {"reading": "better"}}),
+                  "sciq-passages": bench({"preference": {"reading": "inconsistent across seeds"}}),
+                  "records": bench({"preference": {}})}
+    assert companion_readings(benchmarks, "kv") == {
+        "preference": {"better": ["SQuAD passages"], "inconsistent across seeds": ["SciQ passages"]}}
+    assert companion_sentence(benchmarks, "kv").endswith(
+        "preference reads better on 1 of 2 tasks (SQuAD passages), inconsistent across seeds on 1 of 2 tasks "
+        "(SciQ passages)")
