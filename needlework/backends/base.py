@@ -8,6 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# Where a model without a chat template (or with chat_template=off) reads a chat request's answer: after the
+# turns' text and this separator. Training writes "prompt" + PLAIN_PROMPT_END + answer + EOS (train/masking.py),
+# so evaluation must end the prompt the same way: without it a model trained that way spends its first token on
+# the separator, or ends its turn at once.
+PLAIN_PROMPT_END = "\n"
+
+
+def plain_rendering(has_template: bool, chat_template: str) -> dict:
+    """What a template-less rendering adds to a cache or stage key ({} where the chat template renders): the
+    separator decides every completion, so results rendered with another one are never reused."""
+    return {} if has_template and chat_template != "off" else {"plain_prompt_end": PLAIN_PROMPT_END}
+
 
 @dataclass
 class Request:

@@ -79,13 +79,15 @@ def trained_families(cfg: RunConfig, data_cfg) -> list[str] | None:
 def build_stages(cfg: RunConfig, root: Path, context=None) -> list[Stage]:
     """All stages in execution order (dependencies first). `context`: the run's precision.RunContext, handed to
     every stage that computes (None: a plan that runs nothing)."""
-    from ..evals.runner import run_eval
+    from ..evals.runner import rendering_identity, run_eval
     from ..tasks.files.dataset import generate_file
     from ..train.run import run_training
 
     gens: list[Stage] = []
     stages: list[Stage] = []
     ev_id = _without(cfg.eval_for("", "").identity(), "model")   # every evaluation's settings but its model
+    # a template-less model's prompts end with the plain separator (fine-tuned copies keep the base's tokenizer)
+    ev_id.update(rendering_identity(cfg.base_model(), cfg.backend))
     base_eval = Stage("eval", "base", {"model": f"base:{cfg.base_model()}", **_content(cfg.base_model()), **ev_id},
                       ["results.json", "samples.jsonl"],
                       lambda f: run_eval(cfg.eval_for(cfg.base_model(), str(f)), context=context),

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends.base import PLAIN_PROMPT_END
+
 IGNORE = -100
-PLAIN_SEPARATOR = "\n"   # template-less models read "prompt\nanswer<eos>"
 
 
 class MaskingError(ValueError):
@@ -57,7 +58,7 @@ def encode(tokenizer: Any, prompt: str, answer: str, system: str | None = None, 
         full_ids = _ids(tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": answer}],
                                                       tokenize=True))
     else:
-        head = (system + "\n\n" if system else "") + prompt + PLAIN_SEPARATOR
+        head = (system + "\n\n" if system else "") + prompt + PLAIN_PROMPT_END   # as evaluation renders it
         bos = [tokenizer.bos_token_id] if getattr(tokenizer, "add_bos_token", False) and tokenizer.bos_token_id \
             is not None else []
         prompt_ids = bos + tokenizer(head, add_special_tokens=False)["input_ids"]

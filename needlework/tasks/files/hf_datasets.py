@@ -18,11 +18,11 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
+from ...backends.base import PLAIN_PROMPT_END
 from ...config import ConfigError
 from ..base import Sample
 
 DATASETS_FORMATS = ("datasets", "datasets_plain")
-PLAIN_SEPARATOR = "\n"   # as train/masking.py joins a prompt and its answer for a model without a chat template
 _RESERVED = ("prompt", "completion")
 
 
@@ -32,7 +32,7 @@ def record(sample: Sample, fmt: str, system: str | None) -> dict[str, Any]:
             {"role": "user", "content": sample.prompt}]
         completion: Any = [{"role": "assistant", "content": sample.answer}]
     else:
-        prompt = (system + "\n\n" if system else "") + sample.prompt + PLAIN_SEPARATOR
+        prompt = (system + "\n\n" if system else "") + sample.prompt + PLAIN_PROMPT_END
         completion = sample.answer
     meta = {k: v for k, v in {"task": sample.task, **sample.meta}.items() if k not in _RESERVED}
     return {"prompt": prompt, "completion": completion, **meta}
