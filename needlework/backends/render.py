@@ -9,14 +9,12 @@ Rules (`chat_template` setting):
   on:   messages go through the template, and a raw prompt is wrapped as one user turn first;
         a tokenizer without a template is an error (asked for, cannot be honoured).
   off:  nothing is templated; messages are joined as plain text (for base models).
-Plain text from messages ends with base.PLAIN_PROMPT_END, where training put the answer; a raw prompt is sent
-exactly as written.
 """
 from __future__ import annotations
 
 from typing import Literal
 
-from .base import PLAIN_PROMPT_END, BackendError, Request
+from .base import BackendError, Request
 
 ChatTemplateMode = Literal["auto", "on", "off"]
 
@@ -55,9 +53,8 @@ class Renderer:
             return request.prompt
         if self.templated(request):
             return self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        # No template (base model, or chat_template=off): the turns' contents as plain paragraphs, then the
-        # separator after which training wrote the answer.
-        return "\n\n".join(m["content"] for m in msgs) + PLAIN_PROMPT_END
+        # No template (base model, or chat_template=off): the turns' contents as plain paragraphs.
+        return "\n\n".join(m["content"] for m in msgs)
 
     def token_ids(self, request: Request) -> list[int]:
         # A chat template writes its own BOS/special tokens; adding them again would double them.

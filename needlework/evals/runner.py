@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..backends import BackendConfig, make_backend, serving
-from ..backends.base import Backend, BackendError, plain_rendering
+from ..backends import make_backend, serving
+from ..backends.base import Backend, BackendError
 from ..config import ConfigError, to_yaml
 from ..models import content_fingerprint, model_content
 from ..io import atomic_open, folder_lock, write_json, write_jsonl
@@ -43,29 +43,12 @@ def limit_per_bucket(items: list, limit: int | None) -> list:
             kept.append(it)
     return kept
 
-def rendering_identity(model: str, backend: BackendConfig) -> dict:
-    """How a local (hf) model's chat requests become text, where that is not its chat template: the plain
-    separator (backends.base.plain_rendering). {} for a server, which renders its own prompts, and for a model
-    whose tokenizer is not on this machine yet (its key gains the entry once it is: a stage re-runs, never a
-    stale one is reused)."""
-    if backend.kind != "hf":
-        return {}
-    from ..tasks.tokenization.tokens import load_counting_tokenizer
-    try:
-        has_template = load_counting_tokenizer(model).wrap_chat is not None
-    except (ConfigError, OSError, ValueError):
-        return {}
-    return plain_rendering(has_template, backend.chat_template)
-
-
-def model_identity(cfg: EvalConfig, fingerprint: dict | None = None, rendering: dict | None = None) -> str:
+def model_identity(cfg: EvalConfig, fingerprint: dict | None = None) -> str:
     """What the cache keys on besides the request: the model, the content of its weights and tokenizer where
-    they are on this machine (models.content_fingerprint: a folder retrained in place is a new model), every
-    backend setting that shapes outputs (not progress bars, concurrency or retries: changing those reuses the
-    cache), and a template-less rendering's separator (rendering_identity; absent, and so the key unchanged,
-    where the chat template renders)."""
-    settings = {"backend": cfg.backend.identity(), "content": fingerprint or {}, **(rendering or {})}
-    return f"{cfg.model}#{config_hash(settings)}"
+    they are on this machine (models.content_fingerprint: a folder retrained in place is a new model), and
+    every backend setting that shapes outputs (not progress bars, concurrency or retries: changing those
+    reuses the cache)."""
+    return f"{cfg.model}#{config_hash({'backend': cfg.backend.identity(), 'content': fingerprint or {}})}"
 
 
 class _LazyBackend:
@@ -238,7 +221,7 @@ def _run(cfg: EvalConfig, backend: Backend | None, out: Path, ident_cfg: EvalCon
     fingerprint = (content_fingerprint(cfg.model) if cfg.backend.kind == "hf"
                    else (ident_cfg.backend.openai.serve and model_content(cfg.model))
                    or {"weights_sha256": None, "tokenizer_sha256": None})
-    ident = model_identity(ident_cfg, fingerprint, rendering_identity(cfg.model, cfg.backend))
+    ident = model_identity(ident_cfg, fingerprint)
     world, rank = world_rank()
     if world > 1:   # every rank generates its share (evals/shards.py); rank 0 merges and scores
         token = shards.launch_token(ident)

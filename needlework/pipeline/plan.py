@@ -79,20 +79,20 @@ def trained_families(cfg: RunConfig, data_cfg) -> list[str] | None:
 def build_stages(cfg: RunConfig, root: Path, context=None) -> list[Stage]:
     """All stages in execution order (dependencies first). `context`: the run's precision.RunContext, handed to
     every stage that computes (None: a plan that runs nothing)."""
-    from ..evals.runner import rendering_identity, run_eval
+    from ..evals.runner import run_eval
     from ..tasks.files.dataset import generate_file
+    from ..train.masking import plain_training_identity
     from ..train.run import run_training
 
     gens: list[Stage] = []
     stages: list[Stage] = []
     ev_id = _without(cfg.eval_for("", "").identity(), "model")   # every evaluation's settings but its model
-    # a template-less model's prompts end with the plain separator (fine-tuned copies keep the base's tokenizer)
-    ev_id.update(rendering_identity(cfg.base_model(), cfg.backend))
     base_eval = Stage("eval", "base", {"model": f"base:{cfg.base_model()}", **_content(cfg.base_model()), **ev_id},
                       ["results.json", "samples.jsonl"],
                       lambda f: run_eval(cfg.eval_for(cfg.base_model(), str(f)), context=context),
                       info={"role": "base", "model": cfg.base_model()})
     first_ft: tuple[Stage, Stage] | None = None
+    plain: dict[tuple[str, str], dict] = {}
     for arm in cfg.arm_names():
         for seed in cfg.seeds:
             data_cfg = cfg.data_for(arm, seed)
@@ -113,7 +113,13 @@ def build_stages(cfg: RunConfig, root: Path, context=None) -> list[Stage]:
                 submit(t.resolved())
 
             hf = cfg.train.backend == "hf"
-            train_id = _without(cfg.train_for([], seed, "", arm).identity(), "data", "seed")
+            train_cfg = cfg.train_for([], seed, "", arm)
+            train_id = _without(train_cfg.identity(), "data", "seed")
+            if hf:   # a template-less model learns the answer after the plain separator (train/masking.py)
+                fmt = (train_cfg.model, train_cfg.template)
+                if fmt not in plain:   # arms and seeds share a model: load its tokenizer once
+                    plain[fmt] = plain_training_identity(*fmt)
+                train_id.update(plain[fmt])
             train = Stage("train", f"{arm}-s{seed}", {"train": train_id, "seed": seed, "data": gen.key},
                           [f"model/{DONE}"] + (["model/train_log.jsonl", "model/config.json"] if hf else []),
                           _train, deps=[gen], optional_outputs=["model/loss_curve.png", "model/provenance.json"],

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import PLAIN_PROMPT_END
+from ..backends.base import PLAIN_ANSWER_SEPARATOR
 
 IGNORE = -100
 
@@ -40,6 +40,23 @@ def uses_chat_template(tokenizer: Any, template: str = "auto") -> bool:
     return has if template == "auto" else template == "chat"
 
 
+def plain_training_identity(model: str, template: str = "auto") -> dict:
+    """What a template-less training adds to its stage key: the separator between prompt and answer, which
+    decides what the model learns to write. {} where the chat template renders (every templated key stays as it
+    was) and where the model's tokenizer is not on this machine yet (the key gains the entry once it is: a
+    training re-runs, never a model trained on another format is reused)."""
+    if template == "chat":
+        return {}
+    if template == "auto":
+        from ..tasks.tokenization.tokens import load_counting_tokenizer
+        try:
+            if load_counting_tokenizer(model).wrap_chat is not None:
+                return {}
+        except (ValueError, OSError):   # ConfigError is a ValueError
+            return {}
+    return {"plain_answer_separator": PLAIN_ANSWER_SEPARATOR}
+
+
 def _ids(out: Any) -> list[int]:
     # apply_chat_template returns a list, or a BatchEncoding-like mapping in newer transformers.
     if isinstance(out, dict) or hasattr(out, "keys"):
@@ -58,12 +75,12 @@ def encode(tokenizer: Any, prompt: str, answer: str, system: str | None = None, 
         full_ids = _ids(tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": answer}],
                                                       tokenize=True))
     else:
-        head = (system + "\n\n" if system else "") + prompt + PLAIN_PROMPT_END   # as evaluation renders it
+        head = (system + "\n\n" if system else "") + prompt   # as evaluation renders a template-less request
         bos = [tokenizer.bos_token_id] if getattr(tokenizer, "add_bos_token", False) and tokenizer.bos_token_id \
             is not None else []
         prompt_ids = bos + tokenizer(head, add_special_tokens=False)["input_ids"]
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-        full_ids = bos + tokenizer(head + answer, add_special_tokens=False)["input_ids"] + eos
+        full_ids = bos + tokenizer(head + PLAIN_ANSWER_SEPARATOR + answer, add_special_tokens=False)["input_ids"] + eos
     n = len(prompt_ids)
     if full_ids[:n] != prompt_ids:
         first = next((i for i, (a, b) in enumerate(zip(prompt_ids, full_ids)) if a != b), min(n, len(full_ids)))

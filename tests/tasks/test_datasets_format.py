@@ -41,7 +41,7 @@ def test_a_mixture_has_one_split_per_component_and_plain_rows_are_text(tmp_path)
     assert sorted(data) == ["long", "short"] and sum(d.num_rows for d in data.values()) == 12
     assert set(data["short"]["num_dict"]) == {3} and set(data["long"]["num_dict"]) == {6}
     row = data["short"][0]
-    assert row["prompt"].endswith("\n") and row["completion"].startswith("The value of key")
+    assert not row["prompt"].endswith("\n") and row["completion"].startswith(" The value of key")   # as training joins them
 
 
 def test_a_file_path_or_a_foreign_folder_is_refused(tmp_path):

@@ -45,14 +45,14 @@ def test_plain_concatenation_without_template(tiny_model_no_template_dir):
     tok = AutoTokenizer.from_pretrained(tiny_model_no_template_dir)
     assert not tok.chat_template
     enc = encode(tok, PROMPT, ANSWER)
-    head = tok(PROMPT + "\n", add_special_tokens=False)["input_ids"]
+    head = tok(PROMPT, add_special_tokens=False)["input_ids"]   # the prompt as evaluation sends it
     bos = [tok.bos_token_id] if getattr(tok, "add_bos_token", False) and tok.bos_token_id is not None else []
     n = len(bos) + len(head)
     assert enc.input_ids[:n] == bos + head
     assert enc.input_ids[-1] == tok.eos_token_id
     for i, (tid, lab) in enumerate(zip(enc.input_ids, enc.labels)):
         assert lab == (IGNORE if i < n else tid), f"token {i} ({tok.decode([tid])!r})"
-    assert tok.decode(enc.input_ids[n:-1]) == ANSWER
+    assert tok.decode(enc.input_ids[n:-1]) == " " + ANSWER   # written on the prompt's line, as a base model does
 
 
 def test_too_long_is_a_clear_error_not_truncation(tiny_model_dir):
@@ -65,17 +65,17 @@ def test_empty_answer_and_non_prefix_fail(tiny_model_no_template_dir):
     tok = AutoTokenizer.from_pretrained(tiny_model_no_template_dir)
     with pytest.raises(MaskingError, match="empty answer"):
         encode(tok, PROMPT, "")
-    # A tokenizer that merges the separator with the answer's first character across the boundary.
+    # A tokenizer that merges the prompt's last character with the separator across the boundary.
     with pytest.raises(MaskingError, match="not a prefix"):
         encode(_MergingTokenizer(), "ab", "cd")
 
 
 class _MergingTokenizer:
-    """Char-level, except that a newline and the character after it form one token."""
+    """Char-level, except that a character and the space after it form one token."""
     chat_template, bos_token_id, eos_token_id = None, None, 0
 
     def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": [hash(t) % 1000 + 1 for t in re.findall(r"\n[^\n]|\n|[^\n]", text)]}
+        return {"input_ids": [hash(t) % 1000 + 1 for t in re.findall(r"[^ ] |.", text, flags=re.S)]}
 
 
 def test_dataset_reads_both_shapes(tiny_model_dir, kv_file, kv_file_pc):

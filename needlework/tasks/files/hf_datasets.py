@@ -4,8 +4,9 @@ with `completion_only_loss=True` (loss on the completion only: needlework's answ
 
 - `datasets`: conversational rows, `prompt` = [system,] user message, `completion` = the assistant message; TRL
   renders them through the model's chat template, as needlework's trainer does.
-- `datasets_plain`: text rows for a model without a chat template, `prompt` = "[system\\n\\n]prompt\\n" and
-  `completion` = the answer: the text needlework's trainer reads for such a model (train/masking.py).
+- `datasets_plain`: text rows for a model without a chat template, `prompt` = "[system\\n\\n]prompt" and
+  `completion` = " " + the answer: the text needlework's trainer reads for such a model (train/masking.py), the
+  prompt exactly as evaluation sends it.
 
 Beside them, every sample's meta as columns of their own (task, gold position or depth, token count, ...), so a
 sweep can be filtered or grouped without parsing. One split per mixture component, else one per length where
@@ -18,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
-from ...backends.base import PLAIN_PROMPT_END
+from ...backends.base import PLAIN_ANSWER_SEPARATOR
 from ...config import ConfigError
 from ..base import Sample
 
@@ -32,8 +33,8 @@ def record(sample: Sample, fmt: str, system: str | None) -> dict[str, Any]:
             {"role": "user", "content": sample.prompt}]
         completion: Any = [{"role": "assistant", "content": sample.answer}]
     else:
-        prompt = (system + "\n\n" if system else "") + sample.prompt + PLAIN_PROMPT_END
-        completion = sample.answer
+        prompt = (system + "\n\n" if system else "") + sample.prompt   # as training and evaluation join them
+        completion = PLAIN_ANSWER_SEPARATOR + sample.answer
     meta = {k: v for k, v in {"task": sample.task, **sample.meta}.items() if k not in _RESERVED}
     return {"prompt": prompt, "completion": completion, **meta}
 
