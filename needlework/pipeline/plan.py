@@ -41,8 +41,8 @@ def refuse_untemplated_data(cfg: RunConfig) -> None:
         if not (d.chat_template and d.tokenizer and available_offline(d.tokenizer, "tokenizer")):
             continue
         if d.tokenizer not in has_template:
-            from ..tasks.tokenization.tokens import load_counting_tokenizer
-            has_template[d.tokenizer] = load_counting_tokenizer(d.tokenizer).wrap_chat is not None
+            from ..tasks.tokenization.tokens import has_chat_template
+            has_template[d.tokenizer] = has_chat_template(d.tokenizer)
         if not has_template[d.tokenizer]:
             where = "data" if arm == cfg.arm else f"arms.{arm}"
             raise ConfigError(f"{where}.chat_template is on but {d.tokenizer!r} has no chat template (a base "

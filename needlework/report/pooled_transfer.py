@@ -184,8 +184,8 @@ def companion_sentence(benchmarks: dict[str, dict], arm: str) -> str:
     parts = []
     for m, by in companion_readings(benchmarks, arm).items():
         total = sum(len(v) for v in by.values())
-        order = [r for r in ("better", "worse", "no detectable change") if r in by] + \
-            [r for r in by if r not in ("better", "worse", "no detectable change")]   # e.g. inconsistent across seeds
+        known = ("better", "worse", "no detectable change")
+        order = [r for r in known if r in by] + [r for r in by if r not in known]   # e.g. inconsistent across seeds
         words = [f"{r} on {len(by[r])} of {total} task{'s' if total > 1 else ''} ({', '.join(by[r])})" for r in order]
         parts.append(f"{m} reads " + ", ".join(words))
     if not parts:

@@ -48,9 +48,9 @@ def plain_training_identity(model: str, template: str = "auto") -> dict:
     if template == "chat":
         return {}
     if template == "auto":
-        from ..tasks.tokenization.tokens import load_counting_tokenizer
+        from ..tasks.tokenization.tokens import has_chat_template
         try:
-            if load_counting_tokenizer(model).wrap_chat is not None:
+            if has_chat_template(model):
                 return {}
         except (ValueError, OSError):   # ConfigError is a ValueError
             return {}

@@ -49,6 +49,11 @@ def load_counting_tokenizer(spec: str) -> LoadedTokenizer:
     return _load_hf(path, spec)
 
 
+def has_chat_template(spec: str) -> bool:
+    """Whether the model or tokenizer `spec` renders chat through a template of its own (a base model does not)."""
+    return load_counting_tokenizer(spec).wrap_chat is not None
+
+
 def _load_hf(path: str, spec: str) -> LoadedTokenizer:
     try:
         from ...models import load_tokenizer
