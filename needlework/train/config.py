@@ -198,6 +198,10 @@ class TrainConfig:
         "help": "Checkpoints without optimizer state (smaller; a resume restarts Adam)."})
     save_steps: int = field(default=50, metadata={"help": "Optimizer steps between checkpoints."})
     save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept (the oldest are deleted)."})
+    keep_checkpoints: bool = field(default=False, metadata={
+        "help": "Keep the resume checkpoints once training has finished; off: deleted after the final model and "
+                "done.json are written (a finished folder resumes nothing, and a checkpoint with optimizer state "
+                "is ~3x the trained weights)."})
     logging_steps: int = field(default=1, metadata={"help": "Optimizer steps between log lines."})
     report_to: list[str] = field(default_factory=list, metadata={
         "help": "Trackers the training curves also go to (transformers' report_to): tensorboard | wandb | trackio; "
@@ -259,7 +263,7 @@ class TrainConfig:
     # Settings that change no trained weight: where things go, how often checkpoints are kept, progress bars.
     BOOKKEEPING: ClassVar[tuple[str, ...]] = ("out", "resume", "overwrite", "progress", "save_steps",
                                               "save_total_limit", "num_threads", "checkpoint_weights_only",
-                                              "report_to")
+                                              "keep_checkpoints", "report_to")
 
     def identity(self) -> dict:
         """What decides the trained model (recipe filled in): the finished marker and the pipeline's train key

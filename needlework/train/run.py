@@ -182,6 +182,8 @@ def _train_hf(cfg: TrainConfig, out: Path, last: str | None, digest: str, contex
                         stopped_early_at=stopper.stopped_at if stopper else None)
         write_done(out, digest, global_step=result.global_step, stopped_early=bool(stopper and stopper.stopped_at))
     trainer.accelerator.wait_for_everyone()
+    if main and not cfg.keep_checkpoints:   # after done.json: an interruption before it still resumes from them
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return out
 
 

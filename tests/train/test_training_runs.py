@@ -46,7 +46,8 @@ def test_finished_marker_is_keyed_by_the_config_identity(tiny_model_dir, kv_file
     mark = read_done(out)
     assert mark["key"] == config_hash(TrainConfig(**kwargs).identity()) and mark["global_step"] == 2
     before = (out / "model.safetensors").stat().st_mtime_ns
-    same = {**kwargs, "progress": not kwargs.get("progress", True), "num_threads": 1, "save_steps": 7}
+    same = {**kwargs, "progress": not kwargs.get("progress", True), "num_threads": 1, "save_steps": 7,
+            "keep_checkpoints": True}
     assert TrainConfig(**same).identity() == TrainConfig(**kwargs).identity()
     run_training(TrainConfig(**same))
     assert (out / "model.safetensors").stat().st_mtime_ns == before
@@ -89,6 +90,9 @@ def test_resume_equals_uninterrupted(tiny_model_dir, kv_file, tmp_path, monkeypa
     log_b = [r["loss"] for r in read_jsonl(resumed / "train_log.jsonl")]
     assert log_a == log_b
     assert json.loads((resumed / "done.json").read_text())["global_step"] == 6
+    # a finished folder resumes nothing: its checkpoints (optimizer state included) are gone, the interrupted
+    # run's as well as the uninterrupted one's, and the final model stands alone
+    assert not (full / "checkpoints").exists() and not (resumed / "checkpoints").exists()
 
 
 def test_auto_precision_without_native_bf16_trains_fp32_and_records_why(tiny_model_dir, tmp_path, monkeypatch):
@@ -240,7 +244,7 @@ def test_a_checkpoint_cut_short_is_moved_aside_and_resume_is_bit_identical(tiny_
     """Ctrl-C or a full disk while checkpoint-3 is written: --resume takes checkpoint-2 (the newest complete one),
     says so, and ends with the uninterrupted run's weights."""
     import shutil
-    kw = dict(max_steps=4, global_batch=2, batch_size=2, save_steps=1, save_total_limit=3)
+    kw = dict(max_steps=4, global_batch=2, batch_size=2, save_steps=1, save_total_limit=3, keep_checkpoints=True)
     ref = run_training(TrainConfig(**tiny_kwargs(tiny_model_dir, [kv_file], tmp_path / "ref", **kw)))
     cut = tmp_path / "cut"
     shutil.copytree(ref, cut)
