@@ -200,8 +200,8 @@ class TrainConfig:
     save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept (the oldest are deleted)."})
     keep_checkpoints: bool = field(default=False, metadata={
         "help": "Keep the resume checkpoints once training has finished; off: deleted after the final model and "
-                "done.json are written (a finished folder resumes nothing, and a checkpoint with optimizer state "
-                "is ~3x the trained weights)."})
+                "done.json are written (a finished folder resumes nothing, and each checkpoint holds the optimizer "
+                "state on top of the weights)."})
     logging_steps: int = field(default=1, metadata={"help": "Optimizer steps between log lines."})
     report_to: list[str] = field(default_factory=list, metadata={
         "help": "Trackers the training curves also go to (transformers' report_to): tensorboard | wandb | trackio; "
